@@ -1,0 +1,111 @@
+// Package testkit starts the embedded stack for a test and stops it when the
+// test ends.
+//
+// versitygw runs at most once per process, so every Stack alive at the same
+// time in one test binary (parallel tests) shares one S3 server; each test
+// should use its own bucket names. The shared server stops, and its data is
+// removed, when the last test using it ends, so sequential tests each see an
+// empty S3. While it runs the process working directory is the S3 data dir
+// (see embedded.StartS3): resolve testdata paths before calling Start.
+package testkit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/dossapp/backend/pkg/embedded"
+)
+
+// Credentials of the S3 server every Stack uses.
+const (
+	S3AccessKey = "testkit-access-key"
+	S3SecretKey = "testkit-secret-key"
+)
+
+// Stack is a running NATS, FerretDB and S3, each on a random port.
+type Stack struct {
+	NATS  *embedded.NATS
+	Mongo *embedded.Mongo
+	S3    *embedded.S3 // shared with parallel tests; do not shut it down
+	Dir   string       // NATS and FerretDB data live under it
+}
+
+// Start starts NATS, FerretDB and S3 for t and stops them, in reverse order,
+// when t ends.
+func Start(t testing.TB) *Stack {
+	t.Helper()
+	dir := t.TempDir()
+	s := &Stack{Dir: dir}
+	s.NATS = startNATS(t, filepath.Join(dir, "nats"))
+
+	m, err := embedded.StartFerretDB(context.Background(), filepath.Join(dir, "ferretdb"), "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(m.Shutdown)
+	s.Mongo = m
+
+	s.S3 = acquireS3(t)
+	return s
+}
+
+// StartNATS starts only NATS for t and stops it when t ends.
+func StartNATS(t testing.TB) *embedded.NATS {
+	t.Helper()
+	return startNATS(t, filepath.Join(t.TempDir(), "nats"))
+}
+
+func startNATS(t testing.TB, storeDir string) *embedded.NATS {
+	t.Helper()
+	n, err := embedded.StartNATS(storeDir, -1)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(n.Shutdown)
+	return n
+}
+
+// sharedS3 is the process's one S3 server and how many tests hold it.
+var sharedS3 struct {
+	mu    sync.Mutex
+	s3    *embedded.S3
+	dir   string
+	users int
+}
+
+func acquireS3(t testing.TB) *embedded.S3 {
+	t.Helper()
+	sharedS3.mu.Lock()
+	defer sharedS3.mu.Unlock()
+	if sharedS3.users == 0 {
+		// Not t.TempDir: the server may outlive t while parallel tests use it.
+		dir, err := os.MkdirTemp("", "testkit-s3-")
+		if err != nil {
+			t.Fatalf("testkit: %v", err)
+		}
+		s, err := embedded.StartS3(context.Background(), dir, "127.0.0.1:0", S3AccessKey, S3SecretKey)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			t.Fatalf("testkit: %v", err)
+		}
+		sharedS3.s3, sharedS3.dir = s, dir
+	}
+	sharedS3.users++
+	t.Cleanup(releaseS3)
+	return sharedS3.s3
+}
+
+func releaseS3() {
+	sharedS3.mu.Lock()
+	defer sharedS3.mu.Unlock()
+	sharedS3.users--
+	if sharedS3.users > 0 {
+		return
+	}
+	sharedS3.s3.Shutdown()
+	_ = os.RemoveAll(sharedS3.dir)
+	sharedS3.s3, sharedS3.dir = nil, ""
+}
