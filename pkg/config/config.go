@@ -1,0 +1,146 @@
+// Package config reads a service's settings from its environment once, in
+// run, and reports every bad value at once.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Env reads typed values through a getenv function and collects errors.
+type Env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func New(getenv func(string) string) *Env { return &Env{getenv: getenv} }
+
+// Err returns every problem found so far, nil when none.
+func (e *Env) Err() error { return errors.Join(e.errs...) }
+
+func (e *Env) fail(key string, err error) {
+	e.errs = append(e.errs, fmt.Errorf("%s: %w", key, err))
+}
+
+func (e *Env) String(key, def string) string {
+	if v := strings.TrimSpace(e.getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+// Required reads a value that has no sensible default.
+func (e *Env) Required(key string) string {
+	v := strings.TrimSpace(e.getenv(key))
+	if v == "" {
+		e.fail(key, errors.New("is required"))
+	}
+	return v
+}
+
+func (e *Env) Int(key string, def int) int {
+	v := strings.TrimSpace(e.getenv(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.fail(key, fmt.Errorf("not an integer: %q", v))
+		return def
+	}
+	return n
+}
+
+func (e *Env) Int64(key string, def int64) int64 {
+	v := strings.TrimSpace(e.getenv(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		e.fail(key, fmt.Errorf("not an integer: %q", v))
+		return def
+	}
+	return n
+}
+
+func (e *Env) Bool(key string, def bool) bool {
+	v := strings.TrimSpace(e.getenv(key))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.fail(key, fmt.Errorf("not a boolean: %q", v))
+		return def
+	}
+	return b
+}
+
+func (e *Env) Duration(key string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(e.getenv(key))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.fail(key, fmt.Errorf("not a duration: %q", v))
+		return def
+	}
+	return d
+}
+
+// Secret reads a base64 value of at least minLen bytes. In dev mode a
+// missing secret falls back to devDefault so that `make run` needs no setup;
+// in production it is an error.
+func (e *Env) Secret(key string, minLen int, dev bool, devDefault []byte) []byte {
+	v := strings.TrimSpace(e.getenv(key))
+	if v == "" {
+		if dev {
+			return devDefault
+		}
+		e.fail(key, errors.New("is required outside dev mode"))
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		b, err = base64.RawURLEncoding.DecodeString(v)
+	}
+	if err != nil {
+		e.fail(key, errors.New("is not base64"))
+		return nil
+	}
+	if len(b) < minLen {
+		e.fail(key, fmt.Errorf("must be at least %d bytes", minLen))
+		return nil
+	}
+	return b
+}
+
+// Common is what every service reads.
+type Common struct {
+	Env      string // "dev" or "prod"
+	NATSURL  string
+	MongoURI string
+	MongoDB  string
+}
+
+func (c Common) Dev() bool { return c.Env == "dev" }
+
+// ReadCommon reads DOSS_ENV, DOSS_NATS_URL, DOSS_MONGO_URI, DOSS_MONGO_DB.
+func (e *Env) ReadCommon() Common {
+	c := Common{
+		Env:      e.String("DOSS_ENV", "prod"),
+		NATSURL:  e.String("DOSS_NATS_URL", "nats://127.0.0.1:4222"),
+		MongoURI: e.String("DOSS_MONGO_URI", "mongodb://127.0.0.1:27017/"),
+		MongoDB:  e.String("DOSS_MONGO_DB", "doss"),
+	}
+	if c.Env != "dev" && c.Env != "prod" {
+		e.fail("DOSS_ENV", fmt.Errorf("must be dev or prod, not %q", c.Env))
+	}
+	return c
+}

@@ -1,0 +1,216 @@
+package contract
+
+import "time"
+
+// Principal is who the gateway authenticated; it travels in NATS headers.
+type Principal struct {
+	UserID    int64  `json:"user_id"`
+	UUID      string `json:"uuid"`
+	SessionID string `json:"session_id"`
+}
+
+// Client is what the gateway knows of the caller that the caller cannot
+// forge (the peer address or a trusted proxy's), for rate limiting.
+type Client struct {
+	IP        string `json:"ip"`
+	UserAgent string `json:"user_agent"`
+}
+
+type EmailSendOTPRequest struct {
+	Email string `json:"email"`
+}
+
+type EmailSendOTPReply struct {
+	Email string `json:"email"`
+	UUID  string `json:"uuid"`
+	// VerificationCode is only set in dev mode.
+	VerificationCode string `json:"verification_code,omitempty"`
+}
+
+type EmailVerifyOTPRequest struct {
+	Email            string `json:"email"`
+	VerificationCode string `json:"verification_code"`
+}
+
+type EmailVerifyOTPReply struct {
+	EmailVerifyAt time.Time `json:"email_verify_at"`
+}
+
+type PhoneSendOTPRequest struct {
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
+type PhoneSendOTPReply struct {
+	Phone            string `json:"phone"`
+	UUID             string `json:"uuid"`
+	VerificationCode string `json:"verification_code,omitempty"`
+}
+
+type PhoneVerifyOTPRequest struct {
+	UUID             string `json:"uuid"`
+	VerificationCode string `json:"verification_code"`
+}
+
+type PhoneVerifyOTPReply struct {
+	PhoneVerifyAt time.Time `json:"phone_verify_at"`
+}
+
+type SetPINRequest struct {
+	UUID string `json:"uuid"`
+	PIN  string `json:"pin"`
+}
+
+type ConfirmPINRequest struct {
+	UUID        string `json:"uuid"`
+	ConfirmPIN  string `json:"confirm_pin"`
+	DeviceToken string `json:"fcm_last_login_device_token,omitempty"`
+}
+
+type LoginRequest struct {
+	Phone       string `json:"phone"`
+	Password    string `json:"password"`
+	DeviceToken string `json:"fcm_last_login_device_token,omitempty"`
+}
+
+// LoginVerifyOTPRequest completes a login that needed a second factor.
+type LoginVerifyOTPRequest struct {
+	Challenge string `json:"challenge"`
+	OTP       string `json:"otp"`
+}
+
+// User is the user object inside a login answer.
+type User struct {
+	ID        int64  `json:"id"`
+	UUID      string `json:"uuid"`
+	Email     string `json:"email"`
+	Phone     string `json:"phone"`
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+}
+
+// Session is a signed token and the user it belongs to.
+type Session struct {
+	Token     string `json:"token"`
+	TokenType string `json:"token_type"`
+	ExpiresIn int64  `json:"expires_in"`
+	User      User   `json:"user"`
+}
+
+// LoginReply is either a session or, with 2FA on, a challenge.
+type LoginReply struct {
+	Session   *Session `json:"session,omitempty"`
+	Challenge string   `json:"challenge,omitempty"`
+}
+
+type LogoutRequest struct{}
+
+// VerificationKey is a public key the gateway checks tokens with.
+type VerificationKey struct {
+	KeyID     string `json:"kid"`
+	Algorithm string `json:"alg"`
+	PublicKey []byte `json:"public_key"`
+}
+
+type KeysReply struct {
+	Issuer   string            `json:"issuer"`
+	Audience string            `json:"audience"`
+	Keys     []VerificationKey `json:"keys"`
+}
+
+// Account is what auth knows of an account: identity and contacts.
+type Account struct {
+	ID              int64      `json:"id"`
+	UUID            string     `json:"uuid"`
+	Email           string     `json:"email"`
+	Phone           string     `json:"phone"`
+	EmailVerifiedAt *time.Time `json:"email_verify_at"`
+	PhoneVerifiedAt *time.Time `json:"phone_verify_at"`
+	TwoFA           bool       `json:"two_fa"`
+	HasPassword     bool       `json:"has_password"`
+	Locale          string     `json:"locale,omitempty"`
+	DeviceToken     string     `json:"device_token,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+}
+
+type AccountGetRequest struct {
+	UserID int64 `json:"user_id"`
+}
+
+type ChangeEmailRequest struct {
+	UserID   int64  `json:"user_id"`
+	NewEmail string `json:"new_email"`
+}
+
+type ChangePhoneRequest struct {
+	UserID   int64  `json:"user_id"`
+	NewPhone string `json:"new_phone"`
+}
+
+// Events published by auth.
+
+// OTPRequested asks the notifier to deliver a code. The code is sealed
+// (AES-GCM under the key auth and the notifier share) so that neither the
+// stream nor the outbox document holds it in the clear.
+type OTPRequested struct {
+	Channel    string    `json:"channel"` // "email" or "sms"
+	To         string    `json:"to"`
+	Purpose    string    `json:"purpose"`
+	SealedCode []byte    `json:"sealed_code"`
+	UserUUID   string    `json:"user_uuid,omitempty"`
+	Locale     string    `json:"locale,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+type AccountRegistered struct {
+	Account Account `json:"account"`
+}
+
+type ContactChanged struct {
+	UserID int64  `json:"user_id"`
+	UUID   string `json:"uuid"`
+	Old    string `json:"old"`
+	New    string `json:"new"`
+}
+
+type SessionRevoked struct {
+	UserID    int64  `json:"user_id"`
+	SessionID string `json:"session_id"`
+}
+
+// NotificationWanted asks the notifier to send a templated message.
+type NotificationWanted struct {
+	Channel     string            `json:"channel"` // "email", "sms" or "push"
+	To          string            `json:"to"`
+	Template    string            `json:"template"`
+	Locale      string            `json:"locale,omitempty"`
+	Data        map[string]string `json:"data,omitempty"`
+	UserID      int64             `json:"user_id,omitempty"`
+	DeviceToken string            `json:"device_token,omitempty"`
+}
+
+// OTP channels and purposes.
+const (
+	ChannelEmail = "email"
+	ChannelSMS   = "sms"
+	ChannelPush  = "push"
+
+	PurposeRegisterEmail = "register_email"
+	PurposeRegisterPhone = "register_phone"
+	PurposeLogin2FA      = "login_2fa"
+	PurposeProfile2FA    = "profile_2fa"
+)
+
+// Notifier dev outbox.
+type OutboxRequest struct {
+	To string `json:"to"`
+}
+
+type OutboxMessage struct {
+	Channel string    `json:"channel"`
+	To      string    `json:"to"`
+	Subject string    `json:"subject"`
+	Body    string    `json:"body"`
+	Code    string    `json:"code,omitempty"`
+	SentAt  time.Time `json:"sent_at"`
+}

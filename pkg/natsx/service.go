@@ -1,0 +1,208 @@
+// Package natsx is the request-reply plumbing every service shares: typed
+// micro endpoints on the server side, a typed call on the client side, and
+// the error and header conventions between the two.
+package natsx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"go.uber.org/zap"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/logx"
+)
+
+// Service is one micro service instance: every replica of it joins the
+// same queue group, so adding replicas splits the load with no change.
+type Service struct {
+	svc     micro.Service
+	log     *zap.Logger
+	slots   chan struct{}
+	timeout time.Duration
+}
+
+// ServiceConfig names a service and bounds its work.
+type ServiceConfig struct {
+	Name        string
+	Version     string
+	Description string
+	// Concurrency is how many requests this replica handles at once;
+	// micro delivers an endpoint's requests one at a time, so handlers run
+	// on their own goroutines up to this bound. 0 means 8 per CPU.
+	Concurrency int
+	// Timeout bounds one handler; 0 means 15s.
+	Timeout time.Duration
+}
+
+// NewService registers a micro service on nc.
+func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, error) {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        cfg.Name,
+		Version:     cfg.Version,
+		Description: cfg.Description,
+		QueueGroup:  cfg.Name + contract.QueueGroupSuffix,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add micro service %s: %w", cfg.Name, err)
+	}
+	return &Service{svc: svc, log: log, slots: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout}, nil
+}
+
+// Stop drains the endpoints; requests in flight finish.
+func (s *Service) Stop() error { return s.svc.Stop() }
+
+// Micro exposes the underlying service (stats, info) for tests and ops.
+func (s *Service) Micro() micro.Service { return s.svc }
+
+// Handler is a typed endpoint function.
+type Handler[Req, Resp any] func(ctx context.Context, req Req) (Resp, error)
+
+// Handle registers fn on subject, e.g. "auth.v1.login" becomes endpoint
+// "login" in the service, reachable on that exact subject.
+func Handle[Req, Resp any](s *Service, subject string, fn Handler[Req, Resp]) error {
+	name := subject[strings.LastIndexByte(subject, '.')+1:]
+	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+		s.slots <- struct{}{}
+		go func() {
+			defer func() { <-s.slots }()
+			s.serve(r, func(ctx context.Context, data []byte) (any, error) {
+				var req Req
+				if len(data) > 0 {
+					if err := json.Unmarshal(data, &req); err != nil {
+						return nil, &contract.Error{Code: contract.Invalid, Message: "The request could not be read.", Err: err}
+					}
+				}
+				return fn(ctx, req)
+			})
+		}()
+	}), micro.WithEndpointSubject(subject))
+}
+
+// HandleRaw registers an endpoint that takes the request body as bytes
+// (images, files) and replies JSON.
+func HandleRaw[Resp any](s *Service, subject string, fn func(ctx context.Context, body []byte) (Resp, error)) error {
+	name := subject[strings.LastIndexByte(subject, '.')+1:]
+	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+		s.slots <- struct{}{}
+		go func() {
+			defer func() { <-s.slots }()
+			s.serve(r, func(ctx context.Context, data []byte) (any, error) { return fn(ctx, data) })
+		}()
+	}), micro.WithEndpointSubject(subject))
+}
+
+func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	h := r.Headers()
+	ctx = logx.With(ctx, s.log, h.Get(contract.HeaderCorrelationID))
+	ctx = withCaller(ctx, callerFromHeaders(nats.Header(h)))
+
+	resp, err := func() (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = &contract.Error{Code: contract.Internal, Message: "Something went wrong. Please try again.", Err: fmt.Errorf("panic: %v", p)}
+			}
+		}()
+		return call(ctx, r.Data())
+	}()
+	if err != nil {
+		replyError(ctx, r, err)
+		return
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		replyError(ctx, r, fmt.Errorf("encode reply: %w", err))
+		return
+	}
+	if err := r.Respond(body); err != nil {
+		logx.From(ctx).Warn("reply failed", zap.String("subject", r.Subject()), zap.Error(err))
+	}
+}
+
+func replyError(ctx context.Context, r micro.Request, err error) {
+	e := contract.AsError(err)
+	log := logx.From(ctx)
+	if e.Code == contract.Internal || e.Code == contract.Unavailable {
+		log.Error("request failed", zap.String("subject", r.Subject()), zap.String("code", string(e.Code)), zap.Error(err))
+	} else {
+		log.Debug("request refused", zap.String("subject", r.Subject()), zap.String("code", string(e.Code)), zap.String("reason", e.Error()))
+	}
+	body, _ := json.Marshal(e)
+	if rerr := r.Error(string(e.Code), e.Message, body); rerr != nil {
+		log.Warn("error reply failed", zap.Error(rerr))
+	}
+}
+
+// Caller is what a handler knows of who called: the authenticated account
+// (zero when the route is public) and the client's unspoofable address.
+type Caller struct {
+	contract.Principal
+	contract.Client
+}
+
+type callerKey struct{}
+
+func withCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller the gateway vouched for.
+func CallerFrom(ctx context.Context) Caller {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c
+}
+
+// WithCaller lets the gateway (and tests) say who is calling; Call puts it
+// into the request headers.
+func WithCaller(ctx context.Context, c Caller) context.Context { return withCaller(ctx, c) }
+
+func callerFromHeaders(h nats.Header) Caller {
+	id, _ := strconv.ParseInt(h.Get(contract.HeaderUserID), 10, 64)
+	return Caller{
+		Principal: contract.Principal{UserID: id, UUID: h.Get(contract.HeaderUserUUID), SessionID: h.Get(contract.HeaderSessionID)},
+		Client:    contract.Client{IP: h.Get(contract.HeaderClientIP), UserAgent: h.Get(contract.HeaderUserAgent)},
+	}
+}
+
+func (c Caller) setHeaders(h nats.Header) {
+	if c.UserID != 0 {
+		h.Set(contract.HeaderUserID, strconv.FormatInt(c.UserID, 10))
+	}
+	setIf(h, contract.HeaderUserUUID, c.UUID)
+	setIf(h, contract.HeaderSessionID, c.SessionID)
+	setIf(h, contract.HeaderClientIP, c.IP)
+	setIf(h, contract.HeaderUserAgent, c.UserAgent)
+}
+
+func setIf(h nats.Header, k, v string) {
+	if v != "" {
+		h.Set(k, v)
+	}
+}
+
+// RequireUser returns the authenticated caller or Unauthenticated.
+func RequireUser(ctx context.Context) (Caller, error) {
+	c := CallerFrom(ctx)
+	if c.UserID == 0 {
+		return c, contract.Errorf(contract.Unauthenticated, "Unauthenticated.")
+	}
+	return c, nil
+}
+
+var errNoBody = errors.New("empty reply")
