@@ -3,6 +3,7 @@ module github.com/dossapp/backend/pkg
 go 1.26.0
 
 require (
+	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
 	go.uber.org/zap v1.28.0
 )

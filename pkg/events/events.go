@@ -1,0 +1,201 @@
+// Package events publishes events to JetStream and reads them with durable
+// consumers: explicit ack, bounded redelivery with backoff, and a
+// dead-letter subject for a message that keeps failing.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/logx"
+)
+
+// New builds an event with a fresh id, stamped now, carrying the
+// correlation id of ctx.
+func New(ctx context.Context, eventType string, data any) (contract.Event, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return contract.Event{}, fmt.Errorf("encode %s: %w", eventType, err)
+	}
+	return contract.Event{
+		ID:            uuid.NewString(),
+		Type:          eventType,
+		Time:          time.Now().UTC(),
+		CorrelationID: logx.CorrelationID(ctx),
+		Data:          raw,
+	}, nil
+}
+
+// EnsureStreams creates or updates the event and dead-letter streams.
+// Every service calls it at start, so any of them may come up first.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	if replicas < 1 {
+		replicas = 1
+	}
+	for _, cfg := range []jetstream.StreamConfig{
+		{
+			Name:       contract.StreamEvents,
+			Subjects:   []string{contract.StreamEventsSubject},
+			Storage:    jetstream.FileStorage,
+			Retention:  jetstream.LimitsPolicy,
+			MaxAge:     7 * 24 * time.Hour,
+			Duplicates: 10 * time.Minute,
+			Replicas:   replicas,
+		},
+		{
+			Name:     contract.StreamDeadLetters,
+			Subjects: []string{contract.StreamDeadLetterSubject},
+			Storage:  jetstream.FileStorage,
+			MaxAge:   30 * 24 * time.Hour,
+			Replicas: replicas,
+		},
+	} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// Publisher publishes events with Nats-Msg-Id = event id, so a relay that
+// publishes the same event twice stores it once.
+type Publisher struct{ js jetstream.JetStream }
+
+func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+
+func (p *Publisher) Publish(ctx context.Context, ev contract.Event) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(contract.EventSubject(ev.Type))
+	msg.Data = body
+	if ev.CorrelationID != "" {
+		msg.Header.Set(contract.HeaderCorrelationID, ev.CorrelationID)
+	}
+	_, err = p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID))
+	return err
+}
+
+// ErrPermanent marks a handler error that no retry can fix: the message
+// goes straight to the dead-letter subject.
+var ErrPermanent = errors.New("permanent failure")
+
+// ConsumerConfig describes one durable consumer.
+type ConsumerConfig struct {
+	Durable    string
+	Subjects   []string // event types, e.g. contract.EventOTPRequested
+	MaxDeliver int      // 0 means 6
+	// Backoff is the delay before redelivery n (the last repeats); nil
+	// means 1s, 5s, 30s, 2m, 10m.
+	Backoff []time.Duration
+	AckWait time.Duration // 0 means 30s
+	Handler func(ctx context.Context, ev contract.Event) error
+}
+
+// Consumer is a running durable consumer.
+type Consumer struct{ cc jetstream.ConsumeContext }
+
+// Stop stops fetching; a handler in flight finishes.
+func (c *Consumer) Stop() { c.cc.Stop() }
+
+// Consume starts a durable consumer on the events stream.
+func Consume(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig) (*Consumer, error) {
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = 6
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	filters := make([]string, len(cfg.Subjects))
+	for i, s := range cfg.Subjects {
+		filters[i] = contract.EventSubject(s)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, contract.StreamEvents, jetstream.ConsumerConfig{
+		Durable:        cfg.Durable,
+		FilterSubjects: filters,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        cfg.AckWait,
+		MaxDeliver:     cfg.MaxDeliver,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MaxAckPending:  256,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) { handle(js, log, cfg, msg) })
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", cfg.Durable, err)
+	}
+	return &Consumer{cc: cc}, nil
+}
+
+func handle(js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig, msg jetstream.Msg) {
+	var ev contract.Event
+	err := json.Unmarshal(msg.Data(), &ev)
+	if err != nil {
+		err = fmt.Errorf("%w: undecodable event: %v", ErrPermanent, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
+	defer cancel()
+	ctx = logx.With(ctx, log, ev.CorrelationID)
+	l := logx.From(ctx).With(zap.String("consumer", cfg.Durable), zap.String("subject", msg.Subject()), zap.String("event_id", ev.ID))
+	if err == nil {
+		err = safeCall(ctx, cfg.Handler, ev)
+	}
+	if err == nil {
+		if aerr := msg.Ack(); aerr != nil {
+			l.Warn("ack failed", zap.Error(aerr))
+		}
+		return
+	}
+	delivered := uint64(1)
+	if md, merr := msg.Metadata(); merr == nil {
+		delivered = md.NumDelivered
+	}
+	if errors.Is(err, ErrPermanent) || delivered >= uint64(cfg.MaxDeliver) {
+		deadLetter(ctx, js, l, cfg.Durable, msg, err, delivered)
+		return
+	}
+	delay := cfg.Backoff[min(int(delivered)-1, len(cfg.Backoff)-1)]
+	l.Warn("event handler failed, will retry", zap.Uint64("delivered", delivered), zap.Duration("retry_in", delay), zap.Error(err))
+	_ = msg.NakWithDelay(delay)
+}
+
+func safeCall(ctx context.Context, h func(context.Context, contract.Event) error, ev contract.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic: %v", ErrPermanent, p)
+		}
+	}()
+	return h(ctx, ev)
+}
+
+// deadLetter parks the message on deadletter.<consumer>.<subject> with the
+// reason in headers, then terminates it so it is not redelivered.
+func deadLetter(ctx context.Context, js jetstream.JetStream, l *zap.Logger, durable string, msg jetstream.Msg, cause error, delivered uint64) {
+	dl := nats.NewMsg(contract.DeadLetterPrefix + durable + "." + msg.Subject())
+	dl.Data = msg.Data()
+	dl.Header.Set("Doss-Dead-Letter-Reason", cause.Error())
+	dl.Header.Set("Doss-Dead-Letter-Deliveries", fmt.Sprint(delivered))
+	if _, err := js.PublishMsg(ctx, dl); err != nil {
+		// Leave it for redelivery rather than lose it.
+		l.Error("dead-letter publish failed", zap.Error(err))
+		_ = msg.NakWithDelay(time.Minute)
+		return
+	}
+	l.Error("event dead-lettered", zap.Uint64("delivered", delivered), zap.Error(cause))
+	_ = msg.Term()
+}
