@@ -1,0 +1,99 @@
+package mongox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dossapp/backend/pkg/contract"
+)
+
+// Record is one immutable version of a document, with the events its
+// change announces: the state and its events are one insert, so they
+// cannot diverge; the relay publishes and marks them afterwards.
+type Record[T any] struct {
+	ID        string           `bson:"_id"` // key@version
+	Key       string           `bson:"key"`
+	Version   int64            `bson:"version"`
+	State     T                `bson:"state"`
+	Events    []contract.Event `bson:"events,omitempty"`
+	Published bool             `bson:"published"`
+	At        time.Time        `bson:"at"`
+}
+
+// Versioned stores documents as version chains; see the package comment.
+type Versioned[T any] struct{ c *mongo.Collection }
+
+func NewVersioned[T any](c *mongo.Collection) *Versioned[T] { return &Versioned[T]{c: c} }
+
+func (v *Versioned[T]) Collection() *mongo.Collection { return v.c }
+
+func (v *Versioned[T]) EnsureIndexes(ctx context.Context) error {
+	_, err := v.c.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "key", Value: 1}, {Key: "version", Value: -1}}},
+		{Keys: bson.D{{Key: "published", Value: 1}}},
+	})
+	return Wrap("versioned index", err)
+}
+
+// Get returns the newest state of key and its version; ErrNotFound when
+// the key has none.
+func (v *Versioned[T]) Get(ctx context.Context, key string) (T, int64, error) {
+	var rec Record[T]
+	err := v.c.FindOne(ctx, bson.M{"key": key}, options.FindOne().SetSort(bson.D{{Key: "version", Value: -1}})).Decode(&rec)
+	if err == mongo.ErrNoDocuments {
+		return rec.State, 0, ErrNotFound
+	}
+	if err != nil {
+		return rec.State, 0, Wrap("versioned get", err)
+	}
+	return rec.State, rec.Version, nil
+}
+
+// ErrStale means another writer stored that version first.
+var ErrStale = fmt.Errorf("stale version")
+
+// Put stores state as version after+1; ErrStale when that version exists.
+func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T, evs []contract.Event) error {
+	rec := Record[T]{
+		ID: fmt.Sprintf("%s@%d", key, after+1), Key: key, Version: after + 1,
+		State: state, Events: evs, Published: len(evs) == 0, At: time.Now().UTC(),
+	}
+	if _, err := v.c.InsertOne(ctx, rec); err != nil {
+		if IsDuplicate(err) {
+			return ErrStale
+		}
+		return Wrap("versioned put", err)
+	}
+	return nil
+}
+
+// Update applies change to the newest state and stores the result as the
+// next version, retrying on a lost race. change returns the events the
+// change announces; returning an error stores nothing.
+func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state *T) ([]contract.Event, error)) (T, error) {
+	for range 32 {
+		state, ver, err := v.Get(ctx, key)
+		if err != nil {
+			return state, err
+		}
+		evs, err := change(&state)
+		if err != nil {
+			return state, err
+		}
+		switch err := v.Put(ctx, key, ver, state, evs); err {
+		case nil:
+			return state, nil
+		case ErrStale:
+			continue
+		default:
+			return state, err
+		}
+	}
+	var zero T
+	return zero, Wrap("versioned update", fmt.Errorf("%s: too much contention", key))
+}

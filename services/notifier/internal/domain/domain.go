@@ -1,0 +1,49 @@
+// Package domain holds what the notifier sends and the ports it sends
+// through.
+package domain
+
+import (
+	"context"
+	"errors"
+)
+
+// Message is one rendered notification, ready for a channel's provider.
+// Code is the one-time code it carries, if any: dev mode shows it in the
+// outbox; nothing else may log it.
+type Message struct {
+	Channel string
+	To      string
+	Subject string
+	Body    string
+	Code    string
+}
+
+// Sender delivers a message on one channel. An error means "not sent" and
+// the event is retried.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// SenderFunc adapts a function to Sender.
+type SenderFunc func(ctx context.Context, m Message) error
+
+func (f SenderFunc) Send(ctx context.Context, m Message) error { return f(ctx, m) }
+
+// Claim states of a delivery.
+const (
+	StateSending = "sending"
+	StateSent    = "sent"
+)
+
+// ErrClaimed means another delivery of the same event holds the claim.
+var ErrClaimed = errors.New("delivery already claimed")
+
+// Deliveries is the idempotency record, one per event id.
+type Deliveries interface {
+	// Claim records that eventID is being sent; ErrClaimed with the current
+	// state when it already is (or was).
+	Claim(ctx context.Context, eventID, channel string) (state string, err error)
+	MarkSent(ctx context.Context, eventID string) error
+	// Release forgets a claim whose send failed, so a retry may claim again.
+	Release(ctx context.Context, eventID string) error
+}
