@@ -97,3 +97,16 @@ func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state
 	var zero T
 	return zero, Wrap("versioned update", fmt.Errorf("%s: too much contention", key))
 }
+
+// Find returns records (any version) matching filter, newest first.
+func (v *Versioned[T]) Find(ctx context.Context, filter any, limit int64) ([]Record[T], error) {
+	cur, err := v.c.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "at", Value: -1}}).SetLimit(limit))
+	if err != nil {
+		return nil, Wrap("versioned find", err)
+	}
+	var out []Record[T]
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, Wrap("versioned find", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,207 @@
+// Package authsvc runs the auth service: config, connections, endpoints,
+// relay, and an orderly shutdown.
+package authsvc
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/services/auth/internal/app"
+)
+
+// devSecret derives a fixed dev-mode secret, so `make run` needs no setup;
+// production refuses to start without real ones.
+func devSecret(name string) []byte {
+	s := sha256.Sum256([]byte("doss-dev-only:" + name))
+	return s[:]
+}
+
+type settings struct {
+	common     config.Common
+	codeKey    []byte
+	pepper     []byte
+	notifyKey  []byte
+	signingKey string
+	verifyKeys string
+	tokenTTL   time.Duration
+	argon      app.Argon2
+	limits     app.Limits
+}
+
+func readSettings(getenv func(string) string) (settings, error) {
+	e := config.New(getenv)
+	c := e.ReadCommon()
+	dev := c.Dev()
+	s := settings{
+		common:     c,
+		codeKey:    e.Secret("DOSS_OTP_SECRET", 32, dev, devSecret("otp")),
+		pepper:     e.Secret("DOSS_PIN_PEPPER", 32, dev, devSecret("pepper")),
+		notifyKey:  e.Secret("DOSS_NOTIFY_KEY", 32, dev, devSecret("notify")),
+		signingKey: e.String("DOSS_JWT_SIGNING_KEY", ""),
+		verifyKeys: e.String("DOSS_JWT_PREVIOUS_KEYS", ""),
+		tokenTTL:   e.Duration("DOSS_TOKEN_TTL", 24*time.Hour),
+		argon: app.Argon2{
+			MemoryKiB: uint32(e.Int("DOSS_ARGON2_MEMORY_KIB", 19456)),
+			Time:      uint32(e.Int("DOSS_ARGON2_TIME", 2)),
+			Threads:   1,
+		},
+		limits: app.DefaultLimits(),
+	}
+	s.limits.CodeLength = e.Int("DOSS_OTP_LENGTH", 4)
+	if s.signingKey == "" && !dev {
+		e.Required("DOSS_JWT_SIGNING_KEY")
+	}
+	return s, e.Err()
+}
+
+func signer(s settings) (*app.Signer, error) {
+	kid, key := "dev", ed25519.NewKeyFromSeed(devSecret("jwt"))
+	if s.signingKey != "" {
+		var err error
+		if kid, key, err = app.ParseSigningKey(s.signingKey); err != nil {
+			return nil, fmt.Errorf("DOSS_JWT_SIGNING_KEY: %w", err)
+		}
+	}
+	sg := &app.Signer{KeyID: kid, Key: key, Issuer: "doss-auth", Audience: "doss-app", TTL: s.tokenTTL}
+	for _, v := range strings.Split(s.verifyKeys, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		k, err := app.ParseVerifyKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("DOSS_JWT_PREVIOUS_KEYS: %w", err)
+		}
+		sg.Previous = append(sg.Previous, k)
+	}
+	return sg, nil
+}
+
+// revocations writes revoked session ids to the KV bucket gateways watch.
+type revocations struct{ kv jetstream.KeyValue }
+
+func (r revocations) Revoke(ctx context.Context, sid string) error {
+	if _, err := r.kv.Put(ctx, sid, []byte("1")); err != nil {
+		return mongox.Wrap("revocation publish", err)
+	}
+	return nil
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	s, err := readSettings(getenv)
+	if err != nil {
+		return err
+	}
+	log := logx.New(stdout, s.common.Dev(), contract.ServiceAuth)
+	defer func() { _ = log.Sync() }()
+
+	nc, err := nats.Connect(s.common.NATSURL, nats.Name("auth"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer func() { _ = nc.Drain() }()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := events.EnsureStreams(ctx, js, 1); err != nil {
+		return err
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: contract.BucketRevokedSessions, TTL: s.tokenTTL + time.Hour, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("revocation bucket: %w", err)
+	}
+	client, db, err := mongox.Connect(ctx, s.common.MongoURI, s.common.MongoDB)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+
+	box, err := seal.New(s.notifyKey)
+	if err != nil {
+		return err
+	}
+	sg, err := signer(s)
+	if err != nil {
+		return err
+	}
+	svc := &app.Service{
+		Accounts: mongox.NewVersioned[app.Account](db.Collection("auth_accounts")),
+		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
+		Claims:   db.Collection("auth_claims"),
+		Sessions: db.Collection("auth_sessions"),
+		Ledger:   mongox.NewLedger(db.Collection("auth_ledger"), nil),
+		Hasher:   app.NewHasher(s.argon, s.pepper),
+		CodeKey:  s.codeKey,
+		Box:      box,
+		Signer:   sg,
+		Limits:   s.limits,
+		Dev:      s.common.Dev(),
+		Now:      time.Now,
+		Revoked:  revocations{kv: kv},
+	}
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger} {
+		if err := ix.EnsureIndexes(ctx); err != nil {
+			return err
+		}
+	}
+	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Accounts.Collection(), svc.OTPs.Collection())
+	svc.Kick = relay.Kick
+
+	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceAuth, Version: "0.1.0", Description: "registration, PIN login, tokens and sessions"})
+	if err != nil {
+		return err
+	}
+	if err := routes(ms, svc); err != nil {
+		return err
+	}
+	rctx, stopRelay := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); relay.Run(rctx) }()
+	go sweep(rctx, svc, log)
+
+	log.Info("auth ready")
+	<-ctx.Done()
+	log.Info("auth stopping")
+	_ = ms.Stop()
+	stopRelay()
+	<-relayDone
+	return nil
+}
+
+// sweep removes ledger entries no limit looks at any more (FerretDB has no
+// TTL indexes; on MongoDB this is as cheap as a query).
+func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := svc.Ledger.Sweep(ctx, 48*time.Hour); err != nil {
+				log.Warn("ledger sweep", zap.Error(err))
+			} else if n > 0 {
+				log.Info("ledger swept", zap.Int64("entries", n))
+			}
+		}
+	}
+}

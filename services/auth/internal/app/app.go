@@ -1,0 +1,169 @@
+// Package app holds auth's commands: registration, OTPs, PIN login,
+// tokens and sessions. Every race is settled by a unique insert (see
+// pkg/mongox), so the rules hold on FerretDB and MongoDB alike.
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/seal"
+)
+
+// Account is auth's record of one person, registering or active.
+type Account struct {
+	UUID            string     `bson:"uuid"`
+	UserID          int64      `bson:"user_id,omitempty"`
+	Email           string     `bson:"email"`
+	Phone           string     `bson:"phone,omitempty"`
+	PendingPhone    string     `bson:"pending_phone,omitempty"`
+	EmailVerifiedAt *time.Time `bson:"email_verified_at,omitempty"`
+	PhoneVerifiedAt *time.Time `bson:"phone_verified_at,omitempty"`
+	PendingPINHash  string     `bson:"pending_pin_hash,omitempty"`
+	PINHash         string     `bson:"pin_hash,omitempty"`
+	Active          bool       `bson:"active"`
+	DeviceToken     string     `bson:"device_token,omitempty"`
+	Locale          string     `bson:"locale,omitempty"`
+	CreatedAt       time.Time  `bson:"created_at"`
+}
+
+func (a Account) contract() contract.Account {
+	return contract.Account{
+		ID: a.UserID, UUID: a.UUID, Email: a.Email, Phone: a.Phone,
+		EmailVerifiedAt: a.EmailVerifiedAt, PhoneVerifiedAt: a.PhoneVerifiedAt,
+		HasPassword: a.PINHash != "", Locale: a.Locale, DeviceToken: a.DeviceToken, CreatedAt: a.CreatedAt,
+	}
+}
+
+// Limits are the security limits around 4-digit secrets.
+type Limits struct {
+	CodeLength       int
+	CodeTTL          time.Duration
+	ChecksPerCode    int
+	FailuresPerDay   int
+	SendGap          time.Duration
+	SendsPerHour     int
+	PINFailures      int
+	PINLockBase      time.Duration
+	PINLockMax       time.Duration
+	RevokedRetention time.Duration
+}
+
+func DefaultLimits() Limits {
+	return Limits{
+		CodeLength: 4, CodeTTL: 10 * time.Minute, ChecksPerCode: 5, FailuresPerDay: 9,
+		SendGap: 60 * time.Second, SendsPerHour: 5,
+		PINFailures: 5, PINLockBase: time.Minute, PINLockMax: 24 * time.Hour,
+	}
+}
+
+// RevocationList is where revoked session ids go for the gateways.
+type RevocationList interface {
+	Revoke(ctx context.Context, sessionID string) error
+}
+
+// Service is auth's application core.
+type Service struct {
+	Accounts  *mongox.Versioned[Account]
+	OTPs      *mongox.Versioned[OTP]
+	Claims    *mongo.Collection
+	Sessions  *mongo.Collection
+	Ledger    *mongox.Ledger
+	Hasher    *Hasher
+	CodeKey   []byte
+	Box       *seal.Box
+	Signer    *Signer
+	Limits    Limits
+	Dev       bool
+	Now       func() time.Time
+	Kick      func() // wakes the outbox relay after a write with events
+	Revoked   RevocationList
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC() }
+
+// claim is an owned unique key: "email:<addr>", "phone:<e164>", "uid:<n>".
+type claim struct {
+	ID   string `bson:"_id"`
+	UUID string `bson:"uuid"`
+}
+
+func (s *Service) claimOwner(ctx context.Context, key string) (string, error) {
+	var c claim
+	err := s.Claims.FindOne(ctx, bson.M{"_id": key}).Decode(&c)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", mongox.ErrNotFound
+	}
+	if err != nil {
+		return "", mongox.Wrap("claim find", err)
+	}
+	return c.UUID, nil
+}
+
+// takeClaim makes uuid the owner of key. A key held by an account that no
+// longer uses it (a crash halfway through a change, an abandoned
+// registration) is taken over; one in real use is a conflict.
+func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(Account) bool) error {
+	for range 4 {
+		_, err := s.Claims.InsertOne(ctx, claim{ID: key, UUID: owner})
+		if err == nil {
+			return nil
+		}
+		if !mongox.IsDuplicate(err) {
+			return mongox.Wrap("claim insert", err)
+		}
+		holder, err := s.claimOwner(ctx, key)
+		if errors.Is(err, mongox.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if holder == owner {
+			return nil
+		}
+		acc, _, err := s.Accounts.Get(ctx, holder)
+		if err == nil && inUse(acc) {
+			return errTaken
+		}
+		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
+			return err
+		}
+		if _, err := s.Claims.DeleteOne(ctx, bson.M{"_id": key, "uuid": holder}); err != nil {
+			return mongox.Wrap("claim release", err)
+		}
+	}
+	return errTaken
+}
+
+var errTaken = errors.New("taken")
+
+func (s *Service) account(ctx context.Context, id string) (Account, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Account{}, mongox.ErrNotFound
+	}
+	acc, _, err := s.Accounts.Get(ctx, id)
+	return acc, err
+}
+
+func (s *Service) event(ctx context.Context, typ string, data any) []contract.Event {
+	ev, err := events.New(ctx, typ, data)
+	if err != nil {
+		panic(err) // our own types always encode
+	}
+	return []contract.Event{ev}
+}
+
+func (s *Service) kick() {
+	if s.Kick != nil {
+		s.Kick()
+	}
+}

@@ -1,0 +1,172 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+// pinAttempt claims the right to check one PIN for key. The claim is
+// recorded as a failure first and cleared by pinSuccess, so N concurrent
+// guesses can never check more than the cap. After every PINFailures
+// consecutive failures the key is locked, twice as long each time.
+func (s *Service) pinAttempt(ctx context.Context, key, field string) (int, error) {
+	lim := s.Limits
+	var consecutive int
+	_, err := s.Ledger.Append(ctx, "pin:"+key, 64, func(tail []mongox.Entry, now time.Time) (string, error) {
+		consecutive = 0
+		for _, e := range tail {
+			if e.Kind == "ok" {
+				break
+			}
+			consecutive++
+		}
+		if consecutive > 0 && consecutive%lim.PINFailures == 0 {
+			lock := lim.PINLockBase << (consecutive/lim.PINFailures - 1)
+			if lock > lim.PINLockMax || lock <= 0 {
+				lock = lim.PINLockMax
+			}
+			if wait := tail[0].At.Add(lock).Sub(now); wait > 0 {
+				return "", tooMany(field, wait, "Too many failed attempts. Please try again later.")
+			}
+		}
+		return "fail", nil
+	})
+	return consecutive + 1, err
+}
+
+func (s *Service) pinSuccess(ctx context.Context, key string) {
+	_, _ = s.Ledger.Append(ctx, "pin:"+key, 1, func([]mongox.Entry, time.Time) (string, error) { return "ok", nil })
+}
+
+func badLogin() error {
+	return &contract.Error{Code: contract.Unauthenticated, Message: "The phone number or PIN is incorrect."}
+}
+
+// Login checks phone + PIN. An unknown phone costs the same hash and the
+// same lockout as a wrong PIN, so neither timing nor answers tell them apart.
+func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client contract.Client) (contract.LoginReply, error) {
+	var v contract.Validation
+	phone, err := NormalizePhone("phone", req.Phone)
+	if err != nil {
+		v.Add("phone", contract.AsError(err).Message)
+	}
+	if req.Password == "" {
+		v.Add("password", "The password field is required.")
+	} else if len(req.Password) > 128 {
+		v.Add("password", "The password may not be greater than 128 characters.")
+	}
+	if err := v.Err(); err != nil {
+		return contract.LoginReply{}, err
+	}
+	if _, err := s.pinAttempt(ctx, "phone:"+phone, "phone"); err != nil {
+		return contract.LoginReply{}, err
+	}
+	acc, err := s.activeByPhone(ctx, phone)
+	if errors.Is(err, mongox.ErrNotFound) {
+		s.Hasher.Burn(req.Password)
+		return contract.LoginReply{}, badLogin()
+	}
+	if err != nil {
+		return contract.LoginReply{}, err
+	}
+	if !s.Hasher.Verify(acc.PINHash, req.Password) {
+		return contract.LoginReply{}, badLogin()
+	}
+	s.pinSuccess(ctx, "phone:"+phone)
+	if req.DeviceToken != "" && req.DeviceToken != acc.DeviceToken {
+		if updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
+			a.DeviceToken = req.DeviceToken
+			return nil, nil
+		}); err == nil {
+			acc = updated
+		}
+	}
+	sess, err := s.newSession(ctx, acc, req.DeviceToken, client)
+	if err != nil {
+		return contract.LoginReply{}, err
+	}
+	return contract.LoginReply{Session: &sess}, nil
+}
+
+func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, error) {
+	owner, err := s.claimOwner(ctx, "phone:"+phone)
+	if err != nil {
+		return Account{}, err
+	}
+	acc, err := s.account(ctx, owner)
+	if err != nil {
+		return Account{}, err
+	}
+	if !acc.Active || acc.Phone != phone || acc.PINHash == "" {
+		return Account{}, mongox.ErrNotFound
+	}
+	return acc, nil
+}
+
+// session is a server-side login; the token's sid names it.
+type session struct {
+	ID        string     `bson:"_id"`
+	UserID    int64      `bson:"user_id"`
+	UUID      string     `bson:"uuid"`
+	Device    string     `bson:"device,omitempty"`
+	UserAgent string     `bson:"user_agent,omitempty"`
+	IP        string     `bson:"ip,omitempty"`
+	CreatedAt time.Time  `bson:"created_at"`
+	ExpiresAt time.Time  `bson:"expires_at"`
+	RevokedAt *time.Time `bson:"revoked_at,omitempty"`
+}
+
+func (s *Service) newSession(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
+	now := s.now()
+	sess := session{
+		ID: randomID(), UserID: acc.UserID, UUID: acc.UUID, Device: device,
+		UserAgent: client.UserAgent, IP: client.IP, CreatedAt: now, ExpiresAt: now.Add(s.Signer.TTL),
+	}
+	if _, err := s.Sessions.InsertOne(ctx, sess); err != nil {
+		return contract.Session{}, mongox.Wrap("session insert", err)
+	}
+	tok, err := s.Signer.Sign(acc.UUID, acc.UserID, sess.ID, now)
+	if err != nil {
+		return contract.Session{}, err
+	}
+	return contract.Session{
+		Token: tok, TokenType: "Bearer", ExpiresIn: int64(s.Signer.TTL / time.Second),
+		User: contract.User{ID: acc.UserID, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone},
+	}, nil
+}
+
+// Logout revokes the caller's session everywhere.
+func (s *Service) Logout(ctx context.Context, p contract.Principal) error {
+	if p.SessionID == "" {
+		return contract.Errorf(contract.Unauthenticated, "Unauthenticated.")
+	}
+	now := s.now()
+	if _, err := s.Sessions.UpdateOne(ctx, bson.M{"_id": p.SessionID, "user_id": p.UserID},
+		bson.M{"$set": bson.M{"revoked_at": now}}); err != nil {
+		return mongox.Wrap("session revoke", err)
+	}
+	return s.Revoked.Revoke(ctx, p.SessionID)
+}
+
+// AccountGet answers another service's question about an active account.
+func (s *Service) AccountGet(ctx context.Context, req contract.AccountGetRequest) (contract.Account, error) {
+	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(req.UserID, 10))
+	if errors.Is(err, mongox.ErrNotFound) {
+		return contract.Account{}, contract.Errorf(contract.NotFound, "No such account.")
+	}
+	if err != nil {
+		return contract.Account{}, err
+	}
+	acc, err := s.account(ctx, owner)
+	if err != nil {
+		return contract.Account{}, err
+	}
+	return acc.contract(), nil
+}

@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+// OTP is one issued code: only its MAC is kept. Its attempts, its use and
+// the address's failures live in ledgers, so caps hold under concurrency.
+type OTP struct {
+	ID        string    `bson:"id"`
+	Purpose   string    `bson:"purpose"`
+	Address   string    `bson:"address"`
+	MAC       []byte    `bson:"mac"`
+	CreatedAt time.Time `bson:"created_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+func otpKey(purpose, address string) string { return purpose + ":" + address }
+
+// SendCode issues a code for purpose to address over channel, within the
+// sending limits; the notifier gets it sealed through the outbox.
+func (s *Service) SendCode(ctx context.Context, field, channel, purpose, address, userUUID string) (string, error) {
+	lim := s.Limits
+	if _, err := s.Ledger.Append(ctx, "send:"+address, int64(lim.SendsPerHour), func(tail []mongox.Entry, now time.Time) (string, error) {
+		if len(tail) > 0 {
+			if wait := tail[0].At.Add(lim.SendGap).Sub(now); wait > 0 {
+				return "", tooMany(field, wait, "Please wait before requesting another code.")
+			}
+		}
+		if len(tail) >= lim.SendsPerHour {
+			oldest := tail[lim.SendsPerHour-1].At
+			if wait := oldest.Add(time.Hour).Sub(now); wait > 0 {
+				return "", tooMany(field, wait, "Too many codes requested. Please try again later.")
+			}
+		}
+		return "send", nil
+	}); err != nil {
+		return "", err
+	}
+	code := NewCode(lim.CodeLength)
+	now := s.now()
+	otp := OTP{
+		ID: uuid.NewString(), Purpose: purpose, Address: address,
+		MAC: CodeMAC(s.CodeKey, purpose, address, code), CreatedAt: now, ExpiresAt: now.Add(lim.CodeTTL),
+	}
+	evs := s.event(ctx, contract.EventOTPRequested, contract.OTPRequested{
+		Channel: channel, To: address, Purpose: purpose, UserUUID: userUUID, ExpiresAt: otp.ExpiresAt,
+		SealedCode: s.Box.Seal([]byte(code), []byte(purpose+":"+address)),
+	})
+	// Each code is its own chain: a new code never inherits or resets the
+	// attempts of the last one.
+	if err := s.OTPs.Put(ctx, otpKey(purpose, address)+"/"+otp.ID, 0, otp, evs); err != nil {
+		return "", err
+	}
+	s.kick()
+	return code, nil
+}
+
+func tooMany(field string, wait time.Duration, msg string) error {
+	secs := int((wait + time.Second - 1) / time.Second)
+	e := contract.RateLimitedFor(secs, msg)
+	e.Fields = map[string][]string{field: {msg}}
+	return e
+}
+
+var errBadCode = errors.New("bad code")
+
+// CheckCode verifies code for purpose and address: at most ChecksPerCode
+// checks of one code, at most FailuresPerDay failures per address however
+// many codes are requested, single use, constant-time compare.
+func (s *Service) CheckCode(ctx context.Context, field, purpose, address, code string) error {
+	lim := s.Limits
+	invalid := contract.FieldError(field, "The verification code is invalid or has expired.")
+	failKey := "fail:" + address
+	fails, err := s.Ledger.Tail(ctx, failKey, int64(lim.FailuresPerDay))
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if len(fails) >= lim.FailuresPerDay {
+		if wait := fails[lim.FailuresPerDay-1].At.Add(24 * time.Hour).Sub(now); wait > 0 {
+			return tooMany(field, wait, "Too many failed attempts. Please try again later.")
+		}
+	}
+	otp, err := s.latestOTP(ctx, purpose, address)
+	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !now.Before(otp.ExpiresAt)) {
+		return invalid
+	}
+	if err != nil {
+		return err
+	}
+	// Claim one of the code's check slots before looking at the code.
+	if _, err := s.Ledger.Append(ctx, "try:"+otp.ID, int64(lim.ChecksPerCode), func(tail []mongox.Entry, _ time.Time) (string, error) {
+		if len(tail) >= lim.ChecksPerCode {
+			return "", contract.FieldError(field, "Too many attempts for this code. Please request a new code.")
+		}
+		return "try", nil
+	}); err != nil {
+		return err
+	}
+	want := otp.MAC
+	got := CodeMAC(s.CodeKey, purpose, address, code)
+	if subtle.ConstantTimeCompare(want, got) != 1 {
+		if _, err := s.Ledger.Append(ctx, failKey, 1, func([]mongox.Entry, time.Time) (string, error) { return "fail", nil }); err != nil {
+			return err
+		}
+		return invalid
+	}
+	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, 1, func(tail []mongox.Entry, _ time.Time) (string, error) {
+		if len(tail) > 0 {
+			return "", invalid
+		}
+		return "used", nil
+	}); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Service) latestOTP(ctx context.Context, purpose, address string) (OTP, error) {
+	var newest OTP
+	found := false
+	recs, err := s.OTPs.Find(ctx, bson.M{"state.purpose": purpose, "state.address": address}, 1)
+	if err != nil {
+		return newest, err
+	}
+	for _, r := range recs {
+		newest, found = r.State, true
+	}
+	if !found {
+		return newest, mongox.ErrNotFound
+	}
+	return newest, nil
+}
+
+func (s *Service) devCode(code string) string {
+	if s.Dev {
+		return code
+	}
+	return ""
+}

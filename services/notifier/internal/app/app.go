@@ -1,0 +1,134 @@
+// Package app turns events into sent messages, at most once per event.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/services/notifier/internal/domain"
+	"github.com/dossapp/backend/services/notifier/internal/templates"
+)
+
+// Notifier renders and sends the messages events ask for.
+type Notifier struct {
+	box        *seal.Box
+	templates  *templates.Set
+	senders    map[string]domain.Sender
+	deliveries domain.Deliveries
+}
+
+// New takes the box that opens sealed codes, the templates, one sender per
+// channel and the delivery claims.
+func New(box *seal.Box, tpl *templates.Set, senders map[string]domain.Sender, deliveries domain.Deliveries) *Notifier {
+	return &Notifier{box: box, templates: tpl, senders: senders, deliveries: deliveries}
+}
+
+// HandleEvent is the events.Consume handler for every event the notifier
+// reads.
+func (n *Notifier) HandleEvent(ctx context.Context, ev contract.Event) error {
+	var (
+		m   domain.Message
+		err error
+	)
+	switch ev.Type {
+	case contract.EventOTPRequested:
+		m, err = n.otpMessage(ev)
+	case contract.EventNotificationWanted:
+		m, err = n.notificationMessage(ev)
+	default:
+		err = fmt.Errorf("%w: unexpected event type %q", events.ErrPermanent, ev.Type)
+	}
+	if err != nil {
+		return err
+	}
+	return n.deliverOnce(ctx, ev.ID, m)
+}
+
+func (n *Notifier) otpMessage(ev contract.Event) (domain.Message, error) {
+	var d contract.OTPRequested
+	if err := ev.Decode(&d); err != nil {
+		return domain.Message{}, fmt.Errorf("%w: decode: %v", events.ErrPermanent, err)
+	}
+	code, err := n.box.Open(d.SealedCode, []byte(d.Purpose+":"+d.To))
+	if err != nil {
+		return domain.Message{}, fmt.Errorf("%w: open sealed code: %v", events.ErrPermanent, err)
+	}
+	data := map[string]string{"Code": string(code), "Minutes": strconv.Itoa(minutesValid(ev.Time, d.ExpiresAt))}
+	subject, body, err := n.templates.Render(d.Purpose, d.Locale, d.Channel, data)
+	if err != nil {
+		return domain.Message{}, fmt.Errorf("%w: %v", events.ErrPermanent, err)
+	}
+	return domain.Message{Channel: d.Channel, To: d.To, Subject: subject, Body: body, Code: string(code)}, nil
+}
+
+// minutesValid is measured from when the code was issued, so that a retry
+// renders the same text.
+func minutesValid(issued, expires time.Time) int {
+	if issued.IsZero() {
+		issued = time.Now()
+	}
+	return max(1, int(math.Ceil(expires.Sub(issued).Minutes())))
+}
+
+func (n *Notifier) notificationMessage(ev contract.Event) (domain.Message, error) {
+	var d contract.NotificationWanted
+	if err := ev.Decode(&d); err != nil {
+		return domain.Message{}, fmt.Errorf("%w: decode: %v", events.ErrPermanent, err)
+	}
+	subject, body, err := n.templates.Render(d.Template, d.Locale, d.Channel, d.Data)
+	if err != nil {
+		return domain.Message{}, fmt.Errorf("%w: %v", events.ErrPermanent, err)
+	}
+	to := d.To
+	if d.Channel == contract.ChannelPush && d.DeviceToken != "" {
+		to = d.DeviceToken
+	}
+	return domain.Message{Channel: d.Channel, To: to, Subject: subject, Body: body}, nil
+}
+
+// deliverOnce claims the event, sends, and marks it sent. A claim that
+// exists but is not sent means an earlier delivery died between claim and
+// mark: whether the provider got the message is unknown, and a second code
+// is worse than none (the user can ask again), so it is skipped and acked.
+func (n *Notifier) deliverOnce(ctx context.Context, eventID string, m domain.Message) error {
+	log := logx.From(ctx).With(zap.String("channel", m.Channel))
+	sender, ok := n.senders[m.Channel]
+	if !ok {
+		return fmt.Errorf("%w: unknown channel %q", events.ErrPermanent, m.Channel)
+	}
+	state, err := n.deliveries.Claim(ctx, eventID, m.Channel)
+	if errors.Is(err, domain.ErrClaimed) {
+		if state == domain.StateSent {
+			log.Debug("already sent, skipped")
+		} else {
+			log.Warn("earlier delivery ended between claim and mark; not resending", zap.String("state", state))
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("claim: %w", err)
+	}
+	if err := sender.Send(ctx, m); err != nil {
+		if rerr := n.deliveries.Release(context.WithoutCancel(ctx), eventID); rerr != nil {
+			// The claim stays: the retry will skip it rather than send twice.
+			log.Error("release claim failed", zap.Error(rerr))
+		}
+		return fmt.Errorf("send %s: %w", m.Channel, err)
+	}
+	if err := n.deliveries.MarkSent(context.WithoutCancel(ctx), eventID); err != nil {
+		// Sent but not marked: a redelivery finds the claim and skips.
+		log.Error("mark sent failed", zap.Error(err))
+	}
+	log.Info("notification sent")
+	return nil
+}
