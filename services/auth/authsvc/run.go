@@ -18,9 +18,9 @@ import (
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
-	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/seal"
 	"github.com/dossapp/backend/services/auth/internal/app"
 )

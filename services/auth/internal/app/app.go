@@ -72,20 +72,20 @@ type RevocationList interface {
 
 // Service is auth's application core.
 type Service struct {
-	Accounts  *mongox.Versioned[Account]
-	OTPs      *mongox.Versioned[OTP]
-	Claims    *mongo.Collection
-	Sessions  *mongo.Collection
-	Ledger    *mongox.Ledger
-	Hasher    *Hasher
-	CodeKey   []byte
-	Box       *seal.Box
-	Signer    *Signer
-	Limits    Limits
-	Dev       bool
-	Now       func() time.Time
-	Kick      func() // wakes the outbox relay after a write with events
-	Revoked   RevocationList
+	Accounts *mongox.Versioned[Account]
+	OTPs     *mongox.Versioned[OTP]
+	Claims   *mongo.Collection
+	Sessions *mongo.Collection
+	Ledger   *mongox.Ledger
+	Hasher   *Hasher
+	CodeKey  []byte
+	Box      *seal.Box
+	Signer   *Signer
+	Limits   Limits
+	Dev      bool
+	Now      func() time.Time
+	Kick     func() // wakes the outbox relay after a write with events
+	Revoked  RevocationList
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
