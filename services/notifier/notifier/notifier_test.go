@@ -1,0 +1,381 @@
+package notifier
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/goleak"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/embedded"
+	"github.com/dossapp/backend/pkg/embedded/testkit"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/services/notifier/internal/adapters"
+	"github.com/dossapp/backend/services/notifier/internal/domain"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testkit.GoleakOptions()...) }
+
+// syncBuffer is the log sink: handlers log from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type stack struct {
+	natsURL  string
+	mongoURI string
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	db       *mongo.Database
+	logs     *syncBuffer
+	box      *seal.Box
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	n := testkit.StartNATS(t)
+	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Shutdown)
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	box, err := seal.New(devNotifyKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{natsURL: n.URL, mongoURI: m.URI, nc: nc, js: js, db: client.Database("doss"), logs: &syncBuffer{}, box: box}
+}
+
+// countingSender counts sends per recipient and fails for the addresses in
+// down; everything else goes to next.
+type countingSender struct {
+	next  domain.Sender
+	down  map[string]bool
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingSender) Send(ctx context.Context, m domain.Message) error {
+	c.mu.Lock()
+	c.calls[m.To]++
+	c.mu.Unlock()
+	if c.down[m.To] {
+		return errors.New("provider is down")
+	}
+	return c.next.Send(ctx, m)
+}
+
+func (c *countingSender) count(to string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[to]
+}
+
+func (s *stack) start(t *testing.T, dev bool, down ...string) *countingSender {
+	t.Helper()
+	sender := &countingSender{next: adapters.NewDevSender(adapters.NewOutbox(s.db)), down: map[string]bool{}, calls: map[string]int{}}
+	for _, d := range down {
+		sender.down[d] = true
+	}
+	r, err := start(t.Context(), deps{
+		nc: s.nc, db: s.db, log: logx.New(s.logs, true, contract.ServiceNotifier), dev: dev, key: devNotifyKey,
+		senders:    map[string]domain.Sender{contract.ChannelEmail: sender, contract.ChannelSMS: sender, contract.ChannelPush: sender},
+		maxDeliver: 3,
+		backoff:    []time.Duration{10 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.stop)
+	return sender
+}
+
+func (s *stack) otpEvent(t *testing.T, channel, to, purpose, code string) contract.Event {
+	t.Helper()
+	now := time.Now().UTC()
+	ev, err := events.New(t.Context(), contract.EventOTPRequested, contract.OTPRequested{
+		Channel: channel, To: to, Purpose: purpose,
+		SealedCode: s.box.Seal([]byte(code), []byte(purpose+":"+to)),
+		ExpiresAt:  now.Add(10 * time.Minute),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Time = now
+	return ev
+}
+
+func (s *stack) notificationEvent(t *testing.T, to, template string, data map[string]string) contract.Event {
+	t.Helper()
+	ev, err := events.New(t.Context(), contract.EventNotificationWanted, contract.NotificationWanted{
+		Channel: contract.ChannelEmail, To: to, Template: template, Data: data,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func (s *stack) publish(t *testing.T, ev contract.Event) {
+	t.Helper()
+	if err := events.NewPublisher(s.js).Publish(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishCopy stores ev again under a new message id, as a relay that lost
+// track of what it published would: the stream deduplication cannot help.
+func (s *stack) publishCopy(t *testing.T, ev contract.Event) {
+	t.Helper()
+	body, _ := json.Marshal(ev)
+	if _, err := s.js.Publish(t.Context(), contract.EventSubject(ev.Type), body); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *stack) outbox(t *testing.T, to string) []contract.OutboxMessage {
+	t.Helper()
+	msgs, err := adapters.NewOutbox(s.db).List(t.Context(), to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// eventually polls cond until it holds or 15s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// drained reports whether the consumer has acked everything in the stream.
+func (s *stack) drained(t *testing.T) bool {
+	t.Helper()
+	stream, err := s.js.Stream(t.Context(), contract.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := s.js.Consumer(t.Context(), contract.StreamEvents, Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, ci := stream.CachedInfo(), cons.CachedInfo()
+	if si2, err := stream.Info(t.Context()); err == nil {
+		si = si2
+	}
+	if ci2, err := cons.Info(t.Context()); err == nil {
+		ci = ci2
+	}
+	return ci.AckFloor.Stream >= si.State.LastSeq && ci.NumAckPending == 0 && ci.NumPending == 0
+}
+
+func TestOTPGoesToOutboxWithoutLoggingTheCode(t *testing.T) {
+	s := startStack(t)
+	s.start(t, true)
+	const code = "482913"
+	s.publish(t, s.otpEvent(t, contract.ChannelEmail, "ann@example.com", contract.PurposeRegisterEmail, code))
+
+	var msgs []contract.OutboxMessage
+	eventually(t, "outbox message", func() bool { msgs = s.outbox(t, "ann@example.com"); return len(msgs) == 1 })
+	m := msgs[0]
+	if m.Code != code || !strings.Contains(m.Body, code) || !strings.Contains(m.Body, "10 minutes") || m.Channel != contract.ChannelEmail {
+		t.Errorf("outbox message = %+v", m)
+	}
+	eventually(t, "dev sender log line", func() bool { return strings.Contains(s.logs.String(), "dev sender") })
+	if strings.Contains(s.logs.String(), code) {
+		t.Errorf("log holds the code:\n%s", s.logs.String())
+	}
+}
+
+func TestDuplicateAndRedeliveredEventSendsOnce(t *testing.T) {
+	s := startStack(t)
+	sender := s.start(t, true)
+	ev := s.otpEvent(t, contract.ChannelSMS, "+15550001", contract.PurposeLogin2FA, "111222")
+	s.publish(t, ev)
+	s.publish(t, ev) // same Nats-Msg-Id: the stream keeps one
+	eventually(t, "first send", func() bool { return len(s.outbox(t, "+15550001")) == 1 })
+	s.publishCopy(t, ev) // a second copy of the same event id reaches the consumer
+	s.publishCopy(t, ev)
+	eventually(t, "consumer drained", func() bool { return s.drained(t) })
+	if n := sender.count("+15550001"); n != 1 {
+		t.Errorf("sends = %d, want 1", n)
+	}
+	if got := len(s.outbox(t, "+15550001")); got != 1 {
+		t.Errorf("outbox messages = %d, want 1", got)
+	}
+}
+
+// A delivery that died between claim and mark left its claim "sending":
+// the provider may or may not have the message, so it is not sent again and
+// the event is acked, not dead-lettered.
+func TestClaimLeftSendingIsNotResent(t *testing.T) {
+	s := startStack(t)
+	sender := s.start(t, true)
+	ev := s.otpEvent(t, contract.ChannelEmail, "bob@example.com", contract.PurposeProfile2FA, "333444")
+	if _, err := s.db.Collection(adapters.DeliveriesCollection).InsertOne(t.Context(),
+		bson.D{{Key: "_id", Value: ev.ID}, {Key: "state", Value: domain.StateSending}}); err != nil {
+		t.Fatal(err)
+	}
+	s.publish(t, ev)
+	eventually(t, "consumer drained", func() bool { return s.drained(t) })
+	if n := sender.count("bob@example.com"); n != 0 {
+		t.Errorf("sends = %d, want 0", n)
+	}
+	dl, err := s.js.Stream(t.Context(), contract.StreamDeadLetters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := dl.Info(t.Context()); err != nil || info.State.Msgs != 0 {
+		t.Errorf("dead letters = %+v, %v; want none", info.State, err)
+	}
+}
+
+func TestFailingProviderIsRetriedThenDeadLettered(t *testing.T) {
+	s := startStack(t)
+	sender := s.start(t, true, "down@example.com")
+	bad := s.notificationEvent(t, "down@example.com", "email_changed", map[string]string{"New": "down@example.com"})
+	good := s.notificationEvent(t, "ok@example.com", "document_reviewed", map[string]string{"Document": "Passport", "Status": "approved"})
+	s.publish(t, bad)
+	s.publish(t, good)
+
+	eventually(t, "good message delivered", func() bool { return len(s.outbox(t, "ok@example.com")) == 1 })
+	if body := s.outbox(t, "ok@example.com")[0].Body; !strings.Contains(body, `"Passport" was reviewed: approved`) {
+		t.Errorf("body = %q", body)
+	}
+	dl, err := s.js.Stream(t.Context(), contract.StreamDeadLetters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "dead letter", func() bool {
+		info, err := dl.Info(t.Context())
+		return err == nil && info.State.Msgs == 1
+	})
+	raw, err := dl.GetLastMsgForSubject(t.Context(), contract.DeadLetterPrefix+Durable+".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := contract.DeadLetterPrefix + Durable + "." + contract.EventSubject(contract.EventNotificationWanted); raw.Subject != want {
+		t.Errorf("dead letter subject = %q, want %q", raw.Subject, want)
+	}
+	var got contract.Event
+	if err := json.Unmarshal(raw.Data, &got); err != nil || got.ID != bad.ID {
+		t.Errorf("dead letter = %s (%v), want event %s", raw.Data, err, bad.ID)
+	}
+	if n := sender.count("down@example.com"); n != 3 {
+		t.Errorf("attempts = %d, want MaxDeliver = 3", n)
+	}
+}
+
+func TestOutboxEndpoint(t *testing.T) {
+	t.Run("dev lists newest first", func(t *testing.T) {
+		s := startStack(t)
+		s.start(t, true)
+		s.publish(t, s.otpEvent(t, contract.ChannelEmail, "cat@example.com", contract.PurposeRegisterEmail, "100001"))
+		eventually(t, "first", func() bool { return len(s.outbox(t, "cat@example.com")) == 1 })
+		s.publish(t, s.otpEvent(t, contract.ChannelEmail, "cat@example.com", contract.PurposeLogin2FA, "100002"))
+		s.publish(t, s.otpEvent(t, contract.ChannelEmail, "other@example.com", contract.PurposeLogin2FA, "100003"))
+		var msgs []contract.OutboxMessage
+		eventually(t, "second via NATS", func() bool {
+			var err error
+			msgs, err = natsx.Call[contract.OutboxRequest, []contract.OutboxMessage](t.Context(), s.nc, contract.NotifierOutbox, contract.OutboxRequest{To: "cat@example.com"})
+			return err == nil && len(msgs) == 2
+		})
+		if msgs[0].Code != "100002" || msgs[1].Code != "100001" {
+			t.Errorf("codes = %q, %q; want newest first", msgs[0].Code, msgs[1].Code)
+		}
+	})
+	t.Run("prod answers not found", func(t *testing.T) {
+		s := startStack(t)
+		s.start(t, false)
+		_, err := natsx.Call[contract.OutboxRequest, []contract.OutboxMessage](t.Context(), s.nc, contract.NotifierOutbox, contract.OutboxRequest{})
+		if contract.ErrorCode(err) != contract.NotFound {
+			t.Errorf("err = %v, want not_found", err)
+		}
+	})
+}
+
+// TestRun starts the whole service from its environment and stops it.
+func TestRun(t *testing.T) {
+	s := startStack(t)
+	env := map[string]string{"DOSS_ENV": "dev", "DOSS_NATS_URL": s.natsURL, "DOSS_MONGO_URI": s.mongoURI, "DOSS_MONGO_DB": "doss"}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() { done <- Run(ctx, func(k string) string { return env[k] }, &out) }()
+
+	s.publish(t, s.otpEvent(t, contract.ChannelSMS, "+15550009", contract.PurposeRegisterPhone, "909090"))
+	eventually(t, "code in outbox over NATS", func() bool {
+		msgs, err := natsx.Call[contract.OutboxRequest, []contract.OutboxMessage](t.Context(), s.nc, contract.NotifierOutbox, contract.OutboxRequest{To: "+15550009"})
+		return err == nil && len(msgs) == 1 && msgs[0].Code == "909090"
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	if strings.Contains(out.String(), "909090") {
+		t.Errorf("log holds the code:\n%s", out.String())
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	env := map[string]string{"DOSS_ENV": "prod"} // no DOSS_NOTIFY_KEY
+	err := Run(t.Context(), func(k string) string { return env[k] }, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "DOSS_NOTIFY_KEY") {
+		t.Errorf("err = %v, want DOSS_NOTIFY_KEY", err)
+	}
+}
+
