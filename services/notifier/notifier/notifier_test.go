@@ -378,4 +378,3 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		t.Errorf("err = %v, want DOSS_NOTIFY_KEY", err)
 	}
 }
-

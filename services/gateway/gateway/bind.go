@@ -1,0 +1,60 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dossapp/backend/pkg/contract"
+)
+
+// bindJSON reads a JSON object into v. Unknown fields are ignored (the app
+// may send more than an endpoint needs); a value of the wrong type, such as
+// an object where a string belongs, is a 422 naming the field.
+func bindJSON(c echo.Context, v any) error {
+	req := c.Request()
+	ct := req.Header.Get(echo.HeaderContentType)
+	if ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != echo.MIMEApplicationJSON {
+			return &contract.Error{Code: contract.UnsupportedMedia, Message: "Send the request body as application/json."}
+		}
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return he
+		}
+		return badRequest{"The request body could not be read."}
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		body = []byte("{}")
+	}
+	err = json.Unmarshal(body, v)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te) && te.Field != "":
+		return contract.FieldError(te.Field, "The "+te.Field+" field must be a "+typeName(te.Type.Kind().String())+".")
+	case errors.As(err, &te):
+		return badRequest{"The request body must be a JSON object."}
+	default:
+		return badRequest{"The request body is not valid JSON."}
+	}
+}
+
+func typeName(kind string) string {
+	switch kind {
+	case "int", "int64", "float64":
+		return "number"
+	case "bool":
+		return "boolean"
+	}
+	return kind
+}

@@ -1,0 +1,136 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
+)
+
+const callerKey = "doss.caller"
+
+// callCtx carries the request's correlation id, client and principal into
+// the NATS headers.
+func (g *Gateway) callCtx(c echo.Context) context.Context {
+	p, _ := c.Get(callerKey).(contract.Principal)
+	return natsx.WithCaller(c.Request().Context(), natsx.Caller{
+		Principal: p,
+		Client:    contract.Client{IP: c.RealIP(), UserAgent: c.Request().UserAgent()},
+	})
+}
+
+// forward binds Req, calls subject, and renders the reply through shape.
+func forward[Req, Resp any](g *Gateway, subject string, shape func(Resp) any) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req Req
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		resp, err := natsx.Call[Req, Resp](g.callCtx(c), g.nc, subject, req)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, shape(resp))
+	}
+}
+
+func (g *Gateway) emailSendOTP(c echo.Context) error {
+	var req contract.EmailSendOTPRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := natsx.Call[contract.EmailSendOTPRequest, contract.EmailSendOTPReply](g.callCtx(c), g.nc, contract.AuthEmailSendOTP, req)
+	if err != nil {
+		return err
+	}
+	user := echo.Map{"email": r.Email, "uuid": r.UUID}
+	if g.dev && r.VerificationCode != "" {
+		user["verification_code"] = r.VerificationCode
+	}
+	return c.JSON(http.StatusOK, echo.Map{"message": "A verification code was sent to your email.", "response": echo.Map{"user": user}})
+}
+
+func (g *Gateway) phoneSendOTP(c echo.Context) error {
+	var req contract.PhoneSendOTPRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := natsx.Call[contract.PhoneSendOTPRequest, contract.PhoneSendOTPReply](g.callCtx(c), g.nc, contract.AuthPhoneSendOTP, req)
+	if err != nil {
+		return err
+	}
+	user := echo.Map{"phone": r.Phone, "uuid": r.UUID}
+	if g.dev && r.VerificationCode != "" {
+		user["verification_code"] = r.VerificationCode
+	}
+	return c.JSON(http.StatusOK, echo.Map{"message": "A verification code was sent to your phone.", "response": echo.Map{"user": user}})
+}
+
+func (g *Gateway) login(c echo.Context) error {
+	var req contract.LoginRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := natsx.Call[contract.LoginRequest, contract.LoginReply](g.callCtx(c), g.nc, contract.AuthLogin, req)
+	if err != nil {
+		return err
+	}
+	if r.Session == nil {
+		return c.JSON(http.StatusAccepted, echo.Map{"otp_required": true, "challenge": r.Challenge, "message": "Enter the code we sent to your phone."})
+	}
+	return c.JSON(http.StatusOK, echo.Map{"response": r.Session})
+}
+
+func (g *Gateway) logout(c echo.Context) error {
+	if _, err := natsx.Call[contract.LogoutRequest, struct{}](g.callCtx(c), g.nc, contract.AuthLogout, contract.LogoutRequest{}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (g *Gateway) devOutbox(c echo.Context) error {
+	to := c.QueryParam("to")
+	if to == "" {
+		return contract.FieldError("to", "The to field is required.")
+	}
+	msgs, err := natsx.Call[contract.OutboxRequest, []contract.OutboxMessage](g.callCtx(c), g.nc, contract.NotifierOutbox, contract.OutboxRequest{To: to})
+	if err != nil {
+		return err
+	}
+	if msgs == nil {
+		msgs = []contract.OutboxMessage{}
+	}
+	return c.JSON(http.StatusOK, msgs)
+}
+
+func (g *Gateway) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, echo.Map{"status": "ok"})
+}
+
+// readyz answers 200 when NATS is connected and every service the gateway
+// needs has at least one replica answering $SRV.PING.
+func (g *Gateway) readyz(c echo.Context) error {
+	checks := echo.Map{"nats": g.nc.IsConnected()}
+	ready := g.nc.IsConnected()
+	for _, svc := range g.needs {
+		ok := false
+		if ready {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), 500*time.Millisecond)
+			_, err := g.nc.RequestWithContext(ctx, "$SRV.PING."+svc, nil)
+			cancel()
+			ok = err == nil
+		}
+		checks[svc] = ok
+		ready = ready && ok
+	}
+	st := http.StatusOK
+	if !ready {
+		st = http.StatusServiceUnavailable
+		c.Response().Header().Set("Retry-After", "1")
+	}
+	return c.JSON(st, echo.Map{"ready": ready, "checks": checks})
+}

@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dossapp/backend/pkg/contract"
+)
+
+// routes is every HTTP route; each maps to one NATS subject.
+func (g *Gateway) routes(e *echo.Echo) {
+	e.GET("/healthz", g.healthz)
+	e.GET("/readyz", g.readyz)
+
+	api := e.Group("/api")
+	v2 := api.Group("/v2")
+	v2.POST("/email_send_otp", g.emailSendOTP)
+	v2.POST("/email_verify_otp", forward[contract.EmailVerifyOTPRequest, contract.EmailVerifyOTPReply](g, contract.AuthEmailVerifyOTP, func(r contract.EmailVerifyOTPReply) any {
+		return echo.Map{"message": "Email verified successfully.", "email_verify_at": r.EmailVerifyAt}
+	}))
+	v2.POST("/phone_send_otp", g.phoneSendOTP)
+	v2.POST("/phone_verify_otp", forward[contract.PhoneVerifyOTPRequest, contract.PhoneVerifyOTPReply](g, contract.AuthPhoneVerifyOTP, func(r contract.PhoneVerifyOTPReply) any {
+		return echo.Map{"message": "Phone verified successfully.", "phone_verify_at": r.PhoneVerifyAt}
+	}))
+	v2.POST("/set_pin", forward[contract.SetPINRequest, struct{}](g, contract.AuthSetPIN, func(struct{}) any {
+		return echo.Map{"message": "PIN set. Please confirm it."}
+	}))
+	v2.POST("/confirm_pin", forward[contract.ConfirmPINRequest, contract.Session](g, contract.AuthConfirmPIN, func(s contract.Session) any {
+		return echo.Map{"success": s}
+	}))
+	v2.POST("/new-login", g.login)
+
+	authed := api.Group("", g.verifier.authenticate)
+	authed.POST("/v2/logout", g.logout)
+
+	if g.dev {
+		e.GET("/dev/outbox", g.devOutbox)
+	}
+	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
+}

@@ -1,0 +1,150 @@
+// Package gateway is the HTTP front door: it authenticates, checks the
+// shape of a request, sends it as a NATS command, and maps the answer (or
+// the error code) back to HTTP. It holds no business rules.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/logx"
+)
+
+// Gateway is one replica's state.
+type Gateway struct {
+	nc       *nats.Conn
+	log      *zap.Logger
+	dev      bool
+	verifier *verifier
+	needs    []string
+}
+
+type settings struct {
+	common         config.Common
+	addr           string
+	bodyLimit      string
+	trustedProxies string
+}
+
+// Run serves HTTP until ctx ends. ready, when given, receives the bound
+// address once the gateway accepts connections.
+func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	return RunWith(ctx, getenv, stdout, nil)
+}
+
+// RunWith is Run that reports the listening address (tests, make run).
+func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(addr string)) error {
+	e := config.New(getenv)
+	s := settings{common: e.ReadCommon()}
+	defAddr := ":8080"
+	if s.common.Dev() {
+		defAddr = "127.0.0.1:8080"
+	}
+	s.addr = e.String("DOSS_HTTP_ADDR", defAddr)
+	s.bodyLimit = e.String("DOSS_HTTP_BODY_LIMIT", "64K")
+	s.trustedProxies = e.String("DOSS_TRUSTED_PROXIES", "")
+	if err := e.Err(); err != nil {
+		return err
+	}
+	log := logx.New(stdout, s.common.Dev(), "gateway")
+	defer func() { _ = log.Sync() }()
+
+	nc, err := nats.Connect(s.common.NATSURL, nats.Name("gateway"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer func() { _ = nc.Drain() }()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), needs: []string{contract.ServiceAuth}}
+	wctx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	if err := g.verifier.watchRevocations(wctx, js); err != nil {
+		return fmt.Errorf("revocation watch: %w", err)
+	}
+
+	ech := echo.New()
+	ech.HideBanner, ech.HidePort = true, true
+	ech.HTTPErrorHandler = renderError
+	if s.trustedProxies != "" {
+		var opts []echo.TrustOption
+		for _, cidr := range strings.Split(s.trustedProxies, ",") {
+			_, n, err := net.ParseCIDR(strings.TrimSpace(cidr))
+			if err != nil {
+				return fmt.Errorf("DOSS_TRUSTED_PROXIES: %w", err)
+			}
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		ech.IPExtractor = echo.ExtractIPFromXFFHeader(append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))...)
+	} else {
+		ech.IPExtractor = echo.ExtractIPDirect() // X-Forwarded-For is not trusted
+	}
+	ech.Use(correlation(log))
+	ech.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, _ []byte) error {
+			logx.From(c.Request().Context()).Error("panic", zap.Error(err))
+			return err
+		}}))
+	ech.Use(middleware.BodyLimit(s.bodyLimit))
+	g.routes(ech)
+
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.addr, err)
+	}
+	srv := &http.Server{Handler: ech, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("gateway listening", zap.String("addr", ln.Addr().String()), zap.Bool("dev", g.dev))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+var validCorrelation = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+// correlation gives every request an id (the client's X-Request-Id when it
+// is sane), returns it, and puts it in the context's logger.
+func correlation(log *zap.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			id := c.Request().Header.Get(echo.HeaderXRequestID)
+			if !validCorrelation.MatchString(id) {
+				id = uuid.NewString()
+			}
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			ctx := logx.With(c.Request().Context(), log, id)
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
+		}
+	}
+}

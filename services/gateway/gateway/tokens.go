@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
+)
+
+type claims struct {
+	UserID    int64  `json:"uid"`
+	SessionID string `json:"sid"`
+	jwt.RegisteredClaims
+}
+
+// verifier checks tokens locally: keys fetched from auth, revocations from
+// the KV bucket every replica watches. No request leaves the gateway for
+// an authenticated call.
+type verifier struct {
+	nc  *nats.Conn
+	log *zap.Logger
+
+	mu        sync.RWMutex
+	keys      map[string]ed25519.PublicKey
+	issuer    string
+	audience  string
+	refreshed time.Time
+
+	revokedMu sync.RWMutex
+	revoked   map[string]struct{}
+}
+
+func newVerifier(nc *nats.Conn, log *zap.Logger) *verifier {
+	return &verifier{nc: nc, log: log, keys: map[string]ed25519.PublicKey{}, revoked: map[string]struct{}{}}
+}
+
+// refresh reloads the keys, at most once a second (an unknown kid must not
+// let clients make the gateway hammer auth).
+func (v *verifier) refresh(ctx context.Context) error {
+	v.mu.Lock()
+	if time.Since(v.refreshed) < time.Second && len(v.keys) > 0 {
+		v.mu.Unlock()
+		return nil
+	}
+	v.refreshed = time.Now()
+	v.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	reply, err := natsx.Call[struct{}, contract.KeysReply](ctx, v.nc, contract.AuthKeys, struct{}{})
+	if err != nil {
+		return err
+	}
+	keys := map[string]ed25519.PublicKey{}
+	for _, k := range reply.Keys {
+		if k.Algorithm == "EdDSA" && len(k.PublicKey) == ed25519.PublicKeySize {
+			keys[k.KeyID] = ed25519.PublicKey(k.PublicKey)
+		}
+	}
+	v.mu.Lock()
+	v.keys, v.issuer, v.audience = keys, reply.Issuer, reply.Audience
+	v.mu.Unlock()
+	return nil
+}
+
+func (v *verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, string, string, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		v.mu.RLock()
+		k, ok := v.keys[kid]
+		iss, aud := v.issuer, v.audience
+		v.mu.RUnlock()
+		if ok {
+			return k, iss, aud, nil
+		}
+		if attempt == 0 {
+			if err := v.refresh(ctx); err != nil {
+				return nil, "", "", err
+			}
+		}
+	}
+	return nil, "", "", errors.New("unknown key")
+}
+
+// watchRevocations keeps the revoked set in step with the KV bucket; the
+// watcher replays existing keys first, so a fresh replica knows them all.
+func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream) error {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketRevokedSessions, TTL: 7*24*time.Hour + time.Hour, Storage: jetstream.FileStorage})
+	if err != nil {
+		kv, err = js.KeyValue(ctx, contract.BucketRevokedSessions)
+		if err != nil {
+			return err
+		}
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue // end of the initial replay
+				}
+				v.revokedMu.Lock()
+				if e.Operation() == jetstream.KeyValuePut {
+					v.revoked[e.Key()] = struct{}{}
+				}
+				v.revokedMu.Unlock()
+			}
+		}
+	}()
+	return nil
+}
+
+func (v *verifier) isRevoked(sid string) bool {
+	v.revokedMu.RLock()
+	defer v.revokedMu.RUnlock()
+	_, ok := v.revoked[sid]
+	return ok
+}
+
+var errUnauthenticated = &contract.Error{Code: contract.Unauthenticated, Message: "Unauthenticated."}
+
+// authenticate is the middleware of every protected route.
+func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		raw, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || raw == "" || len(raw) > 4096 {
+			return errUnauthenticated
+		}
+		ctx := c.Request().Context()
+		var cl claims
+		var keyErr error
+		tok, err := jwt.ParseWithClaims(raw, &cl, func(t *jwt.Token) (any, error) {
+			kid, _ := t.Header["kid"].(string)
+			k, _, _, err := v.key(ctx, kid)
+			if err != nil {
+				keyErr = err
+				return nil, err
+			}
+			return k, nil
+		}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+			jwt.WithIssuer("doss-auth"), jwt.WithAudience("doss-app"), jwt.WithLeeway(30*time.Second))
+		if err != nil || !tok.Valid || cl.SessionID == "" || cl.UserID == 0 || cl.Subject == "" {
+			var ce *contract.Error
+			if errors.As(keyErr, &ce) && ce.Code == contract.Unavailable {
+				return ce // cannot tell: auth is down and we hold no keys
+			}
+			return errUnauthenticated
+		}
+		if v.isRevoked(cl.SessionID) {
+			return errUnauthenticated
+		}
+		c.Set(callerKey, contract.Principal{UserID: cl.UserID, UUID: cl.Subject, SessionID: cl.SessionID})
+		return next(c)
+	}
+}
