@@ -85,6 +85,17 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log := logx.New(stdout, s.common.Dev(), contract.ServiceNotifier)
 	defer func() { _ = log.Sync() }()
 
+	// Mongo opens first so that it closes last: draining NATS lets the
+	// handlers in flight finish their writes.
+	client, err := mongo.Connect(options.Client().ApplyURI(s.common.MongoURI))
+	if err != nil {
+		return fmt.Errorf("mongo: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = client.Disconnect(dctx)
+	}()
 	closed := make(chan struct{})
 	nc, err := nats.Connect(s.common.NATSURL,
 		nats.Name(contract.ServiceNotifier),
@@ -108,15 +119,6 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		<-closed
 	}()
 
-	client, err := mongo.Connect(options.Client().ApplyURI(s.common.MongoURI))
-	if err != nil {
-		return fmt.Errorf("mongo: %w", err)
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = client.Disconnect(dctx)
-	}()
 	db := client.Database(s.common.MongoDB)
 
 	senders, err := buildSenders(s, adapters.NewOutbox(db))
