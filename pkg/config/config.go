@@ -144,3 +144,7 @@ func (e *Env) ReadCommon() Common {
 	}
 	return c
 }
+
+// DevNotifyKey is the dev-mode key auth seals codes with and the notifier
+// opens them with; both must agree, so it lives here. Never used in prod.
+var DevNotifyKey = []byte("DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD")

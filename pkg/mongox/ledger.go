@@ -36,8 +36,7 @@ func NewLedger(c *mongo.Collection, now func() time.Time) *Ledger {
 
 // EnsureIndexes helps real MongoDB; FerretDB scans regardless.
 func (l *Ledger) EnsureIndexes(ctx context.Context) error {
-	_, err := l.c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "key", Value: 1}, {Key: "seq", Value: -1}}})
-	return Wrap("ledger index", err)
+	return EnsureIndexes(ctx, l.c, map[string]bson.D{"key_seq": {{Key: "key", Value: 1}, {Key: "seq", Value: -1}}})
 }
 
 // Tail returns up to n newest entries of key, newest first.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -71,3 +72,32 @@ func Wrap(op string, err error) error {
 
 // ErrNotFound is returned by finders when nothing matches.
 var ErrNotFound = errors.New("not found")
+
+// EnsureIndexes creates the named indexes that do not exist yet. It only
+// creates what is missing: FerretDB v1 fails on a repeated createIndexes,
+// and every replica runs this at start.
+func EnsureIndexes(ctx context.Context, c *mongo.Collection, want map[string]bson.D) error {
+	cur, err := c.Indexes().List(ctx)
+	if err != nil {
+		return Wrap("list indexes", err)
+	}
+	var have []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &have); err != nil {
+		return Wrap("list indexes", err)
+	}
+	existing := map[string]bool{}
+	for _, ix := range have {
+		existing[ix.Name] = true
+	}
+	for name, keys := range want {
+		if existing[name] {
+			continue
+		}
+		if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name)}); err != nil {
+			return Wrap("create index "+name, err)
+		}
+	}
+	return nil
+}

@@ -33,11 +33,10 @@ func NewVersioned[T any](c *mongo.Collection) *Versioned[T] { return &Versioned[
 func (v *Versioned[T]) Collection() *mongo.Collection { return v.c }
 
 func (v *Versioned[T]) EnsureIndexes(ctx context.Context) error {
-	_, err := v.c.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "key", Value: 1}, {Key: "version", Value: -1}}},
-		{Keys: bson.D{{Key: "published", Value: 1}}},
+	return EnsureIndexes(ctx, v.c, map[string]bson.D{
+		"key_version": {{Key: "key", Value: 1}, {Key: "version", Value: -1}},
+		"published":   {{Key: "published", Value: 1}},
 	})
-	return Wrap("versioned index", err)
 }
 
 // Get returns the newest state of key and its version; ErrNotFound when

@@ -52,7 +52,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 		common:     c,
 		codeKey:    e.Secret("DOSS_OTP_SECRET", 32, dev, devSecret("otp")),
 		pepper:     e.Secret("DOSS_PIN_PEPPER", 32, dev, devSecret("pepper")),
-		notifyKey:  e.Secret("DOSS_NOTIFY_KEY", 32, dev, devSecret("notify")),
+		notifyKey:  e.Secret("DOSS_NOTIFY_KEY", 32, dev, config.DevNotifyKey),
 		signingKey: e.String("DOSS_JWT_SIGNING_KEY", ""),
 		verifyKeys: e.String("DOSS_JWT_PREVIOUS_KEYS", ""),
 		tokenTTL:   e.Duration("DOSS_TOKEN_TTL", 24*time.Hour),
@@ -64,6 +64,9 @@ func readSettings(getenv func(string) string) (settings, error) {
 		limits: app.DefaultLimits(),
 	}
 	s.limits.CodeLength = e.Int("DOSS_OTP_LENGTH", 4)
+	s.limits.SendGap = e.Duration("DOSS_OTP_SEND_GAP", s.limits.SendGap)
+	s.limits.SendsPerHour = e.Int("DOSS_OTP_SENDS_PER_HOUR", s.limits.SendsPerHour)
+	s.limits.PINLockBase = e.Duration("DOSS_PIN_LOCK_BASE", s.limits.PINLockBase)
 	if s.signingKey == "" && !dev {
 		e.Required("DOSS_JWT_SIGNING_KEY")
 	}

@@ -36,7 +36,7 @@ const Version = "0.1.0"
 const Durable = "notifier"
 
 // devNotifyKey lets `make run` work with no setup; auth uses the same one.
-var devNotifyKey = []byte("DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD") // 32 × 0x44
+var devNotifyKey = config.DevNotifyKey // shared with auth
 
 type settings struct {
 	common     config.Common

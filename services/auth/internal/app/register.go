@@ -22,12 +22,14 @@ func (s *Service) EmailSendOTP(ctx context.Context, req contract.EmailSendOTPReq
 	if err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
+	// The account exists before its claim, so a claim whose holder has no
+	// account is known to be left over from a crash and may be taken over.
 	id := uuid.NewString()
-	err = s.takeClaim(ctx, "email:"+email, id, func(a Account) bool { return a.Email == email })
-	if errors.Is(err, errTaken) {
-		return contract.EmailSendOTPReply{}, s.emailTaken()
+	if err := s.Accounts.Put(ctx, id, 0, Account{UUID: id, Email: email, CreatedAt: s.now()}, nil); err != nil {
+		return contract.EmailSendOTPReply{}, err
 	}
-	if err != nil {
+	err = s.takeClaim(ctx, "email:"+email, id, func(a Account) bool { return a.Email == email })
+	if err != nil && !errors.Is(err, errTaken) {
 		return contract.EmailSendOTPReply{}, err
 	}
 	owner, err := s.claimOwner(ctx, "email:"+email)
@@ -35,15 +37,10 @@ func (s *Service) EmailSendOTP(ctx context.Context, req contract.EmailSendOTPReq
 		return contract.EmailSendOTPReply{}, mongox.Wrap("email claim", err)
 	}
 	acc, err := s.account(ctx, owner)
-	switch {
-	case errors.Is(err, mongox.ErrNotFound):
-		acc = Account{UUID: owner, Email: email, CreatedAt: s.now()}
-		if err := s.Accounts.Put(ctx, owner, 0, acc, nil); err != nil && !errors.Is(err, mongox.ErrStale) {
-			return contract.EmailSendOTPReply{}, err
-		}
-	case err != nil:
-		return contract.EmailSendOTPReply{}, err
-	case acc.Active:
+	if err != nil {
+		return contract.EmailSendOTPReply{}, mongox.Wrap("email owner", err)
+	}
+	if acc.Active {
 		return contract.EmailSendOTPReply{}, s.emailTaken()
 	}
 	code, err := s.SendCode(ctx, "email", contract.ChannelEmail, contract.PurposeRegisterEmail, email, owner)

@@ -1,0 +1,307 @@
+package e2e
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/services/devstack/stack"
+)
+
+func TestRegistrationAndLogin(t *testing.T) {
+	e := start(t, nil)
+	uuid, token := e.register("Jane.Doe@Example.com", "+18681234567", "4242")
+	if uuid == "" || token == "" {
+		t.Fatal("no uuid or token")
+	}
+
+	// The notifier delivered both codes; the log never shows them.
+	eventually(t, "email and sms in the dev outbox", func() bool {
+		r := e.do(http.MethodGet, "/dev/outbox?to=jane.doe@example.com", "", "")
+		s := e.do(http.MethodGet, "/dev/outbox?to=%2B18681234567", "", "")
+		return r.status == 200 && strings.Contains(r.raw, `"code"`) && s.status == 200 && strings.Contains(s.raw, `"code"`)
+	})
+
+	r := e.post("/api/v2/new-login", js(map[string]string{"phone": "+1 868 123 4567", "password": "4242"}))
+	expect(t, r, 200)
+	tok := r.str("response", "token")
+	if r.str("response", "token_type") != "Bearer" || r.str("response", "user", "email") != "jane.doe@example.com" {
+		t.Fatalf("login body: %s", r.raw)
+	}
+
+	// Registration cannot be replayed to change an active account.
+	expect(t, e.post("/api/v2/set_pin", js(map[string]string{"uuid": uuid, "pin": "5820"})), 422)
+	r = e.post("/api/v2/email_send_otp", js(map[string]string{"email": "jane.doe@example.com"}))
+	expect(t, r, 422)
+	if r.body["errors"].(map[string]any)["email"] == nil {
+		t.Fatalf("want errors.email: %s", r.raw)
+	}
+
+	expect(t, e.do(http.MethodPost, "/api/v2/logout", tok, ""), 204)
+	r = e.do(http.MethodPost, "/api/v2/logout", tok, "")
+	expect(t, r, 401)
+	if r.raw != `{"message":"Unauthenticated."}`+"\n" {
+		t.Fatalf("401 body %q", r.raw)
+	}
+	// The first session is untouched by the second's logout.
+	expect(t, e.do(http.MethodPost, "/api/v2/logout", token, ""), 204)
+}
+
+func TestBadInput(t *testing.T) {
+	e := start(t, nil)
+	cases := []struct {
+		name, path, body string
+		status           int
+		field            string
+	}{
+		{"operator instead of string", "/api/v2/email_send_otp", `{"email":{"$gt":""}}`, 422, "email"},
+		{"bad email", "/api/v2/email_send_otp", `{"email":"not-an-email"}`, 422, "email"},
+		{"missing email", "/api/v2/email_send_otp", `{}`, 422, "email"},
+		{"truncated json", "/api/v2/email_send_otp", `{"email":`, 400, ""},
+		{"array body", "/api/v2/email_send_otp", `["a"]`, 400, ""},
+		{"impossible phone", "/api/v2/phone_send_otp", `{"email":"a@example.com","phone":"+1868"}`, 422, "phone"},
+		{"code wrong type", "/api/v2/email_verify_otp", `{"email":"a@example.com","verification_code":1234}`, 422, "verification_code"},
+		{"pin letters", "/api/v2/set_pin", `{"uuid":"x","pin":"abcd"}`, 422, "pin"},
+		{"weak pin run", "/api/v2/set_pin", `{"uuid":"x","pin":"9876"}`, 422, "pin"},
+		{"weak pin repeat", "/api/v2/set_pin", `{"uuid":"x","pin":"7777"}`, 422, "pin"},
+		{"login missing", "/api/v2/new-login", `{}`, 422, "phone"},
+		{"unknown api route needs a token", "/api/v2/nope", `{}`, 401, ""},
+		{"unknown route", "/nope", `{}`, 404, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.post(c.path, c.body)
+			expect(t, r, c.status)
+			if r.str("message") == "" {
+				t.Fatalf("no message: %s", r.raw)
+			}
+			if c.field != "" {
+				if errs, _ := r.body["errors"].(map[string]any); errs[c.field] == nil {
+					t.Fatalf("want errors.%s: %s", c.field, r.raw)
+				}
+			}
+		})
+	}
+	t.Run("wrong content type", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/api/v2/email_send_otp", strings.NewReader("email=a@b.co"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 415 {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+	})
+	t.Run("body too large", func(t *testing.T) {
+		r := e.post("/api/v2/email_send_otp", `{"email":"`+strings.Repeat("a", 70_000)+`@example.com"}`)
+		expect(t, r, 413)
+	})
+}
+
+func TestOTPGuessesAreCapped(t *testing.T) {
+	e := start(t, nil)
+	r := e.post("/api/v2/email_send_otp", js(map[string]string{"email": "guess@example.com"}))
+	expect(t, r, 200)
+	code := r.str("response", "user", "verification_code")
+	wrong := "0000"
+	if code == wrong {
+		wrong = "1111"
+	}
+	var wg sync.WaitGroup
+	var checked, refused atomic.Int32
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.post("/api/v2/email_verify_otp", js(map[string]string{"email": "guess@example.com", "verification_code": wrong}))
+			switch {
+			case strings.Contains(r.raw, "invalid or has expired"):
+				checked.Add(1)
+			case r.status == 422 || r.status == 429:
+				refused.Add(1)
+			default:
+				t.Errorf("unexpected %d %s", r.status, r.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	if checked.Load() > 5 {
+		t.Fatalf("%d guesses were checked, want at most 5", checked.Load())
+	}
+	// Even the right code is refused now.
+	expect(t, e.post("/api/v2/email_verify_otp", js(map[string]string{"email": "guess@example.com", "verification_code": code})), 422)
+}
+
+func TestOTPDailyFailuresAndSendLimits(t *testing.T) {
+	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "100"})
+	email := js(map[string]string{"email": "daily@example.com"})
+	fails := 0
+	for fails < 9 {
+		r := e.post("/api/v2/email_send_otp", email)
+		expect(t, r, 200)
+		for range 3 {
+			if fails == 9 {
+				break
+			}
+			wrong := "0000"
+			if r.str("response", "user", "verification_code") == wrong {
+				wrong = "1111"
+			}
+			expect(t, e.post("/api/v2/email_verify_otp", js(map[string]string{"email": "daily@example.com", "verification_code": wrong})), 422)
+			fails++
+		}
+	}
+	// A fresh code does not reset the address's daily failures.
+	r := e.post("/api/v2/email_send_otp", email)
+	expect(t, r, 200)
+	r = e.post("/api/v2/email_verify_otp", js(map[string]string{"email": "daily@example.com", "verification_code": r.str("response", "user", "verification_code")}))
+	expect(t, r, 429)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+
+	e2 := start(t, nil)
+	expect(t, e2.post("/api/v2/email_send_otp", email), 200)
+	r = e2.post("/api/v2/email_send_otp", email)
+	expect(t, r, 429)
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After %q", ra)
+	}
+}
+
+func TestPINLockout(t *testing.T) {
+	e := start(t, nil)
+	e.register("lock@example.com", "+18681230001", "4829")
+	login := func(pin string) resp {
+		return e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681230001", "password": pin}))
+	}
+	// Unknown phone and wrong PIN answer alike.
+	a, b := login("1357"), e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681239999", "password": "1357"}))
+	if a.status != 401 || b.status != 401 || a.raw != b.raw {
+		t.Fatalf("wrong PIN %d %s vs unknown phone %d %s", a.status, a.raw, b.status, b.raw)
+	}
+	// A success resets the count.
+	expect(t, login("4829"), 200)
+	var wg sync.WaitGroup
+	var checked atomic.Int32
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if login("1357").status == 401 {
+				checked.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if checked.Load() > 5 {
+		t.Fatalf("%d concurrent wrong PINs checked, want at most 5", checked.Load())
+	}
+	r := login("4829")
+	expect(t, r, 429)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("lockout without Retry-After")
+	}
+}
+
+func TestTokenAttacks(t *testing.T) {
+	e := start(t, nil)
+	_, token := e.register("tok@example.com", "+18681230002", "4829")
+	parts := strings.Split(token, ".")
+	var claims map[string]any
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	_ = json.Unmarshal(raw, &claims)
+
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	sign := func(mutate func(jwt.MapClaims), key any, method jwt.SigningMethod, kid string) string {
+		c := jwt.MapClaims{}
+		for k, v := range claims {
+			c[k] = v
+		}
+		mutate(c)
+		tk := jwt.NewWithClaims(method, c)
+		tk.Header["kid"] = kid
+		s, err := tk.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	none := sign(func(jwt.MapClaims) {}, jwt.UnsafeAllowNoneSignatureType, jwt.SigningMethodNone, "dev")
+	cases := map[string]string{
+		"alg none":    none,
+		"other key":   sign(func(jwt.MapClaims) {}, otherKey, jwt.SigningMethodEdDSA, "dev"),
+		"unknown kid": sign(func(jwt.MapClaims) {}, otherKey, jwt.SigningMethodEdDSA, "attacker"),
+		"tampered":    parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(raw), `"uid":`, `"uid":9`, 1))) + "." + parts[2],
+		"malformed":   "abc.def",
+		"hs256":       sign(func(jwt.MapClaims) {}, []byte("secret"), jwt.SigningMethodHS256, "dev"),
+	}
+	for name, tok := range cases {
+		t.Run(name, func(t *testing.T) {
+			expect(t, e.do(http.MethodPost, "/api/v2/logout", tok, ""), 401)
+		})
+	}
+	expect(t, e.do(http.MethodPost, "/api/v2/logout", "", ""), 401)
+	_ = time.Now
+}
+
+func TestServiceDownGives503AndReplicasShareLoad(t *testing.T) {
+	e := start(t, nil)
+	// A second auth replica joins the same queue group.
+	second, err := stack.Start(e.nc, contract.ServiceAuth, e.getenv, e.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.register("rep1@example.com", "+18681230003", "4829")
+	// Stop the first replica; the second carries on.
+	if err := e.all.Procs[0].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	e.register("rep2@example.com", "+18681230004", "4829")
+	if err := second.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := e.post("/api/v2/email_send_otp", js(map[string]string{"email": "down@example.com"}))
+	expect(t, r, 503)
+	if r.header.Get("Retry-After") == "" || time.Since(start) > 2*time.Second {
+		t.Fatalf("503 without Retry-After or slow: %v %v", r.header, time.Since(start))
+	}
+	expect(t, e.do(http.MethodGet, "/readyz", "", ""), 503)
+	expect(t, e.do(http.MethodGet, "/healthz", "", ""), 200)
+}
+
+func TestConcurrentRegistrationsOneEmail(t *testing.T) {
+	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "1000"})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	uuids := map[string]bool{}
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.post("/api/v2/email_send_otp", js(map[string]string{"email": "race@example.com"}))
+			if r.status == 200 {
+				mu.Lock()
+				uuids[r.str("response", "user", "uuid")] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(uuids) != 1 {
+		t.Fatalf("%d uuids for one email, want 1", len(uuids))
+	}
+}

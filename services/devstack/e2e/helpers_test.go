@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/dossapp/backend/pkg/embedded/testkit"
+	"github.com/dossapp/backend/services/devstack/stack"
+)
+
+// env is a running system: real NATS, FerretDB and S3 in-process, every
+// service, one gateway.
+type env struct {
+	t      *testing.T
+	base   string
+	nc     *nats.Conn
+	getenv func(string) string
+	logs   *syncBuffer
+	all    *stack.All
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, extra map[string]string) *env {
+	t.Helper()
+	ks := testkit.Start(t)
+	vars := map[string]string{
+		"DOSS_ENV":               "dev",
+		"DOSS_NATS_URL":          ks.NATS.URL,
+		"DOSS_MONGO_URI":         ks.Mongo.URI,
+		"DOSS_MONGO_DB":          "e2e",
+		"DOSS_S3_ENDPOINT":       ks.S3.Endpoint,
+		"DOSS_S3_ACCESS_KEY":     testkit.S3AccessKey,
+		"DOSS_S3_SECRET_KEY":     testkit.S3SecretKey,
+		"DOSS_HTTP_ADDR":         "127.0.0.1:0",
+		"DOSS_ARGON2_MEMORY_KIB": "1024",
+		"DOSS_ARGON2_TIME":       "1",
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	nc, err := nats.Connect(ks.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("service logs:\n%s", logs.String())
+		}
+	})
+	getenv := stack.Env(vars, nil)
+	all, err := stack.StartAll(nc, getenv, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(all.Stop)
+	return &env{t: t, base: "http://" + all.Addr, nc: nc, getenv: getenv, logs: logs, all: all}
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (r resp) str(path ...string) string {
+	var v any = r.body
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[p]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+func (e *env) do(method, path, token, body string) resp {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := resp{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (e *env) post(path, body string) resp { return e.do(http.MethodPost, path, "", body) }
+
+func js(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func expect(t *testing.T, r resp, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
+	}
+}
+
+// register runs the whole registration and returns the uuid and token.
+func (e *env) register(email, phone, pin string) (string, string) {
+	t := e.t
+	t.Helper()
+	r := e.post("/api/v2/email_send_otp", js(map[string]string{"email": email}))
+	expect(t, r, 200)
+	uuid := r.str("response", "user", "uuid")
+	code := r.str("response", "user", "verification_code")
+	expect(t, e.post("/api/v2/email_verify_otp", js(map[string]string{"email": email, "verification_code": code})), 200)
+	r = e.post("/api/v2/phone_send_otp", js(map[string]string{"email": email, "phone": phone}))
+	expect(t, r, 200)
+	code = r.str("response", "user", "verification_code")
+	expect(t, e.post("/api/v2/phone_verify_otp", js(map[string]string{"uuid": uuid, "verification_code": code})), 200)
+	expect(t, e.post("/api/v2/set_pin", js(map[string]string{"uuid": uuid, "pin": pin})), 200)
+	r = e.post("/api/v2/confirm_pin", js(map[string]string{"uuid": uuid, "confirm_pin": pin, "fcm_last_login_device_token": "fcm-1"}))
+	expect(t, r, 200)
+	return uuid, r.str("success", "token")
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an outcome
+	}
+}
