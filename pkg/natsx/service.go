@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,6 +29,7 @@ type Service struct {
 	log     *zap.Logger
 	slots   chan struct{}
 	timeout time.Duration
+	running sync.WaitGroup
 }
 
 // ServiceConfig names a service and bounds its work.
@@ -63,8 +65,13 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 	return &Service{svc: svc, log: log, slots: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout}, nil
 }
 
-// Stop drains the endpoints; requests in flight finish.
-func (s *Service) Stop() error { return s.svc.Stop() }
+// Stop stops taking requests and waits for those in flight to finish, so
+// the caller may close the stores after it.
+func (s *Service) Stop() error {
+	err := s.svc.Stop()
+	s.running.Wait()
+	return err
+}
 
 // Micro exposes the underlying service (stats, info) for tests and ops.
 func (s *Service) Micro() micro.Service { return s.svc }
@@ -78,8 +85,9 @@ func Handle[Req, Resp any](s *Service, subject string, fn Handler[Req, Resp]) er
 	name := subject[strings.LastIndexByte(subject, '.')+1:]
 	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 		s.slots <- struct{}{}
+		s.running.Add(1)
 		go func() {
-			defer func() { <-s.slots }()
+			defer func() { <-s.slots; s.running.Done() }()
 			s.serve(r, func(ctx context.Context, data []byte) (any, error) {
 				var req Req
 				if len(data) > 0 {
@@ -99,8 +107,9 @@ func HandleRaw[Resp any](s *Service, subject string, fn func(ctx context.Context
 	name := subject[strings.LastIndexByte(subject, '.')+1:]
 	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 		s.slots <- struct{}{}
+		s.running.Add(1)
 		go func() {
-			defer func() { <-s.slots }()
+			defer func() { <-s.slots; s.running.Done() }()
 			s.serve(r, func(ctx context.Context, data []byte) (any, error) { return fn(ctx, data) })
 		}()
 	}), micro.WithEndpointSubject(subject))

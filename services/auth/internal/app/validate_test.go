@@ -1,0 +1,99 @@
+package app
+
+import (
+	"testing"
+
+	"github.com/dossapp/backend/pkg/contract"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"User@Example.com", "user@example.com"},
+		{"  a.b+tag@sub.example.org ", "a.b+tag@sub.example.org"},
+		{"no-at-sign", ""},
+		{"a@localhost", ""},
+		{"Name <a@example.com>", ""},
+		{"a@@example.com", ""},
+		{"a@example..com", ""},
+		{"", ""},
+	} {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := NormalizeEmail("email", c.in)
+			if c.want == "" {
+				if err == nil || contract.ErrorCode(err) != contract.Invalid {
+					t.Fatalf("accepted %q as %q", c.in, got)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("got %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestNormalizePhone(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"+18681234567", "+18681234567"},
+		{"+1 (868) 765-4321", "+18687654321"},
+		{"+447911123456", "+447911123456"},
+		{"+1868", ""},
+		{"18681234567", ""}, // no country dial code
+		{"+99912345", ""},
+		{"+1868123456789012345", ""},
+	} {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := NormalizePhone("phone", c.in)
+			if c.want == "" {
+				if err == nil {
+					t.Fatalf("accepted %q as %q", c.in, got)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("got %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestValidatePIN(t *testing.T) {
+	for pin, ok := range map[string]bool{
+		"4829": true, "5820": true, "1357": false, "1234": false, "9876": false, "0123": false,
+		"1111": false, "0000": false, "1212": false, "123": false, "12345": false, "12a4": false, "": false, "٤٨٢٩": false,
+	} {
+		if err := ValidatePIN("pin", pin); (err == nil) != ok {
+			t.Errorf("ValidatePIN(%q) = %v, want ok=%v", pin, err, ok)
+		}
+	}
+}
+
+func TestHasherAndCodes(t *testing.T) {
+	h := NewHasher(Argon2{MemoryKiB: 1024, Time: 1, Threads: 1}, []byte("pepper-one-pepper-one-pepper-one"))
+	enc := h.Hash("4829")
+	if !h.Verify(enc, "4829") || h.Verify(enc, "4828") {
+		t.Fatal("verify wrong")
+	}
+	if enc == h.Hash("4829") {
+		t.Fatal("no per-hash salt")
+	}
+	other := NewHasher(Argon2{MemoryKiB: 1024, Time: 1, Threads: 1}, []byte("pepper-two-pepper-two-pepper-two"))
+	if other.Verify(enc, "4829") {
+		t.Fatal("a hash verifies without its pepper")
+	}
+	key := []byte("k")
+	if string(CodeMAC(key, "p", "a@example.com", "1234")) == string(CodeMAC(key, "p", "b@example.com", "1234")) {
+		t.Fatal("code MAC not bound to the address")
+	}
+	seen := map[string]bool{}
+	for range 200 {
+		c := NewCode(4)
+		if len(c) != 4 || ValidateCode("c", c, 4) != nil {
+			t.Fatalf("bad code %q", c)
+		}
+		seen[c] = true
+	}
+	if len(seen) < 150 {
+		t.Fatalf("only %d distinct codes of 200", len(seen))
+	}
+}
