@@ -51,12 +51,12 @@ func TestTokenClaimsAreChecked(t *testing.T) {
 	// The control: a token minted this way is accepted.
 	good := mint(func(jwt.MapClaims) {})
 	cases := map[string]string{
-		"expired":       mint(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix() }),
-		"no exp":        mint(func(c jwt.MapClaims) { delete(c, "exp") }),
-		"wrong aud":     mint(func(c jwt.MapClaims) { c["aud"] = []string{"someone-else"} }),
-		"wrong iss":     mint(func(c jwt.MapClaims) { c["iss"] = "evil" }),
-		"issued later":  mint(func(c jwt.MapClaims) { c["iat"] = now.Add(time.Hour).Unix() }),
-		"no session":    mint(func(c jwt.MapClaims) { delete(c, "sid") }),
+		"expired":      mint(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Hour).Unix() }),
+		"no exp":       mint(func(c jwt.MapClaims) { delete(c, "exp") }),
+		"wrong aud":    mint(func(c jwt.MapClaims) { c["aud"] = []string{"someone-else"} }),
+		"wrong iss":    mint(func(c jwt.MapClaims) { c["iss"] = "evil" }),
+		"issued later": mint(func(c jwt.MapClaims) { c["iat"] = now.Add(time.Hour).Unix() }),
+		"no session":   mint(func(c jwt.MapClaims) { delete(c, "sid") }),
 	}
 	for name, tok := range cases {
 		t.Run(name, func(t *testing.T) {
