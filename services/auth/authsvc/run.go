@@ -67,6 +67,8 @@ func readSettings(getenv func(string) string) (settings, error) {
 	s.limits.SendGap = e.Duration("DOSS_OTP_SEND_GAP", s.limits.SendGap)
 	s.limits.SendsPerHour = e.Int("DOSS_OTP_SENDS_PER_HOUR", s.limits.SendsPerHour)
 	s.limits.PINLockBase = e.Duration("DOSS_PIN_LOCK_BASE", s.limits.PINLockBase)
+	s.limits.IPSends.Max = e.Int("DOSS_IP_SENDS_PER_HOUR", s.limits.IPSends.Max)
+	s.limits.IPChecks.Max = e.Int("DOSS_IP_CHECKS_PER_10MIN", s.limits.IPChecks.Max)
 	if s.signingKey == "" && !dev {
 		e.Required("DOSS_JWT_SIGNING_KEY")
 	}

@@ -305,3 +305,35 @@ func TestConcurrentRegistrationsOneEmail(t *testing.T) {
 		t.Fatalf("%d uuids for one email, want 1", len(uuids))
 	}
 }
+
+func TestClientAddressLimitIsShared(t *testing.T) {
+	e := start(t, map[string]string{"DOSS_IP_CHECKS_PER_10MIN": "6"})
+	second, addr, err := stack.StartGateway(e.getenv, e.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = second.Stop() })
+	other := &env{t: t, base: "http://" + addr}
+	// Spread over two gateways and many phones, and a forged
+	// X-Forwarded-For, one address still gets one budget.
+	statuses := []int{}
+	for i := range 8 {
+		g := e
+		if i%2 == 1 {
+			g = other
+		}
+		req, _ := http.NewRequest(http.MethodPost, g.base+"/api/v2/new-login",
+			strings.NewReader(js(map[string]string{"phone": "+1868123" + strings.Repeat(string(rune('0'+i)), 4), "password": "4829"})))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "203.0.113."+string(rune('1'+i)))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		statuses = append(statuses, res.StatusCode)
+		if i >= 6 && (res.StatusCode != 429 || res.Header.Get("Retry-After") == "") {
+			t.Fatalf("request %d: %d, want 429 with Retry-After (all: %v)", i, res.StatusCode, statuses)
+		}
+	}
+}

@@ -55,6 +55,9 @@ type Limits struct {
 	PINLockBase      time.Duration
 	PINLockMax       time.Duration
 	RevokedRetention time.Duration
+	// Per client address: codes sent, and code or PIN checks.
+	IPSends  IPLimit
+	IPChecks IPLimit
 }
 
 func DefaultLimits() Limits {
@@ -62,6 +65,8 @@ func DefaultLimits() Limits {
 		CodeLength: 4, CodeTTL: 10 * time.Minute, ChecksPerCode: 5, FailuresPerDay: 9,
 		SendGap: 60 * time.Second, SendsPerHour: 5,
 		PINFailures: 5, PINLockBase: time.Minute, PINLockMax: 24 * time.Hour,
+		IPSends:  IPLimit{Max: 30, Window: time.Hour},
+		IPChecks: IPLimit{Max: 60, Window: 10 * time.Minute},
 	}
 }
 

@@ -65,6 +65,9 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 	if err := v.Err(); err != nil {
 		return contract.LoginReply{}, err
 	}
+	if err := s.limitIP(ctx, "check", s.Limits.IPChecks); err != nil {
+		return contract.LoginReply{}, err
+	}
 	if _, err := s.pinAttempt(ctx, "phone:"+phone, "phone"); err != nil {
 		return contract.LoginReply{}, err
 	}

@@ -30,6 +30,9 @@ func otpKey(purpose, address string) string { return purpose + ":" + address }
 // sending limits; the notifier gets it sealed through the outbox.
 func (s *Service) SendCode(ctx context.Context, field, channel, purpose, address, userUUID string) (string, error) {
 	lim := s.Limits
+	if err := s.limitIP(ctx, "send", lim.IPSends); err != nil {
+		return "", err
+	}
 	if _, err := s.Ledger.Append(ctx, "send:"+address, int64(lim.SendsPerHour), func(tail []mongox.Entry, now time.Time) (string, error) {
 		if len(tail) > 0 {
 			if wait := tail[0].At.Add(lim.SendGap).Sub(now); wait > 0 {
@@ -80,6 +83,9 @@ var errBadCode = errors.New("bad code")
 func (s *Service) CheckCode(ctx context.Context, field, purpose, address, code string) error {
 	lim := s.Limits
 	invalid := contract.FieldError(field, "The verification code is invalid or has expired.")
+	if err := s.limitIP(ctx, "check", lim.IPChecks); err != nil {
+		return err
+	}
 	failKey := "fail:" + address
 	fails, err := s.Ledger.Tail(ctx, failKey, int64(lim.FailuresPerDay))
 	if err != nil {

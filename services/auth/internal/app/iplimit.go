@@ -1,0 +1,34 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
+)
+
+// IPLimit caps one kind of public request per client address over a
+// window. The address is the one the gateway saw (the peer, or a trusted
+// proxy's X-Forwarded-For), and the count lives in the shared store, so
+// every gateway and auth replica enforces the same budget.
+type IPLimit struct {
+	Max    int
+	Window time.Duration
+}
+
+func (s *Service) limitIP(ctx context.Context, action string, lim IPLimit) error {
+	ip := natsx.CallerFrom(ctx).IP
+	if ip == "" || lim.Max <= 0 {
+		return nil
+	}
+	_, err := s.Ledger.Append(ctx, "ip:"+action+":"+ip, int64(lim.Max), func(tail []mongox.Entry, now time.Time) (string, error) {
+		if len(tail) >= lim.Max {
+			if wait := tail[lim.Max-1].At.Add(lim.Window).Sub(now); wait > 0 {
+				return "", tooMany("ip", wait, "Too many requests from your network. Please try again later.")
+			}
+		}
+		return "hit", nil
+	})
+	return err
+}
