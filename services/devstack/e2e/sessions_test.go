@@ -158,3 +158,20 @@ func TestAuthReplicaStoppedUnderLoad(t *testing.T) {
 	// And the whole flow still works on the survivor.
 	e.register("after@example.com", "+18681230013", "4829")
 }
+
+func TestProdModeHidesDevFeatures(t *testing.T) {
+	e := start(t, nil)
+	prod := stack.Env(map[string]string{"DOSS_ENV": "prod"}, e.getenv)
+	gw, addr, err := stack.StartGateway(prod, e.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Stop() })
+	p := &env{t: t, base: "http://" + addr}
+	expect(t, p.do(http.MethodGet, "/dev/outbox?to=a@example.com", "", ""), 404)
+	r := p.post("/api/v2/email_send_otp", js(map[string]string{"email": "prod@example.com"}))
+	expect(t, r, 200)
+	if strings.Contains(r.raw, "verification_code") || r.str("response", "user", "uuid") == "" {
+		t.Fatalf("prod answer: %s", r.raw)
+	}
+}

@@ -77,7 +77,7 @@ func minutesValid(issued, expires time.Time) int {
 	if issued.IsZero() {
 		issued = time.Now()
 	}
-	return max(1, int(math.Ceil(expires.Sub(issued).Minutes())))
+	return max(1, int(math.Round(expires.Sub(issued).Minutes()))) // event times are stored to the millisecond
 }
 
 func (n *Notifier) notificationMessage(ev contract.Event) (domain.Message, error) {
