@@ -337,3 +337,20 @@ func TestClientAddressLimitIsShared(t *testing.T) {
 		}
 	}
 }
+
+func TestHourlySendLimitAndUnknownFields(t *testing.T) {
+	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s"})
+	// Unknown fields are ignored: the app may send more than we need.
+	body := `{"email":"hourly@example.com","device":{"os":"android"},"extra":[1,2]}`
+	for i := range 5 {
+		r := e.post("/api/v2/email_send_otp", body)
+		if r.status != 200 {
+			t.Fatalf("send %d: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	r := e.post("/api/v2/email_send_otp", body)
+	expect(t, r, 429)
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After %q", ra)
+	}
+}
