@@ -4,7 +4,7 @@ SHELL := /bin/bash
 MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/devstack
 GO ?= go
 
-.PHONY: help run test lint fmt tidy build
+.PHONY: help run test lint fmt tidy build up down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,3 +27,9 @@ tidy: ## go mod tidy in every module
 
 build: ## build every service binary into ./bin
 	@mkdir -p bin; set -e; for s in auth gateway notifier devstack; do (cd services/$$s && $(GO) build -o ../../bin/$$s .); done
+
+up: ## the real stack in Docker (MongoDB, NATS, MinIO, Mailpit, services): needs a Docker engine
+	docker compose up --build -d
+
+down: ## stop the Docker stack
+	docker compose down
