@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/dossapp/backend/pkg/contract"
@@ -83,4 +84,19 @@ func decodeError(code string, reply *nats.Msg) error {
 		return &e
 	}
 	return &contract.Error{Code: contract.Code(code), Message: reply.Header.Get(micro.ErrorHeader)}
+}
+
+// Connect connects a service to NATS: it reconnects forever, so a NATS
+// restart heals by itself, and returns the JetStream handle too.
+func Connect(url, name string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
 }

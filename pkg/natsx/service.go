@@ -6,7 +6,6 @@ package natsx
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -82,35 +81,33 @@ type Handler[Req, Resp any] func(ctx context.Context, req Req) (Resp, error)
 // Handle registers fn on subject, e.g. "auth.v1.login" becomes endpoint
 // "login" in the service, reachable on that exact subject.
 func Handle[Req, Resp any](s *Service, subject string, fn Handler[Req, Resp]) error {
-	name := subject[strings.LastIndexByte(subject, '.')+1:]
-	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
-		s.slots <- struct{}{}
-		s.running.Add(1)
-		go func() {
-			defer func() { <-s.slots; s.running.Done() }()
-			s.serve(r, func(ctx context.Context, data []byte) (any, error) {
-				var req Req
-				if len(data) > 0 {
-					if err := json.Unmarshal(data, &req); err != nil {
-						return nil, &contract.Error{Code: contract.Invalid, Message: "The request could not be read.", Err: err}
-					}
-				}
-				return fn(ctx, req)
-			})
-		}()
-	}), micro.WithEndpointSubject(subject))
+	return s.add(subject, func(ctx context.Context, data []byte) (any, error) {
+		var req Req
+		if len(data) > 0 {
+			if err := json.Unmarshal(data, &req); err != nil {
+				return nil, &contract.Error{Code: contract.Invalid, Message: "The request could not be read.", Err: err}
+			}
+		}
+		return fn(ctx, req)
+	})
 }
 
 // HandleRaw registers an endpoint that takes the request body as bytes
 // (images, files) and replies JSON.
 func HandleRaw[Resp any](s *Service, subject string, fn func(ctx context.Context, body []byte) (Resp, error)) error {
+	return s.add(subject, func(ctx context.Context, data []byte) (any, error) { return fn(ctx, data) })
+}
+
+// add registers call on subject; each request runs on its own goroutine,
+// within the service's concurrency bound, and Stop waits for it.
+func (s *Service) add(subject string, call func(context.Context, []byte) (any, error)) error {
 	name := subject[strings.LastIndexByte(subject, '.')+1:]
 	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 		s.slots <- struct{}{}
 		s.running.Add(1)
 		go func() {
 			defer func() { <-s.slots; s.running.Done() }()
-			s.serve(r, func(ctx context.Context, data []byte) (any, error) { return fn(ctx, data) })
+			s.serve(r, call)
 		}()
 	}), micro.WithEndpointSubject(subject))
 }
@@ -213,5 +210,3 @@ func RequireUser(ctx context.Context) (Caller, error) {
 	}
 	return c, nil
 }
-
-var errNoBody = errors.New("empty reply")

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -116,15 +115,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log := logx.New(stdout, s.common.Dev(), contract.ServiceAuth)
 	defer func() { _ = log.Sync() }()
 
-	nc, err := nats.Connect(s.common.NATSURL, nats.Name("auth"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
-	defer func() { _ = nc.Drain() }()
-	js, err := jetstream.New(nc)
+	nc, js, err := natsx.Connect(s.common.NATSURL, "auth")
 	if err != nil {
 		return err
 	}
+	defer func() { _ = nc.Drain() }()
 	if err := events.EnsureStreams(ctx, js, 1); err != nil {
 		return err
 	}

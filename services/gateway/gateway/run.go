@@ -18,12 +18,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // Gateway is one replica's state.
@@ -65,15 +65,11 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	log := logx.New(stdout, s.common.Dev(), "gateway")
 	defer func() { _ = log.Sync() }()
 
-	nc, err := nats.Connect(s.common.NATSURL, nats.Name("gateway"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
-	defer func() { _ = nc.Drain() }()
-	js, err := jetstream.New(nc)
+	nc, js, err := natsx.Connect(s.common.NATSURL, "gateway")
 	if err != nil {
 		return err
 	}
+	defer func() { _ = nc.Drain() }()
 	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), needs: []string{contract.ServiceAuth}}
 	wctx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
