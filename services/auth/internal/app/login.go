@@ -17,28 +17,37 @@ import (
 // guesses can never check more than the cap. After every PINFailures
 // consecutive failures the key is locked, twice as long each time.
 func (s *Service) pinAttempt(ctx context.Context, key, field string) (int, error) {
-	lim := s.Limits
 	var consecutive int
 	_, err := s.Ledger.Append(ctx, "pin:"+key, 64, func(tail []mongox.Entry, now time.Time) (string, error) {
-		consecutive = 0
-		for _, e := range tail {
-			if e.Kind == "ok" {
-				break
-			}
-			consecutive++
-		}
-		if consecutive > 0 && consecutive%lim.PINFailures == 0 {
-			lock := lim.PINLockBase << (consecutive/lim.PINFailures - 1)
-			if lock > lim.PINLockMax || lock <= 0 {
-				lock = lim.PINLockMax
-			}
-			if wait := tail[0].At.Add(lock).Sub(now); wait > 0 {
-				return "", tooMany(field, wait, "Too many failed attempts. Please try again later.")
-			}
+		var wait time.Duration
+		consecutive, wait = lockout(tail, now, s.Limits)
+		if wait > 0 {
+			return "", tooMany(field, wait, "Too many failed attempts. Please try again later.")
 		}
 		return "fail", nil
 	})
 	return consecutive + 1, err
+}
+
+// lockout reads a PIN chain's tail (newest first): the failures since the
+// last success, and how long the key stays locked. Every PINFailures-th
+// consecutive failure locks it, twice as long as the time before.
+func lockout(tail []mongox.Entry, now time.Time, lim Limits) (int, time.Duration) {
+	consecutive := 0
+	for _, e := range tail {
+		if e.Kind == "ok" {
+			break
+		}
+		consecutive++
+	}
+	if consecutive == 0 || consecutive%lim.PINFailures != 0 {
+		return consecutive, 0
+	}
+	lock := lim.PINLockMax
+	if n := consecutive/lim.PINFailures - 1; n < 30 {
+		lock = min(lim.PINLockBase<<n, lim.PINLockMax)
+	}
+	return consecutive, max(0, tail[0].At.Add(lock).Sub(now))
 }
 
 func (s *Service) pinSuccess(ctx context.Context, key string) {
