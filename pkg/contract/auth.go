@@ -14,6 +14,8 @@ type Principal struct {
 type Client struct {
 	IP        string `json:"ip"`
 	UserAgent string `json:"user_agent"`
+	// Locale is the client's preferred language (e.g. "fr"), when it says.
+	Locale string `json:"locale,omitempty"`
 }
 
 type EmailSendOTPRequest struct {

@@ -112,4 +112,5 @@ const (
 	HeaderSessionID     = "Doss-Session-Id"
 	HeaderClientIP      = "Doss-Client-Ip"
 	HeaderUserAgent     = "Doss-User-Agent"
+	HeaderLocale        = "Doss-Locale"
 )

@@ -182,7 +182,7 @@ func callerFromHeaders(h nats.Header) Caller {
 	id, _ := strconv.ParseInt(h.Get(contract.HeaderUserID), 10, 64)
 	return Caller{
 		Principal: contract.Principal{UserID: id, UUID: h.Get(contract.HeaderUserUUID), SessionID: h.Get(contract.HeaderSessionID)},
-		Client:    contract.Client{IP: h.Get(contract.HeaderClientIP), UserAgent: h.Get(contract.HeaderUserAgent)},
+		Client:    contract.Client{IP: h.Get(contract.HeaderClientIP), UserAgent: h.Get(contract.HeaderUserAgent), Locale: h.Get(contract.HeaderLocale)},
 	}
 }
 
@@ -194,6 +194,7 @@ func (c Caller) setHeaders(h nats.Header) {
 	setIf(h, contract.HeaderSessionID, c.SessionID)
 	setIf(h, contract.HeaderClientIP, c.IP)
 	setIf(h, contract.HeaderUserAgent, c.UserAgent)
+	setIf(h, contract.HeaderLocale, c.Locale)
 }
 
 func setIf(h nats.Header, k, v string) {

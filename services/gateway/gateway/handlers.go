@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,7 +20,7 @@ func (g *Gateway) callCtx(c echo.Context) context.Context {
 	p, _ := c.Get(callerKey).(contract.Principal)
 	return natsx.WithCaller(c.Request().Context(), natsx.Caller{
 		Principal: p,
-		Client:    contract.Client{IP: c.RealIP(), UserAgent: c.Request().UserAgent()},
+		Client:    contract.Client{IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Locale: language(c.Request().Header.Get("Accept-Language"))},
 	})
 }
 
@@ -133,4 +134,14 @@ func (g *Gateway) readyz(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", "1")
 	}
 	return c.JSON(st, echo.Map{"ready": ready, "checks": checks})
+}
+
+// language is the first tag of an Accept-Language header, reduced to a
+// short lower-case language code ("fr-CA;q=0.9" → "fr-ca"), or "".
+func language(h string) string {
+	tag := strings.TrimSpace(strings.SplitN(strings.SplitN(h, ",", 2)[0], ";", 2)[0])
+	if len(tag) < 2 || len(tag) > 12 || strings.Trim(strings.ToLower(tag), "abcdefghijklmnopqrstuvwxyz-") != "" {
+		return ""
+	}
+	return strings.ToLower(tag)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // OTP is one issued code: only its MAC is kept. Its attempts, its use and
@@ -57,6 +58,7 @@ func (s *Service) SendCode(ctx context.Context, field, channel, purpose, address
 	}
 	evs := s.event(ctx, contract.EventOTPRequested, contract.OTPRequested{
 		Channel: channel, To: address, Purpose: purpose, UserUUID: userUUID, ExpiresAt: otp.ExpiresAt,
+		Locale:     natsx.CallerFrom(ctx).Locale,
 		SealedCode: s.Box.Seal([]byte(code), []byte(purpose+":"+address)),
 	})
 	// Each code is its own chain: a new code never inherits or resets the

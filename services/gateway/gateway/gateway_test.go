@@ -1,0 +1,59 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dossapp/backend/pkg/contract"
+)
+
+func TestStatusCoversEveryCode(t *testing.T) {
+	want := map[contract.Code]int{
+		contract.Invalid: 422, contract.Unauthenticated: 401, contract.Forbidden: 403, contract.NotFound: 404,
+		contract.Conflict: 409, contract.RateLimited: 429, contract.TooLarge: 413, contract.UnsupportedMedia: 415,
+		contract.Unavailable: 503, contract.Internal: 500, contract.Code("made-up"): 500,
+	}
+	for code, st := range want {
+		if got := status(code); got != st {
+			t.Errorf("status(%s) = %d, want %d", code, got, st)
+		}
+	}
+}
+
+func TestLanguage(t *testing.T) {
+	for in, want := range map[string]string{
+		"fr-CA,fr;q=0.9,en;q=0.8": "fr-ca", "en": "en", "": "", "*": "", "x<script>": "", "de;q=0.5": "de",
+	} {
+		if got := language(in); got != want {
+			t.Errorf("language(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRenderErrorHidesInternals(t *testing.T) {
+	e := echo.New()
+	for _, c := range []struct {
+		err    error
+		status int
+		body   string
+	}{
+		{&contract.Error{Code: contract.Internal, Message: "db password is hunter2"}, 500, `{"message":"Something went wrong. Please try again."}`},
+		{contract.FieldError("email", "Bad."), 422, `{"message":"Bad.","errors":{"email":["Bad."]}}`},
+		{contract.RateLimitedFor(7, "Slow down."), 429, `{"message":"Slow down."}`},
+		{badRequest{"The request body is not valid JSON."}, 400, `{"message":"The request body is not valid JSON."}`},
+	} {
+		rec := httptest.NewRecorder()
+		ctx := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)
+		renderError(c.err, ctx)
+		if rec.Code != c.status || strings.TrimSpace(rec.Body.String()) != c.body {
+			t.Errorf("%v: %d %s", c.err, rec.Code, rec.Body.String())
+		}
+		if c.status == 429 && rec.Header().Get("Retry-After") != "7" {
+			t.Errorf("Retry-After = %q", rec.Header().Get("Retry-After"))
+		}
+	}
+}
