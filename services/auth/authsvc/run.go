@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/config"
@@ -201,6 +202,11 @@ func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
 				log.Warn("ledger sweep", zap.Error(err))
 			} else if n > 0 {
 				log.Info("ledger swept", zap.Int64("entries", n))
+			}
+			// Codes expire after minutes; their MACs need not outlive a day.
+			old := bson.M{"at": bson.M{"$lt": time.Now().Add(-48 * time.Hour)}, "published": true}
+			if _, err := svc.OTPs.Collection().DeleteMany(ctx, old); err != nil {
+				log.Warn("otp sweep", zap.Error(err))
 			}
 		}
 	}
