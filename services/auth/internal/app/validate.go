@@ -41,14 +41,28 @@ func NormalizePhone(field, raw string) (string, error) {
 		return "", contract.FieldError(field, "The "+field+" field is required.")
 	}
 	bad := contract.FieldError(field, "The "+field+" must be a valid phone number including the country dial code, e.g. +18681234567.")
-	if len(p) > 32 || !strings.HasPrefix(p, "+") {
+	// Only digits and the usual separators: the parser would otherwise turn
+	// letters into keypad digits and read extension markers.
+	if len(p) > 32 || !strings.HasPrefix(p, "+") || strings.Trim(p[1:], "0123456789 -().") != "" {
 		return "", bad
 	}
 	num, err := phonenumbers.Parse(p, "")
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return "", bad
 	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	// The number must be exactly the digits given: a parser that drops a
+	// trunk zero or reads an extension would make one account reachable
+	// under several spellings.
+	if e164[1:] != strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, p) {
+		return "", bad
+	}
+	return e164, nil
 }
 
 // commonPINs are among the most chosen 4-digit PINs; with runs and repeats
