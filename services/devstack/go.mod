@@ -8,6 +8,7 @@ require (
 	github.com/dossapp/backend/services/auth v0.0.0
 	github.com/dossapp/backend/services/gateway v0.0.0
 	github.com/dossapp/backend/services/notifier v0.0.0
+	github.com/dossapp/backend/services/profile v0.0.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/nats-io/nats.go v1.55.0
 )
@@ -148,4 +149,5 @@ replace (
 	github.com/dossapp/backend/services/auth => ../auth
 	github.com/dossapp/backend/services/gateway => ../gateway
 	github.com/dossapp/backend/services/notifier => ../notifier
+	github.com/dossapp/backend/services/profile => ../profile
 )

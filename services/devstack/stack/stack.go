@@ -17,6 +17,7 @@ import (
 	"github.com/dossapp/backend/services/auth/authsvc"
 	"github.com/dossapp/backend/services/gateway/gateway"
 	"github.com/dossapp/backend/services/notifier/notifier"
+	"github.com/dossapp/backend/services/profile/profilesvc"
 )
 
 // RunFunc is a service's run.
@@ -26,6 +27,7 @@ type RunFunc func(ctx context.Context, getenv func(string) string, stdout io.Wri
 var Services = map[string]RunFunc{
 	contract.ServiceAuth:     authsvc.Run,
 	contract.ServiceNotifier: notifier.Run,
+	contract.ServiceProfile:  profilesvc.Run,
 }
 
 // Env is a getenv over a fixed map, falling back to parent.
@@ -132,10 +134,10 @@ type All struct {
 	Addr  string
 }
 
-// StartAll starts auth, the notifier and a gateway.
+// StartAll starts auth, the notifier, profile and a gateway.
 func StartAll(nc *nats.Conn, getenv func(string) string, out io.Writer) (*All, error) {
 	a := &All{}
-	for _, name := range []string{contract.ServiceAuth, contract.ServiceNotifier} {
+	for _, name := range []string{contract.ServiceAuth, contract.ServiceNotifier, contract.ServiceProfile} {
 		p, err := Start(nc, name, getenv, out)
 		if err != nil {
 			a.Stop()

@@ -33,6 +33,8 @@ func (g *Gateway) routes(e *echo.Echo) {
 
 	authed := api.Group("", g.verifier.authenticate)
 	authed.POST("/v2/logout", g.logout)
+	authed.GET("/v2/profile", g.getProfile)
+	authed.POST("/v2/update_name", g.updateName())
 
 	if g.dev {
 		e.GET("/dev/outbox", g.devOutbox)

@@ -70,7 +70,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), needs: []string{contract.ServiceAuth}}
+	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), needs: []string{contract.ServiceAuth, contract.ServiceProfile}}
 	wctx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	if err := g.verifier.watchRevocations(wctx, js); err != nil {

@@ -1,0 +1,44 @@
+package contract
+
+import "time"
+
+// Profile is the app's profile object (GET /v2/profile). The JSON names are
+// the ones the app already parses; never rename them. Image and document
+// URLs are null until something is uploaded.
+type Profile struct {
+	ID                  int64      `json:"id"`
+	FirstName           string     `json:"first_name"`
+	LastName            string     `json:"last_name"`
+	Email               string     `json:"email"`
+	Phone               string     `json:"phone"`
+	Image               *string    `json:"image"`
+	UUID                string     `json:"uuid"`
+	IDProofFront        *string    `json:"id_proof_front"`
+	IDProofBack         *string    `json:"id_proof_back"`
+	PassportImgFront    *string    `json:"passport_img_front"`
+	PassportImgBack     *string    `json:"passport_img_back"`
+	DrivingLicenseFront *string    `json:"driving_license_front"`
+	DrivingLicenseBack  *string    `json:"driving_license_back"`
+	EmailVerifyAt       *time.Time `json:"email_verify_at"`
+	PhoneVerifyAt       *time.Time `json:"phone_verify_at"`
+	IdentityStatus      string     `json:"identity_status"`
+}
+
+// IdentityUnverified is a profile's identity status until a document
+// review says otherwise.
+const IdentityUnverified = "unverified"
+
+// ProfileGetRequest asks for the caller's profile (the user is in the
+// headers).
+type ProfileGetRequest struct{}
+
+type UpdateNameRequest struct {
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+}
+
+// ProfileUpdated announces a change to a profile; readers fetch it anew.
+type ProfileUpdated struct {
+	UserID int64  `json:"user_id"`
+	UUID   string `json:"uuid"`
+}

@@ -1,0 +1,155 @@
+// Package app holds the profile service's commands and queries. A profile
+// is a version chain (pkg/mongox.Versioned) keyed by user id, so concurrent
+// updates cannot lose each other on FerretDB.
+package app
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+// Profile is the stored state of one user's profile.
+type Profile struct {
+	UserID              int64      `bson:"user_id"`
+	UUID                string     `bson:"uuid"`
+	FirstName           string     `bson:"first_name"`
+	LastName            string     `bson:"last_name"`
+	Email               string     `bson:"email"`
+	Phone               string     `bson:"phone"`
+	Image               *string    `bson:"image"`
+	IDProofFront        *string    `bson:"id_proof_front"`
+	IDProofBack         *string    `bson:"id_proof_back"`
+	PassportImgFront    *string    `bson:"passport_img_front"`
+	PassportImgBack     *string    `bson:"passport_img_back"`
+	DrivingLicenseFront *string    `bson:"driving_license_front"`
+	DrivingLicenseBack  *string    `bson:"driving_license_back"`
+	EmailVerifyAt       *time.Time `bson:"email_verify_at"`
+	PhoneVerifyAt       *time.Time `bson:"phone_verify_at"`
+	IdentityStatus      string     `bson:"identity_status"`
+}
+
+// Contract is the profile as the app sees it.
+func (p Profile) Contract() contract.Profile {
+	return contract.Profile{
+		ID: p.UserID, FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Phone: p.Phone,
+		Image: p.Image, UUID: p.UUID,
+		IDProofFront: p.IDProofFront, IDProofBack: p.IDProofBack,
+		PassportImgFront: p.PassportImgFront, PassportImgBack: p.PassportImgBack,
+		DrivingLicenseFront: p.DrivingLicenseFront, DrivingLicenseBack: p.DrivingLicenseBack,
+		EmailVerifyAt: p.EmailVerifyAt, PhoneVerifyAt: p.PhoneVerifyAt,
+		IdentityStatus: p.IdentityStatus,
+	}
+}
+
+func fromAccount(a contract.Account) Profile {
+	return Profile{
+		UserID: a.ID, UUID: a.UUID, Email: a.Email, Phone: a.Phone,
+		EmailVerifyAt: a.EmailVerifiedAt, PhoneVerifyAt: a.PhoneVerifiedAt,
+		IdentityStatus: contract.IdentityUnverified,
+	}
+}
+
+// AccountSource asks auth for an account (natsx.Call in production).
+type AccountSource func(ctx context.Context, userID int64) (contract.Account, error)
+
+// Service is the profile service's core.
+type Service struct {
+	Profiles *mongox.Versioned[Profile]
+	Accounts AccountSource
+	Kick     func() // wakes the relay after a write with events
+}
+
+func key(userID int64) string { return strconv.FormatInt(userID, 10) }
+
+// Get returns the user's profile, creating it from the auth account the
+// first time it is asked for.
+func (s *Service) Get(ctx context.Context, userID int64) (contract.Profile, error) {
+	p, err := s.load(ctx, userID)
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	return p.Contract(), nil
+}
+
+func (s *Service) load(ctx context.Context, userID int64) (Profile, error) {
+	p, _, err := s.Profiles.Get(ctx, key(userID))
+	if err == nil {
+		return p, nil
+	}
+	if !errors.Is(err, mongox.ErrNotFound) {
+		return p, err
+	}
+	acc, err := s.Accounts(ctx, userID)
+	if err != nil {
+		return Profile{}, err
+	}
+	if err := s.Create(ctx, acc); err != nil {
+		return Profile{}, err
+	}
+	p, _, err = s.Profiles.Get(ctx, key(userID))
+	if errors.Is(err, mongox.ErrNotFound) {
+		return p, mongox.Wrap("profile get", err)
+	}
+	return p, err
+}
+
+// Create stores the first version of a profile from an account; it is a
+// no-op when the profile exists (an event redelivered, or a Get that ran
+// first).
+func (s *Service) Create(ctx context.Context, acc contract.Account) error {
+	if acc.ID == 0 {
+		return contract.Errorf(contract.NotFound, "No such account.")
+	}
+	err := s.Profiles.Put(ctx, key(acc.ID), 0, fromAccount(acc), nil)
+	if errors.Is(err, mongox.ErrStale) {
+		return nil
+	}
+	return err
+}
+
+// OnAccountRegistered creates the profile ahead of its first read.
+func (s *Service) OnAccountRegistered(ctx context.Context, ev contract.Event) error {
+	var data contract.AccountRegistered
+	if err := ev.Decode(&data); err != nil {
+		return errors.Join(events.ErrPermanent, err)
+	}
+	if data.Account.ID == 0 {
+		return nil // not an active account; nothing to create
+	}
+	return s.Create(ctx, data.Account)
+}
+
+// UpdateName sets the user's first and last name.
+func (s *Service) UpdateName(ctx context.Context, userID int64, req contract.UpdateNameRequest) (contract.Profile, error) {
+	first, last, err := ValidateName(req)
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	if _, err := s.load(ctx, userID); err != nil {
+		return contract.Profile{}, err
+	}
+	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
+		p.FirstName, p.LastName = first, last
+		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
+		if err != nil {
+			return nil, err
+		}
+		return []contract.Event{ev}, nil
+	})
+	if errors.Is(err, mongox.ErrNotFound) {
+		err = mongox.Wrap("profile update", err)
+	}
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	if s.Kick != nil {
+		s.Kick()
+	}
+	return p.Contract(), nil
+}

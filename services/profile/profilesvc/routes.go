@@ -1,0 +1,39 @@
+package profilesvc
+
+import (
+	"context"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/profile/internal/app"
+)
+
+// routes lists every profile endpoint in one place. Each acts on the
+// authenticated caller the gateway put in the headers.
+func routes(ms *natsx.Service, svc *app.Service) error {
+	for _, add := range []func() error{
+		func() error {
+			return natsx.Handle(ms, contract.ProfileGet, func(ctx context.Context, _ contract.ProfileGetRequest) (contract.Profile, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.Profile{}, err
+				}
+				return svc.Get(ctx, c.UserID)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.ProfileUpdateName, func(ctx context.Context, r contract.UpdateNameRequest) (contract.Profile, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.Profile{}, err
+				}
+				return svc.UpdateName(ctx, c.UserID, r)
+			})
+		},
+	} {
+		if err := add(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

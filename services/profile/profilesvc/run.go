@@ -1,0 +1,94 @@
+// Package profilesvc runs the profile service: config, connections,
+// endpoints, the account-registered consumer, the event relay, and an
+// orderly shutdown.
+package profilesvc
+
+import (
+	"context"
+	"io"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/profile/internal/app"
+)
+
+// Durable is the consumer that creates profiles as accounts register.
+const Durable = "profile-accounts"
+
+// accountsFrom asks auth for an account over NATS, as the caller.
+func accountsFrom(nc *nats.Conn) app.AccountSource {
+	return func(ctx context.Context, userID int64) (contract.Account, error) {
+		return natsx.Call[contract.AccountGetRequest, contract.Account](ctx, nc, contract.AuthAccountGet, contract.AccountGetRequest{UserID: userID})
+	}
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	e := config.New(getenv)
+	common := e.ReadCommon()
+	if err := e.Err(); err != nil {
+		return err
+	}
+	log := logx.New(stdout, common.Dev(), contract.ServiceProfile)
+	defer func() { _ = log.Sync() }()
+
+	nc, js, err := natsx.Connect(common.NATSURL, contract.ServiceProfile)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = nc.Drain() }()
+	if err := events.EnsureStreams(ctx, js, 1); err != nil {
+		return err
+	}
+	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+
+	svc := &app.Service{
+		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")),
+		Accounts: accountsFrom(nc),
+	}
+	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())
+	svc.Kick = relay.Kick
+
+	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceProfile, Version: "0.1.0", Description: "the user's profile"})
+	if err != nil {
+		return err
+	}
+	if err := routes(ms, svc); err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
+		Durable:  Durable,
+		Subjects: []string{contract.EventAccountRegistered},
+		Handler:  svc.OnAccountRegistered,
+	})
+	if err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	rctx, stopRelay := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); relay.Run(rctx) }()
+
+	log.Info("profile ready")
+	<-ctx.Done()
+	log.Info("profile stopping")
+	consumer.Stop()
+	_ = ms.Stop()
+	stopRelay()
+	<-relayDone
+	return nil
+}
