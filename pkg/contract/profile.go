@@ -42,3 +42,17 @@ type ProfileUpdated struct {
 	UserID int64  `json:"user_id"`
 	UUID   string `json:"uuid"`
 }
+
+// UpdateEmailRequest changes the caller's email; LastEmail must be the
+// current one.
+type UpdateEmailRequest struct {
+	LastEmail string `json:"last_email"`
+	NewEmail  string `json:"new_email"`
+}
+
+// UpdatePhoneRequest changes the caller's phone; OldPhone must be the
+// current one, both with the country dial code.
+type UpdatePhoneRequest struct {
+	OldPhone string `json:"old_phone"`
+	NewPhone string `json:"new_phone"`
+}

@@ -41,10 +41,39 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 			})
 		},
 		func() error { return natsx.Handle(ms, contract.AuthAccountGet, svc.AccountGet) },
+		func() error {
+			return natsx.Handle(ms, contract.AuthChangeEmail, func(ctx context.Context, r contract.ChangeEmailRequest) (contract.Account, error) {
+				if err := sameUser(ctx, r.UserID); err != nil {
+					return contract.Account{}, err
+				}
+				return svc.ChangeEmail(ctx, r)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.AuthChangePhone, func(ctx context.Context, r contract.ChangePhoneRequest) (contract.Account, error) {
+				if err := sameUser(ctx, r.UserID); err != nil {
+					return contract.Account{}, err
+				}
+				return svc.ChangePhone(ctx, r)
+			})
+		},
 	} {
 		if err := add(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// sameUser refuses a contact change for anyone but the authenticated
+// caller the gateway vouched for.
+func sameUser(ctx context.Context, userID int64) error {
+	c, err := natsx.RequireUser(ctx)
+	if err != nil {
+		return err
+	}
+	if c.UserID != userID {
+		return contract.Errorf(contract.Forbidden, "You may only change your own account.")
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/devstack/stack"
 	"github.com/dossapp/backend/services/profile/profilesvc"
 )
@@ -159,5 +160,83 @@ func TestProfileCreatedFromRegistrationEvent(t *testing.T) {
 	expect(t, r, 200)
 	if r.str("uuid") != uuid {
 		t.Fatalf("profile: %s", r.raw)
+	}
+}
+
+func TestProfileUpdateEmailAndPhone(t *testing.T) {
+	// No gap between codes: the old address registers again at the end.
+	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s"})
+	_, token := e.register("first@example.com", "+18681230030", "4829")
+	e.register("other@example.com", "+18681230031", "4829")
+
+	bad := []struct {
+		name, path, body, field string
+	}{
+		{"email: last missing", "/api/v2/update_email", `{"new_email":"n@example.com"}`, "last_email"},
+		{"email: last wrong", "/api/v2/update_email", `{"last_email":"x@example.com","new_email":"n@example.com"}`, "last_email"},
+		{"email: new invalid", "/api/v2/update_email", `{"last_email":"first@example.com","new_email":"not-an-email"}`, "new_email"},
+		{"email: new missing", "/api/v2/update_email", `{"last_email":"first@example.com"}`, "new_email"},
+		{"email: new taken", "/api/v2/update_email", `{"last_email":"first@example.com","new_email":"Other@example.com"}`, "new_email"},
+		{"email: wrong type", "/api/v2/update_email", `{"last_email":"first@example.com","new_email":7}`, "new_email"},
+		{"phone: old missing", "/api/v2/update_phone", `{"new_phone":"+18681230039"}`, "old_phone"},
+		{"phone: old wrong", "/api/v2/update_phone", `{"old_phone":"+18681239999","new_phone":"+18681230039"}`, "old_phone"},
+		{"phone: new invalid", "/api/v2/update_phone", `{"old_phone":"+18681230030","new_phone":"12ab"}`, "new_phone"},
+		{"phone: new taken", "/api/v2/update_phone", `{"old_phone":"+18681230030","new_phone":"+18681230031"}`, "new_phone"},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do(http.MethodPost, c.path, token, c.body)
+			expect(t, r, 422)
+			errs, _ := r.body["errors"].(map[string]any)
+			if _, ok := errs[c.field]; !ok {
+				t.Fatalf("no errors.%s: %s", c.field, r.raw)
+			}
+		})
+	}
+	expect(t, e.do(http.MethodPost, "/api/v2/update_email", "", `{}`), 401)
+	expect(t, e.do(http.MethodPost, "/api/v2/update_phone", "", `{}`), 401)
+
+	r := e.do(http.MethodPost, "/api/v2/update_email", token, `{"last_email":"First@example.com","new_email":"second@example.com"}`)
+	expect(t, r, 200)
+	if r.str("email") != "second@example.com" || r.body["email_verify_at"] != nil {
+		t.Fatalf("update_email reply: %s", r.raw)
+	}
+	r = e.do(http.MethodPost, "/api/v2/update_phone", token, `{"old_phone":"+18681230030","new_phone":"+18681230032"}`)
+	expect(t, r, 200)
+	if r.str("phone") != "+18681230032" || r.str("email") != "second@example.com" {
+		t.Fatalf("update_phone reply: %s", r.raw)
+	}
+	r = e.do(http.MethodGet, "/api/v2/profile", token, "")
+	if r.str("phone") != "+18681230032" || r.str("email") != "second@example.com" {
+		t.Fatalf("profile after changes: %s", r.raw)
+	}
+	// The new contacts are the account's: login by the new phone works,
+	// the new email is taken, and the old one is free again.
+	expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681230032", "password": "4829"})), 200)
+	expect(t, e.post("/api/v2/email_send_otp", js(map[string]string{"email": "second@example.com"})), 422)
+	expect(t, e.post("/api/v2/email_send_otp", js(map[string]string{"email": "first@example.com"})), 200)
+}
+
+// A change made in auth alone reaches the profile through auth's event.
+func TestProfileFollowsAuthContactEvents(t *testing.T) {
+	e := start(t, nil)
+	_, token := e.register("follow@example.com", "+18681230040", "4829")
+	r := e.do(http.MethodGet, "/api/v2/profile", token, "")
+	expect(t, r, 200)
+	id := int64(r.body["id"].(float64))
+	ctx := natsx.WithCaller(context.Background(), natsx.Caller{Principal: contract.Principal{UserID: id}})
+	if _, err := natsx.Call[contract.ChangeEmailRequest, contract.Account](ctx, e.nc, contract.AuthChangeEmail,
+		contract.ChangeEmailRequest{UserID: id, NewEmail: "followed@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the profile to follow the email change", func() bool {
+		return e.do(http.MethodGet, "/api/v2/profile", token, "").str("email") == "followed@example.com"
+	})
+	// Auth refuses a change for someone other than the caller.
+	other := natsx.WithCaller(context.Background(), natsx.Caller{Principal: contract.Principal{UserID: id + 1}})
+	_, err := natsx.Call[contract.ChangeEmailRequest, contract.Account](other, e.nc, contract.AuthChangeEmail,
+		contract.ChangeEmailRequest{UserID: id, NewEmail: "stolen@example.com"})
+	if contract.ErrorCode(err) != contract.Forbidden {
+		t.Fatalf("change for another user: %v", err)
 	}
 }

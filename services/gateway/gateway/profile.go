@@ -23,3 +23,13 @@ func (g *Gateway) getProfile(c echo.Context) error {
 func (g *Gateway) updateName() echo.HandlerFunc {
 	return forward[contract.UpdateNameRequest, contract.Profile](g, contract.ProfileUpdateName, func(p contract.Profile) any { return p })
 }
+
+// updateEmail answers POST /v2/update_email with the updated profile.
+func (g *Gateway) updateEmail() echo.HandlerFunc {
+	return forward[contract.UpdateEmailRequest, contract.Profile](g, contract.ProfileUpdateEmail, func(p contract.Profile) any { return p })
+}
+
+// updatePhone answers POST /v2/update_phone with the updated profile.
+func (g *Gateway) updatePhone() echo.HandlerFunc {
+	return forward[contract.UpdatePhoneRequest, contract.Profile](g, contract.ProfileUpdatePhone, func(p contract.Profile) any { return p })
+}

@@ -35,6 +35,8 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed.POST("/v2/logout", g.logout)
 	authed.GET("/v2/profile", g.getProfile)
 	authed.POST("/v2/update_name", g.updateName())
+	authed.POST("/v2/update_email", g.updateEmail())
+	authed.POST("/v2/update_phone", g.updatePhone())
 
 	if g.dev {
 		e.GET("/dev/outbox", g.devOutbox)

@@ -30,6 +30,24 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 				return svc.UpdateName(ctx, c.UserID, r)
 			})
 		},
+		func() error {
+			return natsx.Handle(ms, contract.ProfileUpdateEmail, func(ctx context.Context, r contract.UpdateEmailRequest) (contract.Profile, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.Profile{}, err
+				}
+				return svc.UpdateEmail(ctx, c.UserID, r)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.ProfileUpdatePhone, func(ctx context.Context, r contract.UpdatePhoneRequest) (contract.Profile, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.Profile{}, err
+				}
+				return svc.UpdatePhone(ctx, c.UserID, r)
+			})
+		},
 	} {
 		if err := add(); err != nil {
 			return err

@@ -18,7 +18,8 @@ import (
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
 
-// Durable is the consumer that creates profiles as accounts register.
+// Durable is the consumer that creates profiles as accounts register and
+// follows their contact changes.
 const Durable = "profile-accounts"
 
 // accountsFrom asks auth for an account over NATS, as the caller.
@@ -26,6 +27,17 @@ func accountsFrom(nc *nats.Conn) app.AccountSource {
 	return func(ctx context.Context, userID int64) (contract.Account, error) {
 		return natsx.Call[contract.AccountGetRequest, contract.Account](ctx, nc, contract.AuthAccountGet, contract.AccountGetRequest{UserID: userID})
 	}
+}
+
+// authContacts asks auth to change an account's contacts, as the caller.
+type authContacts struct{ nc *nats.Conn }
+
+func (a authContacts) ChangeEmail(ctx context.Context, req contract.ChangeEmailRequest) (contract.Account, error) {
+	return natsx.Call[contract.ChangeEmailRequest, contract.Account](ctx, a.nc, contract.AuthChangeEmail, req)
+}
+
+func (a authContacts) ChangePhone(ctx context.Context, req contract.ChangePhoneRequest) (contract.Account, error) {
+	return natsx.Call[contract.ChangePhoneRequest, contract.Account](ctx, a.nc, contract.AuthChangePhone, req)
 }
 
 // Run serves until ctx ends.
@@ -55,6 +67,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	svc := &app.Service{
 		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")),
 		Accounts: accountsFrom(nc),
+		Contacts: authContacts{nc: nc},
 	}
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
 		return err
@@ -72,8 +85,8 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
 		Durable:  Durable,
-		Subjects: []string{contract.EventAccountRegistered},
-		Handler:  svc.OnAccountRegistered,
+		Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged},
+		Handler:  svc.HandleEvent,
 	})
 	if err != nil {
 		_ = ms.Stop()

@@ -62,6 +62,7 @@ type AccountSource func(ctx context.Context, userID int64) (contract.Account, er
 type Service struct {
 	Profiles *mongox.Versioned[Profile]
 	Accounts AccountSource
+	Contacts ContactChanger
 	Kick     func() // wakes the relay after a write with events
 }
 
@@ -113,6 +114,17 @@ func (s *Service) Create(ctx context.Context, acc contract.Account) error {
 	return err
 }
 
+// HandleEvent is the consumer's handler for every event profile reads.
+func (s *Service) HandleEvent(ctx context.Context, ev contract.Event) error {
+	switch ev.Type {
+	case contract.EventAccountRegistered:
+		return s.OnAccountRegistered(ctx, ev)
+	case contract.EventEmailChanged, contract.EventPhoneChanged:
+		return s.OnContactChanged(ctx, ev)
+	}
+	return nil
+}
+
 // OnAccountRegistered creates the profile ahead of its first read.
 func (s *Service) OnAccountRegistered(ctx context.Context, ev contract.Event) error {
 	var data contract.AccountRegistered
@@ -134,22 +146,5 @@ func (s *Service) UpdateName(ctx context.Context, userID int64, req contract.Upd
 	if _, err := s.load(ctx, userID); err != nil {
 		return contract.Profile{}, err
 	}
-	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
-		p.FirstName, p.LastName = first, last
-		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
-		if err != nil {
-			return nil, err
-		}
-		return []contract.Event{ev}, nil
-	})
-	if errors.Is(err, mongox.ErrNotFound) {
-		err = mongox.Wrap("profile update", err)
-	}
-	if err != nil {
-		return contract.Profile{}, err
-	}
-	if s.Kick != nil {
-		s.Kick()
-	}
-	return p.Contract(), nil
+	return s.record(ctx, userID, func(p *Profile) { p.FirstName, p.LastName = first, last })
 }

@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+// activeAccount finds the active account of a user id.
+func (s *Service) activeAccount(ctx context.Context, userID int64) (Account, error) {
+	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(userID, 10))
+	if errors.Is(err, mongox.ErrNotFound) {
+		return Account{}, contract.Errorf(contract.NotFound, "No such account.")
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	acc, err := s.account(ctx, owner)
+	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !acc.Active) {
+		return Account{}, contract.Errorf(contract.NotFound, "No such account.")
+	}
+	return acc, err
+}
+
+// ChangeEmail moves an active account to a new address. The new address
+// is claimed first (a unique insert settles a race for it), then the
+// account changes, then the old claim is released; a crash in between
+// leaves a claim its holder no longer uses, which takeClaim takes over.
+// The new address has not been verified, so its verification time is
+// cleared.
+func (s *Service) ChangeEmail(ctx context.Context, req contract.ChangeEmailRequest) (contract.Account, error) {
+	email, err := NormalizeEmail("new_email", req.NewEmail)
+	if err != nil {
+		return contract.Account{}, err
+	}
+	acc, err := s.activeAccount(ctx, req.UserID)
+	if err != nil {
+		return contract.Account{}, err
+	}
+	if acc.Email == email {
+		return acc.contract(), nil
+	}
+	// A registration in progress holds its address too.
+	inUse := func(a Account) bool { return a.Email == email }
+	if err := s.takeClaim(ctx, "email:"+email, acc.UUID, inUse); errors.Is(err, errTaken) {
+		return contract.Account{}, contract.FieldError("new_email", "The new email has already been taken.")
+	} else if err != nil {
+		return contract.Account{}, err
+	}
+	var old string
+	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
+		old = a.Email
+		a.Email, a.EmailVerifiedAt = email, nil
+		return s.event(ctx, contract.EventEmailChanged, contract.ContactChanged{UserID: a.UserID, UUID: a.UUID, Old: old, New: email}), nil
+	})
+	if err != nil {
+		return contract.Account{}, err
+	}
+	s.kick()
+	s.release(ctx, "email:"+old, acc.UUID)
+	return acc.contract(), nil
+}
+
+// ChangePhone moves an active account to a new phone number, in the same
+// order as ChangeEmail.
+func (s *Service) ChangePhone(ctx context.Context, req contract.ChangePhoneRequest) (contract.Account, error) {
+	phone, err := NormalizePhone("new_phone", req.NewPhone)
+	if err != nil {
+		return contract.Account{}, err
+	}
+	acc, err := s.activeAccount(ctx, req.UserID)
+	if err != nil {
+		return contract.Account{}, err
+	}
+	if acc.Phone == phone {
+		return acc.contract(), nil
+	}
+	inUse := func(a Account) bool { return a.Active && a.Phone == phone }
+	if err := s.takeClaim(ctx, "phone:"+phone, acc.UUID, inUse); errors.Is(err, errTaken) {
+		return contract.Account{}, contract.FieldError("new_phone", "The new phone has already been taken.")
+	} else if err != nil {
+		return contract.Account{}, err
+	}
+	var old string
+	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
+		old = a.Phone
+		a.Phone, a.PhoneVerifiedAt = phone, nil
+		return s.event(ctx, contract.EventPhoneChanged, contract.ContactChanged{UserID: a.UserID, UUID: a.UUID, Old: old, New: phone}), nil
+	})
+	if err != nil {
+		return contract.Account{}, err
+	}
+	s.kick()
+	s.release(ctx, "phone:"+old, acc.UUID)
+	return acc.contract(), nil
+}
+
+// release gives up a claim owner no longer uses; failing is harmless, as
+// takeClaim takes over a claim its holder does not use.
+func (s *Service) release(ctx context.Context, key, owner string) {
+	_, _ = s.Claims.DeleteOne(ctx, bson.M{"_id": key, "uuid": owner})
+}

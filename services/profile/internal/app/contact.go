@@ -1,0 +1,142 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+// ContactChanger is auth, which owns contacts and their uniqueness
+// (natsx.Call in production).
+type ContactChanger interface {
+	ChangeEmail(ctx context.Context, req contract.ChangeEmailRequest) (contract.Account, error)
+	ChangePhone(ctx context.Context, req contract.ChangePhoneRequest) (contract.Account, error)
+}
+
+// UpdateEmail checks the current address, has auth move the account to
+// the new one (auth validates it and settles who owns it), and records it.
+func (s *Service) UpdateEmail(ctx context.Context, userID int64, req contract.UpdateEmailRequest) (contract.Profile, error) {
+	last := strings.ToLower(strings.TrimSpace(req.LastEmail))
+	if last == "" {
+		return contract.Profile{}, contract.FieldError("last_email", "The last email field is required.")
+	}
+	p, err := s.load(ctx, userID)
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	if last != strings.ToLower(p.Email) {
+		return contract.Profile{}, contract.FieldError("last_email", "The last email does not match your current email.")
+	}
+	acc, err := s.Contacts.ChangeEmail(ctx, contract.ChangeEmailRequest{UserID: userID, NewEmail: req.NewEmail})
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	return s.record(ctx, userID, func(p *Profile) { p.Email, p.EmailVerifyAt = acc.Email, acc.EmailVerifiedAt })
+}
+
+// UpdatePhone is UpdateEmail for the phone number.
+func (s *Service) UpdatePhone(ctx context.Context, userID int64, req contract.UpdatePhoneRequest) (contract.Profile, error) {
+	old := digits(req.OldPhone)
+	if old == "" {
+		return contract.Profile{}, contract.FieldError("old_phone", "The old phone field is required.")
+	}
+	p, err := s.load(ctx, userID)
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	if old != digits(p.Phone) {
+		return contract.Profile{}, contract.FieldError("old_phone", "The old phone does not match your current phone.")
+	}
+	acc, err := s.Contacts.ChangePhone(ctx, contract.ChangePhoneRequest{UserID: userID, NewPhone: req.NewPhone})
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	return s.record(ctx, userID, func(p *Profile) { p.Phone, p.PhoneVerifyAt = acc.Phone, acc.PhoneVerifiedAt })
+}
+
+// digits is a phone number's digits, so that "+1 868-123-4567" and
+// "+18681234567" compare equal.
+func digits(phone string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, phone)
+}
+
+// record stores a change as the next version with its profile.updated
+// event, and wakes the relay.
+func (s *Service) record(ctx context.Context, userID int64, change func(*Profile)) (contract.Profile, error) {
+	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
+		change(p)
+		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
+		if err != nil {
+			return nil, err
+		}
+		return []contract.Event{ev}, nil
+	})
+	if errors.Is(err, mongox.ErrNotFound) {
+		err = mongox.Wrap("profile update", err)
+	}
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	if s.Kick != nil {
+		s.Kick()
+	}
+	return p.Contract(), nil
+}
+
+// OnContactChanged follows auth's email and phone changes, so a profile
+// whose own update failed after auth's succeeded still catches up. Only a
+// profile still holding the old value changes: a redelivered or
+// overtaken event does nothing.
+func (s *Service) OnContactChanged(ctx context.Context, ev contract.Event) error {
+	var c contract.ContactChanged
+	if err := ev.Decode(&c); err != nil {
+		return errors.Join(events.ErrPermanent, err)
+	}
+	field := func(p *Profile) (*string, **time.Time) {
+		if ev.Type == contract.EventEmailChanged {
+			return &p.Email, &p.EmailVerifyAt
+		}
+		return &p.Phone, &p.PhoneVerifyAt
+	}
+	p, _, err := s.Profiles.Get(ctx, key(c.UserID))
+	if errors.Is(err, mongox.ErrNotFound) {
+		return nil // created from auth's current account when first read
+	}
+	if err != nil {
+		return err
+	}
+	if v, _ := field(&p); *v != c.Old {
+		return nil
+	}
+	_, err = s.Profiles.Update(ctx, key(c.UserID), func(p *Profile) ([]contract.Event, error) {
+		v, at := field(p)
+		if *v != c.Old {
+			return nil, errUnchanged
+		}
+		*v, *at = c.New, nil
+		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
+		if err != nil {
+			return nil, err
+		}
+		return []contract.Event{ev}, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	if err == nil && s.Kick != nil {
+		s.Kick()
+	}
+	return err
+}
+
+var errUnchanged = errors.New("unchanged")
