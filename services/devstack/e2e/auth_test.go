@@ -279,7 +279,11 @@ func TestServiceDownGives503AndReplicasShareLoad(t *testing.T) {
 	if r.header.Get("Retry-After") == "" || time.Since(start) > 2*time.Second {
 		t.Fatalf("503 without Retry-After or slow: %v %v", r.header, time.Since(start))
 	}
-	expect(t, e.do(http.MethodGet, "/readyz", "", ""), 503)
+	// Readiness follows within moments (a leaving replica's last
+	// unsubscribes may still be in flight).
+	eventually(t, "readyz to report auth down", func() bool {
+		return e.do(http.MethodGet, "/readyz", "", "").status == 503
+	})
 	expect(t, e.do(http.MethodGet, "/healthz", "", ""), 200)
 }
 
