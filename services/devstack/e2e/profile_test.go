@@ -213,6 +213,12 @@ func TestProfileUpdateEmailAndPhone(t *testing.T) {
 	// The new contacts are the account's: login by the new phone works,
 	// the new email is taken, and the old one is free again.
 	expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681230032", "password": "4829"})), 200)
+	expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681230030", "password": "4829"})), 401)
+	// The old addresses are told of the change.
+	eventually(t, "notices to the old email and phone", func() bool {
+		return strings.Contains(e.do(http.MethodGet, "/dev/outbox?to=first@example.com", "", "").raw, "second@example.com") &&
+			strings.Contains(e.do(http.MethodGet, "/dev/outbox?to=%2B18681230030", "", "").raw, "phone number")
+	})
 	expect(t, e.post("/api/v2/email_send_otp", js(map[string]string{"email": "second@example.com"})), 422)
 	expect(t, e.post("/api/v2/email_send_otp", js(map[string]string{"email": "first@example.com"})), 200)
 }

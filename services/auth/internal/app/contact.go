@@ -56,7 +56,10 @@ func (s *Service) ChangeEmail(ctx context.Context, req contract.ChangeEmailReque
 	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 		old = a.Email
 		a.Email, a.EmailVerifiedAt = email, nil
-		return s.event(ctx, contract.EventEmailChanged, contract.ContactChanged{UserID: a.UserID, UUID: a.UUID, Old: old, New: email}), nil
+		evs := s.event(ctx, contract.EventEmailChanged, contract.ContactChanged{UserID: a.UserID, UUID: a.UUID, Old: old, New: email})
+		// The old address hears of the change: if it was not its owner's
+		// doing, that is how they find out.
+		return append(evs, s.notice(ctx, contract.ChannelEmail, old, "email_changed", a, map[string]string{"Old": old, "New": email})...), nil
 	})
 	if err != nil {
 		return contract.Account{}, err
@@ -90,7 +93,8 @@ func (s *Service) ChangePhone(ctx context.Context, req contract.ChangePhoneReque
 	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 		old = a.Phone
 		a.Phone, a.PhoneVerifiedAt = phone, nil
-		return s.event(ctx, contract.EventPhoneChanged, contract.ContactChanged{UserID: a.UserID, UUID: a.UUID, Old: old, New: phone}), nil
+		evs := s.event(ctx, contract.EventPhoneChanged, contract.ContactChanged{UserID: a.UserID, UUID: a.UUID, Old: old, New: phone})
+		return append(evs, s.notice(ctx, contract.ChannelSMS, old, "phone_changed", a, map[string]string{"Old": old, "New": phone})...), nil
 	})
 	if err != nil {
 		return contract.Account{}, err
@@ -104,4 +108,11 @@ func (s *Service) ChangePhone(ctx context.Context, req contract.ChangePhoneReque
 // takeClaim takes over a claim its holder does not use.
 func (s *Service) release(ctx context.Context, key, owner string) {
 	_, _ = s.Claims.DeleteOne(ctx, bson.M{"_id": key, "uuid": owner})
+}
+
+// notice asks the notifier for a templated message about the account.
+func (s *Service) notice(ctx context.Context, channel, to, template string, a *Account, data map[string]string) []contract.Event {
+	return s.event(ctx, contract.EventNotificationWanted, contract.NotificationWanted{
+		Channel: channel, To: to, Template: template, Locale: a.Locale, Data: data, UserID: a.UserID,
+	})
 }
