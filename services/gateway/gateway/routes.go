@@ -34,9 +34,9 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed := api.Group("", g.verifier.authenticate)
 	authed.POST("/v2/logout", g.logout)
 	authed.GET("/v2/profile", g.getProfile)
-	authed.POST("/v2/update_name", g.updateName())
-	authed.POST("/v2/update_email", g.updateEmail())
-	authed.POST("/v2/update_phone", g.updatePhone())
+	authed.POST("/v2/update_name", g.invalidating(g.updateName()))
+	authed.POST("/v2/update_email", g.invalidating(g.updateEmail()))
+	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
 
 	if g.dev {
 		e.GET("/dev/outbox", g.devOutbox)

@@ -32,6 +32,7 @@ type Gateway struct {
 	log      *zap.Logger
 	dev      bool
 	verifier *verifier
+	cache    *profileCache
 	needs    []string
 }
 
@@ -59,18 +60,25 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	s.addr = e.String("DOSS_HTTP_ADDR", defAddr)
 	s.bodyLimit = e.String("DOSS_HTTP_BODY_LIMIT", "64K")
 	s.trustedProxies = e.String("DOSS_TRUSTED_PROXIES", "")
+	cacheTTL := e.Duration("DOSS_PROFILE_CACHE_TTL", 10*time.Minute)
+	cacheMax := e.Int("DOSS_PROFILE_CACHE_ENTRIES", 100_000)
 	if err := e.Err(); err != nil {
 		return err
 	}
 	log := logx.New(stdout, s.common.Dev(), "gateway")
 	defer func() { _ = log.Sync() }()
 
-	nc, js, err := natsx.Connect(s.common.NATSURL, "gateway")
+	cache := newProfileCache(cacheTTL, cacheMax)
+	nc, js, err := natsx.Connect(s.common.NATSURL, "gateway", nats.ReconnectHandler(func(*nats.Conn) { cache.flush() }))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), needs: []string{contract.ServiceAuth, contract.ServiceProfile}}
+	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), cache: cache,
+		needs: []string{contract.ServiceAuth, contract.ServiceProfile}}
+	if _, err := cache.watch(nc, log); err != nil {
+		return fmt.Errorf("profile cache watch: %w", err)
+	}
 	wctx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	if err := g.verifier.watchRevocations(wctx, js); err != nil {
