@@ -158,6 +158,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Dev:      s.common.Dev(),
 		Now:      time.Now,
 		Revoked:  revocations{kv: kv},
+		NATS:     nc,
 	}
 	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger} {
 		if err := ix.EnsureIndexes(ctx); err != nil {

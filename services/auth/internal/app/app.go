@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -91,6 +92,7 @@ type Service struct {
 	Now      func() time.Time
 	Kick     func() // wakes the outbox relay after a write with events
 	Revoked  RevocationList
+	NATS     *nats.Conn // for questions to other services; nil in unit tests
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }

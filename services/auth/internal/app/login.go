@@ -10,6 +10,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // pinAttempt claims the right to check one PIN for key. The claim is
@@ -148,10 +149,28 @@ func (s *Service) newSession(ctx context.Context, acc Account, device string, cl
 	if err != nil {
 		return contract.Session{}, err
 	}
+	user := contract.User{ID: acc.UserID, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone}
+	user.FirstName, user.LastName = s.names(ctx, acc)
 	return contract.Session{
-		Token: tok, TokenType: "Bearer", ExpiresIn: int64(s.Signer.TTL / time.Second),
-		User: contract.User{ID: acc.UserID, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone},
+		Token: tok, TokenType: "Bearer", ExpiresIn: int64(s.Signer.TTL / time.Second), User: user,
 	}, nil
+}
+
+// names asks the profile service, which owns them, for the user's names.
+// A login never fails for want of them: after a short wait it goes on
+// without.
+func (s *Service) names(ctx context.Context, acc Account) (string, string) {
+	if s.NATS == nil {
+		return "", ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	ctx = natsx.WithCaller(ctx, natsx.Caller{Principal: contract.Principal{UserID: acc.UserID, UUID: acc.UUID}})
+	p, err := natsx.Call[contract.ProfileGetRequest, contract.Profile](ctx, s.NATS, contract.ProfileGet, contract.ProfileGetRequest{})
+	if err != nil {
+		return "", ""
+	}
+	return p.FirstName, p.LastName
 }
 
 // Logout revokes the caller's session everywhere.
