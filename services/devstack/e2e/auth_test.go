@@ -312,12 +312,7 @@ func TestConcurrentRegistrationsOneEmail(t *testing.T) {
 
 func TestClientAddressLimitIsShared(t *testing.T) {
 	e := start(t, map[string]string{"DOSS_IP_CHECKS_PER_10MIN": "6"})
-	second, addr, err := stack.StartGateway(e.getenv, e.logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = second.Stop() })
-	other := &env{t: t, base: "http://" + addr}
+	other := e.secondGateway()
 	// Spread over two gateways and many phones, and a forged
 	// X-Forwarded-For, one address still gets one budget.
 	statuses := []int{}

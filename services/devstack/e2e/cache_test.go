@@ -21,12 +21,7 @@ func (e *env) proc(name string) *stack.Proc {
 
 func TestProfileCacheAcrossGateways(t *testing.T) {
 	e := start(t, nil)
-	second, addr, err := stack.StartGateway(e.getenv, e.logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = second.Stop() })
-	other := &env{t: t, base: "http://" + addr}
+	other := e.secondGateway()
 	_, token := e.register("cache@example.com", "+18681230050", "4829")
 	// Both replicas cache the profile.
 	expect(t, e.do(http.MethodGet, "/api/v2/profile", token, ""), 200)

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,25 +21,8 @@ type env struct {
 	base   string
 	nc     *nats.Conn
 	getenv func(string) string
-	logs   *syncBuffer
+	logs   *testkit.Logs
 	all    *stack.All
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func start(t *testing.T, extra map[string]string) *env {
@@ -71,7 +52,7 @@ func start(t *testing.T, extra map[string]string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	logs := &syncBuffer{}
+	logs := &testkit.Logs{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("service logs:\n%s", logs.String())
@@ -84,6 +65,17 @@ func start(t *testing.T, extra map[string]string) *env {
 	}
 	t.Cleanup(all.Stop)
 	return &env{t: t, base: "http://" + all.Addr, nc: nc, getenv: getenv, logs: logs, all: all}
+}
+
+// secondGateway starts another gateway replica on the same system.
+func (e *env) secondGateway() *env {
+	e.t.Helper()
+	gw, addr, err := stack.StartGateway(e.getenv, e.logs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = gw.Stop() })
+	return &env{t: e.t, base: "http://" + addr}
 }
 
 type resp struct {

@@ -71,12 +71,7 @@ func TestTokenClaimsAreChecked(t *testing.T) {
 
 func TestRevocationReachesEveryGateway(t *testing.T) {
 	e := start(t, nil)
-	second, addr, err := stack.StartGateway(e.getenv, e.logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = second.Stop() })
-	other := &env{t: t, base: "http://" + addr}
+	other := e.secondGateway()
 	_, tokA := e.register("rev@example.com", "+18681230011", "4829")
 	r := e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681230011", "password": "4829"}))
 	expect(t, r, 200)

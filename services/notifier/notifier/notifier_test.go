@@ -1,7 +1,6 @@
 package notifier
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,22 +30,6 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testkit.GoleakOptions()...) }
 
 // syncBuffer is the log sink: handlers log from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type stack struct {
 	natsURL  string
@@ -54,7 +37,7 @@ type stack struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	db       *mongo.Database
-	logs     *syncBuffer
+	logs     *testkit.Logs
 	box      *seal.Box
 }
 
@@ -84,7 +67,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{natsURL: n.URL, mongoURI: m.URI, nc: nc, js: js, db: client.Database("doss"), logs: &syncBuffer{}, box: box}
+	return &stack{natsURL: n.URL, mongoURI: m.URI, nc: nc, js: js, db: client.Database("doss"), logs: &testkit.Logs{}, box: box}
 }
 
 // countingSender counts sends per recipient and fails for the addresses in
@@ -349,7 +332,7 @@ func TestRun(t *testing.T) {
 	env := map[string]string{"DOSS_ENV": "dev", "DOSS_NATS_URL": s.natsURL, "DOSS_MONGO_URI": s.mongoURI, "DOSS_MONGO_DB": "doss"}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	var out syncBuffer
+	var out testkit.Logs
 	go func() { done <- Run(ctx, func(k string) string { return env[k] }, &out) }()
 
 	s.publish(t, s.otpEvent(t, contract.ChannelSMS, "+15550009", contract.PurposeRegisterPhone, "909090"))
@@ -373,7 +356,7 @@ func TestRun(t *testing.T) {
 
 func TestRunRejectsBadConfig(t *testing.T) {
 	env := map[string]string{"DOSS_ENV": "prod"} // no DOSS_NOTIFY_KEY
-	err := Run(t.Context(), func(k string) string { return env[k] }, &syncBuffer{})
+	err := Run(t.Context(), func(k string) string { return env[k] }, &testkit.Logs{})
 	if err == nil || !strings.Contains(err.Error(), "DOSS_NOTIFY_KEY") {
 		t.Errorf("err = %v, want DOSS_NOTIFY_KEY", err)
 	}
