@@ -37,6 +37,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed.POST("/v2/update_name", g.invalidating(g.updateName()))
 	authed.POST("/v2/update_email", g.invalidating(g.updateEmail()))
 	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
+	authed.POST("/v2/update_image", g.invalidating(g.updateImage))
 
 	if g.dev {
 		e.GET("/dev/outbox", g.devOutbox)

@@ -3,6 +3,8 @@ package profilesvc
 import (
 	"context"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/profile/internal/app"
@@ -10,7 +12,7 @@ import (
 
 // routes lists every profile endpoint in one place. Each acts on the
 // authenticated caller the gateway put in the headers.
-func routes(ms *natsx.Service, svc *app.Service) error {
+func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 	for _, add := range []func() error{
 		func() error {
 			return natsx.Handle(ms, contract.ProfileGet, func(ctx context.Context, _ contract.ProfileGetRequest) (contract.Profile, error) {
@@ -46,6 +48,19 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 					return contract.Profile{}, err
 				}
 				return svc.UpdatePhone(ctx, c.UserID, r)
+			})
+		},
+		func() error {
+			return natsx.HandleRaw(ms, contract.ProfileUpdateImage, func(ctx context.Context, body []byte) (contract.Profile, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.Profile{}, err
+				}
+				data, err := takeUpload(ctx, js, string(body))
+				if err != nil {
+					return contract.Profile{}, err
+				}
+				return svc.UpdateImage(ctx, c.UserID, data)
 			})
 		},
 	} {

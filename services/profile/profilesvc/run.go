@@ -5,9 +5,13 @@ package profilesvc
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
@@ -15,6 +19,7 @@ import (
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
 
@@ -44,7 +49,19 @@ func (a authContacts) ChangePhone(ctx context.Context, req contract.ChangePhoneR
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	e := config.New(getenv)
 	common := e.ReadCommon()
+	s3 := adapters.S3Config{
+		Endpoint:  e.String("DOSS_S3_ENDPOINT", "http://127.0.0.1:9000"),
+		AccessKey: e.String("DOSS_S3_ACCESS_KEY", ""),
+		SecretKey: e.String("DOSS_S3_SECRET_KEY", ""),
+		Region:    e.String("DOSS_S3_REGION", "us-east-1"),
+		Bucket:    e.String("DOSS_S3_BUCKET", "doss-private"),
+		LinkTTL:   e.Duration("DOSS_IMAGE_LINK_TTL", time.Hour),
+	}
 	if err := e.Err(); err != nil {
+		return err
+	}
+	photos, err := adapters.NewPhotos(s3)
+	if err != nil {
 		return err
 	}
 	log := logx.New(stdout, common.Dev(), contract.ServiceProfile)
@@ -68,9 +85,14 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")),
 		Accounts: accountsFrom(nc),
 		Contacts: authContacts{nc: nc},
+		Photos:   photos,
 	}
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
 		return err
+	}
+	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: UploadsBucket, TTL: time.Hour,
+		Description: "profile photo uploads in flight from the gateway"}); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+		return fmt.Errorf("uploads store: %w", err)
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())
 	svc.Kick = relay.Kick
@@ -79,7 +101,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := routes(ms, svc); err != nil {
+	if err := routes(ms, svc, js); err != nil {
 		_ = ms.Stop()
 		return err
 	}

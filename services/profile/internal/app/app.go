@@ -34,11 +34,11 @@ type Profile struct {
 	IdentityStatus      string     `bson:"identity_status"`
 }
 
-// Contract is the profile as the app sees it.
+// Contract is the profile as the app sees it, less the photo link, which
+// Service.answer makes fresh for each answer from the stored key.
 func (p Profile) Contract() contract.Profile {
 	return contract.Profile{
-		ID: p.UserID, FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Phone: p.Phone,
-		Image: p.Image, UUID: p.UUID,
+		ID: p.UserID, UUID: p.UUID, FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Phone: p.Phone,
 		IDProofFront: p.IDProofFront, IDProofBack: p.IDProofBack,
 		PassportImgFront: p.PassportImgFront, PassportImgBack: p.PassportImgBack,
 		DrivingLicenseFront: p.DrivingLicenseFront, DrivingLicenseBack: p.DrivingLicenseBack,
@@ -63,6 +63,7 @@ type Service struct {
 	Profiles *mongox.Versioned[Profile]
 	Accounts AccountSource
 	Contacts ContactChanger
+	Photos   PhotoStore
 	Kick     func() // wakes the relay after a write with events
 }
 
@@ -75,7 +76,7 @@ func (s *Service) Get(ctx context.Context, userID int64) (contract.Profile, erro
 	if err != nil {
 		return contract.Profile{}, err
 	}
-	return p.Contract(), nil
+	return s.answer(ctx, p)
 }
 
 func (s *Service) load(ctx context.Context, userID int64) (Profile, error) {

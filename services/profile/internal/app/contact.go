@@ -90,7 +90,7 @@ func (s *Service) record(ctx context.Context, userID int64, change func(*Profile
 	if s.Kick != nil {
 		s.Kick()
 	}
-	return p.Contract(), nil
+	return s.answer(ctx, p)
 }
 
 // OnContactChanged follows auth's email and phone changes, so a profile
