@@ -26,7 +26,6 @@ func TestUpdateImage(t *testing.T) {
 	e := start(t, map[string]string{
 		"DOSS_S3_BUCKET": "img-" + hex.EncodeToString(suffix), // one S3 server serves every test
 		// The global limit stays small for JSON; the upload route has its own.
-		"DOSS_HTTP_BODY_LIMIT": "8M",
 	})
 	_, token := e.register("image@example.com", "+18681230040", "4829")
 

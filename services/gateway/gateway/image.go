@@ -17,10 +17,6 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
-// imageMaxBytes is the largest photo accepted (DOSS_IMAGE_MAX_BYTES once
-// run.go reads it; 5 MiB until then).
-var imageMaxBytes int64 = 5 << 20
-
 // multipartSlack is room for the multipart framing and small fields
 // around the photo.
 const multipartSlack = 64 << 10
@@ -34,7 +30,7 @@ const uploadsBucket = "profile_uploads"
 // updateImage answers POST /v2/update_image (multipart field "image") with
 // the updated profile. Nothing beyond the limit is ever buffered.
 func (g *Gateway) updateImage(c echo.Context) error {
-	data, err := readImage(c, imageMaxBytes)
+	data, err := readImage(c, g.imageMaxBytes)
 	if err != nil {
 		return err
 	}
@@ -126,3 +122,6 @@ func readError(err error) error {
 	}
 	return badRequest{"The request body could not be read."}
 }
+
+// imageRoute is the photo upload's full path: the JSON body limit skips it.
+const imageRoute = "/api/v2/update_image"

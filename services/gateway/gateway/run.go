@@ -33,7 +33,10 @@ type Gateway struct {
 	dev      bool
 	verifier *verifier
 	cache    *profileCache
-	needs    []string
+	// imageMaxBytes bounds a photo upload; that route has its own limit
+	// instead of the JSON body limit.
+	imageMaxBytes int64
+	needs         []string
 }
 
 type settings struct {
@@ -62,6 +65,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	s.trustedProxies = e.String("DOSS_TRUSTED_PROXIES", "")
 	cacheTTL := e.Duration("DOSS_PROFILE_CACHE_TTL", 10*time.Minute)
 	cacheMax := e.Int("DOSS_PROFILE_CACHE_ENTRIES", 100_000)
+	imageMax := e.Int64("DOSS_IMAGE_MAX_BYTES", 5<<20)
 	if err := e.Err(); err != nil {
 		return err
 	}
@@ -74,7 +78,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), cache: cache,
+	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), cache: cache, imageMaxBytes: imageMax,
 		needs: []string{contract.ServiceAuth, contract.ServiceProfile}}
 	if _, err := cache.watch(nc, log); err != nil {
 		return fmt.Errorf("profile cache watch: %w", err)
@@ -107,7 +111,10 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 			logx.From(c.Request().Context()).Error("panic", zap.Error(err))
 			return err
 		}}))
-	ech.Use(middleware.BodyLimit(s.bodyLimit))
+	ech.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit:   s.bodyLimit,
+		Skipper: func(c echo.Context) bool { return c.Path() == imageRoute },
+	}))
 	g.routes(ech)
 
 	ln, err := net.Listen("tcp", s.addr)
