@@ -90,6 +90,9 @@ func (g *Gateway) logout(c echo.Context) error {
 	if _, err := natsx.Call[contract.LogoutRequest, struct{}](g.callCtx(c), g.nc, contract.AuthLogout, contract.LogoutRequest{}); err != nil {
 		return err
 	}
+	// This replica refuses the token at once; the others learn it from the
+	// revocation bucket within moments.
+	g.verifier.markRevoked(c.Get(callerKey).(contract.Principal).SessionID)
 	return c.NoContent(http.StatusNoContent)
 }
 

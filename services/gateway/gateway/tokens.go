@@ -118,15 +118,19 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 				if e == nil {
 					continue // end of the initial replay
 				}
-				v.revokedMu.Lock()
 				if e.Operation() == jetstream.KeyValuePut {
-					v.revoked[e.Key()] = struct{}{}
+					v.markRevoked(e.Key())
 				}
-				v.revokedMu.Unlock()
 			}
 		}
 	}()
 	return nil
+}
+
+func (v *verifier) markRevoked(sid string) {
+	v.revokedMu.Lock()
+	defer v.revokedMu.Unlock()
+	v.revoked[sid] = struct{}{}
 }
 
 func (v *verifier) isRevoked(sid string) bool {
