@@ -107,6 +107,13 @@ type LoginReply struct {
 
 type LogoutRequest struct{}
 
+// Every access token names its issuer and audience; auth signs with them
+// and each gateway requires them.
+const (
+	TokenIssuer   = "doss-auth"
+	TokenAudience = "doss-app"
+)
+
 // VerificationKey is a public key the gateway checks tokens with.
 type VerificationKey struct {
 	KeyID     string `json:"kid"`

@@ -30,9 +30,6 @@ type Error struct {
 	Message    string              `json:"message"`
 	Fields     map[string][]string `json:"errors,omitempty"`
 	RetryAfter int                 `json:"retry_after,omitempty"` // seconds, for RateLimited and Unavailable
-	// Extra carries a small JSON-safe object the app expects beside the
-	// message on some refusals (e.g. a 2FA challenge). Rarely set.
-	Extra map[string]any `json:"extra,omitempty"`
 
 	Op  string `json:"-"`
 	Err error  `json:"-"`

@@ -83,7 +83,7 @@ func signer(s settings) (*app.Signer, error) {
 			return nil, fmt.Errorf("DOSS_JWT_SIGNING_KEY: %w", err)
 		}
 	}
-	sg := &app.Signer{KeyID: kid, Key: key, Issuer: "doss-auth", Audience: "doss-app", TTL: s.tokenTTL}
+	sg := &app.Signer{KeyID: kid, Key: key, Issuer: contract.TokenIssuer, Audience: contract.TokenAudience, TTL: s.tokenTTL}
 	for _, v := range strings.Split(s.verifyKeys, ",") {
 		if v = strings.TrimSpace(v); v == "" {
 			continue

@@ -107,6 +107,12 @@ func (e *env) do(method, path, token, body string) resp {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return e.send(req, token)
+}
+
+// send adds the app's usual headers, sends req and reads the answer.
+func (e *env) send(req *http.Request, token string) resp {
+	e.t.Helper()
 	req.Header.Set("Accept", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

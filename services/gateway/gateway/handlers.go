@@ -39,36 +39,13 @@ func forward[Req, Resp any](g *Gateway, subject string, shape func(Resp) any) ec
 	}
 }
 
-func (g *Gateway) emailSendOTP(c echo.Context) error {
-	var req contract.EmailSendOTPRequest
-	if err := bindJSON(c, &req); err != nil {
-		return err
+// otpSent is the answer to a code request: the user object, with the code
+// itself only in dev mode (the seed's examples show it; production never).
+func (g *Gateway) otpSent(message string, user echo.Map, code string) any {
+	if g.dev && code != "" {
+		user["verification_code"] = code
 	}
-	r, err := natsx.Call[contract.EmailSendOTPRequest, contract.EmailSendOTPReply](g.callCtx(c), g.nc, contract.AuthEmailSendOTP, req)
-	if err != nil {
-		return err
-	}
-	user := echo.Map{"email": r.Email, "uuid": r.UUID}
-	if g.dev && r.VerificationCode != "" {
-		user["verification_code"] = r.VerificationCode
-	}
-	return c.JSON(http.StatusOK, echo.Map{"message": "A verification code was sent to your email.", "response": echo.Map{"user": user}})
-}
-
-func (g *Gateway) phoneSendOTP(c echo.Context) error {
-	var req contract.PhoneSendOTPRequest
-	if err := bindJSON(c, &req); err != nil {
-		return err
-	}
-	r, err := natsx.Call[contract.PhoneSendOTPRequest, contract.PhoneSendOTPReply](g.callCtx(c), g.nc, contract.AuthPhoneSendOTP, req)
-	if err != nil {
-		return err
-	}
-	user := echo.Map{"phone": r.Phone, "uuid": r.UUID}
-	if g.dev && r.VerificationCode != "" {
-		user["verification_code"] = r.VerificationCode
-	}
-	return c.JSON(http.StatusOK, echo.Map{"message": "A verification code was sent to your phone.", "response": echo.Map{"user": user}})
+	return echo.Map{"message": message, "response": echo.Map{"user": user}}
 }
 
 func (g *Gateway) login(c echo.Context) error {

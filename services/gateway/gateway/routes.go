@@ -15,11 +15,15 @@ func (g *Gateway) routes(e *echo.Echo) {
 
 	api := e.Group("/api")
 	v2 := api.Group("/v2")
-	v2.POST("/email_send_otp", g.emailSendOTP)
+	v2.POST("/email_send_otp", forward[contract.EmailSendOTPRequest, contract.EmailSendOTPReply](g, contract.AuthEmailSendOTP, func(r contract.EmailSendOTPReply) any {
+		return g.otpSent("A verification code was sent to your email.", echo.Map{"email": r.Email, "uuid": r.UUID}, r.VerificationCode)
+	}))
 	v2.POST("/email_verify_otp", forward[contract.EmailVerifyOTPRequest, contract.EmailVerifyOTPReply](g, contract.AuthEmailVerifyOTP, func(r contract.EmailVerifyOTPReply) any {
 		return echo.Map{"message": "Email verified successfully.", "email_verify_at": r.EmailVerifyAt}
 	}))
-	v2.POST("/phone_send_otp", g.phoneSendOTP)
+	v2.POST("/phone_send_otp", forward[contract.PhoneSendOTPRequest, contract.PhoneSendOTPReply](g, contract.AuthPhoneSendOTP, func(r contract.PhoneSendOTPReply) any {
+		return g.otpSent("A verification code was sent to your phone.", echo.Map{"phone": r.Phone, "uuid": r.UUID}, r.VerificationCode)
+	}))
 	v2.POST("/phone_verify_otp", forward[contract.PhoneVerifyOTPRequest, contract.PhoneVerifyOTPReply](g, contract.AuthPhoneVerifyOTP, func(r contract.PhoneVerifyOTPReply) any {
 		return echo.Map{"message": "Phone verified successfully.", "phone_verify_at": r.PhoneVerifyAt}
 	}))

@@ -33,8 +33,6 @@ type verifier struct {
 
 	mu        sync.RWMutex
 	keys      map[string]ed25519.PublicKey
-	issuer    string
-	audience  string
 	refreshed time.Time
 
 	revokedMu sync.RWMutex
@@ -68,27 +66,26 @@ func (v *verifier) refresh(ctx context.Context) error {
 		}
 	}
 	v.mu.Lock()
-	v.keys, v.issuer, v.audience = keys, reply.Issuer, reply.Audience
+	v.keys = keys
 	v.mu.Unlock()
 	return nil
 }
 
-func (v *verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, string, string, error) {
+func (v *verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		v.mu.RLock()
 		k, ok := v.keys[kid]
-		iss, aud := v.issuer, v.audience
 		v.mu.RUnlock()
 		if ok {
-			return k, iss, aud, nil
+			return k, nil
 		}
 		if attempt == 0 {
 			if err := v.refresh(ctx); err != nil {
-				return nil, "", "", err
+				return nil, err
 			}
 		}
 	}
-	return nil, "", "", errors.New("unknown key")
+	return nil, errors.New("unknown key")
 }
 
 // watchRevocations keeps the revoked set in step with the KV bucket; the
@@ -155,14 +152,14 @@ func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		var keyErr error
 		tok, err := jwt.ParseWithClaims(raw, &cl, func(t *jwt.Token) (any, error) {
 			kid, _ := t.Header["kid"].(string)
-			k, _, _, err := v.key(ctx, kid)
+			k, err := v.key(ctx, kid)
 			if err != nil {
 				keyErr = err
 				return nil, err
 			}
 			return k, nil
 		}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-			jwt.WithIssuer("doss-auth"), jwt.WithAudience("doss-app"), jwt.WithLeeway(30*time.Second))
+			jwt.WithIssuer(contract.TokenIssuer), jwt.WithAudience(contract.TokenAudience), jwt.WithLeeway(30*time.Second))
 		if err != nil || !tok.Valid || cl.SessionID == "" || cl.UserID == 0 || cl.Subject == "" {
 			var ce *contract.Error
 			if errors.As(keyErr, &ce) && ce.Code == contract.Unavailable {

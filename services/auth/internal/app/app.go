@@ -46,16 +46,15 @@ func (a Account) contract() contract.Account {
 
 // Limits are the security limits around 4-digit secrets.
 type Limits struct {
-	CodeLength       int
-	CodeTTL          time.Duration
-	ChecksPerCode    int
-	FailuresPerDay   int
-	SendGap          time.Duration
-	SendsPerHour     int
-	PINFailures      int
-	PINLockBase      time.Duration
-	PINLockMax       time.Duration
-	RevokedRetention time.Duration
+	CodeLength     int
+	CodeTTL        time.Duration
+	ChecksPerCode  int
+	FailuresPerDay int
+	SendGap        time.Duration
+	SendsPerHour   int
+	PINFailures    int
+	PINLockBase    time.Duration
+	PINLockMax     time.Duration
 	// Per client address: codes sent, and code or PIN checks.
 	IPSends  IPLimit
 	IPChecks IPLimit
