@@ -175,6 +175,10 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := routes(ms, svc); err != nil {
 		return err
 	}
+	if err := natsx.AddHealth(ms, contract.ServiceAuth, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
+		_ = ms.Stop()
+		return err
+	}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
