@@ -72,6 +72,8 @@ func (s *Service) LoginVerifyOTP(ctx context.Context, req contract.LoginVerifyOT
 	var v contract.Validation
 	if req.Challenge == "" {
 		v.Add("challenge", "The challenge field is required.")
+	} else if len(req.Challenge) > 64 {
+		v.Add("challenge", "This login has expired. Please log in again.")
 	}
 	if err := ValidateCode("otp", req.OTP, s.Limits.TwoFACodeLength); err != nil {
 		v.Add("otp", contract.AsError(err).Message)
