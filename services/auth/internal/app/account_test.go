@@ -510,3 +510,24 @@ func TestSessionsListRevokeAndLastSeen(t *testing.T) {
 		t.Fatalf("%d sessions after expiry", n)
 	}
 }
+
+func TestLastWritesThrottlesAndForgets(t *testing.T) {
+	var w lastWrites
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	every := 5 * time.Minute
+	if !w.due("a", t0, every) || w.due("a", t0.Add(time.Minute), every) || !w.due("b", t0.Add(time.Minute), every) {
+		t.Fatal("throttle")
+	}
+	if !w.due("a", t0.Add(every), every) {
+		t.Fatal("not due after the interval")
+	}
+	// Once an interval, what was written an interval ago is forgotten.
+	w.due("c", t0.Add(2*every-time.Second), every)
+	if len(w.at) != 3 {
+		t.Fatalf("pruned too early: %v", w.at)
+	}
+	w.due("c", t0.Add(2*every), every)
+	if _, ok := w.at["c"]; !ok || len(w.at) != 1 {
+		t.Fatalf("kept %v", w.at)
+	}
+}

@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,7 +109,7 @@ type Service struct {
 	Revoked    RevocationList
 	NATS       *nats.Conn // for questions to other services; nil in unit tests
 
-	seen sync.Map // session id → when this replica last wrote its last-seen time
+	seen lastWrites
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -177,10 +178,9 @@ func (s *Service) touch(ctx context.Context, p contract.Principal) {
 	}
 	now := s.now()
 	every := s.Limits.LastSeenEvery
-	if last, ok := s.seen.Load(p.SessionID); ok && now.Sub(last.(time.Time)) < every {
+	if !s.seen.due(p.SessionID, now, every) {
 		return
 	}
-	s.seen.Store(p.SessionID, now)
 	_, _ = s.Sessions.UpdateOne(ctx,
 		bson.M{"_id": p.SessionID, "user_id": p.UserID, "last_seen_at": bson.M{"$lt": now.Add(-every)}},
 		bson.M{"$set": bson.M{"last_seen_at": now}})
@@ -276,4 +276,36 @@ func callerPrincipal(ctx context.Context) contract.Principal {
 // callerClient is what the gateway saw of the client.
 func callerClient(ctx context.Context) contract.Client {
 	return natsx.CallerFrom(ctx).Client
+}
+
+// lastWrites remembers when this replica last wrote each session's
+// last-seen time; entries older than the interval are forgotten as it goes,
+// so it holds only the sessions active in the last interval.
+type lastWrites struct {
+	mu     sync.Mutex
+	at     map[string]time.Time
+	pruned time.Time
+}
+
+// due reports whether sid's last-seen time should be written now, and if
+// so records that it was.
+func (w *lastWrites) due(sid string, now time.Time, every time.Duration) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.at == nil {
+		w.at = map[string]time.Time{}
+	}
+	if now.Sub(w.pruned) >= every {
+		for id, t := range w.at {
+			if now.Sub(t) >= every {
+				delete(w.at, id)
+			}
+		}
+		w.pruned = now
+	}
+	if t, ok := w.at[sid]; ok && now.Sub(t) < every {
+		return false
+	}
+	w.at[sid] = now
+	return true
 }
