@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -149,23 +150,25 @@ func (s *Service) activeSessions(ctx context.Context, userID int64) ([]session, 
 }
 
 // revokeOthers ends every active session of the account but keep, and
-// returns their ids.
+// returns their ids. One that fails does not spare the rest.
 func (s *Service) revokeOthers(ctx context.Context, userID int64, keep string) ([]string, error) {
 	active, err := s.activeSessions(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	ids := []string{}
+	var first error
 	for _, ss := range active {
 		if ss.ID == keep {
 			continue
 		}
 		if err := s.revokeEverywhere(ctx, userID, ss.ID); err != nil {
-			return ids, err
+			first = cmp.Or(first, err)
+			continue
 		}
 		ids = append(ids, ss.ID)
 	}
-	return ids, nil
+	return ids, first
 }
 
 // touch moves the caller's session's last-seen time forward, at most once
