@@ -195,6 +195,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
 	go sweep(rctx, svc, log)
+	go republishRevocations(rctx, svc, log)
 
 	log.Info("auth ready")
 	<-ctx.Done()
@@ -207,6 +208,25 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 // sweep removes ledger entries no limit looks at any more (FerretDB has no
 // TTL indexes; on MongoDB this is as cheap as a query).
+// republishRevocations retries, every few seconds, telling the gateways
+// of revocations whose first attempt failed.
+func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := svc.RepublishRevocations(ctx, 2*time.Second); err != nil {
+				log.Warn("revocations still pending", zap.Error(err))
+			} else if n > 0 {
+				log.Info("pending revocations sent to the gateways", zap.Int("sessions", n))
+			}
+		}
+	}
+}
+
 func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()

@@ -20,15 +20,25 @@ import (
 
 // fakeRevocations records what would go to the gateways' bucket.
 type fakeRevocations struct {
-	mu  sync.Mutex
-	ids []string
+	mu   sync.Mutex
+	ids  []string
+	down bool // the list cannot be reached
 }
 
 func (f *fakeRevocations) Revoke(_ context.Context, sid string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down {
+		return &contract.Error{Code: contract.Unavailable, Message: "revocation list down"}
+	}
 	f.ids = append(f.ids, sid)
 	return nil
+}
+
+func (f *fakeRevocations) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
 }
 
 func (f *fakeRevocations) has(sid string) bool {
@@ -529,5 +539,46 @@ func TestLastWritesThrottlesAndForgets(t *testing.T) {
 	w.due("c", t0.Add(2*every), every)
 	if _, ok := w.at["c"]; !ok || len(w.at) != 1 {
 		t.Fatalf("kept %v", w.at)
+	}
+}
+
+// A logout whose revocation list write fails is refused to the caller, but
+// the revocation is durable: it reaches the gateways once the list is back,
+// without anyone asking again.
+func TestFailedRevocationIsRepublished(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.account(1, "+14155550101", "7193")
+	p := f.mustLogin("+14155550101", "7193")
+
+	f.revoked.setDown(true)
+	if err := f.svc.Logout(ctx, p); err == nil {
+		t.Fatal("logout reported success though the gateways were not told")
+	}
+	f.advance(time.Second)
+	if n, err := f.svc.RepublishRevocations(ctx, 0); err == nil || n != 0 {
+		t.Fatalf("republished %d while the list is down (err %v)", n, err)
+	}
+	f.revoked.setDown(false)
+	if n, err := f.svc.RepublishRevocations(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("within the grace period: %d, %v", n, err)
+	}
+	if n, err := f.svc.RepublishRevocations(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("republished %d, %v; want 1", n, err)
+	}
+	if !f.revoked.has(p.SessionID) {
+		t.Fatal("the gateways never heard of the revocation")
+	}
+	if n, _ := f.svc.RepublishRevocations(ctx, 0); n != 0 {
+		t.Fatalf("republished %d again", n)
+	}
+	// A revocation that reached the list at once is not pending.
+	p2 := f.mustLogin("+14155550101", "7193")
+	if err := f.svc.Logout(ctx, p2); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Second)
+	if n, _ := f.svc.RepublishRevocations(ctx, 0); n != 0 {
+		t.Fatalf("republished %d revocations that had been delivered", n)
 	}
 }

@@ -44,6 +44,9 @@ type revocation struct {
 	ID     string    `bson:"_id"`
 	UserID int64     `bson:"user_id"`
 	At     time.Time `bson:"at"`
+	// Pending is set while the gateways may not know yet: cleared once the
+	// revocation list has it, retried by RepublishRevocations until then.
+	Pending bool `bson:"pending,omitempty"`
 }
 
 // secretStamp names the account's current secret without holding it: a
@@ -75,7 +78,7 @@ func (s *Service) newSession(ctx context.Context, acc Account, device string, cl
 		return contract.Session{}, err
 	}
 	if !fresh.Active || fresh.PINHash != acc.PINHash {
-		if err := s.revoke(ctx, acc.UserID, sess.ID); err != nil {
+		if err := s.revoke(ctx, acc.UserID, sess.ID, false); err != nil {
 			return contract.Session{}, err
 		}
 		return contract.Session{}, contract.Errorf(contract.Unauthenticated, "Your PIN was just changed. Please log in again.")
@@ -91,23 +94,58 @@ func (s *Service) newSession(ctx context.Context, acc Account, device string, cl
 	}, nil
 }
 
-// revoke records a session's end. The gateways learn of it separately
-// (publishRevoked); a session whose token was never handed out needs
-// only this.
-func (s *Service) revoke(ctx context.Context, userID int64, sid string) error {
-	_, err := s.Revocations.InsertOne(ctx, revocation{ID: sid, UserID: userID, At: s.now()})
+// revoke records a session's end. pending says the gateways must still be
+// told (the session's token was handed out); a session whose token never
+// left auth needs only this record.
+func (s *Service) revoke(ctx context.Context, userID int64, sid string, pending bool) error {
+	_, err := s.Revocations.InsertOne(ctx, revocation{ID: sid, UserID: userID, At: s.now(), Pending: pending})
 	if err != nil && !mongox.IsDuplicate(err) {
 		return mongox.Wrap("session revoke", err)
 	}
 	return nil
 }
 
-// revokeEverywhere ends a session for the store and for every gateway.
+// revokeEverywhere ends a session for the store and for every gateway. If
+// the revocation list cannot be reached, the caller hears so, and the
+// record stays pending for RepublishRevocations: the gateways learn of it
+// as soon as the list is back, whatever the caller does.
 func (s *Service) revokeEverywhere(ctx context.Context, userID int64, sid string) error {
-	if err := s.revoke(ctx, userID, sid); err != nil {
+	if err := s.revoke(ctx, userID, sid, true); err != nil {
 		return err
 	}
-	return s.Revoked.Revoke(ctx, sid)
+	if err := s.Revoked.Revoke(ctx, sid); err != nil {
+		return err
+	}
+	s.propagated(ctx, sid)
+	return nil
+}
+
+func (s *Service) propagated(ctx context.Context, sid string) {
+	// Single writer per record: clearing the flag twice is harmless.
+	_, _ = s.Revocations.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": sid}, bson.M{"$unset": bson.M{"pending": ""}})
+}
+
+// RepublishRevocations tells the gateways of every revocation still
+// pending after grace (one whose list write failed, or whose process died
+// between the record and the list), and returns how many it sent.
+func (s *Service) RepublishRevocations(ctx context.Context, grace time.Duration) (int, error) {
+	cur, err := s.Revocations.Find(ctx, bson.M{"pending": true, "at": bson.M{"$lt": s.now().Add(-grace)}})
+	if err != nil {
+		return 0, mongox.Wrap("pending revocations", err)
+	}
+	var pending []revocation
+	if err := cur.All(ctx, &pending); err != nil {
+		return 0, mongox.Wrap("pending revocations", err)
+	}
+	n := 0
+	for _, r := range pending {
+		if err := s.Revoked.Revoke(ctx, r.ID); err != nil {
+			return n, err
+		}
+		s.propagated(ctx, r.ID)
+		n++
+	}
+	return n, nil
 }
 
 // activeSessions lists the account's sessions that are neither expired
