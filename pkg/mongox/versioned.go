@@ -26,7 +26,12 @@ type Record[T any] struct {
 }
 
 // Versioned stores documents as version chains; see the package comment.
-type Versioned[T any] struct{ c *mongo.Collection }
+type Versioned[T any] struct {
+	c *mongo.Collection
+	// KeepFor is how long a superseded version stays (DefaultKeepFor when
+	// zero); it must exceed the longest time a writer holds a read.
+	KeepFor time.Duration
+}
 
 func NewVersioned[T any](c *mongo.Collection) *Versioned[T] { return &Versioned[T]{c: c} }
 
@@ -68,7 +73,30 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 		}
 		return Wrap("versioned put", err)
 	}
+	if after > 0 {
+		// Only the newest version is read, so older ones are dead weight
+		// once their events are out, and keeping chains short keeps every
+		// read cheap on a store that scans (FerretDB v1). But a version's
+		// existence is what makes a racing writer's insert of the same
+		// number fail: one is deleted only when it is older than any writer
+		// can still be holding (handlers are bounded to seconds). A failure
+		// costs space, not correctness; the next write tries again.
+		_, _ = v.c.DeleteMany(context.WithoutCancel(ctx), bson.M{
+			"key": key, "version": bson.M{"$lt": after}, "published": true,
+			"at": bson.M{"$lt": time.Now().UTC().Add(-v.keepFor())},
+		})
+	}
 	return nil
+}
+
+// DefaultKeepFor is how long a superseded version is kept by default.
+const DefaultKeepFor = 10 * time.Minute
+
+func (v *Versioned[T]) keepFor() time.Duration {
+	if v.KeepFor > 0 {
+		return v.KeepFor
+	}
+	return DefaultKeepFor
 }
 
 // Update applies change to the newest state and stores the result as the
