@@ -88,3 +88,50 @@ func TestVersionedUpdatesAreNotLostAndChainsArePruned(t *testing.T) {
 		t.Fatalf("the unpublished version %s was pruned", id)
 	}
 }
+
+// Get reads by _id through the key's head; a head that lags (a racing
+// writer, a failed head write) or is missing still yields the newest
+// version.
+func TestVersionedGetFollowsTheChainPastTheHead(t *testing.T) {
+	ks := testkit.Start(t)
+	ctx := context.Background()
+	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "versioned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	c := db.Collection("heads")
+	v := mongox.NewVersioned[counter](c)
+	if _, _, err := v.Get(ctx, "k"); err != mongox.ErrNotFound {
+		t.Fatalf("missing key: %v", err)
+	}
+	for i := range 3 {
+		if err := v.Put(ctx, "k", int64(i), counter{N: i + 1}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, want int) {
+		t.Helper()
+		got, ver, err := v.Get(ctx, "k")
+		if err != nil || got.N != want || ver != int64(want) {
+			t.Fatalf("%s: %+v at %d (%v), want %d", what, got, ver, err, want)
+		}
+	}
+	check("head current", 3)
+	// The head steps back, as FerretDB's unisolated updates can make it.
+	if _, err := c.UpdateOne(ctx, bson.M{"_id": "k@head"}, bson.M{"$set": bson.M{"version": 1, "head_state": counter{N: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	check("head behind", 3)
+	if _, err := c.DeleteOne(ctx, bson.M{"_id": "k@head"}); err != nil {
+		t.Fatal(err)
+	}
+	check("head missing", 3)
+	if n, _ := c.CountDocuments(ctx, bson.M{"_id": "k@head"}); n != 1 {
+		t.Fatal("the slow read did not put the head back")
+	}
+	// Heads are not versions: version queries never see them.
+	if n, _ := c.CountDocuments(ctx, bson.M{"key": "k"}); n != 3 {
+		t.Fatalf("%d documents with the key, want the 3 versions", n)
+	}
+}
