@@ -63,6 +63,18 @@ func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 				return svc.UpdateImage(ctx, c.UserID, data)
 			})
 		},
+		func() error {
+			return natsx.Handle(ms, contract.ProfileApplyDocuments, func(ctx context.Context, snap contract.DocumentsSnapshot) (struct{}, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return struct{}{}, err
+				}
+				if c.UserID != snap.UserID {
+					return struct{}{}, contract.Errorf(contract.Forbidden, "That is another user's profile.")
+				}
+				return struct{}{}, svc.ApplyDocuments(ctx, snap)
+			})
+		},
 	} {
 		if err := add(); err != nil {
 			return err
