@@ -93,9 +93,10 @@ type UploadURLReply struct {
 }
 
 // ListDocumentsRequest pages the caller's documents, newest first.
+// A missing Limit or Offset means the default (20, 0).
 type ListDocumentsRequest struct {
-	Limit  int `json:"limit"`
-	Offset int `json:"offset"`
+	Limit  *int `json:"limit,omitempty"`
+	Offset *int `json:"offset,omitempty"`
 }
 
 // DocumentList is one page and the total (X-Total-Count).
@@ -119,8 +120,13 @@ type ReviewDocumentRequest struct {
 // AdminListDocumentsRequest lists documents awaiting review (admin).
 type AdminListDocumentsRequest struct {
 	Status string `json:"status"`
-	Limit  int    `json:"limit"`
-	Offset int    `json:"offset"`
+	ListDocumentsRequest
+}
+
+// AdminDocumentList is one page of documents awaiting review, oldest first.
+type AdminDocumentList struct {
+	Documents []AdminDocument `json:"documents"`
+	Total     int             `json:"total"`
 }
 
 // AdminDocument is a Document with its owner, for reviewers.

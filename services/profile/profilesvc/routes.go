@@ -7,6 +7,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
 
@@ -56,7 +57,7 @@ func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 				if err != nil {
 					return contract.Profile{}, err
 				}
-				data, err := takeUpload(ctx, js, string(body))
+				data, err := uploads.Take(ctx, js, uploads.ProfileBucket, string(body), "image", maxUpload)
 				if err != nil {
 					return contract.Profile{}, err
 				}

@@ -5,13 +5,11 @@ package profilesvc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/blob"
 	"github.com/dossapp/backend/pkg/config"
@@ -20,6 +18,7 @@ import (
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
@@ -97,8 +96,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: UploadsBucket, TTL: time.Hour,
-		Description: "profile photo uploads in flight from the gateway"}); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket); err != nil {
 		return fmt.Errorf("uploads store: %w", err)
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())
