@@ -69,7 +69,7 @@ type Service struct {
 	Photos   PhotoStore
 	// DocumentLinks signs links to document images (shorter-lived).
 	DocumentLinks LinkSigner
-	Kick     func() // wakes the relay after a write with events
+	Kick          func() // wakes the relay after a write with events
 }
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }
