@@ -1,7 +1,7 @@
 # DOSS backend. `make` lists the targets.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/devstack
+MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/documents services/devstack
 GO ?= go
 
 .PHONY: help run test fuzz lint fmt tidy build up down
@@ -30,7 +30,7 @@ tidy: ## go mod tidy in every module
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
 
 build: ## build every service binary into ./bin
-	@mkdir -p bin; set -e; for s in auth gateway notifier profile devstack; do (cd services/$$s && $(GO) build -o ../../bin/$$s .); done
+	@mkdir -p bin; set -e; for s in auth gateway notifier profile documents devstack; do (cd services/$$s && $(GO) build -o ../../bin/$$s .); done
 
 up: ## the real stack in Docker (MongoDB, NATS, MinIO, Mailpit, services): needs a Docker engine
 	docker compose up --build -d

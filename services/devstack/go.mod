@@ -6,6 +6,7 @@ require (
 	github.com/dossapp/backend/pkg v0.0.0
 	github.com/dossapp/backend/pkg/embedded v0.0.0
 	github.com/dossapp/backend/services/auth v0.0.0
+	github.com/dossapp/backend/services/documents v0.0.0
 	github.com/dossapp/backend/services/gateway v0.0.0
 	github.com/dossapp/backend/services/notifier v0.0.0
 	github.com/dossapp/backend/services/profile v0.0.0
@@ -155,6 +156,7 @@ replace (
 	github.com/dossapp/backend/pkg => ../../pkg
 	github.com/dossapp/backend/pkg/embedded => ../../pkg/embedded
 	github.com/dossapp/backend/services/auth => ../auth
+	github.com/dossapp/backend/services/documents => ../documents
 	github.com/dossapp/backend/services/gateway => ../gateway
 	github.com/dossapp/backend/services/notifier => ../notifier
 	github.com/dossapp/backend/services/profile => ../profile
