@@ -72,6 +72,9 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.PublicEndpoint == "" {
+		cfg.PublicEndpoint = cfg.Endpoint
+	}
 	c, err := client("DOSS_S3_ENDPOINT", cfg.Endpoint, cfg, cfg.Timeout)
 	if err != nil {
 		return nil, err

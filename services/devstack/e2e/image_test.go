@@ -64,9 +64,11 @@ func TestUpdateImage(t *testing.T) {
 		if _, _, status := fetch(t, r.str("image")); status != http.StatusOK {
 			t.Fatalf("GET new image: %d", status)
 		}
-		if _, _, status := fetch(t, firstURL); status != http.StatusNotFound && status != http.StatusForbidden {
-			t.Fatalf("GET replaced image: %d, want 404 or 403", status)
-		}
+		// Deleted by the orphaned-object event stored with the change.
+		eventually(t, "the replaced photo to be deleted", func() bool {
+			_, _, status := fetch(t, firstURL)
+			return status == http.StatusNotFound || status == http.StatusForbidden
+		})
 	})
 	t.Run("refusals", func(t *testing.T) {
 		for _, tc := range []struct {
