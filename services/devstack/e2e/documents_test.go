@@ -18,8 +18,10 @@ import (
 	"testing"
 
 	"github.com/dossapp/backend/pkg/blob"
+	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/imagex/imagextest"
+	"github.com/dossapp/backend/services/devstack/stack"
 )
 
 // docMax is the document size limit in these tests (DOSS_DOCUMENT_MAX_BYTES).
@@ -498,4 +500,24 @@ func put(t *testing.T, link string, data []byte) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("PUT to presigned link: %d", res.StatusCode)
 	}
+}
+
+// The documents service tells profile at once; when profile is down then,
+// the events stored with the change bring it up to date when it returns.
+func TestProfileCatchesUpOnDocumentsAfterOutage(t *testing.T) {
+	e, _ := startDocuments(t, nil)
+	_, token := e.register("doc-outage@example.com", "+18681230131", "4829")
+	if err := e.proc(contract.ServiceProfile).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, e.addDocument(token, "6", "d.jpg", imagextest.JPEG(8, 8, 0)), http.StatusCreated)
+	p, err := stack.Start(e.nc, contract.ServiceProfile, e.getenv, e.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop() })
+	eventually(t, "the profile to show the document", func() bool {
+		r := e.do(http.MethodGet, "/api/v2/profile", token, "")
+		return r.str("driving_license_back") != "" && r.str("identity_status") == "pending"
+	})
 }
