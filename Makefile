@@ -21,6 +21,7 @@ bench: ## build every service, run each as a process beside a bare Echo+JWT base
 fuzz: ## run each fuzz target for FUZZTIME (default 10s); found inputs stay in testdata as regressions
 	@set -e; cd services/auth && for f in FuzzNormalizeEmail FuzzNormalizePhone; do \
 	  $(GO) test ./internal/app -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s}; done
+	@cd pkg && $(GO) test ./imagex -run '^$$' -fuzz '^FuzzOrientation$$' -fuzztime $${FUZZTIME:-10s}
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
