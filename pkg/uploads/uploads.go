@@ -11,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
@@ -70,4 +71,23 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 		return nil, &contract.Error{Code: contract.TooLarge, Message: "The file is too large."}
 	}
 	return data, nil
+}
+
+// Send puts data in bucket under a fresh name and runs call with that
+// name; when call fails the upload is deleted, since the service may never
+// have seen it (one that did has deleted it already).
+func Send(ctx context.Context, js jetstream.JetStream, bucket string, data []byte, call func(name string) error) error {
+	store, err := Store(ctx, js, bucket)
+	if err != nil {
+		return err
+	}
+	name := uuid.NewString()
+	if _, err := store.PutBytes(ctx, name, data); err != nil {
+		return Unavailable(err)
+	}
+	if err := call(name); err != nil {
+		_ = store.Delete(context.WithoutCancel(ctx), name)
+		return err
+	}
+	return nil
 }

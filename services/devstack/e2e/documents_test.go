@@ -96,19 +96,7 @@ func (e *env) addDocument(token, typeID, filename string, data []byte) resp {
 	return e.send(req, token)
 }
 
-type document struct {
-	ID              int64   `json:"id"`
-	TypeID          int     `json:"typeId"`
-	Type            string  `json:"type"`
-	Side            string  `json:"side"`
-	Status          string  `json:"status"`
-	RejectionReason *string `json:"rejection_reason"`
-	File            string  `json:"file"`
-	ContentType     string  `json:"content_type"`
-	Size            int64   `json:"size"`
-	CreatedAt       string  `json:"created_at"`
-	UpdatedAt       string  `json:"updated_at"`
-}
+type document = contract.Document
 
 func decodeDoc(t *testing.T, r resp) document {
 	t.Helper()
@@ -171,7 +159,7 @@ func TestDocumentsLifecycle(t *testing.T) {
 		expect(t, r, http.StatusCreated)
 		front = decodeDoc(t, r)
 		if front.TypeID != 1 || front.Type != "National ID" || front.Side != "front" || front.Status != "pending" ||
-			front.RejectionReason != nil || front.ContentType != "image/jpeg" || front.Size == 0 || front.CreatedAt == "" || front.UpdatedAt == "" {
+			front.RejectionReason != nil || front.ContentType != "image/jpeg" || front.Size == 0 || front.CreatedAt.IsZero() || front.UpdatedAt.IsZero() {
 			t.Fatalf("document: %s", r.raw)
 		}
 		for _, k := range []string{"id", "typeId", "type", "side", "status", "rejection_reason", "file", "content_type", "size", "created_at", "updated_at"} {

@@ -100,7 +100,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
-		Durable: DurableObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: svc.OnObjectOrphaned, MaxDeliver: 20,
+		Durable: DurableObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20,
 	})
 	if err != nil {
 		_ = ms.Stop()

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"io"
 	"mime"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -166,17 +164,13 @@ func (g *Gateway) addDocument(c echo.Context) error {
 		if err != nil {
 			return uploads.Unavailable(err)
 		}
-		store, err := uploads.Store(ctx, js, uploads.DocumentsBucket)
-		if err != nil {
+		var doc contract.Document
+		err = uploads.Send(ctx, js, uploads.DocumentsBucket, file, func(name string) (err error) {
+			req.Upload = name
+			doc, err = natsx.Call[contract.AddDocumentRequest, contract.Document](ctx, g.nc, contract.DocumentsAdd, req)
 			return err
-		}
-		req.Upload = uuid.NewString()
-		if _, err := store.PutBytes(ctx, req.Upload, file); err != nil {
-			return uploads.Unavailable(err)
-		}
-		doc, err := natsx.Call[contract.AddDocumentRequest, contract.Document](ctx, g.nc, contract.DocumentsAdd, req)
+		})
 		if err != nil {
-			_ = store.Delete(context.WithoutCancel(ctx), req.Upload) // the service may never have seen it
 			return err
 		}
 		return c.JSON(http.StatusCreated, doc)

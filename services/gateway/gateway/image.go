@@ -1,14 +1,12 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -33,18 +31,12 @@ func (g *Gateway) updateImage(c echo.Context) error {
 	if err != nil {
 		return uploads.Unavailable(err)
 	}
-	store, err := uploads.Store(ctx, js, uploads.ProfileBucket)
-	if err != nil {
+	var reply []byte
+	err = uploads.Send(ctx, js, uploads.ProfileBucket, data, func(name string) (err error) {
+		reply, err = natsx.CallRaw(ctx, g.nc, contract.ProfileUpdateImage, []byte(name))
 		return err
-	}
-	name := uuid.NewString()
-	if _, err := store.PutBytes(ctx, name, data); err != nil {
-		return uploads.Unavailable(err)
-	}
-	reply, err := natsx.CallRaw(ctx, g.nc, contract.ProfileUpdateImage, []byte(name))
+	})
 	if err != nil {
-		// The service may never have seen it; it would have deleted it.
-		_ = store.Delete(context.WithoutCancel(ctx), name)
 		return err
 	}
 	return c.JSONBlob(http.StatusOK, reply)

@@ -119,7 +119,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	for _, cfg := range []events.ConsumerConfig{
 		{Durable: Durable, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
 		{Durable: DurableDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
-		{Durable: DurableObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: svc.OnObjectOrphaned, MaxDeliver: 20},
+		{Durable: DurableObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
 	} {
 		c, err := events.Consume(ctx, js, log, cfg)
 		if err != nil {

@@ -305,16 +305,6 @@ func (s *Service) Delete(ctx context.Context, userID, id int64) error {
 	return nil
 }
 
-// OnObjectOrphaned deletes an object a change stopped referring to; a
-// missing object is success, any other failure is retried.
-func (s *Service) OnObjectOrphaned(ctx context.Context, ev contract.Event) error {
-	var d contract.ObjectOrphaned
-	if err := ev.Decode(&d); err != nil || d.Key == "" {
-		return errors.Join(events.ErrPermanent, errors.New("undecodable orphaned object"), err)
-	}
-	return s.Files.Delete(ctx, d.Key)
-}
-
 // current is the user's documents; none yet is an empty set.
 func (s *Service) current(ctx context.Context, userID int64) (Docs, error) {
 	d, _, err := s.Docs.Get(ctx, key(userID))

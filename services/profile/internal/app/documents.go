@@ -67,16 +67,6 @@ func (s *Service) OnDocumentChanged(ctx context.Context, ev contract.Event) erro
 	return err
 }
 
-// OnObjectOrphaned deletes an object a profile change stopped referring
-// to; a missing object is success, any other failure is retried.
-func (s *Service) OnObjectOrphaned(ctx context.Context, ev contract.Event) error {
-	var d contract.ObjectOrphaned
-	if err := ev.Decode(&d); err != nil || d.Key == "" {
-		return errors.Join(events.ErrPermanent, errors.New("undecodable orphaned object"), err)
-	}
-	return s.Photos.Delete(ctx, d.Key)
-}
-
 // IdentityStatus is identity_status for a user's current documents (one
 // per type): verified once every side of one document is approved;
 // pending while something awaits review; rejected when the latest
