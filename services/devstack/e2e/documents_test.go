@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -436,8 +438,12 @@ func TestDocumentsCapAndConcurrency(t *testing.T) {
 	if errs, _ := r.body["errors"].(map[string]any); errs["typeId"] == nil {
 		t.Fatalf("no errors.typeId: %s", r.raw)
 	}
-	// Replacing one of the three is still allowed.
-	expect(t, e.addDocument(token, "2", "d.jpg", imagextest.JPEG(8, 8, 0)), http.StatusCreated)
+	// Replacing one of the three is still allowed, here with a WebP.
+	r = e.addDocument(token, "2", "d.webp", imagextest.WebP(3, 2, color.NRGBA{R: 9, G: 9, B: 9, A: 255}))
+	expect(t, r, http.StatusCreated)
+	if body, ct, _ := fetch(t, decodeDoc(t, r).File); ct != "image/jpeg" || len(body) == 0 {
+		t.Fatalf("webp stored as %s", ct)
+	}
 
 	_, tokenD := e.register("doc-race@example.com", "+18681230122", "4829")
 	var wg sync.WaitGroup
@@ -508,4 +514,27 @@ func TestProfileCatchesUpOnDocumentsAfterOutage(t *testing.T) {
 		r := e.do(http.MethodGet, "/api/v2/profile", token, "")
 		return r.str("driving_license_back") != "" && r.str("identity_status") == "pending"
 	})
+}
+
+func TestDocumentsWhenStorageIsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	_ = ln.Close() // nothing listens there now
+	e, _ := startDocuments(t, map[string]string{"DOSS_S3_ENDPOINT": dead, "DOSS_S3_TIMEOUT": "1s"})
+	_, token := e.register("doc-s3down@example.com", "+18681230141", "4829")
+	for name, r := range map[string]resp{
+		"multipart":  e.addDocument(token, "1", "d.jpg", imagextest.JPEG(8, 8, 0)),
+		"upload url": e.do(http.MethodPost, "/api/v2/my/documents/upload_url", token, ""),
+	} {
+		expect(t, r, http.StatusServiceUnavailable)
+		if r.header.Get("Retry-After") == "" || r.str("message") == "" {
+			t.Fatalf("%s: %v %s", name, r.header, r.raw)
+		}
+	}
+	if docs, r := e.listDocuments(token, ""); r.status != http.StatusOK || len(docs) != 0 {
+		t.Fatalf("list: %s", r.raw)
+	}
 }
