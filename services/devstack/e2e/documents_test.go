@@ -266,6 +266,8 @@ func TestDocumentsLifecycle(t *testing.T) {
 				}
 			})
 		}
+		huge := e.do(http.MethodPost, "/api/v2/my/documents", tokenA, js(map[string]any{"file": strings.Repeat("k", 20<<10), "typeId": 1}))
+		expect(t, huge, http.StatusRequestEntityTooLarge)
 		req, _ := http.NewRequest(http.MethodPost, e.base+"/api/v2/my/documents", strings.NewReader("file=x"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		expect(t, e.send(req, tokenA), http.StatusUnsupportedMediaType)

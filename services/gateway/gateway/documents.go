@@ -20,6 +20,9 @@ import (
 // the handler bounds each form itself.
 const documentsRoute = "/api/v2/my/documents"
 
+// documentJSONLimit bounds the JSON form of an upload: a key and a type id.
+const documentJSONLimit = 16 << 10
+
 // documentRoutes are the seed's documents API (issue 4). A change drops
 // this replica's cached profile, since the profile shows the documents.
 func (g *Gateway) documentRoutes(authed *echo.Group) {
@@ -175,7 +178,7 @@ func (g *Gateway) addDocument(c echo.Context) error {
 		}
 		return c.JSON(http.StatusCreated, doc)
 	case err == nil && mt == echo.MIMEApplicationJSON:
-		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10)
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, documentJSONLimit)
 		if err := bindJSON(c, &req); err != nil {
 			return err
 		}
