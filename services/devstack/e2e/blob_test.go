@@ -10,12 +10,17 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/blob"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // pkg/blob against the real in-process S3 (its tests live here, with the
@@ -162,5 +167,51 @@ func TestBlobStore(t *testing.T) {
 		if took := time.Since(began); took > 3*time.Second {
 			t.Fatalf("took %s", took)
 		}
+	})
+}
+
+// An orphaned object whose deletion fails is retried until it goes; one
+// already gone counts as deleted.
+func TestOrphanDeletionIsRetried(t *testing.T) {
+	n := testkit.StartNATS(t)
+	nc, jsc, err := natsx.Connect(n.URL, "orphans-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx := context.Background()
+	if err := events.EnsureStreams(ctx, jsc, 1); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	tries := map[string]int{}
+	del := func(_ context.Context, key string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries[key]++
+		if tries[key] < 3 {
+			return &contract.Error{Code: contract.Unavailable, Message: "S3 is down"}
+		}
+		return nil
+	}
+	c, err := events.Consume(ctx, jsc, zap.NewNop(), events.ConsumerConfig{
+		Durable: "orphans-test", Subjects: []string{contract.EventDocumentObjectOrphaned},
+		Backoff: []time.Duration{10 * time.Millisecond}, Handler: blob.DeleteOrphans(del),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	ev, err := events.New(ctx, contract.EventDocumentObjectOrphaned, contract.ObjectOrphaned{Key: "documents/1/x.jpg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.NewPublisher(jsc).Publish(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deletion to succeed on its third try", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return tries["documents/1/x.jpg"] == 3
 	})
 }
