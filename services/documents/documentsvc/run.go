@@ -99,6 +99,10 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = ms.Stop()
 		return err
 	}
+	if err := natsx.AddHealth(ms, contract.ServiceDocuments, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
+		_ = ms.Stop()
+		return err
+	}
 	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
 		Durable: DurableObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20,
 	})

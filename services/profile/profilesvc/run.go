@@ -110,6 +110,10 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = ms.Stop()
 		return err
 	}
+	if err := natsx.AddHealth(ms, contract.ServiceProfile, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
+		_ = ms.Stop()
+		return err
+	}
 	var consumers []*events.Consumer
 	stopConsumers := func() {
 		for _, c := range consumers {
