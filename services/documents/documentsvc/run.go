@@ -43,6 +43,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := e.Err(); err != nil {
 		return err
 	}
+	if limits.LinkTTL < time.Second || limits.UploadTTL < time.Second || limits.MaxBytes < 1 || limits.MaxPerAccount < 1 {
+		return fmt.Errorf("DOSS_DOCUMENT_LINK_TTL, DOSS_DOCUMENT_UPLOAD_TTL (≥ 1s), DOSS_DOCUMENT_MAX_BYTES and DOSS_DOCUMENTS_PER_ACCOUNT (≥ 1) must be positive")
+	}
 	files, err := blob.New(s3)
 	if err != nil {
 		return err

@@ -63,6 +63,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := e.Err(); err != nil {
 		return err
 	}
+	if photoTTL < time.Second || docTTL < time.Second {
+		return fmt.Errorf("DOSS_IMAGE_LINK_TTL and DOSS_DOCUMENT_LINK_TTL must be at least 1s")
+	}
 	store, err := blob.New(s3)
 	if err != nil {
 		return err
