@@ -125,3 +125,12 @@ const (
 	HeaderLocale        = "Doss-Locale"
 	HeaderAdmin         = "Doss-Admin"
 )
+
+// Documents and the profile: documents tells profile its new state at once
+// (read-your-writes; the events are the recovery path), and every service
+// deletes the objects its own state changes orphan.
+const (
+	ProfileApplyDocuments       = "profile.v1.apply-documents"
+	EventDocumentObjectOrphaned = "documents.object_orphaned"
+	EventProfileObjectOrphaned  = "profile.object_orphaned"
+)

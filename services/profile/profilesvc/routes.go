@@ -7,6 +7,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
 
@@ -56,11 +57,23 @@ func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 				if err != nil {
 					return contract.Profile{}, err
 				}
-				data, err := takeUpload(ctx, js, string(body))
+				data, err := uploads.Take(ctx, js, uploads.ProfileBucket, string(body), "image", maxUpload)
 				if err != nil {
 					return contract.Profile{}, err
 				}
 				return svc.UpdateImage(ctx, c.UserID, data)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.ProfileApplyDocuments, func(ctx context.Context, snap contract.DocumentsSnapshot) (struct{}, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return struct{}{}, err
+				}
+				if c.UserID != snap.UserID {
+					return struct{}{}, contract.Errorf(contract.Forbidden, "That is another user's profile.")
+				}
+				return struct{}{}, svc.ApplyDocuments(ctx, snap)
 			})
 		},
 	} {

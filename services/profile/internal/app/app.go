@@ -32,6 +32,9 @@ type Profile struct {
 	EmailVerifyAt       *time.Time `bson:"email_verify_at"`
 	PhoneVerifyAt       *time.Time `bson:"phone_verify_at"`
 	IdentityStatus      string     `bson:"identity_status"`
+	// DocumentsVersion is the documents snapshot the six document fields
+	// and IdentityStatus come from; only a newer one is applied.
+	DocumentsVersion int64 `bson:"documents_version"`
 }
 
 // Contract is the profile as the app sees it, less the photo link, which
@@ -64,7 +67,9 @@ type Service struct {
 	Accounts AccountSource
 	Contacts ContactChanger
 	Photos   PhotoStore
-	Kick     func() // wakes the relay after a write with events
+	// DocumentLinks signs links to document images (shorter-lived).
+	DocumentLinks LinkSigner
+	Kick          func() // wakes the relay after a write with events
 }
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }
