@@ -116,3 +116,9 @@ const (
 	HeaderLocale        = "Doss-Locale"
 	HeaderAdmin         = "Doss-Admin"
 )
+
+// Account API commands (/api/user), served by profile.
+const (
+	AccountUpdate2FA = "profile.v1.account-update-2fa"
+	AccountVerifyOTP = "profile.v1.account-verify-otp"
+)
