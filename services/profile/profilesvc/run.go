@@ -45,6 +45,17 @@ func (a authContacts) ChangePhone(ctx context.Context, req contract.ChangePhoneR
 	return natsx.Call[contract.ChangePhoneRequest, contract.Account](ctx, a.nc, contract.AuthChangePhone, req)
 }
 
+func (a authContacts) TwoFAStart(ctx context.Context, req contract.TwoFAStartRequest) (contract.TwoFAStartReply, error) {
+	return natsx.Call[contract.TwoFAStartRequest, contract.TwoFAStartReply](ctx, a.nc, contract.AuthTwoFAStart, req)
+}
+
+func (a authContacts) TwoFAVerify(ctx context.Context, req contract.TwoFAVerifyRequest) (contract.TwoFAVerifyReply, error) {
+	return natsx.Call[contract.TwoFAVerifyRequest, contract.TwoFAVerifyReply](ctx, a.nc, contract.AuthTwoFAVerify, req)
+}
+
+// PostingsDurable is the consumer of the wallet and order events.
+const PostingsDurable = "profile-postings"
+
 // Run serves until ctx ends.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	e := config.New(getenv)
@@ -86,8 +97,16 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Accounts: accountsFrom(nc),
 		Contacts: authContacts{nc: nc},
 		Photos:   photos,
+		TwoFA:    authContacts{nc: nc},
+
+		Postings:  db.Collection("profile_postings"),
+		Referrals: db.Collection("profile_referral_codes"),
+		Publish:   events.NewPublisher(js).Publish,
 	}
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	if err := app.EnsurePostingIndexes(ctx, svc.Postings); err != nil {
 		return err
 	}
 	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: UploadsBucket, TTL: time.Hour,
@@ -114,6 +133,16 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = ms.Stop()
 		return err
 	}
+	postings, err := events.Consume(ctx, js, log, events.ConsumerConfig{
+		Durable:  PostingsDurable,
+		Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted},
+		Handler:  svc.HandlePosting,
+	})
+	if err != nil {
+		consumer.Stop()
+		_ = ms.Stop()
+		return err
+	}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
@@ -122,6 +151,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	<-ctx.Done()
 	log.Info("profile stopping")
 	consumer.Stop()
+	postings.Stop()
 	_ = ms.Stop()
 	stopRelay()
 	<-relayDone
