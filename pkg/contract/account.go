@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,27 @@ func (a Amount) String() string {
 }
 
 func (a Amount) MarshalJSON() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalJSON reads a number with at most two decimals exactly (the
+// gateway decodes what profile wrote), never through a float.
+func (a *Amount) UnmarshalJSON(data []byte) error {
+	s := string(data)
+	neg := strings.HasPrefix(s, "-")
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	if len(frac) > 2 || whole == "" || strings.Trim(whole+frac, "0123456789") != "" {
+		return &json.UnmarshalTypeError{Value: "number " + s, Type: reflect.TypeOf(*a)}
+	}
+	frac += strings.Repeat("0", 2-len(frac))
+	v, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil {
+		return &json.UnmarshalTypeError{Value: "number " + s, Type: reflect.TypeOf(*a)}
+	}
+	if neg {
+		v = -v
+	}
+	*a = Amount(v)
+	return nil
+}
 
 // AccountProfile is GET /api/user/profile. Birthdate and the expiry dates
 // are YYYY-MM-DD or null; HasPassword and IsTwoFA are 1 or 0.

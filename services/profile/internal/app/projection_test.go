@@ -192,6 +192,22 @@ func TestAmountJSON(t *testing.T) {
 		if err != nil || string(b) != want {
 			t.Errorf("%d → %s, want %s", v, b, want)
 		}
+		var back contract.Amount
+		if err := json.Unmarshal(b, &back); err != nil || back != v {
+			t.Errorf("%s read back as %d (%v)", b, back, err)
+		}
+	}
+	for in, want := range map[string]contract.Amount{"12": 1200, "12.5": 1250, "0.07": 7} {
+		var a contract.Amount
+		if err := json.Unmarshal([]byte(in), &a); err != nil || a != want {
+			t.Errorf("%s → %d (%v), want %d", in, a, err, want)
+		}
+	}
+	for _, bad := range []string{"1.234", `"1.00"`, "1e3", "-", ".5", "true"} {
+		var a contract.Amount
+		if err := json.Unmarshal([]byte(bad), &a); err == nil {
+			t.Errorf("%s accepted as %d", bad, a)
+		}
 	}
 }
 
