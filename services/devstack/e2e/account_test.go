@@ -189,7 +189,7 @@ func TestAccountProfileFieldsFromEvents(t *testing.T) {
 		"next_Tss_Money_To_Expire": "100.00", "tss_money_expiry": `"` + soon.Format(time.DateOnly) + `"`,
 		"tss_points":               "1250.00",
 		"next_Tss_Point_To_Expire": "250.00", "tss_point_expiry": `"` + soon.Format(time.DateOnly) + `"`,
-		"order_count":              "4", "successful_orders": "3", "total_spending": "900.50",
+		"order_count": "4", "successful_orders": "3", "total_spending": "900.50",
 	})
 }
 
