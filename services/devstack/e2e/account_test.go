@@ -14,6 +14,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/profile/profilesvc"
 )
 
@@ -100,8 +101,16 @@ func TestAccountProfileFieldsFromEvents(t *testing.T) {
 		"cashback": "0.00", "tss_money": "0.00", "tss_points": "0.00",
 		"next_Tss_Money_To_Expire": "0.00", "tss_money_expiry": "null", "next_Tss_Point_To_Expire": "0.00", "tss_point_expiry": "null",
 		"order_count": "0", "total_spending": "0.00", "successful_orders": "0",
-		"disable_birthdate": "false", "has_password": "1", "is_two_fa": "0",
+		"disable_birthdate": "false", "is_two_fa": "0",
 	})
+	// has_password is auth's to say (a PIN may not count as a password).
+	acc, err := natsx.Call[contract.AccountGetRequest, contract.Account](
+		natsx.WithCaller(context.Background(), natsx.Caller{Principal: contract.Principal{UserID: mustInt(t, uid)}}),
+		e.nc, contract.AuthAccountGet, contract.AccountGetRequest{UserID: mustInt(t, uid)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, r, map[string]string{"has_password": fmt.Sprint(contract.Flag(acc.HasPassword))})
 	// Another account gets another code; the code never changes.
 	_, other := e.register("wallet2@example.com", "+18681231002", "4829")
 	if c2 := e.account(other).str("referal_code"); c2 == code || c2 == "" {
@@ -356,7 +365,8 @@ func (e *env) otp(r resp, to string) string {
 }
 
 func TestAccountTwoFAAndPhoneChangeByCode(t *testing.T) {
-	e := start(t, nil)
+	// Registration has just sent a code to the same number.
+	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "1000"})
 	twoFAReady(t, e)
 	_, token := e.register("twofa@example.com", "+18681231030", "4829")
 	body := map[string]any{"firstname": "Ann", "lastname": "Lee", "gender": "female", "birthdate": "0000-00-00", "telephone": "+18681231030", "is_two_fa": true}
