@@ -170,22 +170,12 @@ func (s *Service) PostWallet(ctx context.Context, w contract.WalletPosted) (cont
 	if err := ValidateWallet(w); err != nil {
 		return contract.WalletPostReply{}, err
 	}
-	if _, err := s.load(ctx, w.UserID); err != nil {
-		return contract.WalletPostReply{}, err
-	}
 	now := s.now()
 	if w.At.IsZero() {
 		w.At = now
 	}
 	p := walletPosting(w, now)
-	dup, err := s.store(ctx, p)
-	if err != nil {
-		return contract.WalletPostReply{}, err
-	}
-	if err := s.publish(ctx, contract.EventWalletPosted, p.ID, w); err != nil {
-		return contract.WalletPostReply{}, err
-	}
-	f, err := s.figures(ctx, w.UserID)
+	dup, f, err := s.admit(ctx, p, contract.EventWalletPosted, w)
 	if err != nil {
 		return contract.WalletPostReply{}, err
 	}
@@ -203,27 +193,33 @@ func (s *Service) PostOrder(ctx context.Context, o contract.OrderPosted) (contra
 	if err := ValidateOrder(o); err != nil {
 		return contract.OrderPostReply{}, err
 	}
-	if _, err := s.load(ctx, o.UserID); err != nil {
-		return contract.OrderPostReply{}, err
-	}
 	now := s.now()
 	if o.At.IsZero() {
 		o.At = now
 	}
-	p := orderPosting(o, now)
-	dup, err := s.store(ctx, p)
-	if err != nil {
-		return contract.OrderPostReply{}, err
-	}
-	if err := s.publish(ctx, contract.EventOrderPosted, p.ID, o); err != nil {
-		return contract.OrderPostReply{}, err
-	}
-	f, err := s.figures(ctx, o.UserID)
+	dup, f, err := s.admit(ctx, orderPosting(o, now), contract.EventOrderPosted, o)
 	if err != nil {
 		return contract.OrderPostReply{}, err
 	}
 	return contract.OrderPostReply{ID: o.ID, Duplicate: dup, OrderCount: f.OrderCount,
 		TotalSpending: contract.Amount(f.TotalSpending), SuccessfulOrders: f.SuccessfulOrders}, nil
+}
+
+// admit stores an admin posting for an existing user, publishes it, and
+// projects the user's figures after it.
+func (s *Service) admit(ctx context.Context, p Posting, eventType string, data any) (bool, Figures, error) {
+	if _, err := s.load(ctx, p.UserID); err != nil {
+		return false, Figures{}, err
+	}
+	dup, err := s.store(ctx, p)
+	if err != nil {
+		return dup, Figures{}, err
+	}
+	if err := s.publish(ctx, eventType, p.ID, data); err != nil {
+		return dup, Figures{}, err
+	}
+	f, err := s.figures(ctx, p.UserID)
+	return dup, f, err
 }
 
 // publish sends an admin posting to the stream; the event id is derived
