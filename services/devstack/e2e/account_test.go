@@ -419,3 +419,21 @@ func TestAccountTwoFAAndPhoneChangeByCode(t *testing.T) {
 	// 2FA is on: the new number's login asks for a code.
 	expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681231039", "password": "4829"})), 202)
 }
+
+// Expiry is evaluated when the profile is read: a credit stops counting at
+// its instant with nothing run in between.
+func TestAccountCreditExpiresAtReadTime(t *testing.T) {
+	e := startWithAdmin(t)
+	_, token := e.register("expiry@example.com", "+18681231040", "4829")
+	uid := literal(e.account(token).raw, "user_id")
+	brief := time.Now().UTC().Add(1500 * time.Millisecond)
+	kept := time.Now().UTC().Add(10 * 24 * time.Hour)
+	expect(t, e.admin("/admin/v1/users/"+uid+"/wallet", contract.WalletPosted{ID: "x-1", Balance: "tss_points", Entry: "credit", Amount: 700, ExpiresAt: &brief}), 200)
+	expect(t, e.admin("/admin/v1/users/"+uid+"/wallet", contract.WalletPosted{ID: "x-2", Balance: "tss_points", Entry: "credit", Amount: 300, ExpiresAt: &kept}), 200)
+	r := e.account(token)
+	if time.Now().Before(brief) {
+		want(t, r, map[string]string{"tss_points": "10.00", "next_Tss_Point_To_Expire": "7.00", "tss_point_expiry": `"` + brief.Format(time.DateOnly) + `"`})
+	}
+	eventually(t, "the brief credit to expire", func() bool { return literal(e.account(token).raw, "tss_points") == "3.00" })
+	want(t, e.account(token), map[string]string{"next_Tss_Point_To_Expire": "3.00", "tss_point_expiry": `"` + kept.Format(time.DateOnly) + `"`})
+}

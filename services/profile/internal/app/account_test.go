@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -166,5 +167,59 @@ func TestReferralCodesUniqueUnderConcurrency(t *testing.T) {
 	n, err := s.Referrals.CountDocuments(ctx, bson.M{})
 	if err != nil || n != users {
 		t.Fatalf("%d claims (%v), want %d: losers keep codes they do not use", n, err, users)
+	}
+}
+
+// FerretDB has no update isolation, so counting once rests on the unique
+// insert alone: the same posting delivered many times at once, by the
+// stream and by ops, counts once; distinct postings at once all count.
+func TestConcurrentPostingsCountOnce(t *testing.T) {
+	db := testDB(t)
+	auth := &fakeAuth{accounts: map[int64]contract.Account{5: {ID: 5, UUID: "u-5"}}}
+	s := &Service{
+		Profiles: mongox.NewVersioned[Profile](db.Collection("profiles")),
+		Accounts: auth.get, Postings: db.Collection("postings"), Referrals: db.Collection("referrals"),
+	}
+	ctx := context.Background()
+	dup := contract.WalletPosted{ID: "same", UserID: 5, Balance: contract.BalanceCashback, Entry: contract.EntryCredit, Amount: 1000}
+	ev, err := json.Marshal(dup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var fresh sync.Map
+	for i := range 16 {
+		wg.Go(func() {
+			if err := s.HandlePosting(ctx, contract.Event{ID: fmt.Sprint("env-", i), Type: contract.EventWalletPosted, Time: time.Now(), Data: ev}); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			r, err := s.PostWallet(ctx, dup)
+			if err != nil {
+				t.Error(err)
+			} else if !r.Duplicate {
+				fresh.Store(i, true)
+			}
+		})
+		wg.Go(func() {
+			w := contract.WalletPosted{ID: fmt.Sprint("own-", i), UserID: 5, Balance: contract.BalanceCashback, Entry: contract.EntryCredit, Amount: 1}
+			if _, err := s.PostWallet(ctx, w); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	f, err := s.figures(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Balances[contract.BalanceCashback].Available; got != 1000+16 {
+		t.Fatalf("cashback %d, want %d", got, 1000+16)
+	}
+	n := 0
+	fresh.Range(func(any, any) bool { n++; return true })
+	if n > 1 {
+		t.Fatalf("%d admin posts of the same id were told they were the first", n)
 	}
 }
