@@ -42,17 +42,26 @@ func (g *Gateway) accountProfile(c echo.Context) error {
 // the change waits for one (the code itself only in dev mode).
 func (g *Gateway) accountUpdate(subject string) echo.HandlerFunc {
 	return forward[contract.AccountUpdateRequest, contract.AccountUpdateReply](g, subject, func(r contract.AccountUpdateReply) any {
-		if r.OTPSent != nil {
-			if !g.dev {
-				r.OTPSent.VerificationCode = ""
-			}
-			return r.OTPSent
-		}
-		if subject == contract.AccountUpdate && r.Updated != nil {
-			return r.Updated.AccountProfile
-		}
-		return r.Updated
+		return accountUpdateBody(g.dev, subject == contract.AccountUpdate2FA, r)
 	})
+}
+
+// accountUpdateBody is the answer's shape: /profile answers the profile
+// as GET does, /profile/2fa adds is_profile_updated and valid_token_count.
+func accountUpdateBody(dev, twoFA bool, r contract.AccountUpdateReply) any {
+	switch {
+	case r.OTPSent != nil:
+		sent := *r.OTPSent
+		if !dev {
+			sent.VerificationCode = ""
+		}
+		return sent
+	case r.Updated == nil:
+		return echo.Map{}
+	case twoFA:
+		return r.Updated
+	}
+	return r.Updated.AccountProfile
 }
 
 // adminPost binds the body, takes the user from the path, and calls.
