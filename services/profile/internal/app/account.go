@@ -33,7 +33,7 @@ const BirthdateSkip = "0000-00-00"
 // AccountProfile answers GET /api/user/profile: the profile, auth's
 // account flags and the wallet and order figures as of now.
 func (s *Service) AccountProfile(ctx context.Context, userID int64, platform string) (contract.AccountProfile, error) {
-	if platform != "" && platform != "web" && platform != "mobile" {
+	if platform = strings.ToLower(strings.TrimSpace(platform)); platform != "" && platform != "web" && platform != "mobile" {
 		return contract.AccountProfile{}, contract.FieldError("platform", "The platform must be web or mobile.")
 	}
 	p, err := s.load(ctx, userID)
