@@ -223,3 +223,14 @@ func TestConcurrentPostingsCountOnce(t *testing.T) {
 		t.Fatalf("%d admin posts of the same id were told they were the first", n)
 	}
 }
+
+func TestRenameFieldsSpeaksTheAccountAPI(t *testing.T) {
+	err := renameFields(contract.FieldError("new_phone", "The new phone has already been taken."))
+	e := contract.AsError(err)
+	if e.Code != contract.Invalid || len(e.Fields["telephone"]) != 1 || e.Fields["new_phone"] != nil || e.Message != "The telephone has already been taken." {
+		t.Fatalf("%+v", e)
+	}
+	if err := renameFields(contract.Errorf(contract.RateLimited, "Wait.")); contract.ErrorCode(err) != contract.RateLimited {
+		t.Fatalf("%v", err)
+	}
+}
