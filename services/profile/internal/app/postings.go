@@ -262,27 +262,15 @@ func (s *Service) HandlePosting(ctx context.Context, ev contract.Event) error {
 	var p Posting
 	switch ev.Type {
 	case contract.EventWalletPosted:
-		var w contract.WalletPosted
-		if err := ev.Decode(&w); err != nil {
-			return errors.Join(events.ErrPermanent, err)
-		}
-		if w.At.IsZero() {
-			w.At = ev.Time
-		}
-		if err := ValidateWallet(w); err != nil {
-			return errors.Join(events.ErrPermanent, err)
+		w, err := decodePosting(ev, func(w *contract.WalletPosted) *time.Time { return &w.At }, ValidateWallet)
+		if err != nil {
+			return err
 		}
 		p = walletPosting(w, s.now())
 	case contract.EventOrderPosted:
-		var o contract.OrderPosted
-		if err := ev.Decode(&o); err != nil {
-			return errors.Join(events.ErrPermanent, err)
-		}
-		if o.At.IsZero() {
-			o.At = ev.Time
-		}
-		if err := ValidateOrder(o); err != nil {
-			return errors.Join(events.ErrPermanent, err)
+		o, err := decodePosting(ev, func(o *contract.OrderPosted) *time.Time { return &o.At }, ValidateOrder)
+		if err != nil {
+			return err
 		}
 		p = orderPosting(o, s.now())
 	default:
@@ -302,6 +290,23 @@ func (s *Service) HandlePosting(ctx context.Context, ev contract.Event) error {
 	}
 	s.flag(ctx, p, f)
 	return nil
+}
+
+// decodePosting reads an event's posting, dated by the event when it says
+// nothing; one that cannot be read or is invalid is permanent (no retry
+// can fix it).
+func decodePosting[T any](ev contract.Event, at func(*T) *time.Time, validate func(T) error) (T, error) {
+	var v T
+	if err := ev.Decode(&v); err != nil {
+		return v, errors.Join(events.ErrPermanent, err)
+	}
+	if t := at(&v); t.IsZero() {
+		*t = ev.Time
+	}
+	if err := validate(v); err != nil {
+		return v, errors.Join(events.ErrPermanent, err)
+	}
+	return v, nil
 }
 
 // EnsurePostingIndexes helps real MongoDB find a user's postings.
