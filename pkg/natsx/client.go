@@ -51,7 +51,15 @@ func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) ([
 	}
 	CallerFrom(ctx).setHeaders(msg.Header)
 
+	ctx, done, connected := guarded(ctx, nc)
+	defer done()
+	if !connected {
+		return nil, unavailable(subject, nats.ErrConnectionReconnecting)
+	}
 	reply, err := nc.RequestMsgWithContext(ctx, msg)
+	if errors.Is(context.Cause(ctx), errDisconnected) {
+		err = errDisconnected
+	}
 	if err != nil {
 		return nil, unavailable(subject, err)
 	}
@@ -94,6 +102,7 @@ func Connect(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetSt
 	if err != nil {
 		return nil, nil, fmt.Errorf("nats %s: %w", url, err)
 	}
+	watch(nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
