@@ -41,15 +41,22 @@ func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address
 	if err := s.limitIP(ctx, "send", lim.IPSends); err != nil {
 		return "", "", err
 	}
-	if _, err := s.Ledger.Append(ctx, "send:"+address, int64(lim.SendsPerHour), func(tail []mongox.Entry, now time.Time) (string, error) {
-		if len(tail) > 0 {
-			if wait := tail[0].At.Add(lim.SendGap).Sub(now); wait > 0 {
+	if _, err := s.Ledger.Append(ctx, "send:"+address, func(tail *mongox.Tail, now time.Time) (string, error) {
+		last, ok, err := tail.At(0)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if wait := last.At.Add(lim.SendGap).Sub(now); wait > 0 {
 				return "", tooMany(field, wait, "Please wait before requesting another code.")
 			}
 		}
-		if len(tail) >= lim.SendsPerHour {
-			oldest := tail[lim.SendsPerHour-1].At
-			if wait := oldest.Add(time.Hour).Sub(now); wait > 0 {
+		oldest, ok, err := tail.At(lim.SendsPerHour - 1)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if wait := oldest.At.Add(time.Hour).Sub(now); wait > 0 {
 				return "", tooMany(field, wait, "Too many codes requested. Please try again later.")
 			}
 		}
@@ -101,13 +108,17 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 		return err
 	}
 	failKey := "fail:" + address
-	fails, err := s.Ledger.Tail(ctx, failKey, int64(lim.FailuresPerDay))
+	fails, err := s.Ledger.Tail(ctx, failKey)
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	if len(fails) >= lim.FailuresPerDay {
-		if wait := fails[lim.FailuresPerDay-1].At.Add(24 * time.Hour).Sub(now); wait > 0 {
+	oldest, ok, err := fails.At(lim.FailuresPerDay - 1)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if wait := oldest.At.Add(24 * time.Hour).Sub(now); wait > 0 {
 			return tooMany(field, wait, "Too many failed attempts. Please try again later.")
 		}
 	}
@@ -119,8 +130,10 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 		return err
 	}
 	// Claim one of the code's check slots before looking at the code.
-	if _, err := s.Ledger.Append(ctx, "try:"+otp.ID, int64(lim.ChecksPerCode), func(tail []mongox.Entry, _ time.Time) (string, error) {
-		if len(tail) >= lim.ChecksPerCode {
+	if _, err := s.Ledger.Append(ctx, "try:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
+		if _, spent, err := tail.At(lim.ChecksPerCode - 1); err != nil {
+			return "", err
+		} else if spent {
 			return "", contract.FieldError(field, "Too many attempts for this code. Please request a new code.")
 		}
 		return "try", nil
@@ -130,13 +143,13 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 	want := otp.MAC
 	got := CodeMAC(s.CodeKey, purpose, address, code)
 	if subtle.ConstantTimeCompare(want, got) != 1 {
-		if _, err := s.Ledger.Append(ctx, failKey, 1, func([]mongox.Entry, time.Time) (string, error) { return "fail", nil }); err != nil {
+		if _, err := s.Ledger.Append(ctx, failKey, func(*mongox.Tail, time.Time) (string, error) { return "fail", nil }); err != nil {
 			return err
 		}
 		return invalid
 	}
-	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, 1, func(tail []mongox.Entry, _ time.Time) (string, error) {
-		if len(tail) > 0 {
+	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
+		if !tail.Empty() {
 			return "", invalid
 		}
 		return "used", nil
