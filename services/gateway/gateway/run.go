@@ -24,6 +24,7 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
 )
 
 // Gateway is one replica's state.
@@ -78,6 +79,11 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
+	ops, err := obs.Start(getenv, "gateway", obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
 	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), cache: cache, imageMaxBytes: imageMax,
 		needs: []string{contract.ServiceAuth, contract.ServiceProfile}}
 	if _, err := cache.watch(nc, log); err != nil {
@@ -105,6 +111,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	} else {
 		ech.IPExtractor = echo.ExtractIPDirect() // X-Forwarded-For is not trusted
 	}
+	ech.Use(observe())
 	ech.Use(correlation(log))
 	ech.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, _ []byte) error {
