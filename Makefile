@@ -4,7 +4,7 @@ SHELL := /bin/bash
 MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/devstack
 GO ?= go
 
-.PHONY: help run test fuzz lint fmt tidy build up down
+.PHONY: help run test bench fuzz lint fmt tidy build up down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -14,6 +14,9 @@ run: ## the whole system in one process: embedded NATS, FerretDB, S3; gateway on
 
 test: ## unit and integration tests against real in-process NATS, FerretDB and S3
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...); done
+
+bench: ## build every service, run each as a process beside a bare Echo+JWT baseline, print req/s p50 p99 vs the targets; results in docs/benchmarks.md
+	cd services/devstack && $(GO) run ./bench -out ../../docs/benchmarks.md
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s); found inputs stay in testdata as regressions
 	@set -e; cd services/auth && for f in FuzzNormalizeEmail FuzzNormalizePhone; do \

@@ -7,6 +7,9 @@ type Principal struct {
 	UserID    int64  `json:"user_id"`
 	UUID      string `json:"uuid"`
 	SessionID string `json:"session_id"`
+	// Admin names the operator when the call came through the admin API
+	// (an admin token from configuration); it is empty for app users.
+	Admin string `json:"admin,omitempty"`
 }
 
 // Client is what the gateway knows of the caller that the caller cannot
@@ -137,9 +140,11 @@ type Account struct {
 	PhoneVerifiedAt *time.Time `json:"phone_verify_at"`
 	TwoFA           bool       `json:"two_fa"`
 	HasPassword     bool       `json:"has_password"`
-	Locale          string     `json:"locale,omitempty"`
-	DeviceToken     string     `json:"device_token,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
+	// ValidTokenCount is the number of the account's active sessions.
+	ValidTokenCount int       `json:"valid_token_count"`
+	Locale          string    `json:"locale,omitempty"`
+	DeviceToken     string    `json:"device_token,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
 }
 
 type AccountGetRequest struct {
@@ -154,6 +159,40 @@ type ChangeEmailRequest struct {
 type ChangePhoneRequest struct {
 	UserID   int64  `json:"user_id"`
 	NewPhone string `json:"new_phone"`
+}
+
+// TwoFAStartRequest asks auth to confirm, with a 6-digit code sent by SMS,
+// a change of the account's telephone and/or its 2FA setting (the account
+// API's /profile/2fa). The change waits in auth until TwoFAVerify.
+type TwoFAStartRequest struct {
+	UserID int64 `json:"user_id"`
+	// Telephone is the wanted number; empty or the current one = unchanged.
+	Telephone string `json:"telephone"`
+	// IsTwoFA is the wanted 2FA setting; nil = unchanged.
+	IsTwoFA *bool `json:"is_two_fa,omitempty"`
+}
+
+// TwoFAStartReply says where the code went; OTPSent is false when nothing
+// would change (and then no code is sent).
+type TwoFAStartReply struct {
+	Telephone string `json:"telephone"` // E.164
+	OTPSent   bool   `json:"is_otp_sent"`
+	// VerificationCode is only set in dev mode.
+	VerificationCode string `json:"verification_code,omitempty"`
+}
+
+// TwoFAVerifyRequest applies the pending change if the code is right.
+type TwoFAVerifyRequest struct {
+	UserID    int64  `json:"user_id"`
+	Telephone string `json:"telephone"`
+	OTP       string `json:"otp"`
+}
+
+// TwoFAVerifyReply is the account after the change, and a new session when
+// the telephone (which tokens name) changed.
+type TwoFAVerifyReply struct {
+	Account Account  `json:"account"`
+	Session *Session `json:"session,omitempty"`
 }
 
 // Events published by auth.

@@ -89,6 +89,7 @@ const (
 	EventDocumentAdded      = "documents.added"
 	EventDocumentDeleted    = "documents.deleted"
 	EventDocumentReviewed   = "documents.reviewed"
+	EventAdminAudited       = "admin.audited"
 	EventWalletPosted       = "wallet.posted"
 	EventOrderPosted        = "orders.posted"
 )
@@ -113,4 +114,5 @@ const (
 	HeaderClientIP      = "Doss-Client-Ip"
 	HeaderUserAgent     = "Doss-User-Agent"
 	HeaderLocale        = "Doss-Locale"
+	HeaderAdmin         = "Doss-Admin"
 )

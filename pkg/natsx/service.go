@@ -193,7 +193,7 @@ func WithCaller(ctx context.Context, c Caller) context.Context { return withCall
 func callerFromHeaders(h nats.Header) Caller {
 	id, _ := strconv.ParseInt(h.Get(contract.HeaderUserID), 10, 64)
 	return Caller{
-		Principal: contract.Principal{UserID: id, UUID: h.Get(contract.HeaderUserUUID), SessionID: h.Get(contract.HeaderSessionID)},
+		Principal: contract.Principal{UserID: id, UUID: h.Get(contract.HeaderUserUUID), SessionID: h.Get(contract.HeaderSessionID), Admin: h.Get(contract.HeaderAdmin)},
 		Client:    contract.Client{IP: h.Get(contract.HeaderClientIP), UserAgent: h.Get(contract.HeaderUserAgent), Locale: h.Get(contract.HeaderLocale)},
 	}
 }
@@ -204,6 +204,7 @@ func (c Caller) setHeaders(h nats.Header) {
 	}
 	setIf(h, contract.HeaderUserUUID, c.UUID)
 	setIf(h, contract.HeaderSessionID, c.SessionID)
+	setIf(h, contract.HeaderAdmin, c.Admin)
 	setIf(h, contract.HeaderClientIP, c.IP)
 	setIf(h, contract.HeaderUserAgent, c.UserAgent)
 	setIf(h, contract.HeaderLocale, c.Locale)
@@ -213,6 +214,16 @@ func setIf(h nats.Header, k, v string) {
 	if v != "" {
 		h.Set(k, v)
 	}
+}
+
+// RequireAdmin returns the operator the gateway's admin API vouched for,
+// or Forbidden.
+func RequireAdmin(ctx context.Context) (Caller, error) {
+	c := CallerFrom(ctx)
+	if c.Admin == "" {
+		return c, contract.Errorf(contract.Forbidden, "This action is for administrators.")
+	}
+	return c, nil
 }
 
 // RequireUser returns the authenticated caller or Unauthenticated.

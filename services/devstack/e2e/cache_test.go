@@ -1,6 +1,13 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"net/http"
 	"testing"
 	"time"
@@ -61,4 +68,50 @@ func TestProfileServedFromCacheWhenServiceIsDown(t *testing.T) {
 	if miss.header.Get("Retry-After") == "" {
 		t.Fatal("503 without Retry-After")
 	}
+}
+
+// A replica that lost its NATS connection may have missed invalidations,
+// so it drops its whole cache when it reconnects. The change here is made
+// behind every service's back (a new profile version written straight to
+// the store, announcing nothing), so only the reconnect flush can reveal it.
+func TestProfileCacheDroppedOnNATSReconnect(t *testing.T) {
+	e := start(t, nil)
+	_, token := e.register("reconnect@example.com", "+18681230053", "4829")
+	r := e.do(http.MethodGet, "/api/v2/profile", token, "")
+	expect(t, r, 200)
+	userID := int64(r.body["id"].(float64))
+
+	ctx := context.Background()
+	client, err := mongo.Connect(options.Client().ApplyURI(e.getenv("DOSS_MONGO_URI")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(ctx) }()
+	profiles := client.Database(e.getenv("DOSS_MONGO_DB")).Collection("profile_profiles")
+	key := strconv.FormatInt(userID, 10)
+	var newest bson.M
+	if err := profiles.FindOne(ctx, bson.M{"key": key}, options.FindOne().SetSort(bson.D{{Key: "version", Value: -1}})).Decode(&newest); err != nil {
+		t.Fatal(err)
+	}
+	next := newest["version"].(int64) + 1
+	newest["_id"], newest["version"], newest["events"], newest["published"] = fmt.Sprintf("%s@%d", key, next), next, bson.A{}, true
+	state := newest["state"].(bson.D)
+	for i := range state {
+		if state[i].Key == "first_name" {
+			state[i].Value = "Unannounced"
+		}
+	}
+	if _, err := profiles.InsertOne(ctx, newest); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.do(http.MethodGet, "/api/v2/profile", token, "").str("first_name"); got == "Unannounced" {
+		t.Fatal("the gateway did not answer from its cache; this test proves nothing")
+	}
+
+	if err := e.ks.NATS.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the reconnected gateway to drop its cache", func() bool {
+		return e.do(http.MethodGet, "/api/v2/profile", token, "").str("first_name") == "Unannounced"
+	})
 }

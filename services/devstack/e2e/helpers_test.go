@@ -23,6 +23,7 @@ type env struct {
 	getenv func(string) string
 	logs   *testkit.Logs
 	all    *stack.All
+	ks     *testkit.Stack
 }
 
 func start(t *testing.T, extra map[string]string) *env {
@@ -64,7 +65,7 @@ func start(t *testing.T, extra map[string]string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(all.Stop)
-	return &env{t: t, base: "http://" + all.Addr, nc: nc, getenv: getenv, logs: logs, all: all}
+	return &env{t: t, base: "http://" + all.Addr, nc: nc, getenv: getenv, logs: logs, all: all, ks: ks}
 }
 
 // secondGateway starts another gateway replica on the same system.

@@ -43,6 +43,13 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
 	authed.POST("/v2/update_image", g.invalidating(g.updateImage))
 
+	if len(g.adminTokens) > 0 {
+		admin := e.Group("/admin/v1", g.adminAuth)
+		admin.GET("/whoami", func(c echo.Context) error {
+			return c.JSON(http.StatusOK, echo.Map{"admin": c.Get(callerKey).(contract.Principal).Admin})
+		})
+	}
+
 	if g.dev {
 		e.GET("/dev/outbox", g.devOutbox)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/obs"
@@ -38,6 +39,9 @@ type Gateway struct {
 	// instead of the JSON body limit.
 	imageMaxBytes int64
 	needs         []string
+	// adminTokens admit the admin API; none disables it.
+	adminTokens []adminToken
+	publisher   *events.Publisher
 }
 
 type settings struct {
@@ -67,7 +71,8 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	cacheTTL := e.Duration("DOSS_PROFILE_CACHE_TTL", 10*time.Minute)
 	cacheMax := e.Int("DOSS_PROFILE_CACHE_ENTRIES", 100_000)
 	imageMax := e.Int64("DOSS_IMAGE_MAX_BYTES", 5<<20)
-	if err := e.Err(); err != nil {
+	adminTokens, err := parseAdminTokens(e.String("DOSS_ADMIN_TOKENS", ""))
+	if err := errors.Join(e.Err(), err); err != nil {
 		return err
 	}
 	log := logx.New(stdout, s.common.Dev(), "gateway")
@@ -85,7 +90,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	defer ops.Stop()
 	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), cache: cache, imageMaxBytes: imageMax,
-		needs: []string{contract.ServiceAuth, contract.ServiceProfile}}
+		needs: []string{contract.ServiceAuth, contract.ServiceProfile}, adminTokens: adminTokens, publisher: events.NewPublisher(js)}
 	if _, err := cache.watch(nc, log); err != nil {
 		return fmt.Errorf("profile cache watch: %w", err)
 	}

@@ -1,0 +1,16 @@
+package contract
+
+import "time"
+
+// AdminAudited records one call to the admin API before it runs: who, what
+// and when. It stays in the EVENTS stream, so the audit trail is as durable
+// as the events themselves.
+type AdminAudited struct {
+	Admin     string    `json:"admin"`
+	Method    string    `json:"method"`
+	Path      string    `json:"path"`
+	Route     string    `json:"route"`
+	ClientIP  string    `json:"client_ip"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	At        time.Time `json:"at"`
+}

@@ -1,0 +1,496 @@
+// Command bench is `make bench`: it builds every service, runs each as its
+// own process against embedded NATS, FerretDB and S3, runs a bare Echo +
+// JWT server beside them as the baseline, drives both with one load
+// generator, and prints (and writes to a file) req/s, p50 and p99 of each
+// case with its ratio to its yardstick and the target it must meet.
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/embedded"
+	"github.com/dossapp/backend/services/devstack/stack"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// services run as their own processes, as they do in production.
+var services = []string{contract.ServiceAuth, contract.ServiceNotifier, contract.ServiceProfile, contract.ServiceDocuments}
+
+type bench struct {
+	root, dir, bin string
+	env            []string
+	procs          []*exec.Cmd
+	out            io.Writer
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	root := fs.String("root", "../..", "the repository root")
+	d := fs.Duration("duration", 5*time.Second, "measured time per case")
+	conc := fs.Int("concurrency", 32, "concurrent connections for the peak-rate cases")
+	outFile := fs.String("out", "", "also write the results (markdown) to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rootAbs, err := filepath.Abs(*root)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "doss-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{root: rootAbs, dir: dir, bin: filepath.Join(dir, "bin"), out: stdout}
+	defer b.stopAll()
+
+	fmt.Fprintln(stdout, "building the services…")
+	built, err := b.build(append([]string{"gateway", "devstack", "devstack/bench/baseline"}, services...))
+	if err != nil {
+		return err
+	}
+	rep := &report{machine: machine()}
+
+	// Cold start of `make run` (after the build): a fresh data dir to a
+	// ready gateway.
+	cold, err := b.coldStart()
+	if err != nil {
+		return err
+	}
+	rep.add("cold start of `make run` to a ready gateway", fmt.Sprintf("%d ms", cold.Milliseconds()), "≤ 2000 ms", cold <= 2*time.Second)
+
+	ns, err := embedded.StartNATS(filepath.Join(dir, "nats"), -1)
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	mongo, err := embedded.StartFerretDB(ctx, filepath.Join(dir, "ferretdb"), "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer mongo.Shutdown()
+	s3, err := embedded.StartS3(ctx, filepath.Join(dir, "s3"), "127.0.0.1:0", "bench-access", "bench-secret-key")
+	if err != nil {
+		return err
+	}
+	defer s3.Shutdown()
+	defer b.stopAll() // before the stores they use
+	b.env = append(os.Environ(),
+		"DOSS_ENV=dev", "DOSS_NATS_URL="+ns.URL, "DOSS_MONGO_URI="+mongo.URI, "DOSS_MONGO_DB=bench",
+		"DOSS_S3_ENDPOINT="+s3.Endpoint, "DOSS_S3_ACCESS_KEY="+s3.AccessKey, "DOSS_S3_SECRET_KEY="+s3.SecretKey,
+		// One client address sends everything here.
+		"DOSS_IP_SENDS_PER_HOUR=100000000", "DOSS_IP_CHECKS_PER_10MIN=100000000",
+	)
+	nc, err := nats.Connect(ns.URL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	for _, s := range services {
+		if !built[s] {
+			continue
+		}
+		if _, err := b.start(s, nil); err != nil {
+			return err
+		}
+		if err := waitFor(20*time.Second, func() bool { return stack.Replicas(nc, s) > 0 }); err != nil {
+			return fmt.Errorf("%s did not answer $SRV.PING", s)
+		}
+	}
+	hit, err := b.startGateway("gateway-cache", nil)
+	if err != nil {
+		return err
+	}
+	miss, err := b.startGateway("gateway-nocache", []string{"DOSS_PROFILE_CACHE_TTL=0s"})
+	if err != nil {
+		return err
+	}
+
+	// Idle memory, before any request.
+	for _, p := range b.procs {
+		name := filepath.Base(p.Path)
+		if name == "baseline" {
+			continue
+		}
+		rss, err := rssMiB(p.Process.Pid)
+		if err != nil {
+			return err
+		}
+		rep.add("idle resident memory: "+processName(p), fmt.Sprintf("%.1f MiB", rss), "≤ 30 MiB", rss <= 30)
+	}
+
+	token, err := register(hit, "bench@example.com", "+14155550100", "7193")
+	if err != nil {
+		return fmt.Errorf("registering the bench user: %w", err)
+	}
+	profile, err := get(hit+"/api/v2/profile", token)
+	if err != nil {
+		return err
+	}
+	base, baseToken, err := b.startBaseline(profile)
+	if err != nil {
+		return err
+	}
+
+	getProfile := func(url, tok string) func(int) error {
+		return func(int) error { return call(http.MethodGet, url+"/api/v2/profile", tok, "", 200) }
+	}
+	fmt.Fprintf(stdout, "measuring: %s per case, %d connections, %d cores\n", *d, *conc, runtime.NumCPU())
+	baseline := closedLoop("baseline: bare Echo + JWT, profile from memory", *d, *conc, getProfile(base, baseToken))
+	rep.result(baseline, nil, 0)
+	hitRes := closedLoop("GET /api/v2/profile, gateway cache hit", *d, *conc, getProfile(hit, token))
+	rep.result(hitRes, &baseline, 0.9)
+	missRes := closedLoop("GET /api/v2/profile, cache miss (NATS round trip to profile)", *d, *conc, getProfile(miss, token))
+	rep.result(missRes, &baseline, 0.4)
+	half := openLoop("GET /api/v2/profile, cache hit at half its peak rate", *d, hitRes.rate()/2, func() error { return getProfile(hit, token)(0) })
+	rep.result(half, nil, 0)
+	rep.add("p99 of the cache hit at half its peak rate", fmt.Sprintf("%.2f ms", ms(half.pct(0.99))), "≤ 5 ms", half.pct(0.99) <= 5*time.Millisecond && half.failed == 0)
+
+	// Many people log in at once, each with their own account.
+	loginWorkers := 2 * runtime.NumCPU()
+	var loginBodies []string
+	for i := range loginWorkers {
+		phone := fmt.Sprintf("+1415%07d", 1000000+i)
+		if _, err := register(hit, fmt.Sprintf("login%d@example.com", i), phone, "7193"); err != nil {
+			return fmt.Errorf("registering login users: %w", err)
+		}
+		loginBodies = append(loginBodies, fmt.Sprintf(`{"phone":%q,"password":"7193"}`, phone))
+	}
+	hashRate := argonRate(*d)
+	rep.add(fmt.Sprintf("PIN hash alone (argon2id m=19456 KiB t=2 p=1, %d goroutines)", runtime.NumCPU()), fmt.Sprintf("%.1f/s", hashRate), "", true)
+	login := closedLoop("POST /api/v2/new-login", *d, loginWorkers, func(w int) error {
+		return call(http.MethodPost, hit+"/api/v2/new-login", "", loginBodies[w], 200)
+	})
+	rep.result(login, nil, 0)
+	rep.add("new-login rate / PIN hash rate", fmt.Sprintf("%.0f%%", 100*login.rate()/hashRate), "≥ 90%", login.rate() >= 0.9*hashRate && login.failed == 0)
+
+	if err := call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200); err == nil {
+		docs := closedLoop("GET /api/v2/my/documents", *d, *conc, func(int) error {
+			return call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200)
+		})
+		rep.result(docs, &baseline, 0)
+	} else {
+		rep.add("GET /api/v2/my/documents", "not measured", "", false)
+		rep.notes = append(rep.notes, "documents list not measured: "+err.Error())
+	}
+
+	var seq atomic.Int64
+	flows := closedLoop("whole registration flow (6 requests, 2 PIN hashes)", *d, 2*runtime.NumCPU(), func(int) error {
+		n := seq.Add(1)
+		_, err := register(hit, fmt.Sprintf("flow%d@example.com", n), fmt.Sprintf("+1415%07d", 2000000+n), "7193")
+		return err
+	})
+	rep.result(flows, nil, 0)
+
+	rep.print(stdout)
+	if *outFile != "" {
+		if err := os.WriteFile(*outFile, []byte(rep.markdown()), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "results written to", *outFile)
+	}
+	if rep.missed() > 0 {
+		return fmt.Errorf("%d target(s) missed", rep.missed())
+	}
+	return nil
+}
+
+// build compiles each named package under services/ into b.bin; a service
+// that does not exist yet is skipped.
+func (b *bench) build(names []string) (map[string]bool, error) {
+	built := map[string]bool{}
+	for _, n := range names {
+		src := filepath.Join(b.root, "services", n)
+		if _, err := os.Stat(filepath.Join(src, "main.go")); err != nil {
+			continue
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(b.bin, filepath.Base(n)), ".")
+		cmd.Dir = src
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build %s: %v\n%s", n, err, out)
+		}
+		built[n] = true
+	}
+	return built, nil
+}
+
+// start runs a built binary with the bench environment plus extra.
+func (b *bench) start(name string, extra []string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(filepath.Join(b.bin, name), args...)
+	cmd.Env = append(append([]string{}, b.env...), extra...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	b.procs = append(b.procs, cmd)
+	return cmd, nil
+}
+
+func (b *bench) stopAll() {
+	for i := len(b.procs) - 1; i >= 0; i-- {
+		p := b.procs[i]
+		_ = p.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	b.procs = nil
+}
+
+func (b *bench) startGateway(label string, extra []string) (string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", err
+	}
+	cmd, err := b.start("gateway", append(extra, "DOSS_HTTP_ADDR="+addr, "BENCH_LABEL="+label))
+	if err != nil {
+		return "", err
+	}
+	_ = cmd
+	url := "http://" + addr
+	if err := waitFor(20*time.Second, func() bool { return call(http.MethodGet, url+"/readyz", "", "", 200) == nil }); err != nil {
+		return "", fmt.Errorf("%s not ready", label)
+	}
+	return url, nil
+}
+
+// startBaseline runs the bare server with a key of its own and returns its
+// URL and a token it accepts, shaped like the gateway's.
+func (b *bench) startBaseline(profile []byte) (string, string, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	pf := filepath.Join(b.dir, "profile.json")
+	if err := os.WriteFile(pf, profile, 0o600); err != nil {
+		return "", "", err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := b.start("baseline", []string{"BENCH_PUBLIC_KEY=" + base64.StdEncoding.EncodeToString(pub), "BENCH_PROFILE_FILE=" + pf,
+		"BENCH_ADDR=" + addr, "BENCH_ISSUER=" + contract.TokenIssuer, "BENCH_AUDIENCE=" + contract.TokenAudience}); err != nil {
+		return "", "", err
+	}
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+		"iss": contract.TokenIssuer, "aud": contract.TokenAudience, "sub": "bench", "uid": 1, "sid": "bench",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = "bench"
+	signed, err := tok.SignedString(priv)
+	if err != nil {
+		return "", "", err
+	}
+	url := "http://" + addr
+	if err := waitFor(10*time.Second, func() bool { return call(http.MethodGet, url+"/healthz", "", "", 204) == nil }); err != nil {
+		return "", "", errors.New("baseline did not start")
+	}
+	return url, signed, nil
+}
+
+// coldStart times `make run`'s binary from exec to a ready gateway on a
+// fresh data dir.
+func (b *bench) coldStart() (time.Duration, error) {
+	var ports []string
+	for range 4 {
+		a, err := freeAddr()
+		if err != nil {
+			return 0, err
+		}
+		ports = append(ports, a)
+	}
+	_, natsPort, _ := net.SplitHostPort(ports[0])
+	cmd := exec.Command(filepath.Join(b.bin, "devstack"))
+	cmd.Env = append(os.Environ(), "DOSS_DATA_DIR="+filepath.Join(b.dir, "cold"), "DOSS_DEV_NATS_PORT="+natsPort,
+		"DOSS_DEV_MONGO_ADDR="+ports[1], "DOSS_DEV_S3_ADDR="+ports[2], "DOSS_HTTP_ADDR="+ports[3])
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}()
+	url := "http://" + ports[3] + "/readyz"
+	if err := waitFor(30*time.Second, func() bool { return call(http.MethodGet, url, "", "", 200) == nil }); err != nil {
+		return 0, errors.New("make run: the gateway never became ready")
+	}
+	return time.Since(t0), nil
+}
+
+// argonRate is how many PIN hashes per second this machine computes with
+// the service's default parameters, on every core.
+func argonRate(d time.Duration) float64 {
+	var n atomic.Int64
+	end := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			salt := make([]byte, 16)
+			for time.Now().Before(end) {
+				argon2.IDKey([]byte("7193"), salt, 2, 19456, 1, 32)
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
+
+// register runs the whole registration flow and returns the token.
+func register(base, email, phone, pin string) (string, error) {
+	r, err := post(base+"/api/v2/email_send_otp", map[string]string{"email": email})
+	if err != nil {
+		return "", err
+	}
+	user := dig(r, "response", "user")
+	uuid, code := str(user, "uuid"), str(user, "verification_code")
+	if _, err := post(base+"/api/v2/email_verify_otp", map[string]string{"email": email, "verification_code": code}); err != nil {
+		return "", err
+	}
+	if r, err = post(base+"/api/v2/phone_send_otp", map[string]string{"email": email, "phone": phone}); err != nil {
+		return "", err
+	}
+	code = str(dig(r, "response", "user"), "verification_code")
+	if _, err := post(base+"/api/v2/phone_verify_otp", map[string]string{"uuid": uuid, "verification_code": code}); err != nil {
+		return "", err
+	}
+	if _, err := post(base+"/api/v2/set_pin", map[string]string{"uuid": uuid, "pin": pin}); err != nil {
+		return "", err
+	}
+	r, err = post(base+"/api/v2/confirm_pin", map[string]string{"uuid": uuid, "confirm_pin": pin, "fcm_last_login_device_token": "bench"})
+	if err != nil {
+		return "", err
+	}
+	return str(dig(r, "success"), "token"), nil
+}
+
+func post(url string, body any) (map[string]any, error) {
+	raw, _ := json.Marshal(body)
+	res, err := client.Post(url, "application/json", strings.NewReader(string(raw)))
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		return nil, fmt.Errorf("POST %s: %d %s", url, res.StatusCode, out)
+	}
+	var m map[string]any
+	return m, json.Unmarshal(out, &m)
+}
+
+func get(url, token string) ([]byte, error) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		return nil, fmt.Errorf("GET %s: %d %s", url, res.StatusCode, out)
+	}
+	return out, nil
+}
+
+func dig(m map[string]any, path ...string) map[string]any {
+	for _, p := range path {
+		m, _ = m[p].(map[string]any)
+	}
+	return m
+}
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitFor(limit time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	return nil
+}
+
+// rssMiB reads a process's resident set from /proc.
+func rssMiB(pid int) (float64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kib / 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+func processName(c *exec.Cmd) string {
+	name := filepath.Base(c.Path)
+	for _, kv := range c.Env {
+		if v, ok := strings.CutPrefix(kv, "BENCH_LABEL="); ok {
+			return v
+		}
+	}
+	return name
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
