@@ -127,7 +127,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer ops.Stop()
-	if err := events.EnsureStreams(ctx, js, 1); err != nil {
+	if err := events.EnsureStreams(ctx, js, s.common.StreamReplicas); err != nil {
 		return err
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{

@@ -78,7 +78,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer ops.Stop()
-	if err := events.EnsureStreams(ctx, js, 1); err != nil {
+	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
 		return err
 	}
 	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
