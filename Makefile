@@ -1,7 +1,7 @@
 # DOSS backend. `make` lists the targets.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/devstack
+MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/devstack deploy/check
 GO ?= go
 
 .PHONY: help run test bench fuzz lint fmt tidy build up down

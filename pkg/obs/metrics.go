@@ -13,6 +13,15 @@ import (
 // one service in production, and `make run` tells them apart by the
 // service label.
 
+// Version is the build's version, set by the image build
+// (-ldflags "-X github.com/dossapp/backend/pkg/obs.Version=1.2.3").
+var Version = "dev"
+
+var buildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "doss_build_info",
+	Help: "1, labelled with the service and the version it was built as.",
+}, []string{"service", "version"})
+
 // CodeOK is the code label of a request that succeeded.
 const CodeOK = "ok"
 

@@ -36,6 +36,7 @@ func Start(getenv func(string) string, service string, ready func() error) (*Ops
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
+	buildInfo.WithLabelValues(service, Version).Set(1)
 	o := &Ops{}
 	stop, err := startTracing(tc, service)
 	if err != nil {

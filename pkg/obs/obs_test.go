@@ -48,6 +48,7 @@ func TestOpsListener(t *testing.T) {
 	for _, want := range []string{
 		`doss_jetstream_consumer_pending_messages{consumer="test-durable",stream="EVENTS"} 7`,
 		`doss_jetstream_consumer_ack_pending_messages{consumer="test-durable",stream="EVENTS"} 2`,
+		`doss_build_info{service="test",version="dev"} 1`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(body, want) {
