@@ -207,4 +207,14 @@ func TestTraceCrossesNATS(t *testing.T) {
 	if svc.Parent().SpanID() != call.SpanContext().SpanID() || !svc.Parent().IsRemote() {
 		t.Errorf("auth span's parent %v, want the remote NATS call span %s", svc.Parent(), call.SpanContext().SpanID())
 	}
+	// auth's store calls within the request are spans of the same trace,
+	// under its server span.
+	eventually(t, "a store span under auth's span", func() bool {
+		for _, s := range rec.Ended() {
+			if strings.HasPrefix(s.Name(), "mongo ") && s.Parent().SpanID() == svc.SpanContext().SpanID() {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -88,7 +88,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	// Mongo opens first so that it closes last: draining NATS lets the
 	// handlers in flight finish their writes.
-	client, err := mongo.Connect(options.Client().ApplyURI(s.common.MongoURI))
+	client, err := mongo.Connect(options.Client().ApplyURI(s.common.MongoURI).SetMonitor(obs.MongoMonitor()))
 	if err != nil {
 		return fmt.Errorf("mongo: %w", err)
 	}
