@@ -40,3 +40,9 @@ up: ## the real stack in Docker (MongoDB, NATS, MinIO, Mailpit, services): needs
 
 down: ## stop the Docker stack
 	docker compose down
+
+images: ## build one image per service (deploy/Dockerfile), tagged doss/<service>:$$DOSS_VERSION: needs a Docker engine
+	docker compose build
+
+deploy-check: ## check docker-compose.yml, deploy/Dockerfile, nats.conf and deploy/k8s against the code (part of make test)
+	cd deploy/check && $(GO) test -count=1 ./...
