@@ -195,6 +195,43 @@ type TwoFAVerifyReply struct {
 	Session *Session `json:"session,omitempty"`
 }
 
+// ChangePasswordRequest replaces the caller's secret. OldPassword is the
+// current secret (PIN or password); Password is a 4-digit PIN that passes
+// the weak-PIN rules or a password of 8 to 72 characters.
+type ChangePasswordRequest struct {
+	OldPassword string `json:"old_password"`
+	Password    string `json:"password"`
+}
+
+// ChangePasswordReply names the sessions the change revoked (every one of
+// the account's but the caller's), so the gateway that served it can
+// refuse them at once; the others learn them from the revocation bucket.
+type ChangePasswordReply struct {
+	Revoked []string `json:"revoked"`
+}
+
+// SessionInfo is one active login of the caller's account.
+type SessionInfo struct {
+	ID         string    `json:"id"`
+	Device     string    `json:"device"`
+	IP         string    `json:"ip"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	Current    bool      `json:"current"`
+}
+
+type SessionsListRequest struct{}
+
+type SessionsListReply struct {
+	Sessions []SessionInfo `json:"sessions"`
+}
+
+// SessionRevokeRequest ends one of the caller's sessions; an id that is not
+// an active session of the caller's account is NotFound, whoever owns it.
+type SessionRevokeRequest struct {
+	ID string `json:"id"`
+}
+
 // Events published by auth.
 
 // OTPRequested asks the notifier to deliver a code. The code is sealed

@@ -65,6 +65,15 @@ const (
 	DocumentsAdminList = "documents.v1.admin-list"
 )
 
+// HealthSubject is a service's readiness command: every replica answers
+// it with the state of its dependencies (natsx.AddHealth).
+func HealthSubject(service string) string { return service + ".v1.health" }
+
+// HealthReply names each dependency of a replica and its state.
+type HealthReply struct {
+	Checks map[string]string `json:"checks"`
+}
+
 // Notifier commands.
 const (
 	NotifierOutbox = "notifier.v1.outbox"

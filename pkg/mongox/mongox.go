@@ -103,3 +103,8 @@ func EnsureIndexes(ctx context.Context, c *mongo.Collection, want map[string]bso
 	}
 	return nil
 }
+
+// Pinger is a readiness check of the store behind client.
+func Pinger(client *mongo.Client) func(context.Context) error {
+	return func(ctx context.Context) error { return client.Ping(ctx, readpref.Primary()) }
+}

@@ -53,7 +53,15 @@ func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) (_
 	ctx, span := traceCall(ctx, msg)
 	defer func() { endCall(span, err) }()
 
+	ctx, done, connected := guarded(ctx, nc)
+	defer done()
+	if !connected {
+		return nil, unavailable(subject, nats.ErrConnectionReconnecting)
+	}
 	reply, err := nc.RequestMsgWithContext(ctx, msg)
+	if errors.Is(context.Cause(ctx), errDisconnected) {
+		err = errDisconnected
+	}
 	if err != nil {
 		return nil, unavailable(subject, err)
 	}
@@ -96,6 +104,7 @@ func Connect(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetSt
 	if err != nil {
 		return nil, nil, fmt.Errorf("nats %s: %w", url, err)
 	}
+	watch(nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()

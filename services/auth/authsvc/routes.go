@@ -57,6 +57,20 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 				return svc.ChangePhone(ctx, r)
 			})
 		},
+		func() error {
+			return natsx.Handle(ms, contract.AuthLoginVerifyOTP, func(ctx context.Context, r contract.LoginVerifyOTPRequest) (contract.Session, error) {
+				return svc.LoginVerifyOTP(ctx, r, natsx.CallerFrom(ctx).Client)
+			})
+		},
+		func() error { return natsx.Handle(ms, contract.AuthChangePassword, asUser(svc.ChangePassword)) },
+		func() error { return natsx.Handle(ms, contract.AuthSessionsList, asUser(svc.SessionsList)) },
+		func() error {
+			return natsx.Handle(ms, contract.AuthSessionRevoke, asUser(func(ctx context.Context, p contract.Principal, r contract.SessionRevokeRequest) (struct{}, error) {
+				return struct{}{}, svc.SessionRevoke(ctx, p, r)
+			}))
+		},
+		func() error { return natsx.Handle(ms, contract.AuthTwoFAStart, asUser(svc.TwoFAStart)) },
+		func() error { return natsx.Handle(ms, contract.AuthTwoFAVerify, asUser(svc.TwoFAVerify)) },
 	} {
 		if err := add(); err != nil {
 			return err
@@ -76,4 +90,17 @@ func sameUser(ctx context.Context, userID int64) error {
 		return contract.Errorf(contract.Forbidden, "You may only change your own account.")
 	}
 	return nil
+}
+
+// asUser serves a command only to an authenticated caller, whose
+// principal it hands on.
+func asUser[Req, Resp any](fn func(context.Context, contract.Principal, Req) (Resp, error)) natsx.Handler[Req, Resp] {
+	return func(ctx context.Context, r Req) (Resp, error) {
+		c, err := natsx.RequireUser(ctx)
+		if err != nil {
+			var zero Resp
+			return zero, err
+		}
+		return fn(ctx, c.Principal, r)
+	}
 }

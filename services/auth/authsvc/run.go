@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/config"
@@ -155,19 +156,30 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
 		Claims:   db.Collection("auth_claims"),
 		Sessions: db.Collection("auth_sessions"),
-		Ledger:   mongox.NewLedger(db.Collection("auth_ledger"), nil),
-		Hasher:   app.NewHasher(s.argon, s.pepper),
-		CodeKey:  s.codeKey,
-		Box:      box,
-		Signer:   sg,
-		Limits:   s.limits,
-		Dev:      s.common.Dev(),
-		Now:      time.Now,
-		Revoked:  revocations{kv: kv},
-		NATS:     nc,
+		// Written once per session or challenge, read by id or account.
+		Revocations: db.Collection("auth_session_revocations"),
+		Challenges:  db.Collection("auth_challenges"),
+		Ledger:      mongox.NewLedger(db.Collection("auth_ledger"), nil),
+		Hasher:      app.NewHasher(s.argon, s.pepper),
+		CodeKey:     s.codeKey,
+		Box:         box,
+		Signer:      sg,
+		Limits:      s.limits,
+		Dev:         s.common.Dev(),
+		Now:         time.Now,
+		Revoked:     revocations{kv: kv},
+		NATS:        nc,
 	}
 	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
+			return err
+		}
+	}
+	for c, ix := range map[*mongo.Collection]map[string]bson.D{
+		svc.Sessions:   {"user_expires": {{Key: "user_id", Value: 1}, {Key: "expires_at", Value: 1}}},
+		svc.Challenges: {"uuid_purpose": {{Key: "uuid", Value: 1}, {Key: "purpose", Value: 1}, {Key: "created_at", Value: -1}}},
+	} {
+		if err := mongox.EnsureIndexes(ctx, c, ix); err != nil {
 			return err
 		}
 	}
@@ -181,10 +193,15 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := routes(ms, svc); err != nil {
 		return err
 	}
+	if err := natsx.AddHealth(ms, contract.ServiceAuth, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
+		_ = ms.Stop()
+		return err
+	}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
 	go sweep(rctx, svc, log)
+	go republishRevocations(rctx, svc, log)
 
 	log.Info("auth ready")
 	<-ctx.Done()
@@ -197,6 +214,25 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 // sweep removes ledger entries no limit looks at any more (FerretDB has no
 // TTL indexes; on MongoDB this is as cheap as a query).
+// republishRevocations retries, every few seconds, telling the gateways
+// of revocations whose first attempt failed.
+func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := svc.RepublishRevocations(ctx, 2*time.Second); err != nil {
+				log.Warn("revocations still pending", zap.Error(err))
+			} else if n > 0 {
+				log.Info("pending revocations sent to the gateways", zap.Int("sessions", n))
+			}
+		}
+	}
+}
+
 func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -214,6 +250,21 @@ func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
 			old := bson.M{"at": bson.M{"$lt": time.Now().Add(-48 * time.Hour)}, "published": true}
 			if _, err := svc.OTPs.Collection().DeleteMany(ctx, old); err != nil {
 				log.Warn("otp sweep", zap.Error(err))
+			}
+			// Expired sessions, their revocations and challenges are read by
+			// nothing; a revocation outlives any token naming its session.
+			gone := bson.M{"$lt": time.Now().Add(-48 * time.Hour)}
+			for name, q := range map[string]struct {
+				c *mongo.Collection
+				f bson.M
+			}{
+				"session":    {svc.Sessions, bson.M{"expires_at": gone}},
+				"revocation": {svc.Revocations, bson.M{"at": bson.M{"$lt": time.Now().Add(-48*time.Hour - svc.Signer.TTL)}}},
+				"challenge":  {svc.Challenges, bson.M{"expires_at": gone}},
+			} {
+				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
+					log.Warn(name+" sweep", zap.Error(err))
+				}
 			}
 		}
 	}

@@ -93,7 +93,8 @@ func (g *Gateway) healthz(c echo.Context) error {
 }
 
 // readyz answers 200 when NATS is connected and every service the gateway
-// needs has at least one replica answering $SRV.PING.
+// needs has a replica that answers its health command: running, and able
+// to reach its store.
 func (g *Gateway) readyz(c echo.Context) error {
 	checks := echo.Map{"nats": g.nc.IsConnected()}
 	ready := g.nc.IsConnected()
@@ -101,7 +102,7 @@ func (g *Gateway) readyz(c echo.Context) error {
 		ok := false
 		if ready {
 			ctx, cancel := context.WithTimeout(c.Request().Context(), 500*time.Millisecond)
-			_, err := g.nc.RequestWithContext(ctx, "$SRV.PING."+svc, nil)
+			_, err := natsx.CallRaw(ctx, g.nc, contract.HealthSubject(svc), nil)
 			cancel()
 			ok = err == nil
 		}

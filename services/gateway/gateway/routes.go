@@ -42,6 +42,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed.POST("/v2/update_email", g.invalidating(g.updateEmail()))
 	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
 	authed.POST("/v2/update_image", g.invalidating(g.updateImage))
+	g.accountAuthRoutes(api, authed)
 
 	if len(g.adminTokens) > 0 {
 		admin := e.Group("/admin/v1", g.adminAuth)

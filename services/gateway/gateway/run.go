@@ -79,17 +79,24 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	defer func() { _ = log.Sync() }()
 
 	cache := newProfileCache(cacheTTL, cacheMax)
-	nc, js, err := natsx.Connect(s.common.NATSURL, "gateway", nats.ReconnectHandler(func(*nats.Conn) { cache.flush() }))
+	v := newVerifier(nil, log)
+	nc, js, err := natsx.Connect(s.common.NATSURL, "gateway", nats.ReconnectHandler(func(*nats.Conn) {
+		// Events and revocations may have gone by while this replica was
+		// away: drop every cached profile and replay the revocations.
+		cache.flush()
+		v.rewatch()
+	}))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
+	v.nc = nc
 	ops, err := obs.Start(getenv, "gateway", obs.NATSReady(nc))
 	if err != nil {
 		return err
 	}
 	defer ops.Stop()
-	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: newVerifier(nc, log), cache: cache, imageMaxBytes: imageMax,
+	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
 		needs: []string{contract.ServiceAuth, contract.ServiceProfile}, adminTokens: adminTokens, publisher: events.NewPublisher(js)}
 	if _, err := cache.watch(nc, log); err != nil {
 		return fmt.Errorf("profile cache watch: %w", err)

@@ -37,10 +37,12 @@ type verifier struct {
 
 	revokedMu sync.RWMutex
 	revoked   map[string]struct{}
+
+	rewatchc chan struct{}
 }
 
 func newVerifier(nc *nats.Conn, log *zap.Logger) *verifier {
-	return &verifier{nc: nc, log: log, keys: map[string]ed25519.PublicKey{}, revoked: map[string]struct{}{}}
+	return &verifier{nc: nc, log: log, keys: map[string]ed25519.PublicKey{}, revoked: map[string]struct{}{}, rewatchc: make(chan struct{}, 1)}
 }
 
 // refresh reloads the keys, at most once a second (an unknown kid must not
@@ -90,6 +92,9 @@ func (v *verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, erro
 
 // watchRevocations keeps the revoked set in step with the KV bucket; the
 // watcher replays existing keys first, so a fresh replica knows them all.
+// After a reconnect the watch starts over (rewatch): the old one may sit on
+// a consumer the restarted server no longer has, and the replay brings in
+// whatever was revoked while this replica was away.
 func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream) error {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketRevokedSessions, TTL: 7*24*time.Hour + time.Hour, Storage: jetstream.FileStorage})
 	if err != nil {
@@ -108,9 +113,20 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 			select {
 			case <-ctx.Done():
 				return
+			case <-v.rewatchc:
+				nw, err := kv.WatchAll(ctx)
+				if err != nil {
+					v.log.Warn("revocation watch restart failed; retrying", zap.Error(err))
+					time.AfterFunc(time.Second, v.rewatch)
+					continue
+				}
+				_ = w.Stop()
+				w = nw
 			case e, ok := <-w.Updates():
 				if !ok {
-					return
+					time.AfterFunc(time.Second, v.rewatch)
+					w = closedWatcher{}
+					continue
 				}
 				if e == nil {
 					continue // end of the initial replay
@@ -123,6 +139,20 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 	}()
 	return nil
 }
+
+// rewatch asks the revocation watch to start over (after a reconnect).
+func (v *verifier) rewatch() {
+	select {
+	case v.rewatchc <- struct{}{}:
+	default: // one is already pending
+	}
+}
+
+// closedWatcher stands in for a watch that ended until the next one starts.
+type closedWatcher struct{}
+
+func (closedWatcher) Updates() <-chan jetstream.KeyValueEntry { return nil }
+func (closedWatcher) Stop() error                             { return nil }
 
 func (v *verifier) markRevoked(sid string) {
 	v.revokedMu.Lock()

@@ -111,6 +111,10 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = ms.Stop()
 		return err
 	}
+	if err := natsx.AddHealth(ms, contract.ServiceProfile, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
+		_ = ms.Stop()
+		return err
+	}
 	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
 		Durable:  Durable,
 		Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged},

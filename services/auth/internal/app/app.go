@@ -30,17 +30,22 @@ type Account struct {
 	PhoneVerifiedAt *time.Time `bson:"phone_verified_at,omitempty"`
 	PendingPINHash  string     `bson:"pending_pin_hash,omitempty"`
 	PINHash         string     `bson:"pin_hash,omitempty"`
-	Active          bool       `bson:"active"`
-	DeviceToken     string     `bson:"device_token,omitempty"`
-	Locale          string     `bson:"locale,omitempty"`
-	CreatedAt       time.Time  `bson:"created_at"`
+	// Password is true when the secret PINHash holds is a password (8 to
+	// 72 characters, set by a password change) rather than a 4-digit PIN.
+	Password bool `bson:"password,omitempty"`
+	// TwoFA: a login also needs a code sent by SMS to Phone.
+	TwoFA       bool      `bson:"two_fa,omitempty"`
+	Active      bool      `bson:"active"`
+	DeviceToken string    `bson:"device_token,omitempty"`
+	Locale      string    `bson:"locale,omitempty"`
+	CreatedAt   time.Time `bson:"created_at"`
 }
 
 func (a Account) contract() contract.Account {
 	return contract.Account{
 		ID: a.UserID, UUID: a.UUID, Email: a.Email, Phone: a.Phone,
 		EmailVerifiedAt: a.EmailVerifiedAt, PhoneVerifiedAt: a.PhoneVerifiedAt,
-		HasPassword: a.PINHash != "", Locale: a.Locale, DeviceToken: a.DeviceToken, CreatedAt: a.CreatedAt,
+		TwoFA: a.TwoFA, HasPassword: a.Password, Locale: a.Locale, DeviceToken: a.DeviceToken, CreatedAt: a.CreatedAt,
 	}
 }
 
@@ -55,6 +60,11 @@ type Limits struct {
 	PINFailures    int
 	PINLockBase    time.Duration
 	PINLockMax     time.Duration
+	// TwoFACodeLength is the length of the codes a login or an account
+	// change is confirmed with.
+	TwoFACodeLength int
+	// LastSeenEvery bounds how often a session's last-seen time is written.
+	LastSeenEvery time.Duration
 	// Per client address: codes sent, and code or PIN checks.
 	IPSends  IPLimit
 	IPChecks IPLimit
@@ -64,6 +74,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		CodeLength: 4, CodeTTL: 10 * time.Minute, ChecksPerCode: 5, FailuresPerDay: 9,
 		SendGap: 60 * time.Second, SendsPerHour: 5,
+		TwoFACodeLength: 6, LastSeenEvery: 5 * time.Minute,
 		PINFailures: 5, PINLockBase: time.Minute, PINLockMax: 24 * time.Hour,
 		IPSends:  IPLimit{Max: 30, Window: time.Hour},
 		IPChecks: IPLimit{Max: 60, Window: 10 * time.Minute},
@@ -81,17 +92,24 @@ type Service struct {
 	OTPs     *mongox.Versioned[OTP]
 	Claims   *mongo.Collection
 	Sessions *mongo.Collection
-	Ledger   *mongox.Ledger
-	Hasher   *Hasher
-	CodeKey  []byte
-	Box      *seal.Box
-	Signer   *Signer
-	Limits   Limits
-	Dev      bool
-	Now      func() time.Time
-	Kick     func() // wakes the outbox relay after a write with events
-	Revoked  RevocationList
-	NATS     *nats.Conn // for questions to other services; nil in unit tests
+	// Revocations holds one document per ended session (see session).
+	Revocations *mongo.Collection
+	// Challenges are second-factor steps waiting for their code: a login
+	// with 2FA on, a pending telephone or 2FA change.
+	Challenges *mongo.Collection
+	Ledger     *mongox.Ledger
+	Hasher     *Hasher
+	CodeKey    []byte
+	Box        *seal.Box
+	Signer     *Signer
+	Limits     Limits
+	Dev        bool
+	Now        func() time.Time
+	Kick       func() // wakes the outbox relay after a write with events
+	Revoked    RevocationList
+	NATS       *nats.Conn // for questions to other services; nil in unit tests
+
+	seen lastWrites
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -83,25 +84,40 @@ func (s *Service) ChangePhone(ctx context.Context, req contract.ChangePhoneReque
 	if acc.Phone == phone {
 		return acc.contract(), nil
 	}
-	inUse := func(a Account) bool { return a.Active && a.Phone == phone }
-	if err := s.takeClaim(ctx, "phone:"+phone, acc.UUID, inUse); errors.Is(err, errTaken) {
-		return contract.Account{}, contract.FieldError("new_phone", "The new phone has already been taken.")
-	} else if err != nil {
+	// Nobody proved to own the new number yet.
+	acc, err = s.changePhone(ctx, acc, phone, "new_phone", func(a *Account) { a.PhoneVerifiedAt = nil })
+	if err != nil {
 		return contract.Account{}, err
 	}
+	return acc.contract(), nil
+}
+
+// changePhone moves acc to phone (claim, change, release, as ChangeEmail
+// does), applying also in the same version; the old number hears of it.
+// field names the request field a taken number is reported on.
+func (s *Service) changePhone(ctx context.Context, acc Account, phone, field string, also func(a *Account)) (Account, error) {
+	inUse := func(a Account) bool { return a.Active && a.Phone == phone }
+	if err := s.takeClaim(ctx, "phone:"+phone, acc.UUID, inUse); errors.Is(err, errTaken) {
+		return Account{}, contract.FieldError(field, "The "+strings.ReplaceAll(field, "_", " ")+" has already been taken.")
+	} else if err != nil {
+		return Account{}, err
+	}
 	var old string
-	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
+	acc, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 		old = a.Phone
-		a.Phone, a.PhoneVerifiedAt = phone, nil
+		a.Phone = phone
+		also(a)
 		evs := s.event(ctx, contract.EventPhoneChanged, contract.ContactChanged{UserID: a.UserID, UUID: a.UUID, Old: old, New: phone})
 		return append(evs, s.notice(ctx, contract.ChannelSMS, old, "phone_changed", a, map[string]string{"Old": old, "New": phone})...), nil
 	})
 	if err != nil {
-		return contract.Account{}, err
+		return Account{}, err
 	}
 	s.kick()
-	s.release(ctx, "phone:"+old, acc.UUID)
-	return acc.contract(), nil
+	if old != phone {
+		s.release(ctx, "phone:"+old, acc.UUID)
+	}
+	return acc, nil
 }
 
 // release gives up a claim owner no longer uses; failing is harmless, as

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
+	"unicode/utf8"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
@@ -69,8 +68,8 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 	}
 	if req.Password == "" {
 		v.Add("password", "The password field is required.")
-	} else if len(req.Password) > 128 {
-		v.Add("password", "The password may not be greater than 128 characters.")
+	} else if len(req.Password) > 4*maxPasswordLen || utf8.RuneCountInString(req.Password) > maxPasswordLen {
+		v.Add("password", "The password may not be greater than 72 characters.")
 	}
 	if err := v.Err(); err != nil {
 		return contract.LoginReply{}, err
@@ -93,19 +92,32 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 		return contract.LoginReply{}, badLogin()
 	}
 	s.pinSuccess(ctx, "phone:"+phone)
-	if req.DeviceToken != "" && req.DeviceToken != acc.DeviceToken {
-		if updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
-			a.DeviceToken = req.DeviceToken
-			return nil, nil
-		}); err == nil {
-			acc = updated
+	if acc.TwoFA {
+		id, err := s.startLogin2FA(ctx, acc, req.DeviceToken)
+		if err != nil {
+			return contract.LoginReply{}, err
 		}
+		return contract.LoginReply{Challenge: id}, nil
 	}
-	sess, err := s.newSession(ctx, acc, req.DeviceToken, client)
+	sess, err := s.loggedIn(ctx, acc, req.DeviceToken, client)
 	if err != nil {
 		return contract.LoginReply{}, err
 	}
 	return contract.LoginReply{Session: &sess}, nil
+}
+
+// loggedIn opens a session for an account whose secrets were all checked,
+// remembering the device it logged in from.
+func (s *Service) loggedIn(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
+	if device != "" && device != acc.DeviceToken {
+		if updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
+			a.DeviceToken = device
+			return nil, nil
+		}); err == nil && updated.PINHash == acc.PINHash {
+			acc = updated
+		}
+	}
+	return s.newSession(ctx, acc, device, client)
 }
 
 func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, error) {
@@ -121,39 +133,6 @@ func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, err
 		return Account{}, mongox.ErrNotFound
 	}
 	return acc, nil
-}
-
-// session is a server-side login; the token's sid names it.
-type session struct {
-	ID        string     `bson:"_id"`
-	UserID    int64      `bson:"user_id"`
-	UUID      string     `bson:"uuid"`
-	Device    string     `bson:"device,omitempty"`
-	UserAgent string     `bson:"user_agent,omitempty"`
-	IP        string     `bson:"ip,omitempty"`
-	CreatedAt time.Time  `bson:"created_at"`
-	ExpiresAt time.Time  `bson:"expires_at"`
-	RevokedAt *time.Time `bson:"revoked_at,omitempty"`
-}
-
-func (s *Service) newSession(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
-	now := s.now()
-	sess := session{
-		ID: randomID(), UserID: acc.UserID, UUID: acc.UUID, Device: device,
-		UserAgent: client.UserAgent, IP: client.IP, CreatedAt: now, ExpiresAt: now.Add(s.Signer.TTL),
-	}
-	if _, err := s.Sessions.InsertOne(ctx, sess); err != nil {
-		return contract.Session{}, mongox.Wrap("session insert", err)
-	}
-	tok, err := s.Signer.Sign(acc.UUID, acc.UserID, sess.ID, now)
-	if err != nil {
-		return contract.Session{}, err
-	}
-	user := contract.User{ID: acc.UserID, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone}
-	user.FirstName, user.LastName = s.names(ctx, acc)
-	return contract.Session{
-		Token: tok, TokenType: "Bearer", ExpiresIn: int64(s.Signer.TTL / time.Second), User: user,
-	}, nil
 }
 
 // names asks the profile service, which owns them, for the user's names.
@@ -173,19 +152,6 @@ func (s *Service) names(ctx context.Context, acc Account) (string, string) {
 	return p.FirstName, p.LastName
 }
 
-// Logout revokes the caller's session everywhere.
-func (s *Service) Logout(ctx context.Context, p contract.Principal) error {
-	if p.SessionID == "" {
-		return contract.Errorf(contract.Unauthenticated, "Unauthenticated.")
-	}
-	now := s.now()
-	if _, err := s.Sessions.UpdateOne(ctx, bson.M{"_id": p.SessionID, "user_id": p.UserID},
-		bson.M{"$set": bson.M{"revoked_at": now}}); err != nil {
-		return mongox.Wrap("session revoke", err)
-	}
-	return s.Revoked.Revoke(ctx, p.SessionID)
-}
-
 // AccountGet answers another service's question about an active account.
 func (s *Service) AccountGet(ctx context.Context, req contract.AccountGetRequest) (contract.Account, error) {
 	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(req.UserID, 10))
@@ -199,5 +165,20 @@ func (s *Service) AccountGet(ctx context.Context, req contract.AccountGetRequest
 	if err != nil {
 		return contract.Account{}, err
 	}
-	return acc.contract(), nil
+	if p := callerPrincipal(ctx); p.UserID == req.UserID {
+		s.touch(ctx, p)
+	}
+	return s.withSessions(ctx, acc)
+}
+
+// withSessions is the account as other services see it, with the number
+// of its active sessions.
+func (s *Service) withSessions(ctx context.Context, acc Account) (contract.Account, error) {
+	out := acc.contract()
+	n, err := s.sessionCount(ctx, acc.UserID)
+	if err != nil {
+		return contract.Account{}, err
+	}
+	out.ValidTokenCount = n
+	return out, nil
 }

@@ -30,9 +30,16 @@ func otpKey(purpose, address string) string { return purpose + ":" + address }
 // SendCode issues a code for purpose to address over channel, within the
 // sending limits; the notifier gets it sealed through the outbox.
 func (s *Service) SendCode(ctx context.Context, field, channel, purpose, address, userUUID string) (string, error) {
+	code, _, err := s.sendCode(ctx, field, channel, purpose, address, userUUID, s.Limits.CodeLength)
+	return code, err
+}
+
+// sendCode is SendCode for a code of length digits; it also returns the
+// code's id, for a challenge that must be answered by this code only.
+func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address, userUUID string, length int) (string, string, error) {
 	lim := s.Limits
 	if err := s.limitIP(ctx, "send", lim.IPSends); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if _, err := s.Ledger.Append(ctx, "send:"+address, int64(lim.SendsPerHour), func(tail []mongox.Entry, now time.Time) (string, error) {
 		if len(tail) > 0 {
@@ -48,9 +55,9 @@ func (s *Service) SendCode(ctx context.Context, field, channel, purpose, address
 		}
 		return "send", nil
 	}); err != nil {
-		return "", err
+		return "", "", err
 	}
-	code := NewCode(lim.CodeLength)
+	code := NewCode(length)
 	now := s.now()
 	otp := OTP{
 		ID: uuid.NewString(), Purpose: purpose, Address: address,
@@ -64,10 +71,10 @@ func (s *Service) SendCode(ctx context.Context, field, channel, purpose, address
 	// Each code is its own chain: a new code never inherits or resets the
 	// attempts of the last one.
 	if err := s.OTPs.Put(ctx, otpKey(purpose, address)+"/"+otp.ID, 0, otp, evs); err != nil {
-		return "", err
+		return "", "", err
 	}
 	s.kick()
-	return code, nil
+	return code, otp.ID, nil
 }
 
 func tooMany(field string, wait time.Duration, msg string) error {
@@ -83,6 +90,11 @@ var errBadCode = errors.New("bad code")
 // checks of one code, at most FailuresPerDay failures per address however
 // many codes are requested, single use, constant-time compare.
 func (s *Service) CheckCode(ctx context.Context, field, purpose, address, code string) error {
+	return s.checkCode(ctx, field, purpose, address, code, func() (OTP, error) { return s.latestOTP(ctx, purpose, address) })
+}
+
+// checkCode is CheckCode against the code find returns.
+func (s *Service) checkCode(ctx context.Context, field, purpose, address, code string, find func() (OTP, error)) error {
 	lim := s.Limits
 	invalid := contract.FieldError(field, "The verification code is invalid or has expired.")
 	if err := s.limitIP(ctx, "check", lim.IPChecks); err != nil {
@@ -99,7 +111,7 @@ func (s *Service) CheckCode(ctx context.Context, field, purpose, address, code s
 			return tooMany(field, wait, "Too many failed attempts. Please try again later.")
 		}
 	}
-	otp, err := s.latestOTP(ctx, purpose, address)
+	otp, err := find()
 	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !now.Before(otp.ExpiresAt)) {
 		return invalid
 	}
@@ -132,6 +144,12 @@ func (s *Service) CheckCode(ctx context.Context, field, purpose, address, code s
 		return err
 	}
 	return nil
+}
+
+// otpByID finds the code id issued for purpose and address.
+func (s *Service) otpByID(ctx context.Context, purpose, address, id string) (OTP, error) {
+	otp, _, err := s.OTPs.Get(ctx, otpKey(purpose, address)+"/"+id)
+	return otp, err
 }
 
 func (s *Service) latestOTP(ctx context.Context, purpose, address string) (OTP, error) {

@@ -1,0 +1,251 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+// challenge is a step waiting for a code sent by SMS: a login with 2FA on
+// (purpose PurposeLogin2FA) or a pending change of telephone and/or 2FA
+// setting (PurposeProfile2FA). It is written once and answered by exactly
+// the code OTPID names; that code's own ledgers (see checkCode) cap its
+// checks and make it single use, which makes the challenge single use.
+type challenge struct {
+	ID      string `bson:"_id"`
+	Purpose string `bson:"purpose"`
+	UUID    string `bson:"uuid"`
+	UserID  int64  `bson:"user_id"`
+	// Phone is where the code went: the account's number for a login or a
+	// 2FA switch, the wanted number for a telephone change.
+	Phone string `bson:"phone"`
+	OTPID string `bson:"otp_id"`
+	// Stamp is the secret the challenge was granted under (secretStamp).
+	Stamp     string    `bson:"stamp"`
+	Device    string    `bson:"device,omitempty"`
+	TwoFA     *bool     `bson:"two_fa,omitempty"`
+	CreatedAt time.Time `bson:"created_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+// issueChallenge sends a code to phone and records what it will confirm.
+func (s *Service) issueChallenge(ctx context.Context, field string, ch challenge) (challenge, string, error) {
+	code, otpID, err := s.sendCode(ctx, field, contract.ChannelSMS, ch.Purpose, ch.Phone, ch.UUID, s.Limits.TwoFACodeLength)
+	if err != nil {
+		return ch, "", err
+	}
+	now := s.now()
+	ch.ID, ch.OTPID, ch.CreatedAt, ch.ExpiresAt = randomID(), otpID, now, now.Add(s.Limits.CodeTTL)
+	if _, err := s.Challenges.InsertOne(ctx, ch); err != nil {
+		return ch, "", mongox.Wrap("challenge insert", err)
+	}
+	return ch, code, nil
+}
+
+// answer checks code against the challenge's own code.
+func (s *Service) answer(ctx context.Context, field string, ch challenge, code string) error {
+	return s.checkCode(ctx, field, ch.Purpose, ch.Phone, code, func() (OTP, error) {
+		return s.otpByID(ctx, ch.Purpose, ch.Phone, ch.OTPID)
+	})
+}
+
+// startLogin2FA sends the second factor of a login whose PIN was right.
+func (s *Service) startLogin2FA(ctx context.Context, acc Account, device string) (string, error) {
+	ch, _, err := s.issueChallenge(ctx, "phone", challenge{
+		Purpose: contract.PurposeLogin2FA, UUID: acc.UUID, UserID: acc.UserID, Phone: acc.Phone,
+		Stamp: secretStamp(acc.PINHash), Device: device,
+	})
+	return ch.ID, err
+}
+
+// LoginVerifyOTP completes a login that needed a second factor: the code
+// must be the one sent for this challenge, within its checks and expiry,
+// and the account must still have the phone and secret it had then.
+func (s *Service) LoginVerifyOTP(ctx context.Context, req contract.LoginVerifyOTPRequest, client contract.Client) (contract.Session, error) {
+	var v contract.Validation
+	if req.Challenge == "" {
+		v.Add("challenge", "The challenge field is required.")
+	} else if len(req.Challenge) > 64 {
+		v.Add("challenge", "This login has expired. Please log in again.")
+	}
+	if err := ValidateCode("otp", req.OTP, s.Limits.TwoFACodeLength); err != nil {
+		v.Add("otp", contract.AsError(err).Message)
+	}
+	if err := v.Err(); err != nil {
+		return contract.Session{}, err
+	}
+	dead := contract.FieldError("challenge", "This login has expired. Please log in again.")
+	var ch challenge
+	err := s.Challenges.FindOne(ctx, bson.M{"_id": req.Challenge, "purpose": contract.PurposeLogin2FA}).Decode(&ch)
+	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
+		return contract.Session{}, dead
+	}
+	if err != nil {
+		return contract.Session{}, mongox.Wrap("challenge find", err)
+	}
+	if err := s.answer(ctx, "otp", ch, req.OTP); err != nil {
+		return contract.Session{}, err
+	}
+	acc, err := s.account(ctx, ch.UUID)
+	if errors.Is(err, mongox.ErrNotFound) || (err == nil && (!acc.Active || acc.Phone != ch.Phone || secretStamp(acc.PINHash) != ch.Stamp)) {
+		return contract.Session{}, dead
+	}
+	if err != nil {
+		return contract.Session{}, err
+	}
+	return s.loggedIn(ctx, acc, ch.Device, client)
+}
+
+// TwoFAStart holds a change of telephone and/or 2FA setting until the
+// code sent by SMS (to the new number, else the current one) confirms it.
+// Nothing to change sends nothing. A new start replaces a pending one.
+func (s *Service) TwoFAStart(ctx context.Context, p contract.Principal, req contract.TwoFAStartRequest) (contract.TwoFAStartReply, error) {
+	acc, err := s.caller(ctx, p, req.UserID)
+	if err != nil {
+		return contract.TwoFAStartReply{}, err
+	}
+	s.touch(ctx, p)
+	phone := acc.Phone
+	if req.Telephone != "" {
+		if phone, err = NormalizePhone("telephone", req.Telephone); err != nil {
+			return contract.TwoFAStartReply{}, err
+		}
+	}
+	if phone != acc.Phone {
+		if used, err := s.phoneInUse(ctx, phone, acc.UUID); err != nil {
+			return contract.TwoFAStartReply{}, err
+		} else if used {
+			return contract.TwoFAStartReply{}, contract.FieldError("telephone", "The telephone has already been taken.")
+		}
+	}
+	var want *bool
+	if req.IsTwoFA != nil && *req.IsTwoFA != acc.TwoFA {
+		want = req.IsTwoFA
+	}
+	if phone == acc.Phone && want == nil {
+		return contract.TwoFAStartReply{Telephone: acc.Phone}, nil
+	}
+	_, code, err := s.issueChallenge(ctx, "telephone", challenge{
+		Purpose: contract.PurposeProfile2FA, UUID: acc.UUID, UserID: acc.UserID, Phone: phone,
+		Stamp: secretStamp(acc.PINHash), TwoFA: want,
+	})
+	if err != nil {
+		return contract.TwoFAStartReply{}, err
+	}
+	return contract.TwoFAStartReply{Telephone: phone, OTPSent: true, VerificationCode: s.devCode(code)}, nil
+}
+
+// TwoFAVerify applies the pending change when the code is right. A new
+// telephone goes through the same claim as any phone change (a number
+// taken meanwhile is refused), counts as verified (the code reached it),
+// and comes with a new session; the caller's own session stays valid.
+func (s *Service) TwoFAVerify(ctx context.Context, p contract.Principal, req contract.TwoFAVerifyRequest) (contract.TwoFAVerifyReply, error) {
+	var v contract.Validation
+	phone, err := NormalizePhone("telephone", req.Telephone)
+	if err != nil {
+		v.Add("telephone", contract.AsError(err).Message)
+	}
+	if err := ValidateCode("otp", req.OTP, s.Limits.TwoFACodeLength); err != nil {
+		v.Add("otp", contract.AsError(err).Message)
+	}
+	if err := v.Err(); err != nil {
+		return contract.TwoFAVerifyReply{}, err
+	}
+	acc, err := s.caller(ctx, p, req.UserID)
+	if err != nil {
+		return contract.TwoFAVerifyReply{}, err
+	}
+	s.touch(ctx, p)
+	invalid := contract.FieldError("otp", "The verification code is invalid or has expired.")
+	ch, err := s.pendingChange(ctx, acc.UUID)
+	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
+		return contract.TwoFAVerifyReply{}, invalid
+	}
+	if err != nil {
+		return contract.TwoFAVerifyReply{}, err
+	}
+	if ch.Phone != phone {
+		return contract.TwoFAVerifyReply{}, contract.FieldError("telephone", "No change is waiting for this telephone. Request a new code.")
+	}
+	if err := s.answer(ctx, "otp", ch, req.OTP); err != nil {
+		return contract.TwoFAVerifyReply{}, err
+	}
+	if secretStamp(acc.PINHash) != ch.Stamp {
+		return contract.TwoFAVerifyReply{}, invalid
+	}
+	now := s.now().Truncate(time.Second)
+	apply := func(a *Account) {
+		if ch.TwoFA != nil {
+			a.TwoFA = *ch.TwoFA
+		}
+	}
+	var reply contract.TwoFAVerifyReply
+	if phone != acc.Phone {
+		if acc, err = s.changePhone(ctx, acc, phone, "telephone", func(a *Account) { apply(a); a.PhoneVerifiedAt = &now }); err != nil {
+			return contract.TwoFAVerifyReply{}, err
+		}
+		sess, err := s.newSession(ctx, acc, s.sessionDevice(ctx, p.SessionID), callerClient(ctx))
+		if err != nil {
+			return contract.TwoFAVerifyReply{}, err
+		}
+		reply.Session = &sess
+	} else if ch.TwoFA != nil {
+		if acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) { apply(a); return nil, nil }); err != nil {
+			return contract.TwoFAVerifyReply{}, err
+		}
+	}
+	if reply.Account, err = s.withSessions(ctx, acc); err != nil {
+		return contract.TwoFAVerifyReply{}, err
+	}
+	return reply, nil
+}
+
+// pendingChange is the account's newest telephone/2FA change challenge.
+func (s *Service) pendingChange(ctx context.Context, uuid string) (challenge, error) {
+	var ch challenge
+	err := s.Challenges.FindOne(ctx, bson.M{"uuid": uuid, "purpose": contract.PurposeProfile2FA},
+		options.FindOne().SetSort(bson.D{{Key: "created_at", Value: -1}})).Decode(&ch)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return ch, mongox.ErrNotFound
+	}
+	if err != nil {
+		return ch, mongox.Wrap("challenge find", err)
+	}
+	return ch, nil
+}
+
+// caller is the active account of the principal, who may only act on
+// their own account.
+func (s *Service) caller(ctx context.Context, p contract.Principal, userID int64) (Account, error) {
+	if p.UserID == 0 {
+		return Account{}, contract.Errorf(contract.Unauthenticated, "Unauthenticated.")
+	}
+	if userID != 0 && userID != p.UserID {
+		return Account{}, contract.Errorf(contract.Forbidden, "You may only change your own account.")
+	}
+	acc, err := s.activeAccount(ctx, p.UserID)
+	if err != nil {
+		return Account{}, err
+	}
+	if p.UUID != "" && acc.UUID != p.UUID {
+		return Account{}, contract.Errorf(contract.Unauthenticated, "Unauthenticated.")
+	}
+	return acc, nil
+}
+
+// sessionDevice is the push token the session logged in with, so a
+// session issued in its place keeps the device.
+func (s *Service) sessionDevice(ctx context.Context, sid string) string {
+	var ss session
+	if err := s.Sessions.FindOne(ctx, bson.M{"_id": sid}).Decode(&ss); err != nil {
+		return ""
+	}
+	return ss.Device
+}
