@@ -32,6 +32,7 @@ func New(ctx context.Context, eventType string, data any) (contract.Event, error
 		Type:          eventType,
 		Time:          time.Now().UTC(),
 		CorrelationID: logx.CorrelationID(ctx),
+		TraceParent:   traceParent(ctx),
 		Data:          raw,
 	}, nil
 }
@@ -166,6 +167,8 @@ func handle(js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig, msg jet
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
 	defer cancel()
 	ctx = logx.With(ctx, log, ev.CorrelationID)
+	ctx, endSpan := consumeSpan(ctx, cfg.Durable, msg.Subject(), ev.TraceParent)
+	defer func() { endSpan(err) }()
 	l := logx.From(ctx).With(zap.String("consumer", cfg.Durable), zap.String("subject", msg.Subject()), zap.String("event_id", ev.ID))
 	if err == nil {
 		err = safeCall(ctx, cfg.Handler, ev)

@@ -161,7 +161,8 @@ func TestMetrics(t *testing.T) {
 
 // TestTraceCrossesNATS: one HTTP request gives a gateway server span, a
 // NATS client span under it and the auth service's server span under that,
-// all in one trace, continuing the traceparent the client sent.
+// its store calls and the notifier's handling of the event it caused, all
+// in one trace, continuing the traceparent the client sent.
 func TestTraceCrossesNATS(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -207,6 +208,11 @@ func TestTraceCrossesNATS(t *testing.T) {
 	if svc.Parent().SpanID() != call.SpanContext().SpanID() || !svc.Parent().IsRemote() {
 		t.Errorf("auth span's parent %v, want the remote NATS call span %s", svc.Parent(), call.SpanContext().SpanID())
 	}
+	// The notifier's handling of the code event, published later by auth's
+	// relay, continues the same trace: the event carries its traceparent.
+	eventually(t, "the notifier's span in the request's trace", func() bool {
+		return find("consume "+contract.EventSubject(contract.EventOTPRequested), trace.SpanKindConsumer) != nil
+	})
 	// auth's store calls within the request are spans of the same trace,
 	// under its server span.
 	eventually(t, "a store span under auth's span", func() bool {
