@@ -79,7 +79,7 @@ func TestComposeFile(t *testing.T) {
 					exists(t, "bind-mounted file", v.Source)
 				}
 			}
-			if first, _, nested := strings.Cut(s.Image, "/"); nested && (strings.ContainsAny(first, ".:") || first == "localhost") {
+			if namesRegistryHost(s.Image) {
 				t.Errorf("image %s names a registry host; use the bare name", s.Image)
 			}
 			oneShot := s.Restart == "no"

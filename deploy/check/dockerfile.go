@@ -103,7 +103,14 @@ func ParseDockerfile(path string) ([]Stage, error) {
 	return stages, nil
 }
 
-// Stage returns the stage named name.
+// namesRegistryHost: the image reference starts with a registry host
+// (a first path part with a dot or port, or localhost); ours use bare names.
+func namesRegistryHost(image string) bool {
+	first, _, nested := strings.Cut(image, "/")
+	return nested && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
+
+// StageNamed returns the stage named name.
 func StageNamed(stages []Stage, name string) (Stage, bool) {
 	for _, s := range stages {
 		if s.Name == name {

@@ -28,6 +28,11 @@ func TestDockerfileBuilds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			for _, st := range stages {
+				if namesRegistryHost(st.From) {
+					t.Errorf("FROM %s names a registry host; use the bare name", st.From)
+				}
+			}
 			build, ok := StageNamed(stages, "build")
 			if !ok {
 				t.Fatal("no stage named build")

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -23,6 +24,16 @@ var profileCacheLookups = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Profile cache lookups by result (hit or miss).",
 }, []string{"result"})
 
+// methodLabel keeps the method label bounded: a client may send any
+// token as a method.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
 // observe opens the request's server span (continuing a traceparent the
 // client sent) and records its latency by route template, method and
 // status. It renders a handler's error itself, so the status recorded is
@@ -36,7 +47,7 @@ func observe() echo.MiddlewareFunc {
 			route := c.Path() // the template, so the label set stays bounded
 			ctx := otel.GetTextMapPropagator().Extract(req.Context(), propagation.HeaderCarrier(req.Header))
 			ctx, span := tracer.Start(ctx, req.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", route)))
+				trace.WithAttributes(attribute.String("http.request.method", methodLabel(req.Method)), attribute.String("http.route", route)))
 			defer span.End()
 			c.SetRequest(req.WithContext(ctx))
 			if err := next(c); err != nil {
@@ -47,7 +58,7 @@ func observe() echo.MiddlewareFunc {
 			if status >= 500 {
 				span.SetStatus(codes.Error, strconv.Itoa(status))
 			}
-			obs.HTTPRequests.WithLabelValues(route, req.Method, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+			obs.HTTPRequests.WithLabelValues(route, methodLabel(req.Method), strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 			return nil
 		}
 	}
