@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -79,6 +83,7 @@ func TestDockerfileBuilds(t *testing.T) {
 			}
 			out := t.TempDir()
 			for _, in := range runs {
+				checkStampedVars(t, root, in.Args)
 				cmd := exec.Command("sh", "-c", strings.ReplaceAll(in.Args, "/out/", out+"/"))
 				cmd.Dir = root
 				cmd.Env = append(os.Environ(), env...)
@@ -96,6 +101,32 @@ func TestDockerfileBuilds(t *testing.T) {
 			}
 			checkFinalStage(t, stages[len(stages)-1])
 		})
+	}
+}
+
+var stamp = regexp.MustCompile(`-X (github\.com/dossapp/backend/[^ .=]+(?:/[^ .=]+)*)\.([A-Za-z_][A-Za-z0-9_]*)=`)
+
+// checkStampedVars: every variable a -X flag sets is a package-level var
+// of that package; the linker ignores a name that does not exist, so a
+// rename would silently lose the version.
+func checkStampedVars(t *testing.T, root, cmd string) {
+	t.Helper()
+	for _, m := range stamp.FindAllStringSubmatch(cmd, -1) {
+		dir := filepath.Join(root, strings.TrimPrefix(m[1], "github.com/dossapp/backend/"))
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+		if err != nil {
+			t.Fatalf("-X %s.%s: %v", m[1], m[2], err)
+		}
+		found := false
+		for _, p := range pkgs {
+			for _, f := range p.Files {
+				found = found || f.Scope.Lookup(m[2]) != nil && f.Scope.Lookup(m[2]).Kind == ast.Var
+			}
+		}
+		if !found {
+			t.Errorf("-X %s.%s: no such package-level variable", m[1], m[2])
+		}
 	}
 }
 
