@@ -133,6 +133,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: contract.BucketRevokedSessions, TTL: s.tokenTTL + time.Hour, Storage: jetstream.FileStorage,
+		Replicas: s.common.StreamReplicas,
 	})
 	if err != nil {
 		return fmt.Errorf("revocation bucket: %w", err)

@@ -90,7 +90,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	v.nc = nc
+	v.nc, v.replicas = nc, s.common.StreamReplicas
 	ops, err := obs.Start(getenv, "gateway", obs.NATSReady(nc))
 	if err != nil {
 		return err

@@ -96,7 +96,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: UploadsBucket, TTL: time.Hour,
+	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: UploadsBucket, TTL: time.Hour, Replicas: common.StreamReplicas,
 		Description: "profile photo uploads in flight from the gateway"}); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
 		return fmt.Errorf("uploads store: %w", err)
 	}
