@@ -1,7 +1,7 @@
 # DOSS backend. `make` lists the targets.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/devstack deploy/check
+MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/documents services/devstack deploy/check
 GO ?= go
 
 .PHONY: help run test bench fuzz lint fmt tidy build up down
@@ -21,6 +21,7 @@ bench: ## build every service, run each as a process beside a bare Echo+JWT base
 fuzz: ## run each fuzz target for FUZZTIME (default 10s); found inputs stay in testdata as regressions
 	@set -e; cd services/auth && for f in FuzzNormalizeEmail FuzzNormalizePhone; do \
 	  $(GO) test ./internal/app -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s}; done
+	@cd pkg && $(GO) test ./imagex -run '^$$' -fuzz '^FuzzOrientation$$' -fuzztime $${FUZZTIME:-10s}
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -33,7 +34,7 @@ tidy: ## go mod tidy in every module
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
 
 build: ## build every service binary into ./bin
-	@mkdir -p bin; set -e; for s in auth gateway notifier profile devstack; do (cd services/$$s && $(GO) build -o ../../bin/$$s .); done
+	@mkdir -p bin; set -e; for s in auth gateway notifier profile documents devstack; do (cd services/$$s && $(GO) build -o ../../bin/$$s .); done
 
 up: ## the real stack in Docker (MongoDB, NATS, MinIO, Mailpit, services): needs a Docker engine
 	docker compose up --build -d

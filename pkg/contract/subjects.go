@@ -125,3 +125,18 @@ const (
 	HeaderLocale        = "Doss-Locale"
 	HeaderAdmin         = "Doss-Admin"
 )
+
+// Documents and the profile: documents tells profile its new state at once
+// (read-your-writes; the events are the recovery path), and every service
+// deletes the objects its own state changes orphan.
+const (
+	ProfileApplyDocuments       = "profile.v1.apply-documents"
+	EventDocumentObjectOrphaned = "documents.object_orphaned"
+	EventProfileObjectOrphaned  = "profile.object_orphaned"
+)
+
+// Account API commands (/api/user), served by profile.
+const (
+	AccountUpdate2FA = "profile.v1.account-update-2fa"
+	AccountVerifyOTP = "profile.v1.account-verify-otp"
+)

@@ -6,6 +6,7 @@ require (
 	github.com/dossapp/backend/pkg v0.0.0
 	github.com/dossapp/backend/pkg/embedded v0.0.0
 	github.com/dossapp/backend/services/auth v0.0.0
+	github.com/dossapp/backend/services/documents v0.0.0
 	github.com/dossapp/backend/services/gateway v0.0.0
 	github.com/dossapp/backend/services/notifier v0.0.0
 	github.com/dossapp/backend/services/profile v0.0.0
@@ -18,6 +19,7 @@ require (
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
+	go.uber.org/zap v1.28.0
 	golang.org/x/crypto v0.58.0
 )
 
@@ -130,7 +132,6 @@ require (
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 	go.uber.org/goleak v1.3.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
-	go.uber.org/zap v1.28.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/exp v0.0.0-20240719175910-8a7402abbf56 // indirect
 	golang.org/x/image v0.47.0 // indirect
@@ -157,6 +158,7 @@ replace (
 	github.com/dossapp/backend/pkg => ../../pkg
 	github.com/dossapp/backend/pkg/embedded => ../../pkg/embedded
 	github.com/dossapp/backend/services/auth => ../auth
+	github.com/dossapp/backend/services/documents => ../documents
 	github.com/dossapp/backend/services/gateway => ../gateway
 	github.com/dossapp/backend/services/notifier => ../notifier
 	github.com/dossapp/backend/services/profile => ../profile

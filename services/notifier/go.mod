@@ -7,7 +7,7 @@ replace github.com/dossapp/backend/pkg => ../../pkg
 replace github.com/dossapp/backend/pkg/embedded => ../../pkg/embedded
 
 require (
-	github.com/dossapp/backend/pkg v0.0.0-00010101000000-000000000000
+	github.com/dossapp/backend/pkg v0.0.0
 	github.com/dossapp/backend/pkg/embedded v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/services/auth/authsvc"
+	"github.com/dossapp/backend/services/documents/documentsvc"
 	"github.com/dossapp/backend/services/gateway/gateway"
 	"github.com/dossapp/backend/services/notifier/notifier"
 	"github.com/dossapp/backend/services/profile/profilesvc"
@@ -25,9 +26,10 @@ type RunFunc func(ctx context.Context, getenv func(string) string, stdout io.Wri
 
 // Services are the back-end services by name (the gateway is separate).
 var Services = map[string]RunFunc{
-	contract.ServiceAuth:     authsvc.Run,
-	contract.ServiceNotifier: notifier.Run,
-	contract.ServiceProfile:  profilesvc.Run,
+	contract.ServiceAuth:      authsvc.Run,
+	contract.ServiceNotifier:  notifier.Run,
+	contract.ServiceProfile:   profilesvc.Run,
+	contract.ServiceDocuments: documentsvc.Run,
 }
 
 // Env is a getenv over a fixed map, falling back to parent.
@@ -134,10 +136,10 @@ type All struct {
 	Addr  string
 }
 
-// StartAll starts auth, the notifier, profile and a gateway.
+// StartAll starts auth, the notifier, profile, documents and a gateway.
 func StartAll(nc *nats.Conn, getenv func(string) string, out io.Writer) (*All, error) {
 	a := &All{}
-	for _, name := range []string{contract.ServiceAuth, contract.ServiceNotifier, contract.ServiceProfile} {
+	for _, name := range []string{contract.ServiceAuth, contract.ServiceNotifier, contract.ServiceProfile, contract.ServiceDocuments} {
 		p, err := Start(nc, name, getenv, out)
 		if err != nil {
 			a.Stop()

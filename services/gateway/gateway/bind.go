@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -29,6 +30,10 @@ func bindJSON(c echo.Context, v any) error {
 		var he *echo.HTTPError
 		if errors.As(err, &he) {
 			return he
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
 		}
 		return badRequest{"The request body could not be read."}
 	}

@@ -28,9 +28,14 @@ type profileCache struct {
 }
 
 type cached struct {
-	body []byte
-	at   time.Time
+	body    []byte
+	expires time.Time
 }
+
+// maxInvalidations bounds the per-user invalidation marks; past it they
+// are dropped at once and every fetch in flight is refused instead, which
+// costs those fetches their caching, never a stale answer.
+const maxInvalidations = 10_000
 
 func newProfileCache(ttl time.Duration, max int) *profileCache {
 	return &profileCache{entries: map[int64]cached{}, invalidated: map[int64]uint64{}, ttl: ttl, max: max}
@@ -40,7 +45,7 @@ func (c *profileCache) get(uid int64) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[uid]
-	if !ok || time.Since(e.at) > c.ttl {
+	if !ok || !time.Now().Before(e.expires) {
 		profileCacheLookups.WithLabelValues("miss").Inc()
 		return nil, false
 	}
@@ -56,16 +61,22 @@ func (c *profileCache) ticket() uint64 {
 	return c.clock
 }
 
-func (c *profileCache) put(uid int64, body []byte, ticket uint64) {
+// put keeps body until the TTL, or until notAfter when that is sooner
+// (the earliest expiry of a signed link inside it).
+func (c *profileCache) put(uid int64, body []byte, ticket uint64, notAfter time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.invalidated[uid] > ticket || c.flushedAt > ticket || c.ttl <= 0 {
 		return
 	}
+	expires := time.Now().Add(c.ttl)
+	if !notAfter.IsZero() && notAfter.Before(expires) {
+		expires = notAfter
+	}
 	if len(c.entries) >= c.max {
 		c.entries = map[int64]cached{} // crude but bounded; a full cache refills in one pass
 	}
-	c.entries[uid] = cached{body: body, at: time.Now()}
+	c.entries[uid] = cached{body: body, expires: expires}
 }
 
 func (c *profileCache) invalidate(uid int64) {
@@ -73,6 +84,11 @@ func (c *profileCache) invalidate(uid int64) {
 	defer c.mu.Unlock()
 	c.clock++
 	delete(c.entries, uid)
+	if len(c.invalidated) >= maxInvalidations {
+		c.invalidated = map[int64]uint64{}
+		c.flushedAt = c.clock // refuse what was fetched before this point
+		return
+	}
 	c.invalidated[uid] = c.clock
 }
 

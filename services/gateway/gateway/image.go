@@ -1,31 +1,23 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/uploads"
 )
 
 // multipartSlack is room for the multipart framing and small fields
 // around the photo.
 const multipartSlack = 64 << 10
-
-// uploadsBucket is the JetStream object store a photo travels through: it
-// is larger than one NATS message, so the command carries only its name.
-// The profile service reads and deletes it; the TTL sweeps what a crash
-// leaves behind.
-const uploadsBucket = "profile_uploads"
 
 // updateImage answers POST /v2/update_image (multipart field "image") with
 // the updated profile. Nothing beyond the limit is ever buffered.
@@ -37,39 +29,17 @@ func (g *Gateway) updateImage(c echo.Context) error {
 	ctx := g.callCtx(c)
 	js, err := jetstream.New(g.nc)
 	if err != nil {
-		return uploadsUnavailable(err)
+		return uploads.Unavailable(err)
 	}
-	store, err := uploads(ctx, js)
+	var reply []byte
+	err = uploads.Send(ctx, js, uploads.ProfileBucket, data, func(name string) (err error) {
+		reply, err = natsx.CallRaw(ctx, g.nc, contract.ProfileUpdateImage, []byte(name))
+		return err
+	})
 	if err != nil {
-		return uploadsUnavailable(err)
-	}
-	name := uuid.NewString()
-	if _, err := store.PutBytes(ctx, name, data); err != nil {
-		return uploadsUnavailable(err)
-	}
-	reply, err := natsx.CallRaw(ctx, g.nc, contract.ProfileUpdateImage, []byte(name))
-	if err != nil {
-		// The service may never have seen it; it would have deleted it.
-		_ = store.Delete(context.WithoutCancel(ctx), name)
 		return err
 	}
 	return c.JSONBlob(http.StatusOK, reply)
-}
-
-func uploads(ctx context.Context, js jetstream.JetStream) (jetstream.ObjectStore, error) {
-	store, err := js.ObjectStore(ctx, uploadsBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: uploadsBucket, TTL: time.Hour,
-			Description: "profile photo uploads in flight from the gateway"})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			store, err = js.ObjectStore(ctx, uploadsBucket)
-		}
-	}
-	return store, err
-}
-
-func uploadsUnavailable(err error) error {
-	return &contract.Error{Code: contract.Unavailable, Message: "Uploads are unavailable. Please try again.", RetryAfter: 1, Op: "profile uploads", Err: err}
 }
 
 // readImage streams the multipart body to the "image" part and returns at

@@ -42,6 +42,8 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed.POST("/v2/update_email", g.invalidating(g.updateEmail()))
 	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
 	authed.POST("/v2/update_image", g.invalidating(g.updateImage))
+	g.documentRoutes(authed)
+	g.accountRoutes(authed)
 	g.accountAuthRoutes(api, authed)
 
 	if len(g.adminTokens) > 0 {
@@ -49,6 +51,8 @@ func (g *Gateway) routes(e *echo.Echo) {
 		admin.GET("/whoami", func(c echo.Context) error {
 			return c.JSON(http.StatusOK, echo.Map{"admin": c.Get(callerKey).(contract.Principal).Admin})
 		})
+		g.documentAdminRoutes(admin)
+		g.accountAdminRoutes(admin)
 	}
 
 	if g.dev {

@@ -38,7 +38,9 @@ type Gateway struct {
 	// imageMaxBytes bounds a photo upload; that route has its own limit
 	// instead of the JSON body limit.
 	imageMaxBytes int64
-	needs         []string
+	// documentMaxBytes bounds a document upload (DOSS_DOCUMENT_MAX_BYTES).
+	documentMaxBytes int64
+	needs            []string
 	// adminTokens admit the admin API; none disables it.
 	adminTokens []adminToken
 	publisher   *events.Publisher
@@ -71,6 +73,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	cacheTTL := e.Duration("DOSS_PROFILE_CACHE_TTL", 10*time.Minute)
 	cacheMax := e.Int("DOSS_PROFILE_CACHE_ENTRIES", 100_000)
 	imageMax := e.Int64("DOSS_IMAGE_MAX_BYTES", 5<<20)
+	documentMax := e.Int64("DOSS_DOCUMENT_MAX_BYTES", 10<<20)
 	adminTokens, err := parseAdminTokens(e.String("DOSS_ADMIN_TOKENS", ""))
 	if err := errors.Join(e.Err(), err); err != nil {
 		return err
@@ -97,7 +100,8 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	defer ops.Stop()
 	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
-		needs: []string{contract.ServiceAuth, contract.ServiceProfile}, adminTokens: adminTokens, publisher: events.NewPublisher(js)}
+		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publisher: events.NewPublisher(js),
+		documentMaxBytes: documentMax}
 	if _, err := cache.watch(nc, log); err != nil {
 		return fmt.Errorf("profile cache watch: %w", err)
 	}
@@ -132,7 +136,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		}}))
 	ech.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit:   s.bodyLimit,
-		Skipper: func(c echo.Context) bool { return c.Path() == imageRoute },
+		Skipper: func(c echo.Context) bool { return c.Path() == imageRoute || c.Path() == documentsRoute },
 	}))
 	g.routes(ech)
 

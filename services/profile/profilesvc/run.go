@@ -5,14 +5,13 @@ package profilesvc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dossapp/backend/pkg/blob"
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
@@ -20,6 +19,7 @@ import (
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/obs"
+	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
@@ -27,6 +27,14 @@ import (
 // Durable is the consumer that creates profiles as accounts register and
 // follows their contact changes.
 const Durable = "profile-accounts"
+
+// DurableDocuments follows the documents service's events (the recovery
+// path of ApplyDocuments); DurableObjects deletes the objects profile
+// changes orphan.
+const (
+	DurableDocuments = "profile-documents"
+	DurableObjects   = "profile-objects"
+)
 
 // accountsFrom asks auth for an account over NATS, as the caller.
 func accountsFrom(nc *nats.Conn) app.AccountSource {
@@ -46,22 +54,31 @@ func (a authContacts) ChangePhone(ctx context.Context, req contract.ChangePhoneR
 	return natsx.Call[contract.ChangePhoneRequest, contract.Account](ctx, a.nc, contract.AuthChangePhone, req)
 }
 
+func (a authContacts) TwoFAStart(ctx context.Context, req contract.TwoFAStartRequest) (contract.TwoFAStartReply, error) {
+	return natsx.Call[contract.TwoFAStartRequest, contract.TwoFAStartReply](ctx, a.nc, contract.AuthTwoFAStart, req)
+}
+
+func (a authContacts) TwoFAVerify(ctx context.Context, req contract.TwoFAVerifyRequest) (contract.TwoFAVerifyReply, error) {
+	return natsx.Call[contract.TwoFAVerifyRequest, contract.TwoFAVerifyReply](ctx, a.nc, contract.AuthTwoFAVerify, req)
+}
+
+// PostingsDurable is the consumer of the wallet and order events.
+const PostingsDurable = "profile-postings"
+
 // Run serves until ctx ends.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	e := config.New(getenv)
 	common := e.ReadCommon()
-	s3 := adapters.S3Config{
-		Endpoint:  e.String("DOSS_S3_ENDPOINT", "http://127.0.0.1:9000"),
-		AccessKey: e.String("DOSS_S3_ACCESS_KEY", ""),
-		SecretKey: e.String("DOSS_S3_SECRET_KEY", ""),
-		Region:    e.String("DOSS_S3_REGION", "us-east-1"),
-		Bucket:    e.String("DOSS_S3_BUCKET", "doss-private"),
-		LinkTTL:   e.Duration("DOSS_IMAGE_LINK_TTL", time.Hour),
-	}
+	s3 := blob.ReadConfig(e)
+	photoTTL := e.Duration("DOSS_IMAGE_LINK_TTL", time.Hour)
+	docTTL := min(e.Duration("DOSS_DOCUMENT_LINK_TTL", 15*time.Minute), 15*time.Minute)
 	if err := e.Err(); err != nil {
 		return err
 	}
-	photos, err := adapters.NewPhotos(s3)
+	if photoTTL < time.Second || docTTL < time.Second {
+		return fmt.Errorf("DOSS_IMAGE_LINK_TTL and DOSS_DOCUMENT_LINK_TTL must be at least 1s")
+	}
+	store, err := blob.New(s3)
 	if err != nil {
 		return err
 	}
@@ -91,13 +108,23 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")),
 		Accounts: accountsFrom(nc),
 		Contacts: authContacts{nc: nc},
-		Photos:   photos,
+		Photos:   adapters.Images{Store: store, TTL: photoTTL},
+		// Document images live in the same private bucket (the documents
+		// service writes them; the snapshot in its events names the keys).
+		DocumentLinks: adapters.Images{Store: store, TTL: docTTL},
+		TwoFA:         authContacts{nc: nc},
+
+		Postings:  db.Collection("profile_postings"),
+		Referrals: db.Collection("profile_referral_codes"),
+		Publish:   events.NewPublisher(js).Publish,
 	}
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: UploadsBucket, TTL: time.Hour, Replicas: common.StreamReplicas,
-		Description: "profile photo uploads in flight from the gateway"}); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+	if err := app.EnsurePostingIndexes(ctx, svc.Postings); err != nil {
+		return err
+	}
+	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket); err != nil {
 		return fmt.Errorf("uploads store: %w", err)
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())
@@ -115,14 +142,25 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = ms.Stop()
 		return err
 	}
-	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
-		Durable:  Durable,
-		Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged},
-		Handler:  svc.HandleEvent,
-	})
-	if err != nil {
-		_ = ms.Stop()
-		return err
+	var consumers []*events.Consumer
+	stopConsumers := func() {
+		for _, c := range consumers {
+			c.Stop()
+		}
+	}
+	for _, cfg := range []events.ConsumerConfig{
+		{Durable: Durable, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
+		{Durable: DurableDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
+		{Durable: DurableObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
+		{Durable: PostingsDurable, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.HandlePosting},
+	} {
+		c, err := events.Consume(ctx, js, log, cfg)
+		if err != nil {
+			stopConsumers()
+			_ = ms.Stop()
+			return err
+		}
+		consumers = append(consumers, c)
 	}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
@@ -131,7 +169,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log.Info("profile ready")
 	<-ctx.Done()
 	log.Info("profile stopping")
-	consumer.Stop()
+	stopConsumers()
 	_ = ms.Stop()
 	stopRelay()
 	<-relayDone

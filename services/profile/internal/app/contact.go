@@ -73,13 +73,22 @@ func digits(phone string) string {
 // record stores a change as the next version with its profile.updated
 // event, and wakes the relay.
 func (s *Service) record(ctx context.Context, userID int64, change func(*Profile)) (contract.Profile, error) {
+	return s.recordWith(ctx, userID, func(p *Profile) ([]contract.Event, error) { change(p); return nil, nil })
+}
+
+// recordWith is record for a change that announces events of its own
+// besides profile.updated, or refuses with an error (nothing is stored).
+func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Profile) ([]contract.Event, error)) (contract.Profile, error) {
 	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
-		change(p)
+		evs, err := change(p)
+		if err != nil {
+			return nil, err
+		}
 		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
 		if err != nil {
 			return nil, err
 		}
-		return []contract.Event{ev}, nil
+		return append(evs, ev), nil
 	})
 	if errors.Is(err, mongox.ErrNotFound) {
 		err = mongox.Wrap("profile update", err)

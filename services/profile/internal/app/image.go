@@ -1,57 +1,25 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"image"
-	"image/jpeg"
-	"net/http"
-
-	_ "image/png" // decoders for image.DecodeConfig / image.Decode
-
-	_ "golang.org/x/image/webp"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/imagex"
 )
-
-// MaxPixels bounds a photo's header dimensions before anything is decoded,
-// so a small file claiming a huge canvas cannot exhaust memory.
-const MaxPixels = 25_000_000
 
 // PhotoStore keeps profile photos (S3 in production).
 type PhotoStore interface {
 	Put(ctx context.Context, key string, jpeg []byte) error
 	Delete(ctx context.Context, key string) error
-	// URL is a link a phone can GET without a token; it expires.
-	URL(ctx context.Context, key string) (string, error)
+	LinkSigner
 }
 
-// NormalizePhoto accepts a JPEG, PNG or WebP and returns it re-encoded as
-// a JPEG, which drops every metadata segment (EXIF, GPS).
-func NormalizePhoto(data []byte) ([]byte, error) {
-	switch http.DetectContentType(data) {
-	case "image/jpeg", "image/png", "image/webp":
-	default:
-		return nil, &contract.Error{Code: contract.UnsupportedMedia, Message: "The image must be a JPEG, PNG or WebP file."}
-	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return nil, contract.FieldError("image", "The image could not be read.")
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, contract.FieldError("image", "The image must be at most 25 megapixels.")
-	}
-	img, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, contract.FieldError("image", "The image could not be read.")
-	}
-	var out bytes.Buffer
-	if err := jpeg.Encode(&out, img, &jpeg.Options{Quality: 85}); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+// LinkSigner makes a link a phone can GET without a token; it expires.
+type LinkSigner interface {
+	URL(ctx context.Context, key string) (string, error)
 }
 
 func photoKey(userID int64) string {
@@ -60,9 +28,11 @@ func photoKey(userID int64) string {
 	return "profiles/" + key(userID) + "/" + hex.EncodeToString(b) + ".jpg"
 }
 
-// UpdateImage stores a new profile photo and drops the previous one.
+// UpdateImage stores a new profile photo. The previous one is deleted by
+// the profile.object_orphaned event stored with the change, so it goes
+// even if this process dies right after (OnObjectOrphaned, retried).
 func (s *Service) UpdateImage(ctx context.Context, userID int64, data []byte) (contract.Profile, error) {
-	photo, err := NormalizePhoto(data)
+	photo, err := imagex.Normalize(data, "image")
 	if err != nil {
 		return contract.Profile{}, err
 	}
@@ -73,32 +43,51 @@ func (s *Service) UpdateImage(ctx context.Context, userID int64, data []byte) (c
 	if err := s.Photos.Put(ctx, newKey, photo); err != nil {
 		return contract.Profile{}, err
 	}
-	var old *string
-	p, err := s.record(ctx, userID, func(p *Profile) { old, p.Image = p.Image, &newKey })
+	p, err := s.recordWith(ctx, userID, func(p *Profile) ([]contract.Event, error) {
+		old := p.Image
+		p.Image = &newKey
+		if old == nil || *old == "" {
+			return nil, nil
+		}
+		ev, err := events.New(ctx, contract.EventProfileObjectOrphaned, contract.ObjectOrphaned{Key: *old})
+		return []contract.Event{ev}, err
+	})
 	if err != nil {
+		// Nothing refers to the new photo; an orphan left by a failure here
+		// costs storage, not privacy: its key is unguessable.
 		_ = s.Photos.Delete(context.WithoutCancel(ctx), newKey)
 		return contract.Profile{}, err
-	}
-	if old != nil && *old != "" {
-		// An orphan left by a failure here costs storage, not privacy: its
-		// key is unguessable and no answer links to it any more.
-		_ = s.Photos.Delete(context.WithoutCancel(ctx), *old)
 	}
 	return p, nil
 }
 
-// answer is the profile as the app sees it, with the photo key turned into
-// a fresh expiring link.
+// answer is the profile as the app sees it, with the stored keys turned
+// into fresh expiring links.
 func (s *Service) answer(ctx context.Context, p Profile) (contract.Profile, error) {
 	c := p.Contract()
-	if p.Image == nil || *p.Image == "" || s.Photos == nil {
-		c.Image = nil
-		return c, nil
-	}
-	u, err := s.Photos.URL(ctx, *p.Image)
-	if err != nil {
+	var err error
+	if c.Image, err = link(ctx, s.Photos, p.Image); err != nil {
 		return contract.Profile{}, err
 	}
-	c.Image = &u
+	for _, f := range []struct{ out, key **string }{
+		{&c.IDProofFront, &p.IDProofFront}, {&c.IDProofBack, &p.IDProofBack},
+		{&c.PassportImgFront, &p.PassportImgFront}, {&c.PassportImgBack, &p.PassportImgBack},
+		{&c.DrivingLicenseFront, &p.DrivingLicenseFront}, {&c.DrivingLicenseBack, &p.DrivingLicenseBack},
+	} {
+		if *f.out, err = link(ctx, s.DocumentLinks, *f.key); err != nil {
+			return contract.Profile{}, err
+		}
+	}
 	return c, nil
+}
+
+func link(ctx context.Context, signer LinkSigner, key *string) (*string, error) {
+	if key == nil || *key == "" || signer == nil {
+		return nil, nil
+	}
+	u, err := signer.URL(ctx, *key)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
 }

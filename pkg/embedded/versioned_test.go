@@ -1,0 +1,137 @@
+package embedded_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/embedded/testkit"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+type counter struct {
+	N int `bson:"n"`
+}
+
+// mongox.Versioned on FerretDB: concurrent updates of one key lose nothing
+// (each is an insert of the next version, and only one insert of a number
+// wins), and the chain stays short however many updates there were.
+func TestVersionedUpdatesAreNotLostAndChainsArePruned(t *testing.T) {
+	ks := testkit.Start(t)
+	ctx := context.Background()
+	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "versioned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	v := mongox.NewVersioned[counter](db.Collection("counters"))
+	if err := v.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Put(ctx, "k", 0, counter{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 8, 5
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := v.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { c.N++; return nil, nil }); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got, ver, err := v.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.N != writers*each || ver != writers*each+1 {
+		t.Fatalf("counter %d at version %d, want %d at %d", got.N, ver, writers*each, writers*each+1)
+	}
+	// Superseded versions go once they are older than KeepFor.
+	short := mongox.NewVersioned[counter](db.Collection("counters"))
+	short.KeepFor = time.Nanosecond
+	if _, err := short.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	ver++
+	n, err := v.Collection().CountDocuments(ctx, bson.M{"key": "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("%d versions kept after pruning, want the newest and the one before", n)
+	}
+	v = short
+
+	// A version whose events are not out yet is kept until they are.
+	ev := contract.Event{ID: "e1", Type: "t"}
+	if _, err := v.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { return []contract.Event{ev}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := v.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { c.N = i; return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := fmt.Sprintf("k@%d", ver+1)
+	if n, _ := v.Collection().CountDocuments(ctx, bson.M{"_id": id}); n != 1 {
+		t.Fatalf("the unpublished version %s was pruned", id)
+	}
+}
+
+// Get reads by _id through the key's head; a head that lags (a racing
+// writer, a failed head write) or is missing still yields the newest
+// version.
+func TestVersionedGetFollowsTheChainPastTheHead(t *testing.T) {
+	ks := testkit.Start(t)
+	ctx := context.Background()
+	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "versioned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	c := db.Collection("heads")
+	v := mongox.NewVersioned[counter](c)
+	if _, _, err := v.Get(ctx, "k"); err != mongox.ErrNotFound {
+		t.Fatalf("missing key: %v", err)
+	}
+	for i := range 3 {
+		if err := v.Put(ctx, "k", int64(i), counter{N: i + 1}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, want int) {
+		t.Helper()
+		got, ver, err := v.Get(ctx, "k")
+		if err != nil || got.N != want || ver != int64(want) {
+			t.Fatalf("%s: %+v at %d (%v), want %d", what, got, ver, err, want)
+		}
+	}
+	check("head current", 3)
+	// The head steps back, as FerretDB's unisolated updates can make it.
+	if _, err := c.UpdateOne(ctx, bson.M{"_id": "k@head"}, bson.M{"$set": bson.M{"version": 1, "head_state": counter{N: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	check("head behind", 3)
+	if _, err := c.DeleteOne(ctx, bson.M{"_id": "k@head"}); err != nil {
+		t.Fatal(err)
+	}
+	check("head missing", 3)
+	if n, _ := c.CountDocuments(ctx, bson.M{"_id": "k@head"}); n != 1 {
+		t.Fatal("the slow read did not put the head back")
+	}
+	// Heads are not versions: version queries never see them.
+	if n, _ := c.CountDocuments(ctx, bson.M{"key": "k"}); n != 3 {
+		t.Fatalf("%d documents with the key, want the 3 versions", n)
+	}
+}

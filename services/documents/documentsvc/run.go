@@ -1,0 +1,151 @@
+// Package documentsvc runs the documents service: config, connections,
+// endpoints, the consumer that deletes orphaned objects, the event relay,
+// and an orderly shutdown.
+package documentsvc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/blob"
+	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
+	"github.com/dossapp/backend/pkg/uploads"
+	"github.com/dossapp/backend/services/documents/internal/app"
+)
+
+// DurableObjects deletes the objects document changes orphan.
+const DurableObjects = "documents-objects"
+
+// maxLinkTTL is the longest a document link or an upload link may live.
+const maxLinkTTL = 15 * time.Minute
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	e := config.New(getenv)
+	common := e.ReadCommon()
+	s3 := blob.ReadConfig(e)
+	limits := app.Limits{
+		MaxBytes:      e.Int64("DOSS_DOCUMENT_MAX_BYTES", 10<<20),
+		MaxPerAccount: e.Int("DOSS_DOCUMENTS_PER_ACCOUNT", 20),
+		LinkTTL:       min(e.Duration("DOSS_DOCUMENT_LINK_TTL", maxLinkTTL), maxLinkTTL),
+		UploadTTL:     min(e.Duration("DOSS_DOCUMENT_UPLOAD_TTL", maxLinkTTL), maxLinkTTL),
+	}
+	if err := e.Err(); err != nil {
+		return err
+	}
+	if limits.LinkTTL < time.Second || limits.UploadTTL < time.Second || limits.MaxBytes < 1 || limits.MaxPerAccount < 1 {
+		return fmt.Errorf("DOSS_DOCUMENT_LINK_TTL, DOSS_DOCUMENT_UPLOAD_TTL (≥ 1s), DOSS_DOCUMENT_MAX_BYTES and DOSS_DOCUMENTS_PER_ACCOUNT (≥ 1) must be positive")
+	}
+	files, err := blob.New(s3)
+	if err != nil {
+		return err
+	}
+	log := logx.New(stdout, common.Dev(), contract.ServiceDocuments)
+	defer func() { _ = log.Sync() }()
+
+	nc, js, err := natsx.Connect(common.NATSURL, contract.ServiceDocuments)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = nc.Drain() }()
+	ops, err := obs.Start(getenv, contract.ServiceDocuments, obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
+	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
+		return err
+	}
+	if _, err := uploads.Store(ctx, js, uploads.DocumentsBucket); err != nil {
+		return fmt.Errorf("uploads store: %w", err)
+	}
+	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+
+	svc := &app.Service{
+		Docs:  mongox.NewVersioned[app.Docs](db.Collection("documents_docs")),
+		IDs:   db.Collection("documents_ids"),
+		Seq:   mongox.NewLedger(db.Collection("documents_seq"), nil),
+		Files: files,
+		Uploads: func(ctx context.Context, name string, max int64) ([]byte, error) {
+			return uploads.Take(ctx, js, uploads.DocumentsBucket, name, "file", max)
+		},
+		Profile:  profileFrom(nc),
+		Accounts: accountsFrom(nc),
+		Limits:   limits,
+	}
+	if err := svc.Docs.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	if err := svc.Seq.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	if err := mongox.EnsureIndexes(ctx, svc.IDs, map[string]bson.D{"pending": {{Key: "pending", Value: 1}}}); err != nil {
+		return err
+	}
+	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Docs.Collection())
+	svc.Kick = relay.Kick
+
+	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceDocuments, Version: "0.1.0", Description: "identity documents and their review"})
+	if err != nil {
+		return err
+	}
+	if err := routes(ms, svc); err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	if err := natsx.AddHealth(ms, contract.ServiceDocuments, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
+		Durable: DurableObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20,
+	})
+	if err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	rctx, stopRelay := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); relay.Run(rctx) }()
+
+	log.Info("documents ready")
+	<-ctx.Done()
+	log.Info("documents stopping")
+	consumer.Stop()
+	_ = ms.Stop()
+	stopRelay()
+	<-relayDone
+	return nil
+}
+
+// profileFrom tells the profile service a user's documents, as the user.
+func profileFrom(nc *nats.Conn) func(context.Context, contract.DocumentsSnapshot) error {
+	return func(ctx context.Context, snap contract.DocumentsSnapshot) error {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err := natsx.Call[contract.DocumentsSnapshot, struct{}](ctx, nc, contract.ProfileApplyDocuments, snap)
+		return err
+	}
+}
+
+// accountsFrom asks auth for an account.
+func accountsFrom(nc *nats.Conn) func(context.Context, int64) (contract.Account, error) {
+	return func(ctx context.Context, userID int64) (contract.Account, error) {
+		return natsx.Call[contract.AccountGetRequest, contract.Account](ctx, nc, contract.AuthAccountGet, contract.AccountGetRequest{UserID: userID})
+	}
+}

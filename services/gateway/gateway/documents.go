@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/uploads"
+)
+
+// documentsRoute is the upload's full path: the JSON body limit skips it,
+// the handler bounds each form itself.
+const documentsRoute = "/api/v2/my/documents"
+
+// documentJSONLimit bounds the JSON form of an upload: a key and a type id.
+const documentJSONLimit = 16 << 10
+
+// documentRoutes are the seed's documents API (issue 4). A change drops
+// this replica's cached profile, since the profile shows the documents.
+func (g *Gateway) documentRoutes(authed *echo.Group) {
+	authed.GET("/v2/document_types", forwardQuery[struct{}, []contract.DocumentType](g, contract.DocumentsTypes, func(echo.Context) (struct{}, error) { return struct{}{}, nil }, http.StatusOK))
+	authed.POST("/v2/my/documents/upload_url", forwardQuery[contract.UploadURLRequest, contract.UploadURLReply](g, contract.DocumentsUploadURL, func(echo.Context) (contract.UploadURLRequest, error) {
+		return contract.UploadURLRequest{}, nil
+	}, http.StatusOK))
+	authed.POST("/v2/my/documents", g.invalidating(g.addDocument))
+	authed.GET("/v2/my/documents", g.listDocuments)
+	authed.GET("/v2/my/documents/:documentId", forwardQuery[contract.DocumentRequest, contract.Document](g, contract.DocumentsGet, documentID("documentId"), http.StatusOK))
+	authed.DELETE("/v2/my/documents/:documentId", g.invalidating(forwardQuery[contract.DocumentRequest, struct{}](g, contract.DocumentsDelete, documentID("documentId"), http.StatusNoContent)))
+}
+
+// documentAdminRoutes are the reviewers' endpoints on the admin API.
+func (g *Gateway) documentAdminRoutes(admin *echo.Group) {
+	admin.GET("/documents", g.pendingDocuments)
+	admin.POST("/documents/:id/approve", forwardQuery[contract.ReviewDocumentRequest, contract.AdminDocument](g, contract.DocumentsReview, func(c echo.Context) (contract.ReviewDocumentRequest, error) {
+		id, err := documentID("id")(c)
+		return contract.ReviewDocumentRequest{ID: id.ID, Decision: contract.DocumentApproved}, err
+	}, http.StatusOK))
+	admin.POST("/documents/:id/reject", forwardQuery[contract.ReviewDocumentRequest, contract.AdminDocument](g, contract.DocumentsReview, func(c echo.Context) (contract.ReviewDocumentRequest, error) {
+		id, err := documentID("id")(c)
+		if err != nil {
+			return contract.ReviewDocumentRequest{}, err
+		}
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		if err := bindJSON(c, &body); err != nil {
+			return contract.ReviewDocumentRequest{}, err
+		}
+		return contract.ReviewDocumentRequest{ID: id.ID, Decision: contract.DocumentRejected, Reason: body.Reason}, nil
+	}, http.StatusOK))
+}
+
+// forwardQuery builds the request from the path and query with read, calls
+// subject, and answers the reply as it is (no body for 204).
+func forwardQuery[Req, Resp any](g *Gateway, subject string, read func(echo.Context) (Req, error), status int) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req, err := read(c)
+		if err != nil {
+			return err
+		}
+		resp, err := natsx.Call[Req, Resp](g.callCtx(c), g.nc, subject, req)
+		if err != nil {
+			return err
+		}
+		if status == http.StatusNoContent {
+			return c.NoContent(status)
+		}
+		return c.JSON(status, resp)
+	}
+}
+
+// documentID reads a path id; a malformed one is the same 404 as someone
+// else's or a missing one.
+func documentID(param string) func(echo.Context) (contract.DocumentRequest, error) {
+	return func(c echo.Context) (contract.DocumentRequest, error) {
+		id, err := strconv.ParseInt(c.Param(param), 10, 64)
+		if err != nil || id <= 0 {
+			return contract.DocumentRequest{}, contract.DocumentNotFound()
+		}
+		return contract.DocumentRequest{ID: id}, nil
+	}
+}
+
+// page reads ?limit and ?offset; absent is nil (the service's default),
+// anything but an integer is a 422.
+func page(c echo.Context) (contract.ListDocumentsRequest, error) {
+	var req contract.ListDocumentsRequest
+	var v contract.Validation
+	for _, f := range []struct {
+		name string
+		dst  **int
+	}{{"limit", &req.Limit}, {"offset", &req.Offset}} {
+		s := c.QueryParam(f.name)
+		if s == "" && !c.QueryParams().Has(f.name) {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			v.Add(f.name, "The "+f.name+" must be an integer.")
+			continue
+		}
+		*f.dst = &n
+	}
+	return req, v.Err()
+}
+
+// listDocuments answers a bare array, newest first, with the total in
+// X-Total-Count.
+func (g *Gateway) listDocuments(c echo.Context) error {
+	req, err := page(c)
+	if err != nil {
+		return err
+	}
+	r, err := natsx.Call[contract.ListDocumentsRequest, contract.DocumentList](g.callCtx(c), g.nc, contract.DocumentsList, req)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("X-Total-Count", strconv.Itoa(r.Total))
+	if r.Documents == nil {
+		r.Documents = []contract.Document{}
+	}
+	return c.JSON(http.StatusOK, r.Documents)
+}
+
+// pendingDocuments is the review queue, oldest first.
+func (g *Gateway) pendingDocuments(c echo.Context) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	req := contract.AdminListDocumentsRequest{Status: c.QueryParam("status"), ListDocumentsRequest: p}
+	r, err := natsx.Call[contract.AdminListDocumentsRequest, contract.AdminDocumentList](g.callCtx(c), g.nc, contract.DocumentsAdminList, req)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("X-Total-Count", strconv.Itoa(r.Total))
+	if r.Documents == nil {
+		r.Documents = []contract.AdminDocument{}
+	}
+	return c.JSON(http.StatusOK, r.Documents)
+}
+
+// addDocument answers POST /api/v2/my/documents: multipart ("file" and
+// "typeId", the file streamed through the documents_uploads object store,
+// 413 as soon as it exceeds the limit) or JSON {"file": key, "typeId"}
+// naming a presigned upload.
+func (g *Gateway) addDocument(c echo.Context) error {
+	mt, params, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	var req contract.AddDocumentRequest
+	switch {
+	case err == nil && mt == echo.MIMEMultipartForm && params["boundary"] != "":
+		file, typeID, err := g.readDocumentForm(c, params["boundary"])
+		if err != nil {
+			return err
+		}
+		req.TypeID = typeID
+		ctx := g.callCtx(c)
+		js, err := jetstream.New(g.nc)
+		if err != nil {
+			return uploads.Unavailable(err)
+		}
+		var doc contract.Document
+		err = uploads.Send(ctx, js, uploads.DocumentsBucket, file, func(name string) (err error) {
+			req.Upload = name
+			doc, err = natsx.Call[contract.AddDocumentRequest, contract.Document](ctx, g.nc, contract.DocumentsAdd, req)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, doc)
+	case err == nil && mt == echo.MIMEApplicationJSON:
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, documentJSONLimit)
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		req.Upload = "" // only the multipart path names an upload
+		doc, err := natsx.Call[contract.AddDocumentRequest, contract.Document](g.callCtx(c), g.nc, contract.DocumentsAdd, req)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, doc)
+	}
+	return &contract.Error{Code: contract.UnsupportedMedia, Message: "Send the document as multipart/form-data or application/json."}
+}
+
+// readDocumentForm streams the multipart body: the "file" part (at most
+// the document limit, 413 beyond) and the small "typeId" field.
+func (g *Gateway) readDocumentForm(c echo.Context, boundary string) ([]byte, int, error) {
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, g.documentMaxBytes+multipartSlack)
+	mr := multipart.NewReader(body, boundary)
+	var file []byte
+	typeID := ""
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, 0, readError(err)
+		}
+		switch part.FormName() {
+		case "file":
+			file, err = io.ReadAll(io.LimitReader(part, g.documentMaxBytes+1))
+			if err != nil {
+				return nil, 0, readError(err)
+			}
+			if int64(len(file)) > g.documentMaxBytes {
+				return nil, 0, &contract.Error{Code: contract.TooLarge, Message: "The file is too large."}
+			}
+		case "typeId":
+			v, err := io.ReadAll(io.LimitReader(part, 32))
+			if err != nil {
+				return nil, 0, readError(err)
+			}
+			typeID = string(v)
+		}
+	}
+	var v contract.Validation
+	if len(file) == 0 {
+		v.Add("file", "The file field is required.")
+	}
+	n, err := strconv.Atoi(typeID)
+	if err != nil {
+		v.Add("typeId", "The typeId field must be a document type id.")
+	}
+	return file, n, v.Err()
+}

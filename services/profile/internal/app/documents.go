@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"errors"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+)
+
+// ApplyDocuments sets the six document fields and identity_status from a
+// snapshot of the user's current documents. The documents service calls it
+// right after each change, so the next profile read shows it; its events
+// bring the same snapshot again, so a call lost to a crash is made good.
+// An older or repeated snapshot changes nothing.
+func (s *Service) ApplyDocuments(ctx context.Context, snap contract.DocumentsSnapshot) error {
+	if snap.UserID == 0 || snap.Version <= 0 {
+		return contract.Errorf(contract.Invalid, "The documents snapshot is incomplete.")
+	}
+	if _, err := s.load(ctx, snap.UserID); err != nil {
+		return err
+	}
+	_, err := s.recordWith(ctx, snap.UserID, func(p *Profile) ([]contract.Event, error) {
+		if p.DocumentsVersion >= snap.Version {
+			return nil, errUnchanged
+		}
+		p.DocumentsVersion = snap.Version
+		fields := documentFields(p)
+		for _, f := range fields {
+			*f = nil
+		}
+		for _, d := range snap.Documents {
+			if f, ok := fields[d.TypeID]; ok && d.Key != "" {
+				k := d.Key
+				*f = &k
+			}
+		}
+		p.IdentityStatus = IdentityStatus(snap.Documents)
+		return nil, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	return err
+}
+
+// documentFields maps a typeId to the profile field its image fills.
+func documentFields(p *Profile) map[int]**string {
+	return map[int]**string{
+		1: &p.IDProofFront, 2: &p.IDProofBack,
+		3: &p.PassportImgFront, 4: &p.PassportImgBack,
+		5: &p.DrivingLicenseFront, 6: &p.DrivingLicenseBack,
+	}
+}
+
+// OnDocumentChanged follows DocumentAdded, DocumentDeleted and
+// DocumentReviewed.
+func (s *Service) OnDocumentChanged(ctx context.Context, ev contract.Event) error {
+	var d contract.DocumentChanged
+	if err := ev.Decode(&d); err != nil {
+		return errors.Join(events.ErrPermanent, err)
+	}
+	err := s.ApplyDocuments(ctx, d.Snapshot)
+	if contract.ErrorCode(err) == contract.Invalid || contract.ErrorCode(err) == contract.NotFound {
+		return errors.Join(events.ErrPermanent, err)
+	}
+	return err
+}
+
+// IdentityStatus is identity_status for a user's current documents (one
+// per type): verified once every side of one document is approved;
+// pending while something awaits review; rejected when the latest
+// submission of every type present was rejected; else unverified.
+func IdentityStatus(docs []contract.DocumentRef) string {
+	status := map[int]string{}
+	for _, d := range docs {
+		status[d.TypeID] = d.Status
+	}
+	sides := map[string][]int{}
+	for _, t := range contract.DocumentTypes {
+		sides[t.Document] = append(sides[t.Document], t.ID)
+	}
+	for _, ids := range sides {
+		whole := true
+		for _, id := range ids {
+			whole = whole && status[id] == contract.DocumentApproved
+		}
+		if whole {
+			return contract.IdentityVerified
+		}
+	}
+	rejected := 0
+	for _, st := range status {
+		switch st {
+		case contract.DocumentPending:
+			return contract.IdentityPending
+		case contract.DocumentRejected:
+			rejected++
+		}
+	}
+	if len(status) > 0 && rejected == len(status) {
+		return contract.IdentityRejected
+	}
+	return contract.IdentityUnverified
+}
