@@ -18,6 +18,7 @@ import (
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
@@ -89,7 +90,12 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	if err := events.EnsureStreams(ctx, js, 1); err != nil {
+	ops, err := obs.Start(getenv, contract.ServiceProfile, obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
+	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
 		return err
 	}
 	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
