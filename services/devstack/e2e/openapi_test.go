@@ -149,7 +149,8 @@ var echoParam = regexp.MustCompile(`:(\w+)`)
 
 // TestOpenAPICoversEveryRoute: every route the gateway registers is in the
 // document, and every operation of the document is a route, but for the
-// ones marked x-doss-pending (built on a branch not merged yet).
+// ones marked x-doss-pending (built on a branch not merged yet; the mark
+// must go when the route arrives).
 func TestOpenAPICoversEveryRoute(t *testing.T) {
 	doc, err := spec()
 	if err != nil {
@@ -171,7 +172,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		for method, op := range item.Operations() {
 			if served[method+" "+path] {
 				if p, ok := op.Extensions["x-doss-pending"]; ok {
-					t.Logf("%s %s is served now: drop its x-doss-pending (%v)", method, path, p)
+					t.Errorf("%s %s is served now: drop its x-doss-pending (%v)", method, path, p)
 				}
 				continue
 			}
