@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -275,6 +276,14 @@ func str(x any) string {
 	return fmt.Sprintf("%v", x)
 }
 
+var backticked = regexp.MustCompile("`([^`]+)`")
+
+// md escapes s and shows its `code` spans as code, the one piece of
+// Markdown the document's descriptions use.
+func md(s string) template.HTML {
+	return template.HTML(backticked.ReplaceAllString(template.HTMLEscapeString(s), "<code>$1</code>")) // escaped first
+}
+
 // paras splits a description into its paragraphs.
 func paras(s string) []string {
 	var out []string
@@ -295,7 +304,7 @@ func sortedKeys(m map[string]any) []string {
 	return ks
 }
 
-var docsTemplate = template.Must(template.New("docs").Funcs(template.FuncMap{"paras": paras}).Parse(`<!doctype html>
+var docsTemplate = template.Must(template.New("docs").Funcs(template.FuncMap{"paras": paras, "md": md}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} — API</title>
 <style>
@@ -313,23 +322,23 @@ nav a{margin-right:.8rem}
 </style></head><body>
 <h1>{{.Title}} <small class="t">v{{.Version}}</small></h1>
 <p>The document itself: <a href="openapi.yaml">openapi.yaml</a> (OpenAPI 3.1).</p>
-<div>{{range $i, $p := .Description | paras}}<p>{{$p}}</p>{{end}}</div>
+<div>{{range $i, $p := .Description | paras}}<p>{{md $p}}</p>{{end}}</div>
 <nav>{{range .Tags}}<a href="#tag-{{.Name}}">{{.Name}}</a>{{end}}<a href="#schemas">schemas</a></nav>
-{{range .Tags}}<h2 id="tag-{{.Name}}">{{.Name}}</h2>{{if .Description}}<p>{{.Description}}</p>{{end}}
+{{range .Tags}}<h2 id="tag-{{.Name}}">{{.Name}}</h2>{{if .Description}}<p>{{md .Description}}</p>{{end}}
 {{range .Ops}}<div class="op" id="op-{{.ID}}">
-<div><span class="m {{.Method}}">{{.Method}}</span> <span class="path">{{.Path}}</span> — {{.Summary}}
+<div><span class="m {{.Method}}">{{.Method}}</span> <span class="path">{{.Path}}</span> — {{md .Summary}}
 {{if .Pending}}<span class="pending">pending: {{.Pending}}</span>{{end}}</div>
-{{if .Description}}<p>{{.Description}}</p>{{end}}
+{{if .Description}}<p>{{md .Description}}</p>{{end}}
 {{if .Security}}<p class="t">Authorization: Bearer ({{range $i, $s := .Security}}{{if $i}}, {{end}}{{$s}}{{end}} token)</p>{{end}}
-{{if .Params}}<h4>Parameters</h4><table>{{range .Params}}<tr><td><code>{{.Name}}</code>{{if .Required}} <span class="req">*</span>{{end}}</td><td class="t">{{.In}}</td><td>{{template "schema" .Schema}}</td><td class="d">{{.Description}}</td></tr>{{end}}</table>{{end}}
+{{if .Params}}<h4>Parameters</h4><table>{{range .Params}}<tr><td><code>{{.Name}}</code>{{if .Required}} <span class="req">*</span>{{end}}</td><td class="t">{{.In}}</td><td>{{template "schema" .Schema}}</td><td class="d">{{md .Description}}</td></tr>{{end}}</table>{{end}}
 {{range .Bodies}}<h4>Request body <span class="t">{{.MediaType}}</span></h4>{{template "schema" .Schema}}{{end}}
-<h4>Responses</h4><table>{{range .Responses}}<tr><td><b>{{.Status}}</b></td><td>{{.Description}}{{if .Headers}} <span class="t">(headers: {{range $i, $h := .Headers}}{{if $i}}, {{end}}{{$h}}{{end}})</span>{{end}}
+<h4>Responses</h4><table>{{range .Responses}}<tr><td><b>{{.Status}}</b></td><td>{{md .Description}}{{if .Headers}} <span class="t">(headers: {{range $i, $h := .Headers}}{{if $i}}, {{end}}{{$h}}{{end}})</span>{{end}}
 {{range .Bodies}}<div><span class="t">{{.MediaType}}</span> {{template "schema" .Schema}}</div>{{end}}</td></tr>{{end}}</table>
 </div>{{end}}{{end}}
 <h2 id="schemas">Schemas</h2>
 {{range .Schemas}}<div class="op" id="schema-{{.Name}}"><b>{{.Name}}</b> {{template "schema" .Schema}}</div>{{end}}
 </body></html>
-{{define "schema"}}{{if .}}{{if .Ref}}<a href="#schema-{{.Ref}}">{{.Ref}}</a>{{else}}<span class="t">{{.Type}}{{if .Format}} ({{.Format}}){{end}}</span>{{if .Enum}} <code>{{.Enum}}</code>{{end}}{{if .Description}} <span class="d">{{.Description}}</span>{{end}}
+{{define "schema"}}{{if .}}{{if .Ref}}<a href="#schema-{{.Ref}}">{{.Ref}}</a>{{else}}<span class="t">{{.Type}}{{if .Format}} ({{.Format}}){{end}}</span>{{if .Enum}} <code>{{.Enum}}</code>{{end}}{{if .Description}} <span class="d">{{md .Description}}</span>{{end}}
 {{if .Items}} of {{template "schema" .Items}}{{end}}
 {{if .AllOf}}all of:<ul class="s">{{range .AllOf}}<li>{{template "schema" .}}</li>{{end}}</ul>{{end}}
 {{if .OneOf}}one of:<ul class="s">{{range .OneOf}}<li>{{template "schema" .}}</li>{{end}}</ul>{{end}}

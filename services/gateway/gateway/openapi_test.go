@@ -59,3 +59,9 @@ func TestRoutesListsEveryRegisteredRoute(t *testing.T) {
 		}
 	}
 }
+
+func TestDocsMarkupIsEscaped(t *testing.T) {
+	if got := string(md("<b>`a<i>`</b> & `c`")); got != "&lt;b&gt;<code>a&lt;i&gt;</code>&lt;/b&gt; &amp; <code>c</code>" {
+		t.Fatalf("md = %q", got)
+	}
+}
