@@ -124,7 +124,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := app.EnsurePostingIndexes(ctx, svc.Postings); err != nil {
 		return err
 	}
-	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket); err != nil {
+	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket, common.StreamReplicas); err != nil {
 		return fmt.Errorf("uploads store: %w", err)
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())
