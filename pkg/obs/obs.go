@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -73,10 +74,14 @@ func (o *Ops) Stop() {
 }
 
 // Handler serves /metrics (the default registry), /healthz (the process
-// answers) and /readyz (ready says it can work).
+// answers), /readyz (ready says it can work) and /debug/pprof.
 func Handler(ready func() error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
+	// Profiles for the one diagnosing a slow replica (make bench -profile);
+	// the ops listener is internal, never published.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)

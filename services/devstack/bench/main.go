@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,8 @@ type bench struct {
 	env            []string
 	procs          []*exec.Cmd
 	out            io.Writer
+	ops            map[string]string // process label → its ops listener
+	profileDir     string
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -63,6 +66,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	d := fs.Duration("duration", 5*time.Second, "measured time per case")
 	conc := fs.Int("concurrency", 32, "concurrent connections for the peak-rate cases")
 	outFile := fs.String("out", "", "also write the results (markdown) to this file")
+	profileDir := fs.String("profile", "", "write CPU profiles of the services during each load case into this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,7 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &bench{root: rootAbs, dir: dir, bin: filepath.Join(dir, "bin"), out: stdout}
+	b := &bench{root: rootAbs, dir: dir, bin: filepath.Join(dir, "bin"), out: stdout, ops: map[string]string{}, profileDir: *profileDir}
 	defer b.stopAll()
 
 	fmt.Fprintln(stdout, "building the services…")
@@ -172,9 +176,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "measuring: %s per case, %d connections, %d cores\n", *d, *conc, runtime.NumCPU())
 	baseline := closedLoop("baseline: bare Echo + JWT, profile from memory", *d, *conc, getProfile(base, baseToken))
 	rep.result(baseline, nil, 0)
-	hitRes := closedLoop("GET /api/v2/profile, gateway cache hit", *d, *conc, getProfile(hit, token))
+	hitRes := b.profiled("hit", *d, func() result {
+		return closedLoop("GET /api/v2/profile, gateway cache hit", *d, *conc, getProfile(hit, token))
+	})
 	rep.result(hitRes, &baseline, 0.9)
-	missRes := closedLoop("GET /api/v2/profile, cache miss (NATS round trip to profile)", *d, *conc, getProfile(miss, token))
+	missRes := b.profiled("miss", *d, func() result {
+		return closedLoop("GET /api/v2/profile, cache miss (NATS round trip to profile)", *d, *conc, getProfile(miss, token))
+	})
 	rep.result(missRes, &baseline, 0.4)
 	half := openLoop("GET /api/v2/profile, cache hit at half its peak rate", *d, hitRes.rate()/2, func() error { return getProfile(hit, token)(0) })
 	rep.result(half, nil, 0)
@@ -192,8 +200,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	hashRate := argonRate(*d)
 	rep.add(fmt.Sprintf("PIN hash alone (argon2id m=19456 KiB t=2 p=1, %d goroutines)", runtime.NumCPU()), fmt.Sprintf("%.1f/s", hashRate), "", true)
-	login := closedLoop("POST /api/v2/new-login", *d, loginWorkers, func(w int) error {
-		return call(http.MethodPost, hit+"/api/v2/new-login", "", loginBodies[w], 200)
+	login := b.profiled("login", *d, func() result {
+		return closedLoop("POST /api/v2/new-login", *d, loginWorkers, func(w int) error {
+			return call(http.MethodPost, hit+"/api/v2/new-login", "", loginBodies[w], 200)
+		})
 	})
 	rep.result(login, nil, 0)
 	rep.add("new-login rate / PIN hash rate", fmt.Sprintf("%.0f%%", 100*login.rate()/hashRate), "≥ 90%", login.rate() >= 0.9*hashRate && login.failed == 0)
@@ -252,6 +262,10 @@ func (b *bench) build(names []string) (map[string]bool, error) {
 func (b *bench) start(name string, extra []string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(filepath.Join(b.bin, name), args...)
 	cmd.Env = append(append([]string{}, b.env...), extra...)
+	if ops, err := freeAddr(); err == nil && name != "baseline" {
+		cmd.Env = append(cmd.Env, "DOSS_METRICS_ADDR="+ops)
+		b.ops[labelOf(name, extra)] = ops
+	}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -481,6 +495,56 @@ func rssMiB(pid int) (float64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS")
+}
+
+func labelOf(name string, extra []string) string {
+	for _, kv := range extra {
+		if v, ok := strings.CutPrefix(kv, "BENCH_LABEL="); ok {
+			return v
+		}
+	}
+	return name
+}
+
+// profiled runs a load case while taking a CPU profile of every process,
+// when -profile is set.
+func (b *bench) profiled(label string, d time.Duration, run func() result) result {
+	if b.profileDir == "" {
+		return run()
+	}
+	if err := os.MkdirAll(b.profileDir, 0o755); err != nil {
+		fmt.Fprintln(b.out, "profile:", err)
+		return run()
+	}
+	var wg sync.WaitGroup
+	secs := max(1, int((d + d/5).Seconds()))
+	for proc, addr := range b.ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+			if err != nil {
+				return
+			}
+			defer res.Body.Close()
+			f, err := os.Create(filepath.Join(b.profileDir, label+"-"+proc+".pprof"))
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			_, _ = io.Copy(f, res.Body)
+		}()
+	}
+	// This process runs the stores (FerretDB, NATS, S3) and the load.
+	if f, err := os.Create(filepath.Join(b.profileDir, label+"-stores-and-load.pprof")); err == nil {
+		defer f.Close()
+		if pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
+	r := run()
+	wg.Wait()
+	return r
 }
 
 func processName(c *exec.Cmd) string {
