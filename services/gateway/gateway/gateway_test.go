@@ -34,6 +34,21 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
+func TestUserAgentIsBounded(t *testing.T) {
+	for in, want := range map[string]string{
+		"okhttp/4.12.0":                "okhttp/4.12.0",
+		strings.Repeat("u", 1<<20):     strings.Repeat("u", maxUserAgent),
+		strings.Repeat("é", 1000):      strings.Repeat("é", maxUserAgent/2),
+		"a" + strings.Repeat("é", 300): "a" + strings.Repeat("é", (maxUserAgent-1)/2),
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("User-Agent", in)
+		if got := userAgent(req); got != want {
+			t.Errorf("userAgent(%d bytes) = %d bytes, want %d", len(in), len(got), len(want))
+		}
+	}
+}
+
 func TestRenderErrorHidesInternals(t *testing.T) {
 	e := echo.New()
 	for _, c := range []struct {
