@@ -431,6 +431,8 @@ func corpus(t *testing.T, k tokenKit, valid string) []attack {
 		{name: "gzip body without decoding", header: http.Header{"Content-Encoding": {"gzip"}}, body: gz.String(), status: 400},
 		{name: "512 KB custom header", header: http.Header{"X-Pad": {strings.Repeat("p", 512<<10)}}, body: login, status: 422, field: "phone"},
 		{name: "900 KB User-Agent", header: http.Header{"User-Agent": {strings.Repeat("u", 900<<10)}}, body: login, status: 422, field: "phone"},
+		// Past the gateway's checks, so the agent travels to auth.
+		{name: "1030 KB User-Agent to auth", header: http.Header{"User-Agent": {strings.Repeat("u", 1030<<10)}}, body: `{"phone":"+1868","password":"4829"}`, status: 422, field: "phone"},
 		{name: "huge Accept-Language", header: http.Header{"Accept-Language": {strings.Repeat("fr-CA,", 50000)}}, body: login, status: 422, field: "phone"},
 		{name: "huge X-Request-Id", header: http.Header{"X-Request-Id": {strings.Repeat("r", 100000)}}, body: login, status: 422, field: "phone"},
 		{name: "X-Forwarded-For with 20000 hops", header: http.Header{"X-Forwarded-For": {strings.Repeat("203.0.113.9, ", 20000)}}, body: login, status: 422, field: "phone"},
