@@ -194,3 +194,32 @@ func TestFuzzVerifierAdmitsOnlyItsKey(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadDocumentForm does the same for the document form: the file is
+// 1..max bytes and the type id a number, or the error is a 4xx.
+func FuzzReadDocumentForm(f *testing.F) {
+	ct, body := multipartBody(f, [2]string{"typeId", "1"}, [2]string{"file", "\xff\xd8\xff scan"})
+	f.Add(ct[strings.Index(ct, "=")+1:], body)
+	ct, body = multipartBody(f, [2]string{"file", strings.Repeat("A", fuzzImageMax+1)}, [2]string{"typeId", "2"})
+	f.Add(ct[strings.Index(ct, "=")+1:], body)
+	f.Add("x", []byte("--x\r\nContent-Disposition: form-data; name=\"typeId\"\r\n\r\n١\r\n--x--\r\n"))
+	f.Add("x", []byte("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc"))
+	g := &Gateway{documentMaxBytes: fuzzImageMax}
+	e := echo.New()
+	f.Fuzz(func(t *testing.T, boundary string, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, documentsRoute, bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		c := e.NewContext(req, rec)
+		file, _, err := g.readDocumentForm(c, boundary)
+		if err == nil {
+			if len(file) == 0 || len(file) > fuzzImageMax {
+				t.Fatalf("returned %d bytes, want 1..%d", len(file), fuzzImageMax)
+			}
+			return
+		}
+		renderError(err, c)
+		if rec.Code < 400 || rec.Code > 499 || !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("error %v rendered as %d %s", err, rec.Code, rec.Body.String())
+		}
+	})
+}
