@@ -1,7 +1,7 @@
 # DOSS backend. `make` lists the targets.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/documents services/devstack
+MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/documents services/devstack deploy/check
 GO ?= go
 
 .PHONY: help run test bench fuzz lint fmt tidy build up down
@@ -43,3 +43,9 @@ up: ## the real stack in Docker (MongoDB, NATS, MinIO, Mailpit, services): needs
 
 down: ## stop the Docker stack
 	docker compose down
+
+images: ## build one image per service (deploy/Dockerfile), tagged doss/<service>:$$DOSS_VERSION: needs a Docker engine
+	docker compose build
+
+deploy-check: ## check docker-compose.yml, deploy/Dockerfile, nats.conf and deploy/k8s against the code (part of make test)
+	cd deploy/check && $(GO) test -count=1 ./...

@@ -127,11 +127,16 @@ type Common struct {
 	NATSURL  string
 	MongoURI string
 	MongoDB  string
+	// StreamReplicas is how many JetStream servers keep each stream (1 on a
+	// single node, 3 on a 3-node cluster). Every service ensures the streams
+	// at start, so all must read the same value.
+	StreamReplicas int
 }
 
 func (c Common) Dev() bool { return c.Env == "dev" }
 
-// ReadCommon reads DOSS_ENV, DOSS_NATS_URL, DOSS_MONGO_URI, DOSS_MONGO_DB.
+// ReadCommon reads DOSS_ENV, DOSS_NATS_URL, DOSS_MONGO_URI, DOSS_MONGO_DB,
+// DOSS_NATS_REPLICAS.
 func (e *Env) ReadCommon() Common {
 	c := Common{
 		Env:      e.String("DOSS_ENV", "prod"),
@@ -139,6 +144,7 @@ func (e *Env) ReadCommon() Common {
 		MongoURI: e.String("DOSS_MONGO_URI", "mongodb://127.0.0.1:27017/"),
 		MongoDB:  e.String("DOSS_MONGO_DB", "doss"),
 	}
+	c.StreamReplicas = e.Int("DOSS_NATS_REPLICAS", 1)
 	if c.Env != "dev" && c.Env != "prod" {
 		e.fail("DOSS_ENV", fmt.Errorf("must be dev or prod, not %q", c.Env))
 	}

@@ -13,6 +13,11 @@ type Event struct {
 	Time          time.Time       `json:"time" bson:"time"`
 	CorrelationID string          `json:"correlation_id,omitempty" bson:"correlation_id,omitempty"`
 	Data          json.RawMessage `json:"data" bson:"data"`
+
+	// TraceParent is the W3C trace context of the request that caused the
+	// event (empty with tracing off), so its consumers continue the trace
+	// even when a relay publishes it later.
+	TraceParent string `json:"traceparent,omitempty" bson:"traceparent,omitempty"`
 }
 
 // Decode unmarshals the event's data into v.

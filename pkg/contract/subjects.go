@@ -134,3 +134,9 @@ const (
 	EventDocumentObjectOrphaned = "documents.object_orphaned"
 	EventProfileObjectOrphaned  = "profile.object_orphaned"
 )
+
+// Account API commands (/api/user), served by profile.
+const (
+	AccountUpdate2FA = "profile.v1.account-update-2fa"
+	AccountVerifyOTP = "profile.v1.account-verify-otp"
+)

@@ -57,21 +57,20 @@ func TestVersionedUpdatesAreNotLostAndChainsArePruned(t *testing.T) {
 	if got.N != writers*each || ver != writers*each+1 {
 		t.Fatalf("counter %d at version %d, want %d at %d", got.N, ver, writers*each, writers*each+1)
 	}
-	// Superseded versions go once they are older than KeepFor.
-	short := mongox.NewVersioned[counter](db.Collection("counters"))
-	short.KeepFor = time.Nanosecond
-	if _, err := short.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { return nil, nil }); err != nil {
-		t.Fatal(err)
+	// Superseded versions go once they are older than the bound; young
+	// ones stay, and the newest always does.
+	if n, err := mongox.SweepSuperseded(ctx, v.Collection(), time.Hour); err != nil || n != 0 {
+		t.Fatalf("swept %d young versions (%v)", n, err)
 	}
-	ver++
-	n, err := v.Collection().CountDocuments(ctx, bson.M{"key": "k"})
-	if err != nil {
-		t.Fatal(err)
+	if n, err := mongox.SweepSuperseded(ctx, v.Collection(), 0); err != nil || n != writers*each {
+		t.Fatalf("swept %d, want %d (%v)", n, writers*each, err)
 	}
-	if n != 2 {
-		t.Fatalf("%d versions kept after pruning, want the newest and the one before", n)
+	if got, ver2, err := v.Get(ctx, "k"); err != nil || ver2 != ver || got.N != writers*each {
+		t.Fatalf("after the sweep: %+v at %d (%v)", got, ver2, err)
 	}
-	v = short
+	if n, _ := v.Collection().CountDocuments(ctx, bson.M{"key": "k"}); n != 1 {
+		t.Fatalf("%d versions kept, want the newest", n)
+	}
 
 	// A version whose events are not out yet is kept until they are.
 	ev := contract.Event{ID: "e1", Type: "t"}
@@ -82,6 +81,9 @@ func TestVersionedUpdatesAreNotLostAndChainsArePruned(t *testing.T) {
 		if _, err := v.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { c.N = i; return nil, nil }); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := mongox.SweepSuperseded(ctx, v.Collection(), 0); err != nil {
+		t.Fatal(err)
 	}
 	id := fmt.Sprintf("k@%d", ver+1)
 	if n, _ := v.Collection().CountDocuments(ctx, bson.M{"_id": id}); n != 1 {

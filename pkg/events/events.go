@@ -17,6 +17,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/obs"
 )
 
 // New builds an event with a fresh id, stamped now, carrying the
@@ -31,6 +32,7 @@ func New(ctx context.Context, eventType string, data any) (contract.Event, error
 		Type:          eventType,
 		Time:          time.Now().UTC(),
 		CorrelationID: logx.CorrelationID(ctx),
+		TraceParent:   traceParent(ctx),
 		Data:          raw,
 	}, nil
 }
@@ -103,10 +105,16 @@ type ConsumerConfig struct {
 }
 
 // Consumer is a running durable consumer.
-type Consumer struct{ cc jetstream.ConsumeContext }
+type Consumer struct {
+	cc      jetstream.ConsumeContext
+	unwatch func()
+}
 
 // Stop stops fetching; a handler in flight finishes.
-func (c *Consumer) Stop() { c.cc.Stop() }
+func (c *Consumer) Stop() {
+	c.cc.Stop()
+	c.unwatch()
+}
 
 // Consume starts a durable consumer on the events stream.
 func Consume(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig) (*Consumer, error) {
@@ -139,7 +147,15 @@ func Consume(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cfg C
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
-	return &Consumer{cc: cc}, nil
+	// The lag is read from the server at each scrape (/metrics).
+	unwatch := obs.WatchConsumer(contract.StreamEvents, cfg.Durable, func(ctx context.Context) (obs.ConsumerState, error) {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return obs.ConsumerState{}, err
+		}
+		return obs.ConsumerState{Pending: info.NumPending, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered}, nil
+	})
+	return &Consumer{cc: cc, unwatch: unwatch}, nil
 }
 
 func handle(js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig, msg jetstream.Msg) {
@@ -151,6 +167,8 @@ func handle(js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig, msg jet
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
 	defer cancel()
 	ctx = logx.With(ctx, log, ev.CorrelationID)
+	ctx, endSpan := consumeSpan(ctx, cfg.Durable, msg.Subject(), ev.TraceParent)
+	defer func() { endSpan(err) }()
 	l := logx.From(ctx).With(zap.String("consumer", cfg.Durable), zap.String("subject", msg.Subject()), zap.String("event_id", ev.ID))
 	if err == nil {
 		err = safeCall(ctx, cfg.Handler, ev)

@@ -17,11 +17,29 @@ type Entry struct {
 	Seq  int64     `bson:"seq"`
 	Kind string    `bson:"kind"`
 	At   time.Time `bson:"at"`
+	// Recent carries the chain's previous entries, newest first, up to
+	// RecentEntries-1 of them, so reading a chain's tail is one lookup.
+	Recent []recent `bson:"recent,omitempty"`
 }
+
+type recent struct {
+	Kind string    `bson:"k"`
+	At   time.Time `bson:"t"`
+}
+
+// RecentEntries is how many of a chain's newest entries a read gets
+// without further lookups; older ones cost one _id lookup each.
+const RecentEntries = 64
 
 // Ledger appends entries to per-key chains; the unique _id key#seq makes
 // each sequence number go to exactly one writer, so a decision taken on
 // the chain's tail holds even with many writers at once.
+//
+// Every read is by _id, which FerretDB v1 answers from its primary index
+// (anything else is a scan of the whole collection, and a ledger keeps
+// two days of every attempt of every user): a chain's head (key#head)
+// copies its newest entry, a probe finds a newer one the head has not
+// caught up with, and each entry carries the ones before it.
 type Ledger struct {
 	c   *mongo.Collection
 	now func() time.Time
@@ -34,30 +52,141 @@ func NewLedger(c *mongo.Collection, now func() time.Time) *Ledger {
 	return &Ledger{c: c, now: now}
 }
 
-// EnsureIndexes helps real MongoDB; FerretDB scans regardless.
+// EnsureIndexes helps real MongoDB with the legacy read path.
 func (l *Ledger) EnsureIndexes(ctx context.Context) error {
 	return EnsureIndexes(ctx, l.c, map[string]bson.D{"key_seq": {{Key: "key", Value: 1}, {Key: "seq", Value: -1}}})
 }
 
-// Tail returns up to n newest entries of key, newest first.
-func (l *Ledger) Tail(ctx context.Context, key string, n int64) ([]Entry, error) {
-	cur, err := l.c.Find(ctx, bson.M{"key": key}, options.Find().SetSort(bson.D{{Key: "seq", Value: -1}}).SetLimit(n))
-	if err != nil {
-		return nil, Wrap("ledger tail", err)
+// Tail is a chain's entries as of one read, newest first.
+type Tail struct {
+	ctx    context.Context
+	l      *Ledger
+	key    string
+	newest Entry
+	empty  bool
+}
+
+// Empty says the chain has no entries.
+func (t *Tail) Empty() bool { return t.empty }
+
+// At returns the i-th newest entry (0 is the newest); ok is false when the
+// chain has fewer entries (or they were swept).
+func (t *Tail) At(i int) (e Entry, ok bool, err error) {
+	if t.empty || i < 0 || int64(i) >= t.newest.Seq {
+		return Entry{}, false, nil
 	}
+	if i == 0 {
+		return t.newest, true, nil
+	}
+	if i-1 < len(t.newest.Recent) {
+		r := t.newest.Recent[i-1]
+		return Entry{ID: entryID(t.key, t.newest.Seq-int64(i)), Key: t.key, Seq: t.newest.Seq - int64(i), Kind: r.Kind, At: r.At}, true, nil
+	}
+	err = t.l.c.FindOne(t.ctx, bson.M{"_id": entryID(t.key, t.newest.Seq-int64(i))}).Decode(&e)
+	if err == mongo.ErrNoDocuments {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, Wrap("ledger read", err)
+	}
+	return e, true, nil
+}
+
+// First returns up to n newest entries, newest first.
+func (t *Tail) First(n int) ([]Entry, error) {
 	var out []Entry
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, Wrap("ledger tail", err)
+	for i := range n {
+		e, ok, err := t.At(i)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
 
-// Append reads the newest n entries, asks decide for the kind of entry to
-// add (or an error to refuse), and appends it. Losing a race re-reads and
-// decides again on the new tail.
-func (l *Ledger) Append(ctx context.Context, key string, n int64, decide func(tail []Entry, now time.Time) (string, error)) (Entry, error) {
+func entryID(key string, seq int64) string { return fmt.Sprintf("%s#%d", key, seq) }
+
+func ledgerHeadID(key string) string { return key + "#head" }
+
+// head copies a chain's newest entry; it has no "key" field, so nothing
+// querying entries matches it, and the sweep removes it with its entry.
+type ledgerHead struct {
+	ID     string    `bson:"_id"`
+	Seq    int64     `bson:"seq"`
+	Kind   string    `bson:"kind"`
+	At     time.Time `bson:"at"`
+	Recent []recent  `bson:"recent,omitempty"`
+}
+
+// Tail reads key's chain.
+func (l *Ledger) Tail(ctx context.Context, key string) (*Tail, error) {
+	t := &Tail{ctx: ctx, l: l, key: key}
+	var h ledgerHead
+	err := l.c.FindOne(ctx, bson.M{"_id": ledgerHeadID(key)}).Decode(&h)
+	switch {
+	case err == nil:
+		t.newest = Entry{ID: entryID(key, h.Seq), Key: key, Seq: h.Seq, Kind: h.Kind, At: h.At, Recent: h.Recent}
+	case err == mongo.ErrNoDocuments:
+		if err := l.scanNewest(ctx, key, t); err != nil {
+			return nil, err
+		}
+		if t.empty {
+			return t, nil
+		}
+	default:
+		return nil, Wrap("ledger head", err)
+	}
+	for { // the head may lag a racing writer
+		var e Entry
+		err := l.c.FindOne(ctx, bson.M{"_id": entryID(key, t.newest.Seq+1)}).Decode(&e)
+		if err == mongo.ErrNoDocuments {
+			return t, nil
+		}
+		if err != nil {
+			return nil, Wrap("ledger read", err)
+		}
+		t.newest = e
+	}
+}
+
+// scanNewest finds a chain without a head: none at all when its first
+// entry is absent (one lookup, the usual case for a new key), else one
+// written before heads existed, found by a query.
+func (l *Ledger) scanNewest(ctx context.Context, key string, t *Tail) error {
+	err := l.c.FindOne(ctx, bson.M{"_id": entryID(key, 1)}).Err()
+	if err == mongo.ErrNoDocuments {
+		// An older chain whose first entries were swept still has a
+		// newest one; only a query finds it.
+		err = l.c.FindOne(ctx, bson.M{"key": key}, options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&t.newest)
+		if err == mongo.ErrNoDocuments {
+			t.empty = true
+			return nil
+		}
+		return wrapNil("ledger scan", err)
+	}
+	if err != nil {
+		return Wrap("ledger read", err)
+	}
+	return wrapNil("ledger scan", l.c.FindOne(ctx, bson.M{"key": key}, options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&t.newest))
+}
+
+func wrapNil(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return Wrap(op, err)
+}
+
+// Append reads key's chain, asks decide for the kind of entry to add (or
+// an error to refuse), and appends it. Losing a race re-reads and decides
+// again on the new tail.
+func (l *Ledger) Append(ctx context.Context, key string, decide func(tail *Tail, now time.Time) (string, error)) (Entry, error) {
 	for range 64 {
-		tail, err := l.Tail(ctx, key, n)
+		tail, err := l.Tail(ctx, key)
 		if err != nil {
 			return Entry{}, err
 		}
@@ -66,24 +195,37 @@ func (l *Ledger) Append(ctx context.Context, key string, n int64, decide func(ta
 		if err != nil {
 			return Entry{}, err
 		}
-		var seq int64 = 1
-		if len(tail) > 0 {
-			seq = tail[0].Seq + 1
+		e := Entry{Key: key, Seq: 1, Kind: kind, At: now}
+		if !tail.empty {
+			prev := tail.newest
+			e.Seq = prev.Seq + 1
+			e.Recent = append([]recent{{Kind: prev.Kind, At: prev.At}}, prev.Recent[:min(len(prev.Recent), RecentEntries-2)]...)
 		}
-		e := Entry{ID: fmt.Sprintf("%s#%d", key, seq), Key: key, Seq: seq, Kind: kind, At: now}
+		e.ID = entryID(key, e.Seq)
 		if _, err := l.c.InsertOne(ctx, e); err != nil {
 			if IsDuplicate(err) {
 				continue
 			}
 			return Entry{}, Wrap("ledger append", err)
 		}
+		l.setHead(ctx, e)
 		return e, nil
 	}
 	return Entry{}, Wrap("ledger append", fmt.Errorf("%s: too much contention", key))
 }
 
-// Sweep deletes entries older than age. A chain's numbering survives: what
-// remains is newer, so it still holds the highest sequence number.
+// setHead moves the head to e; see Versioned.setHead for why a head that
+// steps back under FerretDB costs a probe, not a wrong answer.
+func (l *Ledger) setHead(ctx context.Context, e Entry) {
+	_, _ = l.c.UpdateOne(context.WithoutCancel(ctx),
+		bson.M{"_id": ledgerHeadID(e.Key), "seq": bson.M{"$lt": e.Seq}},
+		bson.M{"$set": bson.M{"seq": e.Seq, "kind": e.Kind, "at": e.At, "recent": e.Recent}},
+		options.UpdateOne().SetUpsert(true))
+}
+
+// Sweep deletes entries (and heads) older than age. A chain's numbering
+// survives: what remains is newer, so it still holds the highest sequence
+// number, and a chain swept whole starts again from 1.
 func (l *Ledger) Sweep(ctx context.Context, age time.Duration) (int64, error) {
 	res, err := l.c.DeleteMany(ctx, bson.M{"at": bson.M{"$lt": l.now().Add(-age)}})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/obs"
 )
 
 // Connect opens a client and checks it answers.
@@ -29,7 +30,8 @@ func Connect(ctx context.Context, uri, db string) (*mongo.Client, *mongo.Databas
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(3 * time.Second).
 		SetConnectTimeout(3 * time.Second).
-		SetTimeout(10 * time.Second))
+		SetTimeout(10 * time.Second).
+		SetMonitor(obs.MongoMonitor()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("mongo connect: %w", err)
 	}

@@ -29,9 +29,16 @@ type Relay struct {
 	interval time.Duration
 }
 
+// NewRelay relays the given Versioned collections. A write kicks it at once;
+// the tick is only the recovery path (a process that died before its kick)
+// and a pass is a scan on FerretDB, so it is not frequent. Now and then it
+// also sweeps superseded versions.
 func NewRelay(pub Publisher, log *zap.Logger, colls ...*mongo.Collection) *Relay {
-	return &Relay{colls: colls, pub: pub, log: log, kick: make(chan struct{}, 1), interval: 500 * time.Millisecond}
+	return &Relay{colls: colls, pub: pub, log: log, kick: make(chan struct{}, 1), interval: 2 * time.Second}
 }
+
+// sweepEvery is how often the relay removes superseded versions.
+const sweepEvery = KeepFor / 2
 
 // Kick asks for a pass now (after a write), without waiting for the tick.
 func (r *Relay) Kick() {
@@ -45,6 +52,8 @@ func (r *Relay) Kick() {
 func (r *Relay) Run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	sweep := time.NewTicker(sweepEvery)
+	defer sweep.Stop()
 	for {
 		r.Pass(ctx)
 		select {
@@ -52,6 +61,14 @@ func (r *Relay) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-r.kick:
+		case <-sweep.C:
+			for _, c := range r.colls {
+				if n, err := SweepSuperseded(ctx, c, KeepFor); err != nil {
+					r.log.Warn("version sweep", zap.String("collection", c.Name()), zap.Error(err))
+				} else if n > 0 {
+					r.log.Info("superseded versions swept", zap.String("collection", c.Name()), zap.Int("versions", n))
+				}
+			}
 		}
 	}
 }

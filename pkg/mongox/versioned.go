@@ -26,12 +26,7 @@ type Record[T any] struct {
 }
 
 // Versioned stores documents as version chains; see the package comment.
-type Versioned[T any] struct {
-	c *mongo.Collection
-	// KeepFor is how long a superseded version stays (DefaultKeepFor when
-	// zero); it must exceed the longest time a writer holds a read.
-	KeepFor time.Duration
-}
+type Versioned[T any] struct{ c *mongo.Collection }
 
 func NewVersioned[T any](c *mongo.Collection) *Versioned[T] { return &Versioned[T]{c: c} }
 
@@ -133,30 +128,49 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 		return Wrap("versioned put", err)
 	}
 	v.setHead(ctx, key, after+1, state)
-	if after > 0 {
-		// Only the newest version is read, so older ones are dead weight
-		// once their events are out, and keeping chains short keeps every
-		// read cheap on a store that scans (FerretDB v1). But a version's
-		// existence is what makes a racing writer's insert of the same
-		// number fail: one is deleted only when it is older than any writer
-		// can still be holding (handlers are bounded to seconds). A failure
-		// costs space, not correctness; the next write tries again.
-		_, _ = v.c.DeleteMany(context.WithoutCancel(ctx), bson.M{
-			"key": key, "version": bson.M{"$lt": after}, "published": true,
-			"at": bson.M{"$lt": time.Now().UTC().Add(-v.keepFor())},
-		})
-	}
 	return nil
 }
 
-// DefaultKeepFor is how long a superseded version is kept by default.
-const DefaultKeepFor = 10 * time.Minute
+// KeepFor is how long a superseded version stays before SweepSuperseded
+// removes it. A version's existence is what makes a racing writer's insert
+// of the same number fail, so it must outlive any writer still holding
+// the read it was based on (handlers are bounded to seconds).
+const KeepFor = 10 * time.Minute
 
-func (v *Versioned[T]) keepFor() time.Duration {
-	if v.KeepFor > 0 {
-		return v.KeepFor
+// SweepSuperseded deletes the versions in c that have a newer version, are
+// older than keepFor, and whose events are out, so chains stay short and
+// scans stay cheap (FerretDB v1 scans every query but _id lookups). The
+// newest version of a key is never deleted. It is one scan of c, for the
+// relay to run now and then, plus an _id lookup per candidate.
+func SweepSuperseded(ctx context.Context, c *mongo.Collection, keepFor time.Duration) (int, error) {
+	cur, err := c.Find(ctx, bson.M{"published": true, "key": bson.M{"$exists": true}, "at": bson.M{"$lt": time.Now().UTC().Add(-keepFor)}},
+		options.Find().SetProjection(bson.M{"_id": 1, "key": 1, "version": 1}))
+	if err != nil {
+		return 0, Wrap("sweep versions", err)
 	}
-	return DefaultKeepFor
+	var old []struct {
+		ID      string `bson:"_id"`
+		Key     string `bson:"key"`
+		Version int64  `bson:"version"`
+	}
+	if err := cur.All(ctx, &old); err != nil {
+		return 0, Wrap("sweep versions", err)
+	}
+	n := 0
+	for _, r := range old {
+		err := c.FindOne(ctx, bson.M{"_id": recordID(r.Key, r.Version+1)}).Err()
+		if err == mongo.ErrNoDocuments {
+			continue // the newest of its key
+		}
+		if err != nil {
+			return n, Wrap("sweep versions", err)
+		}
+		if _, err := c.DeleteOne(ctx, bson.M{"_id": r.ID}); err != nil {
+			return n, Wrap("sweep versions", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Update applies change to the newest state and stores the result as the

@@ -38,7 +38,7 @@ func Call[Req, Resp any](ctx context.Context, nc *nats.Conn, subject string, req
 }
 
 // CallRaw is Call with the body already encoded and the reply undecoded.
-func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) ([]byte, error) {
+func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) (_ []byte, err error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
@@ -50,6 +50,8 @@ func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) ([
 		msg.Header.Set(contract.HeaderCorrelationID, cid)
 	}
 	CallerFrom(ctx).setHeaders(msg.Header)
+	ctx, span := traceCall(ctx, msg)
+	defer func() { endCall(span, err) }()
 
 	ctx, done, connected := guarded(ctx, nc)
 	defer done()

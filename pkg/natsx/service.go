@@ -19,6 +19,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/obs"
 )
 
 // Service is one micro service instance: every replica of it joins the
@@ -29,6 +30,8 @@ type Service struct {
 	slots   chan struct{}
 	timeout time.Duration
 	running sync.WaitGroup
+	name    string
+	outcome func(subject, code string)
 }
 
 // ServiceConfig names a service and bounds its work.
@@ -42,6 +45,9 @@ type ServiceConfig struct {
 	Concurrency int
 	// Timeout bounds one handler; 0 means 15s.
 	Timeout time.Duration
+	// Outcome, when set, hears every answered request's subject and code
+	// (obs.CodeOK or the error code), for a service's own counters.
+	Outcome func(subject, code string)
 }
 
 // NewService registers a micro service on nc.
@@ -61,7 +67,8 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 	if err != nil {
 		return nil, fmt.Errorf("add micro service %s: %w", cfg.Name, err)
 	}
-	return &Service{svc: svc, log: log, slots: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout}, nil
+	return &Service{svc: svc, log: log, slots: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout,
+		name: cfg.Name, outcome: cfg.Outcome}, nil
 }
 
 // Stop stops taking requests and waits for those in flight to finish, so
@@ -118,6 +125,9 @@ func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any
 	h := r.Headers()
 	ctx = logx.With(ctx, s.log, h.Get(contract.HeaderCorrelationID))
 	ctx = withCaller(ctx, callerFromHeaders(nats.Header(h)))
+	ctx, done := s.observe(ctx, r)
+	code := obs.CodeOK
+	defer func() { done(code) }()
 
 	resp, err := func() (resp any, err error) {
 		defer func() {
@@ -128,12 +138,12 @@ func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any
 		return call(ctx, r.Data())
 	}()
 	if err != nil {
-		replyError(ctx, r, err)
+		code = replyError(ctx, r, err)
 		return
 	}
 	body, err := json.Marshal(resp)
 	if err != nil {
-		replyError(ctx, r, fmt.Errorf("encode reply: %w", err))
+		code = replyError(ctx, r, fmt.Errorf("encode reply: %w", err))
 		return
 	}
 	if err := r.Respond(body); err != nil {
@@ -141,7 +151,8 @@ func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any
 	}
 }
 
-func replyError(ctx context.Context, r micro.Request, err error) {
+// replyError answers with err's code and message and returns the code.
+func replyError(ctx context.Context, r micro.Request, err error) string {
 	e := contract.AsError(err)
 	log := logx.From(ctx)
 	if e.Code == contract.Internal || e.Code == contract.Unavailable {
@@ -153,6 +164,7 @@ func replyError(ctx context.Context, r micro.Request, err error) {
 	if rerr := r.Error(string(e.Code), e.Message, body); rerr != nil {
 		log.Warn("error reply failed", zap.Error(rerr))
 	}
+	return string(e.Code)
 }
 
 // Caller is what a handler knows of who called: the authenticated account

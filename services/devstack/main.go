@@ -17,6 +17,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/embedded"
+	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/services/devstack/stack"
 )
 
@@ -68,7 +69,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		"DOSS_S3_ACCESS_KEY": s3.AccessKey,
 		"DOSS_S3_SECRET_KEY": s3.SecretKey,
 		"DOSS_HTTP_ADDR":     httpAddr,
+		// One process, one registry and one tracer: the ops listener and
+		// tracing are started once below, not by each service.
+		"DOSS_METRICS_ADDR":    "",
+		"OTEL_TRACES_EXPORTER": "none",
 	}, getenv)
+	ops, err := obs.Start(getenv, "devstack", nil)
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
 	nc, err := nats.Connect(ns.URL)
 	if err != nil {
 		return err

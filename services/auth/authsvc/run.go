@@ -22,6 +22,7 @@ import (
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/seal"
 	"github.com/dossapp/backend/services/auth/internal/app"
 )
@@ -122,11 +123,17 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	if err := events.EnsureStreams(ctx, js, 1); err != nil {
+	ops, err := obs.Start(getenv, contract.ServiceAuth, obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
+	if err := events.EnsureStreams(ctx, js, s.common.StreamReplicas); err != nil {
 		return err
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: contract.BucketRevokedSessions, TTL: s.tokenTTL + time.Hour, Storage: jetstream.FileStorage,
+		Replicas: s.common.StreamReplicas,
 	})
 	if err != nil {
 		return fmt.Errorf("revocation bucket: %w", err)
@@ -180,7 +187,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Accounts.Collection(), svc.OTPs.Collection())
 	svc.Kick = relay.Kick
 
-	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceAuth, Version: "0.1.0", Description: "registration, PIN login, tokens and sessions"})
+	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceAuth, Version: "0.1.0", Description: "registration, PIN login, tokens and sessions", Outcome: countOutcome})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/documents/internal/app"
 )
@@ -58,7 +59,12 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	if err := events.EnsureStreams(ctx, js, 1); err != nil {
+	ops, err := obs.Start(getenv, contract.ServiceDocuments, obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
+	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
 		return err
 	}
 	if _, err := uploads.Store(ctx, js, uploads.DocumentsBucket); err != nil {

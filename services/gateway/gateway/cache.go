@@ -46,8 +46,10 @@ func (c *profileCache) get(uid int64) ([]byte, bool) {
 	defer c.mu.Unlock()
 	e, ok := c.entries[uid]
 	if !ok || !time.Now().Before(e.expires) {
+		profileCacheLookups.WithLabelValues("miss").Inc()
 		return nil, false
 	}
+	profileCacheLookups.WithLabelValues("hit").Inc()
 	return e.body, true
 }
 

@@ -43,6 +43,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
 	authed.POST("/v2/update_image", g.invalidating(g.updateImage))
 	g.documentRoutes(authed)
+	g.accountRoutes(authed)
 	g.accountAuthRoutes(api, authed)
 
 	if len(g.adminTokens) > 0 {
@@ -51,6 +52,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 			return c.JSON(http.StatusOK, echo.Map{"admin": c.Get(callerKey).(contract.Principal).Admin})
 		})
 		g.documentAdminRoutes(admin)
+		g.accountAdminRoutes(admin)
 	}
 
 	if g.dev {

@@ -25,6 +25,7 @@ import (
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
 )
 
 // Gateway is one replica's state.
@@ -92,7 +93,12 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	v.nc = nc
+	v.nc, v.replicas = nc, s.common.StreamReplicas
+	ops, err := obs.Start(getenv, "gateway", obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
 	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
 		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publisher: events.NewPublisher(js),
 		documentMaxBytes: documentMax}
@@ -121,6 +127,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	} else {
 		ech.IPExtractor = echo.ExtractIPDirect() // X-Forwarded-For is not trusted
 	}
+	ech.Use(observe())
 	ech.Use(correlation(log))
 	ech.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, _ []byte) error {

@@ -40,6 +40,9 @@ type verifier struct {
 	revoked   map[string]struct{}
 
 	rewatchc chan struct{}
+	// replicas is the revocation bucket's replica count, the same as
+	// auth's (DOSS_NATS_REPLICAS), so neither start undoes the other's.
+	replicas int
 }
 
 func newVerifier(nc *nats.Conn, log *zap.Logger) *verifier {
@@ -97,7 +100,7 @@ func (v *verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, erro
 // a consumer the restarted server no longer has, and the replay brings in
 // whatever was revoked while this replica was away.
 func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream) error {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketRevokedSessions, TTL: 7*24*time.Hour + time.Hour, Storage: jetstream.FileStorage})
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketRevokedSessions, TTL: 7*24*time.Hour + time.Hour, Storage: jetstream.FileStorage, Replicas: v.replicas})
 	if err != nil {
 		kv, err = js.KeyValue(ctx, contract.BucketRevokedSessions)
 		if err != nil {

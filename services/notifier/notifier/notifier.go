@@ -21,6 +21,7 @@ import (
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/seal"
 	"github.com/dossapp/backend/services/notifier/internal/adapters"
 	"github.com/dossapp/backend/services/notifier/internal/app"
@@ -87,7 +88,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	// Mongo opens first so that it closes last: draining NATS lets the
 	// handlers in flight finish their writes.
-	client, err := mongo.Connect(options.Client().ApplyURI(s.common.MongoURI))
+	client, err := mongo.Connect(options.Client().ApplyURI(s.common.MongoURI).SetMonitor(obs.MongoMonitor()))
 	if err != nil {
 		return fmt.Errorf("mongo: %w", err)
 	}
@@ -119,6 +120,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		<-closed
 	}()
 
+	ops, err := obs.Start(getenv, contract.ServiceNotifier, obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
 	db := client.Database(s.common.MongoDB)
 
 	senders, err := buildSenders(s, adapters.NewOutbox(db))
@@ -229,7 +235,7 @@ func start(ctx context.Context, d deps) (*running, error) {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("endpoints: %w", err)
 	}
-	n := app.New(box, tpl, d.senders, adapters.NewDeliveries(d.db))
+	n := app.New(box, tpl, countSends(d.senders), adapters.NewDeliveries(d.db))
 	consumer, err := events.Consume(ctx, js, d.log, events.ConsumerConfig{
 		Durable:    Durable,
 		Subjects:   []string{contract.EventOTPRequested, contract.EventNotificationWanted},

@@ -81,5 +81,63 @@ func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 			return err
 		}
 	}
+	return accountRoutes(ms, svc)
+}
+
+// accountRoutes are the account API's endpoints (/api/user and the admin
+// postings).
+func accountRoutes(ms *natsx.Service, svc *app.Service) error {
+	for _, add := range []func() error{
+		func() error {
+			return natsx.Handle(ms, contract.AccountGet, func(ctx context.Context, r contract.AccountProfileRequest) (contract.AccountProfile, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.AccountProfile{}, err
+				}
+				return svc.AccountProfile(ctx, c.UserID, r.Platform)
+			})
+		},
+		func() error { return natsx.Handle(ms, contract.AccountUpdate, updateAccount(svc, false)) },
+		func() error { return natsx.Handle(ms, contract.AccountUpdate2FA, updateAccount(svc, true)) },
+		func() error {
+			return natsx.Handle(ms, contract.AccountVerifyOTP, func(ctx context.Context, r contract.AccountVerifyOTPRequest) (contract.AccountVerified, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.AccountVerified{}, err
+				}
+				return svc.VerifyOTP(ctx, c.UserID, r)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.AccountWalletPost, func(ctx context.Context, r contract.WalletPosted) (contract.WalletPostReply, error) {
+				if _, err := natsx.RequireAdmin(ctx); err != nil {
+					return contract.WalletPostReply{}, err
+				}
+				return svc.PostWallet(ctx, r)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.AccountOrderPost, func(ctx context.Context, r contract.OrderPosted) (contract.OrderPostReply, error) {
+				if _, err := natsx.RequireAdmin(ctx); err != nil {
+					return contract.OrderPostReply{}, err
+				}
+				return svc.PostOrder(ctx, r)
+			})
+		},
+	} {
+		if err := add(); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+func updateAccount(svc *app.Service, withTwoFA bool) natsx.Handler[contract.AccountUpdateRequest, contract.AccountUpdateReply] {
+	return func(ctx context.Context, r contract.AccountUpdateRequest) (contract.AccountUpdateReply, error) {
+		c, err := natsx.RequireUser(ctx)
+		if err != nil {
+			return contract.AccountUpdateReply{}, err
+		}
+		return svc.UpdateAccount(ctx, c.UserID, r, withTwoFA)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
@@ -53,6 +54,17 @@ func (a authContacts) ChangePhone(ctx context.Context, req contract.ChangePhoneR
 	return natsx.Call[contract.ChangePhoneRequest, contract.Account](ctx, a.nc, contract.AuthChangePhone, req)
 }
 
+func (a authContacts) TwoFAStart(ctx context.Context, req contract.TwoFAStartRequest) (contract.TwoFAStartReply, error) {
+	return natsx.Call[contract.TwoFAStartRequest, contract.TwoFAStartReply](ctx, a.nc, contract.AuthTwoFAStart, req)
+}
+
+func (a authContacts) TwoFAVerify(ctx context.Context, req contract.TwoFAVerifyRequest) (contract.TwoFAVerifyReply, error) {
+	return natsx.Call[contract.TwoFAVerifyRequest, contract.TwoFAVerifyReply](ctx, a.nc, contract.AuthTwoFAVerify, req)
+}
+
+// PostingsDurable is the consumer of the wallet and order events.
+const PostingsDurable = "profile-postings"
+
 // Run serves until ctx ends.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	e := config.New(getenv)
@@ -78,7 +90,12 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer func() { _ = nc.Drain() }()
-	if err := events.EnsureStreams(ctx, js, 1); err != nil {
+	ops, err := obs.Start(getenv, contract.ServiceProfile, obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	defer ops.Stop()
+	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
 		return err
 	}
 	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
@@ -95,8 +112,16 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		// Document images live in the same private bucket (the documents
 		// service writes them; the snapshot in its events names the keys).
 		DocumentLinks: adapters.Images{Store: store, TTL: docTTL},
+		TwoFA:         authContacts{nc: nc},
+
+		Postings:  db.Collection("profile_postings"),
+		Referrals: db.Collection("profile_referral_codes"),
+		Publish:   events.NewPublisher(js).Publish,
 	}
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	if err := app.EnsurePostingIndexes(ctx, svc.Postings); err != nil {
 		return err
 	}
 	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket); err != nil {
@@ -127,6 +152,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		{Durable: Durable, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
 		{Durable: DurableDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
 		{Durable: DurableObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
+		{Durable: PostingsDurable, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.HandlePosting},
 	} {
 		c, err := events.Consume(ctx, js, log, cfg)
 		if err != nil {

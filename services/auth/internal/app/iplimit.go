@@ -22,9 +22,14 @@ func (s *Service) limitIP(ctx context.Context, action string, lim IPLimit) error
 	if ip == "" || lim.Max <= 0 {
 		return nil
 	}
-	_, err := s.Ledger.Append(ctx, "ip:"+action+":"+ip, int64(lim.Max), func(tail []mongox.Entry, now time.Time) (string, error) {
-		if len(tail) >= lim.Max {
-			if wait := tail[lim.Max-1].At.Add(lim.Window).Sub(now); wait > 0 {
+	_, err := s.Ledger.Append(ctx, "ip:"+action+":"+ip, func(tail *mongox.Tail, now time.Time) (string, error) {
+		// The Max-th newest hit decides: inside the window, Max hits are.
+		oldest, ok, err := tail.At(lim.Max - 1)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if wait := oldest.At.Add(lim.Window).Sub(now); wait > 0 {
 				return "", tooMany("ip", wait, "Too many requests from your network. Please try again later.")
 			}
 		}

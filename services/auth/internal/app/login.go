@@ -18,7 +18,11 @@ import (
 // consecutive failures the key is locked, twice as long each time.
 func (s *Service) pinAttempt(ctx context.Context, key, field string) (int, error) {
 	var consecutive int
-	_, err := s.Ledger.Append(ctx, "pin:"+key, 64, func(tail []mongox.Entry, now time.Time) (string, error) {
+	_, err := s.Ledger.Append(ctx, "pin:"+key, func(t *mongox.Tail, now time.Time) (string, error) {
+		tail, err := t.First(mongox.RecentEntries)
+		if err != nil {
+			return "", err
+		}
 		var wait time.Duration
 		consecutive, wait = lockout(tail, now, s.Limits)
 		if wait > 0 {
@@ -51,7 +55,7 @@ func lockout(tail []mongox.Entry, now time.Time, lim Limits) (int, time.Duration
 }
 
 func (s *Service) pinSuccess(ctx context.Context, key string) {
-	_, _ = s.Ledger.Append(ctx, "pin:"+key, 1, func([]mongox.Entry, time.Time) (string, error) { return "ok", nil })
+	_, _ = s.Ledger.Append(ctx, "pin:"+key, func(*mongox.Tail, time.Time) (string, error) { return "ok", nil })
 }
 
 func badLogin() error {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
@@ -41,15 +43,22 @@ func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address
 	if err := s.limitIP(ctx, "send", lim.IPSends); err != nil {
 		return "", "", err
 	}
-	if _, err := s.Ledger.Append(ctx, "send:"+address, int64(lim.SendsPerHour), func(tail []mongox.Entry, now time.Time) (string, error) {
-		if len(tail) > 0 {
-			if wait := tail[0].At.Add(lim.SendGap).Sub(now); wait > 0 {
+	if _, err := s.Ledger.Append(ctx, "send:"+address, func(tail *mongox.Tail, now time.Time) (string, error) {
+		last, ok, err := tail.At(0)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if wait := last.At.Add(lim.SendGap).Sub(now); wait > 0 {
 				return "", tooMany(field, wait, "Please wait before requesting another code.")
 			}
 		}
-		if len(tail) >= lim.SendsPerHour {
-			oldest := tail[lim.SendsPerHour-1].At
-			if wait := oldest.Add(time.Hour).Sub(now); wait > 0 {
+		oldest, ok, err := tail.At(lim.SendsPerHour - 1)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if wait := oldest.At.Add(time.Hour).Sub(now); wait > 0 {
 				return "", tooMany(field, wait, "Too many codes requested. Please try again later.")
 			}
 		}
@@ -73,6 +82,11 @@ func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address
 	if err := s.OTPs.Put(ctx, otpKey(purpose, address)+"/"+otp.ID, 0, otp, evs); err != nil {
 		return "", "", err
 	}
+	// The newest code for the address is then found by _id (a query on
+	// the codes would scan every code of two days on FerretDB). The send
+	// gap keeps two sends to one address from racing for it.
+	_, _ = s.OTPs.Collection().UpdateOne(ctx, bson.M{"_id": latestOTPID(purpose, address)},
+		bson.M{"$set": bson.M{"otp_id": otp.ID, "at": now, "published": true}}, options.UpdateOne().SetUpsert(true))
 	s.kick()
 	return code, otp.ID, nil
 }
@@ -101,13 +115,17 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 		return err
 	}
 	failKey := "fail:" + address
-	fails, err := s.Ledger.Tail(ctx, failKey, int64(lim.FailuresPerDay))
+	fails, err := s.Ledger.Tail(ctx, failKey)
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	if len(fails) >= lim.FailuresPerDay {
-		if wait := fails[lim.FailuresPerDay-1].At.Add(24 * time.Hour).Sub(now); wait > 0 {
+	oldest, ok, err := fails.At(lim.FailuresPerDay - 1)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if wait := oldest.At.Add(24 * time.Hour).Sub(now); wait > 0 {
 			return tooMany(field, wait, "Too many failed attempts. Please try again later.")
 		}
 	}
@@ -119,8 +137,10 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 		return err
 	}
 	// Claim one of the code's check slots before looking at the code.
-	if _, err := s.Ledger.Append(ctx, "try:"+otp.ID, int64(lim.ChecksPerCode), func(tail []mongox.Entry, _ time.Time) (string, error) {
-		if len(tail) >= lim.ChecksPerCode {
+	if _, err := s.Ledger.Append(ctx, "try:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
+		if _, spent, err := tail.At(lim.ChecksPerCode - 1); err != nil {
+			return "", err
+		} else if spent {
 			return "", contract.FieldError(field, "Too many attempts for this code. Please request a new code.")
 		}
 		return "try", nil
@@ -130,13 +150,13 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 	want := otp.MAC
 	got := CodeMAC(s.CodeKey, purpose, address, code)
 	if subtle.ConstantTimeCompare(want, got) != 1 {
-		if _, err := s.Ledger.Append(ctx, failKey, 1, func([]mongox.Entry, time.Time) (string, error) { return "fail", nil }); err != nil {
+		if _, err := s.Ledger.Append(ctx, failKey, func(*mongox.Tail, time.Time) (string, error) { return "fail", nil }); err != nil {
 			return err
 		}
 		return invalid
 	}
-	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, 1, func(tail []mongox.Entry, _ time.Time) (string, error) {
-		if len(tail) > 0 {
+	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
+		if !tail.Empty() {
 			return "", invalid
 		}
 		return "used", nil
@@ -152,20 +172,21 @@ func (s *Service) otpByID(ctx context.Context, purpose, address, id string) (OTP
 	return otp, err
 }
 
+func latestOTPID(purpose, address string) string { return "latest:" + otpKey(purpose, address) }
+
+// latestOTP is the newest code issued for purpose and address.
 func (s *Service) latestOTP(ctx context.Context, purpose, address string) (OTP, error) {
-	var newest OTP
-	found := false
-	recs, err := s.OTPs.Find(ctx, bson.M{"state.purpose": purpose, "state.address": address}, 1)
-	if err != nil {
-		return newest, err
+	var ptr struct {
+		OTPID string `bson:"otp_id"`
 	}
-	for _, r := range recs {
-		newest, found = r.State, true
+	err := s.OTPs.Collection().FindOne(ctx, bson.M{"_id": latestOTPID(purpose, address)}).Decode(&ptr)
+	if err == nil {
+		return s.otpByID(ctx, purpose, address, ptr.OTPID)
 	}
-	if !found {
-		return newest, mongox.ErrNotFound
+	if err == mongo.ErrNoDocuments {
+		return OTP{}, mongox.ErrNotFound
 	}
-	return newest, nil
+	return OTP{}, mongox.Wrap("latest code", err)
 }
 
 func (s *Service) devCode(code string) string {

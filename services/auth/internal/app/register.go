@@ -257,7 +257,7 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	} else if err != nil {
 		return contract.Session{}, err
 	}
-	seq, err := s.Ledger.Append(ctx, "user-id", 1, func([]mongox.Entry, time.Time) (string, error) { return "id", nil })
+	seq, err := s.Ledger.Append(ctx, "user-id", func(*mongox.Tail, time.Time) (string, error) { return "id", nil })
 	if err != nil {
 		return contract.Session{}, err
 	}

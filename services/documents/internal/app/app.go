@@ -137,7 +137,7 @@ func (s *Service) Add(ctx context.Context, userID int64, req contract.AddDocumen
 		s.dropIncoming(ctx, incoming)
 		return contract.Document{}, err
 	}
-	seq, err := s.Seq.Append(ctx, "document-id", 1, func([]mongox.Entry, time.Time) (string, error) { return "id", nil })
+	seq, err := s.Seq.Append(ctx, "document-id", func(*mongox.Tail, time.Time) (string, error) { return "id", nil })
 	if err != nil {
 		return contract.Document{}, err
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
@@ -35,6 +37,10 @@ type Profile struct {
 	// DocumentsVersion is the documents snapshot the six document fields
 	// and IdentityStatus come from; only a newer one is applied.
 	DocumentsVersion int64 `bson:"documents_version"`
+	// The account API's fields (/api/user/profile).
+	Gender       string `bson:"gender,omitempty"`
+	Birthdate    string `bson:"birthdate,omitempty"` // YYYY-MM-DD; set once
+	ReferralCode string `bson:"referral_code,omitempty"`
 }
 
 // Contract is the profile as the app sees it, less the photo link, which
@@ -70,6 +76,15 @@ type Service struct {
 	// DocumentLinks signs links to document images (shorter-lived).
 	DocumentLinks LinkSigner
 	Kick          func() // wakes the relay after a write with events
+
+	// The account API: auth's 2FA confirmation, the wallet and order
+	// postings, and the referral code claims.
+	TwoFA           TwoFA
+	Postings        *mongo.Collection
+	Referrals       *mongo.Collection
+	Publish         func(ctx context.Context, ev contract.Event) error
+	NewReferralCode func() string    // NewReferralCode when nil
+	Now             func() time.Time // time.Now when nil
 }
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }

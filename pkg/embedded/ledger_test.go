@@ -1,0 +1,146 @@
+package embedded_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/dossapp/backend/pkg/embedded/testkit"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+func ledgerFor(t *testing.T) (*mongox.Ledger, *mongo.Collection) {
+	t.Helper()
+	ks := testkit.Start(t)
+	ctx := context.Background()
+	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	c := db.Collection("ledger")
+	return mongox.NewLedger(c, nil), c
+}
+
+var errFull = errors.New("full")
+
+// A cap decided on the tail holds with many writers at once, on a store
+// whose updates are not isolated: only the unique insert of a sequence
+// number decides.
+func TestLedgerCapHoldsUnderConcurrency(t *testing.T) {
+	l, _ := ledgerFor(t)
+	ctx := context.Background()
+	var won atomic.Int64
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.Append(ctx, "cap", func(tail *mongox.Tail, _ time.Time) (string, error) {
+				if _, full, err := tail.At(4); err != nil {
+					return "", err
+				} else if full {
+					return "", errFull
+				}
+				return "try", nil
+			})
+			if err == nil {
+				won.Add(1)
+			} else if !errors.Is(err, errFull) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 5 {
+		t.Fatalf("%d appends won, want 5", won.Load())
+	}
+}
+
+// The tail reads the same whether it comes from the head, from entries
+// the head has not caught up with, from the entries each carries, or from
+// lookups past them; and a chain written before heads still reads.
+func TestLedgerTailReads(t *testing.T) {
+	l, c := ledgerFor(t)
+	ctx := context.Background()
+	const n = mongox.RecentEntries + 10
+	for i := range n {
+		if _, err := l.Append(ctx, "k", func(*mongox.Tail, time.Time) (string, error) { return fmt.Sprint(i), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string) {
+		t.Helper()
+		tail, err := l.Tail(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := tail.First(n + 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != n {
+			t.Fatalf("%s: %d entries, want %d", what, len(all), n)
+		}
+		for i, e := range all {
+			if e.Kind != fmt.Sprint(n-1-i) || e.Seq != int64(n-i) {
+				t.Fatalf("%s: entry %d is %q #%d", what, i, e.Kind, e.Seq)
+			}
+		}
+	}
+	check("head current")
+	if _, err := c.UpdateOne(ctx, bson.M{"_id": "k#head"}, bson.M{"$set": bson.M{"seq": 3, "kind": "2", "recent": bson.A{}}}); err != nil {
+		t.Fatal(err)
+	}
+	check("head behind")
+	if _, err := c.DeleteOne(ctx, bson.M{"_id": "k#head"}); err != nil {
+		t.Fatal(err)
+	}
+	check("no head")
+	if tail, err := l.Tail(ctx, "other"); err != nil || !tail.Empty() {
+		t.Fatalf("a new key: empty %v, %v", tail != nil && tail.Empty(), err)
+	}
+}
+
+func TestLedgerSweepKeepsNumbering(t *testing.T) {
+	ks := testkit.Start(t)
+	ctx := context.Background()
+	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	now := time.Now()
+	l := mongox.NewLedger(db.Collection("ledger"), func() time.Time { return now })
+	add := func() mongox.Entry {
+		e, err := l.Append(ctx, "k", func(*mongox.Tail, time.Time) (string, error) { return "x", nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	add()
+	add()
+	now = now.Add(time.Hour)
+	add()
+	if n, err := l.Sweep(ctx, 30*time.Minute); err != nil || n != 2 {
+		t.Fatalf("swept %d, %v", n, err)
+	}
+	if e := add(); e.Seq != 4 {
+		t.Fatalf("after a partial sweep the next entry is #%d, want #4", e.Seq)
+	}
+	now = now.Add(time.Hour)
+	if _, err := l.Sweep(ctx, 30*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if tail, err := l.Tail(ctx, "k"); err != nil || !tail.Empty() {
+		t.Fatalf("a chain swept whole is not empty (%v)", err)
+	}
+}

@@ -1,0 +1,33 @@
+package notifier
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/dossapp/backend/services/notifier/internal/domain"
+)
+
+var sends = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "doss_notifier_sends_total",
+	Help: "Delivery attempts by channel (email, sms, push) and outcome (ok, failed).",
+}, []string{"channel", "outcome"})
+
+// countSends wraps each channel's sender so every attempt is counted; a
+// retried message counts once per attempt.
+func countSends(senders map[string]domain.Sender) map[string]domain.Sender {
+	counted := make(map[string]domain.Sender, len(senders))
+	for channel, s := range senders {
+		counted[channel] = domain.SenderFunc(func(ctx context.Context, m domain.Message) error {
+			err := s.Send(ctx, m)
+			outcome := "ok"
+			if err != nil {
+				outcome = "failed"
+			}
+			sends.WithLabelValues(channel, outcome).Inc()
+			return err
+		})
+	}
+	return counted
+}

@@ -1,0 +1,427 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+// TwoFA is auth's confirmation, by a code sent by SMS, of a telephone or
+// 2FA change (natsx.Call in production).
+type TwoFA interface {
+	TwoFAStart(ctx context.Context, req contract.TwoFAStartRequest) (contract.TwoFAStartReply, error)
+	TwoFAVerify(ctx context.Context, req contract.TwoFAVerifyRequest) (contract.TwoFAVerifyReply, error)
+}
+
+// OTPSentMessage is what the app shows when a change waits for a code.
+const OTPSentMessage = "OTP Sent successfully!"
+
+// Genders are the values gender may take.
+var Genders = []string{"male", "female", "other"}
+
+// BirthdateSkip in a request leaves the birthdate as it is.
+const BirthdateSkip = "0000-00-00"
+
+// AccountProfile answers GET /api/user/profile: the profile, auth's
+// account flags and the wallet and order figures as of now.
+func (s *Service) AccountProfile(ctx context.Context, userID int64, platform string) (contract.AccountProfile, error) {
+	if platform = strings.ToLower(strings.TrimSpace(platform)); platform != "" && platform != "web" && platform != "mobile" {
+		return contract.AccountProfile{}, contract.FieldError("platform", "The platform must be web or mobile.")
+	}
+	p, err := s.load(ctx, userID)
+	if err != nil {
+		return contract.AccountProfile{}, err
+	}
+	acc, err := s.Accounts(ctx, userID)
+	if err != nil {
+		return contract.AccountProfile{}, err
+	}
+	return s.view(ctx, p, acc)
+}
+
+// view composes the account profile, giving the user a referral code the
+// first time it is shown.
+func (s *Service) view(ctx context.Context, p Profile, acc contract.Account) (contract.AccountProfile, error) {
+	code, err := s.referralCode(ctx, p)
+	if err != nil {
+		return contract.AccountProfile{}, err
+	}
+	f, err := s.figures(ctx, p.UserID)
+	if err != nil {
+		return contract.AccountProfile{}, err
+	}
+	money, points := f.Balances[contract.BalanceTSSMoney], f.Balances[contract.BalanceTSSPoints]
+	return contract.AccountProfile{
+		UserID: p.UserID, FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Telephone: p.Phone,
+		Gender: orNull(p.Gender), Birthdate: orNull(p.Birthdate),
+		Cashback:             contract.Amount(f.Balances[contract.BalanceCashback].Available),
+		TSSMoney:             contract.Amount(money.Available),
+		TSSPoints:            contract.Amount(points.Available),
+		NextTSSMoneyToExpire: contract.Amount(money.NextToExpire), TSSMoneyExpiry: money.NextExpiry,
+		NextTSSPointToExpire: contract.Amount(points.NextToExpire), TSSPointExpiry: points.NextExpiry,
+		OrderCount: f.OrderCount, TotalSpending: contract.Amount(f.TotalSpending), SuccessfulOrders: f.SuccessfulOrders,
+		DisableBirthdate: p.Birthdate != "",
+		HasPassword:      contract.Flag(acc.HasPassword), IsTwoFA: contract.Flag(acc.TwoFA),
+		ReferalCode: code,
+	}, nil
+}
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// accountChange is a checked AccountUpdateRequest.
+type accountChange struct {
+	first, last, gender, birthdate, telephone, email string
+	twoFA                                            *bool
+}
+
+// ValidateAccountUpdate checks the request's shape, naming every bad
+// field; withTwoFA requires is_two_fa (POST /api/user/profile/2fa).
+func ValidateAccountUpdate(req contract.AccountUpdateRequest, withTwoFA bool, today time.Time) (accountChange, error) {
+	var v contract.Validation
+	c := accountChange{
+		first:     checkName(&v, "firstname", "firstname", req.FirstName),
+		last:      checkName(&v, "lastname", "lastname", req.LastName),
+		gender:    strings.ToLower(strings.TrimSpace(req.Gender)),
+		telephone: strings.TrimSpace(req.Telephone),
+		email:     strings.TrimSpace(req.Email),
+	}
+	switch {
+	case c.gender == "":
+		v.Add("gender", "The gender field is required.")
+	case !contains(Genders, c.gender):
+		v.Add("gender", "The gender must be one of "+strings.Join(Genders, ", ")+".")
+	}
+	c.birthdate = checkBirthdate(&v, strings.TrimSpace(req.Birthdate), today)
+	if c.telephone == "" {
+		v.Add("telephone", "The telephone field is required.")
+	} else if len(c.telephone) > 32 || digits(c.telephone) == "" {
+		v.Add("telephone", "The telephone must be a valid phone number including the country dial code, e.g. +18681234567.")
+	}
+	if len(c.email) > 254 {
+		v.Add("email", "The email may not be greater than 254 characters.")
+	}
+	if req.IsTwoFA != nil {
+		b := bool(*req.IsTwoFA)
+		c.twoFA = &b
+	} else if withTwoFA {
+		v.Add("is_two_fa", "The is two fa field is required.")
+	}
+	return c, v.Err()
+}
+
+// checkBirthdate returns the date to store, or "" for "leave it".
+func checkBirthdate(v *contract.Validation, raw string, today time.Time) string {
+	if raw == BirthdateSkip {
+		return ""
+	}
+	if raw == "" {
+		v.Add("birthdate", "The birthdate field is required.")
+		return ""
+	}
+	d, err := time.Parse(time.DateOnly, raw)
+	switch {
+	case err != nil || d.Format(time.DateOnly) != raw:
+		v.Add("birthdate", "The birthdate must be a real date in the format YYYY-MM-DD, or 0000-00-00 to skip it.")
+	case !d.Before(today.UTC().Truncate(24 * time.Hour)):
+		v.Add("birthdate", "The birthdate must be a date before today.")
+	case d.Year() < 1900:
+		v.Add("birthdate", "The birthdate must be after 1900.")
+	default:
+		return raw
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// lockedBirthdate refuses a change of a birthdate once it is set; sending
+// the same date again (the app sends every field) is no change.
+func lockedBirthdate(stored, wanted string) error {
+	if stored != "" && wanted != "" && wanted != stored {
+		return contract.FieldError("birthdate", "The birthdate can no longer be changed.")
+	}
+	return nil
+}
+
+// UpdateAccount is POST /api/user/profile (withTwoFA false) and
+// POST /api/user/profile/2fa (withTwoFA true). A telephone change while
+// 2FA is on, and with withTwoFA any telephone or 2FA change, waits for a
+// code that auth sends; the other fields are saved at once. Auth settles
+// who owns a telephone or email; profile records what auth accepted.
+func (s *Service) UpdateAccount(ctx context.Context, userID int64, req contract.AccountUpdateRequest, withTwoFA bool) (contract.AccountUpdateReply, error) {
+	c, err := ValidateAccountUpdate(req, withTwoFA, s.now())
+	if err != nil {
+		return contract.AccountUpdateReply{}, err
+	}
+	p, err := s.load(ctx, userID)
+	if err != nil {
+		return contract.AccountUpdateReply{}, err
+	}
+	if err := lockedBirthdate(p.Birthdate, c.birthdate); err != nil {
+		return contract.AccountUpdateReply{}, err
+	}
+	newEmail := c.email != "" && !strings.EqualFold(c.email, p.Email)
+	if newEmail && p.Email != "" {
+		return contract.AccountUpdateReply{}, contract.FieldError("email", "The email cannot be changed here.")
+	}
+	acc, err := s.Accounts(ctx, userID)
+	if err != nil {
+		return contract.AccountUpdateReply{}, err
+	}
+	newPhone := digits(c.telephone) != digits(p.Phone)
+	var wantTwoFA *bool
+	if withTwoFA && *c.twoFA != acc.TwoFA {
+		wantTwoFA = c.twoFA
+	}
+	if newPhone && (acc.TwoFA || withTwoFA) || wantTwoFA != nil {
+		start := contract.TwoFAStartRequest{UserID: userID, IsTwoFA: wantTwoFA}
+		if newPhone {
+			start.Telephone = c.telephone
+		}
+		r, err := s.TwoFA.TwoFAStart(ctx, start)
+		if err != nil {
+			return contract.AccountUpdateReply{}, renameFields(err)
+		}
+		if r.OTPSent {
+			p, err := s.saveAccount(ctx, userID, c, newEmail, false)
+			if err != nil {
+				return contract.AccountUpdateReply{}, err
+			}
+			return contract.AccountUpdateReply{OTPSent: &contract.AccountOTPSent{
+				Telephone: r.Telephone, IsOTPSent: true, Message: OTPSentMessage,
+				DisableBirthdate: p.Birthdate != "", VerificationCode: r.VerificationCode,
+			}}, nil
+		}
+		newPhone = false // auth sees nothing to confirm
+	}
+	p, err = s.saveAccount(ctx, userID, c, newEmail, newPhone)
+	if err != nil {
+		return contract.AccountUpdateReply{}, err
+	}
+	if newPhone || newEmail {
+		if acc, err = s.Accounts(ctx, userID); err != nil {
+			return contract.AccountUpdateReply{}, err
+		}
+	}
+	view, err := s.view(ctx, p, acc)
+	if err != nil {
+		return contract.AccountUpdateReply{}, err
+	}
+	return contract.AccountUpdateReply{Updated: &contract.AccountUpdated{AccountProfile: view, IsProfileUpdated: true, ValidTokenCount: acc.ValidTokenCount}}, nil
+}
+
+// saveAccount has auth change the telephone (when withPhone) and set the
+// email (when withEmail), then records them with the other fields. The
+// telephone goes first: an email is only set on accounts that have none,
+// which is rare, so a refused email after an accepted telephone is too;
+// the telephone is then recorded and the refusal answered.
+func (s *Service) saveAccount(ctx context.Context, userID int64, c accountChange, withEmail, withPhone bool) (Profile, error) {
+	var phone, email *contract.Account
+	if withPhone {
+		acc, err := s.Contacts.ChangePhone(ctx, contract.ChangePhoneRequest{UserID: userID, NewPhone: c.telephone})
+		if err != nil {
+			return Profile{}, renameFields(err)
+		}
+		phone = &acc
+	}
+	var refused error
+	if withEmail {
+		acc, err := s.Contacts.ChangeEmail(ctx, contract.ChangeEmailRequest{UserID: userID, NewEmail: c.email})
+		if err != nil && phone == nil {
+			return Profile{}, renameFields(err)
+		}
+		if err != nil {
+			refused = renameFields(err)
+		} else {
+			email = &acc
+		}
+	}
+	p, err := s.change(ctx, userID, func(p *Profile) {
+		if refused != nil {
+			p.Phone, p.PhoneVerifyAt = phone.Phone, phone.PhoneVerifiedAt
+			return
+		}
+		p.FirstName, p.LastName, p.Gender = c.first, c.last, c.gender
+		if p.Birthdate == "" {
+			p.Birthdate = c.birthdate
+		}
+		if phone != nil {
+			p.Phone, p.PhoneVerifyAt = phone.Phone, phone.PhoneVerifiedAt
+		}
+		if email != nil {
+			p.Email, p.EmailVerifyAt = email.Email, email.EmailVerifiedAt
+		}
+	})
+	return p, errors.Join(err, refused)
+}
+
+// change stores the next version when it differs from the newest, with
+// its profile.updated event (the DOSS profile shares names and phone), and
+// returns the newest state.
+func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)) (Profile, error) {
+	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
+		before := *p
+		apply(p)
+		if *p == before {
+			return nil, errUnchanged
+		}
+		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
+		if err != nil {
+			return nil, err
+		}
+		return []contract.Event{ev}, nil
+	})
+	switch {
+	case errors.Is(err, errUnchanged):
+		return p, nil
+	case errors.Is(err, mongox.ErrNotFound):
+		return p, mongox.Wrap("profile update", err)
+	case err != nil:
+		return p, err
+	}
+	if s.Kick != nil {
+		s.Kick()
+	}
+	return p, nil
+}
+
+// renameFields gives auth's field names the account API's.
+func renameFields(err error) error {
+	var e *contract.Error
+	if !errors.As(err, &e) || len(e.Fields) == 0 {
+		return err
+	}
+	names := map[string]string{"new_phone": "telephone", "phone": "telephone", "new_email": "email"}
+	out := *e
+	out.Fields = map[string][]string{}
+	for f, msgs := range e.Fields {
+		if n, ok := names[f]; ok {
+			for i, m := range msgs {
+				msgs[i] = strings.ReplaceAll(strings.ReplaceAll(m, "new phone", "telephone"), "new email", "email")
+			}
+			if out.Message == e.Message {
+				out.Message = msgs[0]
+			}
+			f = n
+		}
+		out.Fields[f] = msgs
+	}
+	return &out
+}
+
+// VerifyOTP is POST /api/user/profile/verify-otp: auth applies the
+// pending change if the code is right, and profile records the telephone
+// it now has.
+func (s *Service) VerifyOTP(ctx context.Context, userID int64, req contract.AccountVerifyOTPRequest) (contract.AccountVerified, error) {
+	var v contract.Validation
+	if strings.TrimSpace(req.Telephone) == "" {
+		v.Add("telephone", "The telephone field is required.")
+	}
+	if strings.TrimSpace(req.OTP) == "" {
+		v.Add("otp", "The otp field is required.")
+	}
+	if err := v.Err(); err != nil {
+		return contract.AccountVerified{}, err
+	}
+	if _, err := s.load(ctx, userID); err != nil {
+		return contract.AccountVerified{}, err
+	}
+	r, err := s.TwoFA.TwoFAVerify(ctx, contract.TwoFAVerifyRequest{UserID: userID, Telephone: strings.TrimSpace(req.Telephone), OTP: strings.TrimSpace(req.OTP)})
+	if err != nil {
+		return contract.AccountVerified{}, renameFields(err)
+	}
+	acc := r.Account
+	p, err := s.change(ctx, userID, func(p *Profile) {
+		if acc.Phone != "" && acc.Phone != p.Phone {
+			p.Phone, p.PhoneVerifyAt = acc.Phone, acc.PhoneVerifiedAt
+		}
+	})
+	if err != nil {
+		return contract.AccountVerified{}, err
+	}
+	view, err := s.view(ctx, p, acc)
+	if err != nil {
+		return contract.AccountVerified{}, err
+	}
+	out := contract.AccountVerified{AccountProfile: view, ValidTokenCount: acc.ValidTokenCount}
+	if r.Session != nil {
+		out.AccessToken = r.Session.Token
+	}
+	return out, nil
+}
+
+// referralAlphabet leaves out letters and digits that read alike.
+const referralAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// NewReferralCode is 8 random characters (32^8 ≈ 10^12 codes).
+func NewReferralCode() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = referralAlphabet[int(b[i])%len(referralAlphabet)]
+	}
+	return string(b)
+}
+
+// referralCode returns the user's code, making one the first time. A code
+// belongs to one user by a unique insert of the code itself; the profile's
+// version chain keeps one code per user: of two requests making a code at
+// once, one version wins, and the loser gives its code back.
+func (s *Service) referralCode(ctx context.Context, p Profile) (string, error) {
+	if p.ReferralCode != "" {
+		return p.ReferralCode, nil
+	}
+	gen := s.NewReferralCode
+	if gen == nil {
+		gen = NewReferralCode
+	}
+	var code string
+	for attempt := 0; ; attempt++ {
+		if attempt == 16 {
+			return "", mongox.Wrap("referral code", errors.New("no free code after 16 tries"))
+		}
+		code = gen()
+		_, err := s.Referrals.InsertOne(ctx, bson.M{"_id": code, "user_id": p.UserID})
+		if err == nil {
+			break
+		}
+		if !mongox.IsDuplicate(err) {
+			return "", mongox.Wrap("referral claim", err)
+		}
+	}
+	got, err := s.Profiles.Update(ctx, key(p.UserID), func(p *Profile) ([]contract.Event, error) {
+		if p.ReferralCode != "" {
+			return nil, errUnchanged
+		}
+		p.ReferralCode = code
+		return nil, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		_, _ = s.Referrals.DeleteOne(ctx, bson.M{"_id": code, "user_id": p.UserID})
+		return got.ReferralCode, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return got.ReferralCode, nil
+}
