@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -69,6 +71,31 @@ func TestRenderErrorHidesInternals(t *testing.T) {
 		}
 		if c.status == 429 && rec.Header().Get("Retry-After") != "7" {
 			t.Errorf("Retry-After = %q", rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
+func TestBindJSONNamesAFieldItsDecoderRefuses(t *testing.T) {
+	var dst struct {
+		Name string    `json:"name"`
+		At   time.Time `json:"at"`
+	}
+	for body, want := range map[string]int{
+		`{"name":"a","at":"yesterday"}`:            422,
+		`{"name":"a","at":"2026-01-02T03:04:05Z"}`: 0,
+		`{"name":"a","at":`:                        400,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		c := echo.New().NewContext(req, httptest.NewRecorder())
+		err := bindJSON(c, &dst)
+		switch {
+		case want == 0 && err != nil, want == 400 && !errors.As(err, new(badRequest)):
+			t.Errorf("%s: %v", body, err)
+		case want == 422:
+			if e := contract.AsError(err); e.Code != contract.Invalid || len(e.Fields["at"]) == 0 {
+				t.Errorf("%s: %v, want errors.at", body, err)
+			}
 		}
 	}
 }
