@@ -400,7 +400,7 @@ func corpus(t *testing.T, k tokenKit, valid string) []attack {
 		attack{name: "wallet amount as string", path: "/admin/v1/users/" + nobodyUser + "/wallet", body: `{"id":"w1","balance":"cashback","entry":"credit","amount":"100"}`, auth: "Bearer " + adminToken, status: 422, field: "amount", route: "account-admin"},
 		attack{name: "wallet amount 1e400", path: "/admin/v1/users/" + nobodyUser + "/wallet", body: `{"id":"w1","balance":"cashback","entry":"credit","amount":1e400}`, auth: "Bearer " + adminToken, status: 422, field: "amount", route: "account-admin"},
 		attack{name: "order amount operator", path: "/admin/v1/users/" + nobodyUser + "/orders", body: `{"id":"o1","order_id":"1","status":"placed","amount":{"$inc":1}}`, auth: "Bearer " + adminToken, status: 422, field: "amount", route: "account-admin"},
-		attack{name: "wallet time not a time", path: "/admin/v1/users/" + nobodyUser + "/wallet", body: `{"id":"w1","balance":"cashback","entry":"credit","amount":1,"at":"yesterday"}`, auth: "Bearer " + adminToken, route: "account-admin"},
+		attack{name: "wallet time not a time", path: "/admin/v1/users/" + nobodyUser + "/wallet", body: `{"id":"w1","balance":"cashback","entry":"credit","amount":1,"at":"yesterday"}`, auth: "Bearer " + adminToken, status: 422, field: "at", route: "account-admin"},
 	)
 
 	// Content types, charsets and header abuse.
