@@ -99,3 +99,16 @@ func TestBindJSONNamesAFieldItsDecoderRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestBoundedURL(t *testing.T) {
+	e := echo.New()
+	for uri, admitted := range map[string]bool{"/api/v2/my/documents?limit=10": true, "/x?p=" + strings.Repeat("p", maxURLBytes): false} {
+		req := httptest.NewRequest(http.MethodGet, uri, nil)
+		ran := false
+		err := boundedURL(func(echo.Context) error { ran = true; return nil })(e.NewContext(req, httptest.NewRecorder()))
+		var he *echo.HTTPError
+		if ran != admitted || (!admitted && (!errors.As(err, &he) || he.Code != http.StatusRequestURITooLong)) {
+			t.Errorf("%.40s: ran %v, err %v", uri, ran, err)
+		}
+	}
+}
