@@ -447,6 +447,8 @@ func corpus(t *testing.T, k tokenKit, valid string) []attack {
 		attack{name: "method TRACE", method: "TRACE", path: "/api/v2/profile"},
 		attack{name: "method PATCH", method: http.MethodPatch, path: "/api/v2/update_name", body: `{"first_name":"A","last_name":"B"}`},
 		attack{name: "GET with a body", method: http.MethodGet, path: "/api/v2/new-login", body: login, auth: noHeader},
+		attack{name: "1030 KB query parameter to profile", method: http.MethodGet, path: "/api/user/profile?platform=" + strings.Repeat("p", 1030<<10), status: 414, route: "account"},
+		attack{name: "1030 KB query parameter to documents", method: http.MethodGet, path: "/admin/v1/documents?status=" + strings.Repeat("s", 1030<<10), auth: "Bearer " + adminToken, status: 414},
 		attack{name: "outbox without an address", method: http.MethodGet, path: "/dev/outbox", auth: noHeader, status: 422, field: "to"},
 		attack{name: "outbox with an operator", method: http.MethodGet, path: "/dev/outbox?to[$ne]=x", auth: noHeader, status: 422, field: "to"},
 	)
