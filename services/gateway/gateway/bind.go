@@ -68,7 +68,7 @@ func bindJSON(c echo.Context, v any) error {
 // does not decode into a fresh v, or "".
 func refusedField(body []byte, v any) string {
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil {
+	if reflect.TypeOf(v).Kind() != reflect.Pointer || json.Unmarshal(body, &fields) != nil {
 		return ""
 	}
 	names := slices.Sorted(maps.Keys(fields))
