@@ -30,7 +30,11 @@ const IdentityUnverified = "unverified"
 
 // ProfileGetRequest asks for the caller's profile (the user is in the
 // headers).
-type ProfileGetRequest struct{}
+type ProfileGetRequest struct {
+	// Fresh asks for the store's answer, not a replica's cached one: the
+	// caller knows the profile changed (it saw the write or its event).
+	Fresh bool `json:"fresh,omitempty"`
+}
 
 type UpdateNameRequest struct {
 	FirstName string `json:"first_name"`

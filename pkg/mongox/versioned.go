@@ -26,7 +26,10 @@ type Record[T any] struct {
 }
 
 // Versioned stores documents as version chains; see the package comment.
-type Versioned[T any] struct{ c *mongo.Collection }
+type Versioned[T any] struct {
+	c     *mongo.Collection
+	cache *stateCache[T] // nil unless WithCache
+}
 
 func NewVersioned[T any](c *mongo.Collection) *Versioned[T] { return &Versioned[T]{c: c} }
 
@@ -46,6 +49,24 @@ func (v *Versioned[T]) EnsureIndexes(ctx context.Context) error {
 // the key's head names the newest version it knows of, and the chain is
 // followed from there, since the head may lag a racing writer.
 func (v *Versioned[T]) Get(ctx context.Context, key string) (T, int64, error) {
+	if v.cache == nil {
+		return v.read(ctx, key)
+	}
+	if !isFresh(ctx) {
+		if state, ver, ok := v.cache.get(key); ok {
+			return state, ver, nil
+		}
+	}
+	ticket := v.cache.ticket()
+	state, ver, err := v.read(ctx, key)
+	if err == nil {
+		v.cache.put(key, state, ver, ticket)
+	}
+	return state, ver, err
+}
+
+// read is Get from the store.
+func (v *Versioned[T]) read(ctx context.Context, key string) (T, int64, error) {
 	var h head[T]
 	err := v.c.FindOne(ctx, bson.M{"_id": headID(key)}).Decode(&h)
 	if err == mongo.ErrNoDocuments {
@@ -128,6 +149,9 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 		return Wrap("versioned put", err)
 	}
 	v.setHead(ctx, key, after+1, state)
+	if v.cache != nil {
+		v.cache.put(key, state, after+1, v.cache.ticket())
+	}
 	return nil
 }
 
@@ -177,6 +201,7 @@ func SweepSuperseded(ctx context.Context, c *mongo.Collection, keepFor time.Dura
 // next version, retrying on a lost race. change returns the events the
 // change announces; returning an error stores nothing.
 func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state *T) ([]contract.Event, error)) (T, error) {
+	ctx = WithFresh(ctx) // a write builds on the store, not on a cached read
 	for range 32 {
 		state, ver, err := v.Get(ctx, key)
 		if err != nil {

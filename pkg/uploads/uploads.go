@@ -23,11 +23,14 @@ const (
 	DocumentsBucket = "documents_uploads"
 )
 
-// Store opens bucket, creating it when missing (whoever comes first).
-func Store(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.ObjectStore, error) {
+// Store opens bucket, creating it with replicas copies when missing: the
+// service that reads a bucket creates it at start, with the cluster's
+// replication, and the gateway only opens it (a bucket nobody serves yet
+// is a 503 anyway).
+func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.ObjectStore, error) {
 	store, err := js.ObjectStore(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, TTL: time.Hour,
+		store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, TTL: time.Hour, Replicas: max(1, replicas),
 			Description: "uploads in flight from the gateway"})
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			store, err = js.ObjectStore(ctx, bucket)
@@ -50,9 +53,9 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 	if name == "" {
 		return nil, contract.FieldError(field, "The "+field+" field is required.")
 	}
-	store, err := Store(ctx, js, bucket)
+	store, err := js.ObjectStore(ctx, bucket)
 	if err != nil {
-		return nil, err
+		return nil, Unavailable(err)
 	}
 	defer func() { _ = store.Delete(context.WithoutCancel(ctx), name) }()
 	obj, err := store.Get(ctx, name)
@@ -77,9 +80,9 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 // name; when call fails the upload is deleted, since the service may never
 // have seen it (one that did has deleted it already).
 func Send(ctx context.Context, js jetstream.JetStream, bucket string, data []byte, call func(name string) error) error {
-	store, err := Store(ctx, js, bucket)
+	store, err := js.ObjectStore(ctx, bucket)
 	if err != nil {
-		return err
+		return Unavailable(err)
 	}
 	name := uuid.NewString()
 	if _, err := store.PutBytes(ctx, name, data); err != nil {

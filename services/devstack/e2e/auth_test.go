@@ -95,14 +95,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("wrong content type", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, e.base+"/api/v2/email_send_otp", strings.NewReader("email=a@b.co"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != 415 {
-			t.Fatalf("status %d", res.StatusCode)
-		}
+		expect(t, e.send(req, ""), 415)
 	})
 	t.Run("body too large", func(t *testing.T) {
 		r := e.post("/api/v2/email_send_otp", `{"email":"`+strings.Repeat("a", 70_000)+`@example.com"}`)
@@ -342,14 +335,10 @@ func TestClientAddressLimitIsShared(t *testing.T) {
 			strings.NewReader(js(map[string]string{"phone": "+1868123" + strings.Repeat(string(rune('0'+i)), 4), "password": "4829"})))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", "203.0.113."+string(rune('1'+i)))
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		statuses = append(statuses, res.StatusCode)
-		if i >= 6 && (res.StatusCode != 429 || res.Header.Get("Retry-After") == "") {
-			t.Fatalf("request %d: %d, want 429 with Retry-After (all: %v)", i, res.StatusCode, statuses)
+		res := g.send(req, "")
+		statuses = append(statuses, res.status)
+		if i >= 6 && (res.status != 429 || res.header.Get("Retry-After") == "") {
+			t.Fatalf("request %d: %d, want 429 with Retry-After (all: %v)", i, res.status, statuses)
 		}
 	}
 }

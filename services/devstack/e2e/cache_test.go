@@ -115,3 +115,36 @@ func TestProfileCacheDroppedOnNATSReconnect(t *testing.T) {
 		return e.do(http.MethodGet, "/api/v2/profile", token, "").str("first_name") == "Unannounced"
 	})
 }
+
+// Profile replicas cache too. With two of them behind two gateways, a
+// client still reads its own write on its very next request every time,
+// and the other gateway within a second: a gateway that saw a change asks
+// for the store's answer, not a replica's memory.
+func TestReadYourWritesAcrossProfileReplicas(t *testing.T) {
+	e := start(t, nil)
+	other := e.secondGateway()
+	p, err := stack.Start(e.nc, contract.ServiceProfile, e.getenv, e.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop() })
+	_, token := e.register("replicas@example.com", "+18681230054", "4829")
+	for i := range 12 {
+		name := fmt.Sprintf("Name%d", i)
+		// Both replicas and both gateways hold the old profile.
+		for range 3 {
+			expect(t, e.do(http.MethodGet, "/api/v2/profile", token, ""), 200)
+			expect(t, other.do(http.MethodGet, "/api/v2/profile", token, ""), 200)
+		}
+		expect(t, e.do(http.MethodPost, "/api/v2/update_name", token, js(map[string]string{"first_name": name, "last_name": "R"})), 200)
+		if got := e.do(http.MethodGet, "/api/v2/profile", token, "").str("first_name"); got != name {
+			t.Fatalf("round %d: own gateway read %q right after writing %q", i, got, name)
+		}
+		deadline := time.Now().Add(time.Second)
+		for other.do(http.MethodGet, "/api/v2/profile", token, "").str("first_name") != name {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the other gateway still serves the old name after 1s", i)
+			}
+		}
+	}
+}

@@ -111,19 +111,22 @@ func (e *env) do(method, path, token, body string) resp {
 	return e.send(req, token)
 }
 
-// send adds the app's usual headers, sends req and reads the answer.
+// send adds the app's usual headers, sends req and reads the answer, which
+// must be one the gateway's OpenAPI document describes.
 func (e *env) send(req *http.Request, token string) resp {
 	e.t.Helper()
 	req.Header.Set("Accept", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	reqBody := requestBody(e.t, req)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	checkSpec(e.t, req, reqBody, res, raw) // the answer is the one openapi.yaml describes
 	r := resp{status: res.StatusCode, header: res.Header, raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.body)
 	return r

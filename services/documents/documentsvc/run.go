@@ -67,7 +67,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
 		return err
 	}
-	if _, err := uploads.Store(ctx, js, uploads.DocumentsBucket); err != nil {
+	if _, err := uploads.Store(ctx, js, uploads.DocumentsBucket, common.StreamReplicas); err != nil {
 		return fmt.Errorf("uploads store: %w", err)
 	}
 	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)

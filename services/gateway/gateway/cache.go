@@ -79,6 +79,17 @@ func (c *profileCache) put(uid int64, body []byte, ticket uint64, notAfter time.
 	c.entries[uid] = cached{body: body, expires: expires}
 }
 
+// changed says this replica saw the user's profile change (its own write or
+// the event) since its marks were last dropped: its next fetch asks the
+// profile service for the store's answer rather than a replica's cache,
+// which may not have heard of the change yet.
+func (c *profileCache) changed(uid int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.invalidated[uid]
+	return ok
+}
+
 func (c *profileCache) invalidate(uid int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -22,7 +22,7 @@ func (g *Gateway) getProfile(c echo.Context) error {
 		return c.JSONBlob(http.StatusOK, body)
 	}
 	ticket := g.cache.ticket()
-	p, err := natsx.Call[contract.ProfileGetRequest, contract.Profile](g.callCtx(c), g.nc, contract.ProfileGet, contract.ProfileGetRequest{})
+	p, err := natsx.Call[contract.ProfileGetRequest, contract.Profile](g.callCtx(c), g.nc, contract.ProfileGet, contract.ProfileGetRequest{Fresh: g.cache.changed(uid)})
 	if err != nil {
 		return err
 	}

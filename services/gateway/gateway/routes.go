@@ -12,6 +12,7 @@ import (
 func (g *Gateway) routes(e *echo.Echo) {
 	e.GET("/healthz", g.healthz)
 	e.GET("/readyz", g.readyz)
+	g.openapiRoutes(e)
 
 	api := e.Group("/api")
 	v2 := api.Group("/v2")

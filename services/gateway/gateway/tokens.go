@@ -100,12 +100,18 @@ func (v *verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, erro
 // a consumer the restarted server no longer has, and the replay brings in
 // whatever was revoked while this replica was away.
 func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream) error {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketRevokedSessions, TTL: 7*24*time.Hour + time.Hour, Storage: jetstream.FileStorage, Replicas: v.replicas})
-	if err != nil {
-		kv, err = js.KeyValue(ctx, contract.BucketRevokedSessions)
-		if err != nil {
-			return err
+	// Auth owns the bucket and sets its TTL from the token lifetime; a
+	// gateway that starts first creates it with a generous one, which
+	// auth's next start corrects, and never updates it itself.
+	kv, err := js.KeyValue(ctx, contract.BucketRevokedSessions)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketRevokedSessions, TTL: 7*24*time.Hour + time.Hour, Storage: jetstream.FileStorage, Replicas: max(1, v.replicas)})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, contract.BucketRevokedSessions)
 		}
+	}
+	if err != nil {
+		return err
 	}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {

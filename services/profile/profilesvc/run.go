@@ -5,8 +5,10 @@ package profilesvc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +29,14 @@ import (
 // Durable is the consumer that creates profiles as accounts register and
 // follows their contact changes.
 const Durable = "profile-accounts"
+
+// Each replica keeps the newest profiles it has read or written (see
+// mongox.Versioned.WithCache): at most this many, each for at most this
+// long, a bound on what a missed event could cost.
+const (
+	cacheEntries = 100_000
+	cacheTTL     = time.Minute
+)
 
 // DurableDocuments follows the documents service's events (the recovery
 // path of ApplyDocuments); DurableObjects deletes the objects profile
@@ -85,7 +95,17 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log := logx.New(stdout, common.Dev(), contract.ServiceProfile)
 	defer func() { _ = log.Sync() }()
 
-	nc, js, err := natsx.Connect(common.NATSURL, contract.ServiceProfile)
+	// The profiles cache hears every change through ProfileUpdated; while
+	// the connection is down it cannot, so it starts over.
+	var profiles atomic.Pointer[mongox.Versioned[app.Profile]]
+	forgetAll := func() {
+		if p := profiles.Load(); p != nil {
+			p.ForgetAll()
+		}
+	}
+	nc, js, err := natsx.Connect(common.NATSURL, contract.ServiceProfile,
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { forgetAll() }),
+		nats.ReconnectHandler(func(*nats.Conn) { forgetAll() }))
 	if err != nil {
 		return err
 	}
@@ -105,7 +125,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer func() { _ = client.Disconnect(context.Background()) }()
 
 	svc := &app.Service{
-		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")),
+		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")).WithCache(cacheEntries, cacheTTL),
 		Accounts: accountsFrom(nc),
 		Contacts: authContacts{nc: nc},
 		Photos:   adapters.Images{Store: store, TTL: photoTTL},
@@ -118,13 +138,27 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Referrals: db.Collection("profile_referral_codes"),
 		Publish:   events.NewPublisher(js).Publish,
 	}
+	profiles.Store(svc.Profiles)
+	changed, err := nc.Subscribe(contract.EventSubject(contract.EventProfileUpdated), func(m *nats.Msg) {
+		var ev contract.Event
+		var d contract.ProfileUpdated
+		if json.Unmarshal(m.Data, &ev) != nil || ev.Decode(&d) != nil || d.UserID == 0 {
+			svc.Profiles.ForgetAll()
+			return
+		}
+		svc.Forget(d.UserID)
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = changed.Unsubscribe() }()
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
 		return err
 	}
 	if err := app.EnsurePostingIndexes(ctx, svc.Postings); err != nil {
 		return err
 	}
-	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket); err != nil {
+	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket, common.StreamReplicas); err != nil {
 		return fmt.Errorf("uploads store: %w", err)
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())

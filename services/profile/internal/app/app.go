@@ -89,6 +89,10 @@ type Service struct {
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }
 
+// Forget drops this replica's cached profile of a user another replica
+// changed (its ProfileUpdated event).
+func (s *Service) Forget(userID int64) { s.Profiles.Forget(key(userID)) }
+
 // Get returns the user's profile, creating it from the auth account the
 // first time it is asked for.
 func (s *Service) Get(ctx context.Context, userID int64) (contract.Profile, error) {
