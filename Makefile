@@ -22,6 +22,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s); found inputs stay in t
 	@set -e; cd services/auth && for f in FuzzNormalizeEmail FuzzNormalizePhone; do \
 	  $(GO) test ./internal/app -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s}; done
 	@cd pkg && $(GO) test ./imagex -run '^$$' -fuzz '^FuzzOrientation$$' -fuzztime $${FUZZTIME:-10s}
+	@set -e; cd services/gateway && for f in FuzzAuthenticate FuzzReadImage FuzzReadDocumentForm; do \
+	  $(GO) test ./gateway -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10s}; done
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

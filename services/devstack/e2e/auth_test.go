@@ -285,15 +285,23 @@ func TestConcurrentRegistrationsOneEmail(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	uuids := map[string]bool{}
-	for range 30 {
+	// 100 at once, in the spellings the app may send for one address.
+	spellings := []string{"race@example.com", "Race@Example.com", " RACE@EXAMPLE.COM "}
+	for i := range 100 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := e.post("/api/v2/email_send_otp", js(map[string]string{"email": "race@example.com"}))
-			if r.status == 200 {
-				mu.Lock()
+			r := e.post("/api/v2/email_send_otp", js(map[string]string{"email": spellings[i%len(spellings)]}))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case r.status == 200:
 				uuids[r.str("response", "user", "uuid")] = true
-				mu.Unlock()
+			case r.status == 503 && r.header.Get("Retry-After") != "":
+				// On a loaded machine some calls outlive the gateway's
+				// deadline; that is the answer for it.
+			case r.status < 400 || r.status > 499:
+				t.Errorf("status %d: %s", r.status, r.raw)
 			}
 		}()
 	}
@@ -301,6 +309,15 @@ func TestConcurrentRegistrationsOneEmail(t *testing.T) {
 	if len(uuids) != 1 {
 		t.Fatalf("%d uuids for one email, want 1", len(uuids))
 	}
+	// Sends the gateway gave up on may still be running in auth; once they
+	// are through, a new send still answers the same uuid.
+	eventually(t, "a send after the race", func() bool {
+		r := e.post("/api/v2/email_send_otp", js(map[string]string{"email": "race@example.com"}))
+		if r.status == 200 && !uuids[r.str("response", "user", "uuid")] {
+			t.Fatalf("a later send answered another uuid: %s", r.raw)
+		}
+		return r.status == 200
+	})
 }
 
 func TestClientAddressLimitIsShared(t *testing.T) {

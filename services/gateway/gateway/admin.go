@@ -56,10 +56,10 @@ func adminName(tokens []adminToken, bearer string) string {
 // record before the call runs; a call that cannot be audited does not run.
 func (g *Gateway) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		bearer, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		token, ok := bearer(c.Request())
 		name := ""
 		if ok {
-			name = adminName(g.adminTokens, strings.TrimSpace(bearer))
+			name = adminName(g.adminTokens, strings.TrimSpace(token))
 		}
 		if name == "" {
 			return contract.Errorf(contract.Unauthenticated, "Unauthenticated.")

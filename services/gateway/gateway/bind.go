@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -49,9 +52,36 @@ func bindJSON(c echo.Context, v any) error {
 		return contract.FieldError(te.Field, "The "+te.Field+" field must be a "+typeName(te.Type.Kind().String())+".")
 	case errors.As(err, &te):
 		return badRequest{"The request body must be a JSON object."}
+	case json.Valid(body):
+		// Well-formed, but a field's own decoder (a time, say) refused
+		// its value: that is a validation error of that field.
+		if f := refusedField(body, v); f != "" {
+			return contract.FieldError(f, "The "+f+" field is invalid.")
+		}
+		return badRequest{"The request body could not be read."}
 	default:
 		return badRequest{"The request body is not valid JSON."}
 	}
+}
+
+// refusedField is the first top-level field, by name, whose value alone
+// does not decode into a fresh v, or "".
+func refusedField(body []byte, v any) string {
+	var fields map[string]json.RawMessage
+	if reflect.TypeOf(v).Kind() != reflect.Pointer || json.Unmarshal(body, &fields) != nil {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(fields))
+	for _, name := range names {
+		one, err := json.Marshal(map[string]json.RawMessage{name: fields[name]})
+		if err != nil {
+			continue
+		}
+		if json.Unmarshal(one, reflect.New(reflect.TypeOf(v).Elem()).Interface()) != nil {
+			return name
+		}
+	}
+	return ""
 }
 
 func typeName(kind string) string {

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -34,6 +36,21 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
+func TestUserAgentIsBounded(t *testing.T) {
+	for in, want := range map[string]string{
+		"okhttp/4.12.0":                "okhttp/4.12.0",
+		strings.Repeat("u", 1<<20):     strings.Repeat("u", maxUserAgent),
+		strings.Repeat("é", 1000):      strings.Repeat("é", maxUserAgent/2),
+		"a" + strings.Repeat("é", 300): "a" + strings.Repeat("é", (maxUserAgent-1)/2),
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("User-Agent", in)
+		if got := userAgent(req); got != want {
+			t.Errorf("userAgent(%d bytes) = %d bytes, want %d", len(in), len(got), len(want))
+		}
+	}
+}
+
 func TestRenderErrorHidesInternals(t *testing.T) {
 	e := echo.New()
 	for _, c := range []struct {
@@ -54,6 +71,44 @@ func TestRenderErrorHidesInternals(t *testing.T) {
 		}
 		if c.status == 429 && rec.Header().Get("Retry-After") != "7" {
 			t.Errorf("Retry-After = %q", rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
+func TestBindJSONNamesAFieldItsDecoderRefuses(t *testing.T) {
+	var dst struct {
+		Name string    `json:"name"`
+		At   time.Time `json:"at"`
+	}
+	for body, want := range map[string]int{
+		`{"name":"a","at":"yesterday"}`:            422,
+		`{"name":"a","at":"2026-01-02T03:04:05Z"}`: 0,
+		`{"name":"a","at":`:                        400,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		c := echo.New().NewContext(req, httptest.NewRecorder())
+		err := bindJSON(c, &dst)
+		switch {
+		case want == 0 && err != nil, want == 400 && !errors.As(err, new(badRequest)):
+			t.Errorf("%s: %v", body, err)
+		case want == 422:
+			if e := contract.AsError(err); e.Code != contract.Invalid || len(e.Fields["at"]) == 0 {
+				t.Errorf("%s: %v, want errors.at", body, err)
+			}
+		}
+	}
+}
+
+func TestBoundedURL(t *testing.T) {
+	e := echo.New()
+	for uri, admitted := range map[string]bool{"/api/v2/my/documents?limit=10": true, "/x?p=" + strings.Repeat("p", maxURLBytes): false} {
+		req := httptest.NewRequest(http.MethodGet, uri, nil)
+		ran := false
+		err := boundedURL(func(echo.Context) error { ran = true; return nil })(e.NewContext(req, httptest.NewRecorder()))
+		var he *echo.HTTPError
+		if ran != admitted || (!admitted && (!errors.As(err, &he) || he.Code != http.StatusRequestURITooLong)) {
+			t.Errorf("%.40s: ran %v, err %v", uri, ran, err)
 		}
 	}
 }

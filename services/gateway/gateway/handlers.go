@@ -20,8 +20,21 @@ func (g *Gateway) callCtx(c echo.Context) context.Context {
 	p, _ := c.Get(callerKey).(contract.Principal)
 	return natsx.WithCaller(c.Request().Context(), natsx.Caller{
 		Principal: p,
-		Client:    contract.Client{IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Locale: language(c.Request().Header.Get("Accept-Language"))},
+		Client:    contract.Client{IP: c.RealIP(), UserAgent: userAgent(c.Request()), Locale: language(c.Request().Header.Get("Accept-Language"))},
 	})
+}
+
+// maxUserAgent bounds the user agent passed on in the NATS headers and
+// stored with a session: more says nothing more, and a 1 MB one does not
+// fit in a NATS message at all.
+const maxUserAgent = 512
+
+func userAgent(r *http.Request) string {
+	ua := r.UserAgent()
+	if len(ua) > maxUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+	}
+	return ua
 }
 
 // forward binds Req, calls subject, and renders the reply through shape.

@@ -129,6 +129,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	ech.Use(observe())
 	ech.Use(correlation(log))
+	ech.Use(boundedURL)
 	ech.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, _ []byte) error {
 			logx.From(c.Request().Context()).Error("panic", zap.Error(err))
@@ -162,6 +163,19 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	}
 	return nil
+}
+
+// maxURLBytes bounds the request target: no route takes more (ids, paging,
+// a platform), and what a route reads from it must fit in one NATS message.
+const maxURLBytes = 8 << 10
+
+func boundedURL(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if len(c.Request().RequestURI) > maxURLBytes {
+			return echo.NewHTTPError(http.StatusRequestURITooLong, "The request URL is too long.")
+		}
+		return next(c)
+	}
 }
 
 var validCorrelation = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)

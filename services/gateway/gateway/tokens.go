@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -176,13 +177,23 @@ func (v *verifier) isRevoked(sid string) bool {
 	return ok
 }
 
+// bearer is the request's bearer credential. Two Authorization headers
+// are ambiguous (a proxy may have checked the one we would not read), so
+// they are no credential at all.
+func bearer(r *http.Request) (string, bool) {
+	values := r.Header.Values(echo.HeaderAuthorization)
+	if len(values) != 1 {
+		return "", false
+	}
+	return strings.CutPrefix(values[0], "Bearer ")
+}
+
 var errUnauthenticated = &contract.Error{Code: contract.Unauthenticated, Message: "Unauthenticated."}
 
 // authenticate is the middleware of every protected route.
 func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		raw, ok := strings.CutPrefix(h, "Bearer ")
+		raw, ok := bearer(c.Request())
 		if !ok || raw == "" || len(raw) > 4096 {
 			return errUnauthenticated
 		}

@@ -3,6 +3,7 @@ package app
 import (
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
@@ -17,7 +18,9 @@ func NormalizeEmail(field, raw string) (string, error) {
 		return "", contract.FieldError(field, "The "+field+" field is required.")
 	}
 	bad := contract.FieldError(field, "The "+field+" must be a valid email address.")
-	if len(e) > 254 || !utf8.ValidString(e) {
+	// Invisible characters (zero-width, bidi overrides, controls) would let
+	// one address be registered again under a spelling that looks the same.
+	if len(e) > 254 || !utf8.ValidString(e) || strings.IndexFunc(e, invisible) >= 0 {
 		return "", bad
 	}
 	addr, err := mail.ParseAddress(e)
@@ -31,6 +34,10 @@ func NormalizeEmail(field, raw string) (string, error) {
 		return "", bad
 	}
 	return e, nil
+}
+
+func invisible(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || !unicode.IsGraphic(r) || unicode.IsSpace(r)
 }
 
 // NormalizePhone parses an international number and returns it in E.164.

@@ -16,6 +16,11 @@ func TestNormalizeEmail(t *testing.T) {
 		{"a@@example.com", ""},
 		{"a@example..com", ""},
 		{"", ""},
+		{"a\u200b@example.com", ""},
+		{"a\u202e@example.com", ""},
+		{"a\u00a0b@example.com", ""},
+		{"a@exa\u2060mple.com", ""},
+		{"é@exämple.com", "é@exämple.com"},
 	} {
 		t.Run(c.in, func(t *testing.T) {
 			got, err := NormalizeEmail("email", c.in)
