@@ -161,6 +161,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Revocations: db.Collection("auth_session_revocations"),
 		Challenges:  db.Collection("auth_challenges"),
 		Ledger:      mongox.NewLedger(db.Collection("auth_ledger"), nil),
+		IDs:         mongox.NewLedger(db.Collection("auth_ids"), nil),
 		Hasher:      app.NewHasher(s.argon, s.pepper),
 		CodeKey:     s.codeKey,
 		Box:         box,
@@ -171,7 +172,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Revoked:     revocations{kv: kv},
 		NATS:        nc,
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return err
 		}

@@ -97,6 +97,7 @@ func newFixture(t *testing.T) *fixture {
 		Revocations: db.Collection("auth_session_revocations"),
 		Challenges:  db.Collection("auth_challenges"),
 		Ledger:      mongox.NewLedger(db.Collection("auth_ledger"), f.clock),
+		IDs:         mongox.NewLedger(db.Collection("auth_ids"), f.clock),
 		Hasher:      NewHasher(Argon2{MemoryKiB: 64, Time: 1, Threads: 1}, []byte("pepper")),
 		CodeKey:     []byte("code key"),
 		Box:         box,

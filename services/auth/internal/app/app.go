@@ -98,16 +98,19 @@ type Service struct {
 	// with 2FA on, a pending telephone or 2FA change.
 	Challenges *mongo.Collection
 	Ledger     *mongox.Ledger
-	Hasher     *Hasher
-	CodeKey    []byte
-	Box        *seal.Box
-	Signer     *Signer
-	Limits     Limits
-	Dev        bool
-	Now        func() time.Time
-	Kick       func() // wakes the outbox relay after a write with events
-	Revoked    RevocationList
-	NATS       *nats.Conn // for questions to other services; nil in unit tests
+	// IDs allocates user ids. It is never swept (the Ledger is, after two
+	// days): a swept allocator would start again from 1.
+	IDs     *mongox.Ledger
+	Hasher  *Hasher
+	CodeKey []byte
+	Box     *seal.Box
+	Signer  *Signer
+	Limits  Limits
+	Dev     bool
+	Now     func() time.Time
+	Kick    func() // wakes the outbox relay after a write with events
+	Revoked RevocationList
+	NATS    *nats.Conn // for questions to other services; nil in unit tests
 
 	seen lastWrites
 }

@@ -257,18 +257,15 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	} else if err != nil {
 		return contract.Session{}, err
 	}
-	seq, err := s.Ledger.Append(ctx, "user-id", func(*mongox.Tail, time.Time) (string, error) { return "id", nil })
+	userID, err := s.allocateUserID(ctx, acc.UUID)
 	if err != nil {
 		return contract.Session{}, err
-	}
-	if _, err := s.Claims.InsertOne(ctx, claim{ID: "uid:" + strconv.FormatInt(seq.Seq, 10), UUID: acc.UUID}); err != nil {
-		return contract.Session{}, mongox.Wrap("uid claim", err)
 	}
 	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 		if a.Active {
 			return nil, noRegistration()
 		}
-		a.Active, a.UserID, a.PINHash, a.PendingPINHash, a.PendingPhone = true, seq.Seq, a.PendingPINHash, "", ""
+		a.Active, a.UserID, a.PINHash, a.PendingPINHash, a.PendingPhone = true, userID, a.PendingPINHash, "", ""
 		if req.DeviceToken != "" {
 			a.DeviceToken = req.DeviceToken
 		}
@@ -279,4 +276,25 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	}
 	s.kick()
 	return s.newSession(ctx, acc, req.DeviceToken, client)
+}
+
+// allocateUserID takes the next user id and claims it for uuid. The claim
+// is what makes an id one account's for ever: a number already claimed
+// (an allocator restored from an old backup, or moved) is skipped, never
+// shared.
+func (s *Service) allocateUserID(ctx context.Context, uuid string) (int64, error) {
+	for range 1000 {
+		seq, err := s.IDs.Append(ctx, "user-id", func(*mongox.Tail, time.Time) (string, error) { return "id", nil })
+		if err != nil {
+			return 0, err
+		}
+		_, err = s.Claims.InsertOne(ctx, claim{ID: "uid:" + strconv.FormatInt(seq.Seq, 10), UUID: uuid})
+		if err == nil {
+			return seq.Seq, nil
+		}
+		if !mongox.IsDuplicate(err) {
+			return 0, mongox.Wrap("uid claim", err)
+		}
+	}
+	return 0, mongox.Wrap("uid claim", errors.New("no free user id in 1000 tries"))
 }
