@@ -41,8 +41,9 @@ const RecentEntries = 64
 // copies its newest entry, a probe finds a newer one the head has not
 // caught up with, and each entry carries the ones before it.
 type Ledger struct {
-	c   *mongo.Collection
-	now func() time.Time
+	c     *mongo.Collection
+	now   func() time.Time
+	local stripes
 }
 
 func NewLedger(c *mongo.Collection, now func() time.Time) *Ledger {
@@ -185,6 +186,7 @@ func wrapNil(op string, err error) error {
 // an error to refuse), and appends it. Losing a race re-reads and decides
 // again on the new tail.
 func (l *Ledger) Append(ctx context.Context, key string, decide func(tail *Tail, now time.Time) (string, error)) (Entry, error) {
+	defer l.local.lock(key)()
 	for range 64 {
 		tail, err := l.Tail(ctx, key)
 		if err != nil {

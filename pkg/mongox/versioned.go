@@ -29,9 +29,12 @@ type Record[T any] struct {
 type Versioned[T any] struct {
 	c     *mongo.Collection
 	cache *stateCache[T] // nil unless WithCache
+	local *stripes
 }
 
-func NewVersioned[T any](c *mongo.Collection) *Versioned[T] { return &Versioned[T]{c: c} }
+func NewVersioned[T any](c *mongo.Collection) *Versioned[T] {
+	return &Versioned[T]{c: c, local: &stripes{}}
+}
 
 func (v *Versioned[T]) Collection() *mongo.Collection { return v.c }
 
@@ -202,6 +205,7 @@ func SweepSuperseded(ctx context.Context, c *mongo.Collection, keepFor time.Dura
 // change announces; returning an error stores nothing.
 func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state *T) ([]contract.Event, error)) (T, error) {
 	ctx = WithFresh(ctx) // a write builds on the store, not on a cached read
+	defer v.local.lock(key)()
 	for range 32 {
 		state, ver, err := v.Get(ctx, key)
 		if err != nil {
