@@ -107,7 +107,7 @@ func ValidateAccountUpdate(req contract.AccountUpdateRequest, withTwoFA bool, to
 	c.birthdate = checkBirthdate(&v, strings.TrimSpace(req.Birthdate), today)
 	if c.telephone == "" {
 		v.Add("telephone", "The telephone field is required.")
-	} else if len(c.telephone) > 32 || digits(c.telephone) == "" {
+	} else if len(c.telephone) > 32 || digits(c.telephone) == "" || !phoneChars(c.telephone) {
 		v.Add("telephone", "The telephone must be a valid phone number including the country dial code, e.g. +18681234567.")
 	}
 	if len(c.email) > 254 {

@@ -50,6 +50,9 @@ func TestValidateAccountUpdate(t *testing.T) {
 		{"markup in a name", func(r *contract.AccountUpdateRequest) { r.FirstName = "<b>x</b>" }, false, "firstname", ""},
 		{"no lastname", func(r *contract.AccountUpdateRequest) { r.LastName = "" }, false, "lastname", ""},
 		{"no telephone", func(r *contract.AccountUpdateRequest) { r.Telephone = "" }, false, "telephone", ""},
+		{"junk after the number", func(r *contract.AccountUpdateRequest) { r.Telephone = "+18681239000; DROP TABLE users" }, false, "telephone", ""},
+		{"zero-width space in the number", func(r *contract.AccountUpdateRequest) { r.Telephone = "+1868\u200b1239000" }, false, "telephone", ""},
+		{"a plus inside", func(r *contract.AccountUpdateRequest) { r.Telephone = "1868+1239000" }, false, "telephone", ""},
 		{"2fa without is_two_fa", func(*contract.AccountUpdateRequest) {}, true, "is_two_fa", "1990-05-15"},
 		{"2fa with is_two_fa", func(r *contract.AccountUpdateRequest) { r.IsTwoFA = &yes }, true, "", "1990-05-15"},
 	} {

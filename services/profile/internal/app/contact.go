@@ -59,6 +59,22 @@ func (s *Service) UpdatePhone(ctx context.Context, userID int64, req contract.Up
 	return s.record(ctx, userID, func(p *Profile) { p.Phone, p.PhoneVerifyAt = acc.Phone, acc.PhoneVerifiedAt })
 }
 
+// phoneChars says phone holds only what people write in numbers: digits,
+// one leading +, spaces, dashes, dots and brackets. Anything else is
+// refused even where only the digits are compared, so no junk is ever
+// accepted as a telephone.
+func phoneChars(phone string) bool {
+	for i, r := range phone {
+		switch {
+		case r >= '0' && r <= '9', r == ' ', r == '-', r == '.', r == '(', r == ')':
+		case r == '+' && i == 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // digits is a phone number's digits, so that "+1 868-123-4567" and
 // "+18681234567" compare equal.
 func digits(phone string) string {
