@@ -3,6 +3,7 @@ package mongox
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -44,13 +45,19 @@ type Ledger struct {
 	c     *mongo.Collection
 	now   func() time.Time
 	local stripes
+
+	mu    sync.Mutex
+	known map[string]Entry // newest entry this process wrote or read, per key
 }
+
+// maxKnown bounds the remembered chain ends; past it they start over.
+const maxKnown = 50_000
 
 func NewLedger(c *mongo.Collection, now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
-	return &Ledger{c: c, now: now}
+	return &Ledger{c: c, now: now, known: map[string]Entry{}}
 }
 
 // EnsureIndexes helps real MongoDB with the legacy read path.
@@ -124,7 +131,12 @@ type ledgerHead struct {
 }
 
 // Tail reads key's chain.
-func (l *Ledger) Tail(ctx context.Context, key string) (*Tail, error) {
+func (l *Ledger) Tail(ctx context.Context, key string) (*Tail, error) { return l.read(ctx, key, true) }
+
+// read reads key's chain from its head; probe also looks for entries the
+// head has not caught up with. An append need not: its insert of the next
+// number fails if there is one, and it then reads again with the probe.
+func (l *Ledger) read(ctx context.Context, key string, probe bool) (*Tail, error) {
 	t := &Tail{ctx: ctx, l: l, key: key}
 	var h ledgerHead
 	err := l.c.FindOne(ctx, bson.M{"_id": ledgerHeadID(key)}).Decode(&h)
@@ -141,7 +153,7 @@ func (l *Ledger) Tail(ctx context.Context, key string) (*Tail, error) {
 	default:
 		return nil, Wrap("ledger head", err)
 	}
-	for { // the head may lag a racing writer
+	for probe { // the head may lag a racing writer
 		var e Entry
 		err := l.c.FindOne(ctx, bson.M{"_id": entryID(key, t.newest.Seq+1)}).Decode(&e)
 		if err == mongo.ErrNoDocuments {
@@ -152,22 +164,18 @@ func (l *Ledger) Tail(ctx context.Context, key string) (*Tail, error) {
 		}
 		t.newest = e
 	}
+	return t, nil
 }
 
 // scanNewest finds a chain without a head: none at all when its first
-// entry is absent (one lookup, the usual case for a new key), else one
-// written before heads existed, found by a query.
+// entry is absent too (a new key: the usual case), else one written before
+// heads existed, found by a query. Every chain written since has a head
+// from its first entry on; a chain swept at its start is older than that.
 func (l *Ledger) scanNewest(ctx context.Context, key string, t *Tail) error {
 	err := l.c.FindOne(ctx, bson.M{"_id": entryID(key, 1)}).Err()
 	if err == mongo.ErrNoDocuments {
-		// An older chain whose first entries were swept still has a
-		// newest one; only a query finds it.
-		err = l.c.FindOne(ctx, bson.M{"key": key}, options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})).Decode(&t.newest)
-		if err == mongo.ErrNoDocuments {
-			t.empty = true
-			return nil
-		}
-		return wrapNil("ledger scan", err)
+		t.empty = true
+		return nil
 	}
 	if err != nil {
 		return Wrap("ledger read", err)
@@ -187,8 +195,22 @@ func wrapNil(op string, err error) error {
 // again on the new tail.
 func (l *Ledger) Append(ctx context.Context, key string, decide func(tail *Tail, now time.Time) (string, error)) (Entry, error) {
 	defer l.local.lock(key)()
+	sure := false // whether the tail was read with the probe
 	for range 64 {
-		tail, err := l.Tail(ctx, key)
+		var tail *Tail
+		var err error
+		if !sure {
+			// Optimistic: the end this process last saw, or none. If the
+			// chain is longer, the insert below collides (inserts are
+			// checked by the store's unique index, while every lookup is a
+			// scan on FerretDB), and the next round reads it all.
+			tail = &Tail{ctx: ctx, l: l, key: key, empty: true}
+			if e, ok := l.recall(key); ok {
+				tail = &Tail{ctx: ctx, l: l, key: key, newest: e}
+			}
+		} else {
+			tail, err = l.read(ctx, key, true)
+		}
 		if err != nil {
 			return Entry{}, err
 		}
@@ -204,16 +226,50 @@ func (l *Ledger) Append(ctx context.Context, key string, decide func(tail *Tail,
 			e.Recent = append([]recent{{Kind: prev.Kind, At: prev.At}}, prev.Recent[:min(len(prev.Recent), RecentEntries-2)]...)
 		}
 		e.ID = entryID(key, e.Seq)
+		if e.Seq == 1 {
+			// A new chain claims its head first: a chain that exists has
+			// one (the sweep removes a head only with the whole chain), so
+			// this fails for an old chain whose first entries were swept.
+			if _, err := l.c.InsertOne(ctx, ledgerHead{ID: ledgerHeadID(key), Seq: 1, Kind: e.Kind, At: e.At}); err != nil {
+				if IsDuplicate(err) {
+					sure = true
+					continue
+				}
+				return Entry{}, Wrap("ledger append", err)
+			}
+		}
 		if _, err := l.c.InsertOne(ctx, e); err != nil {
 			if IsDuplicate(err) {
+				sure = true // someone else appended: read it all
 				continue
 			}
 			return Entry{}, Wrap("ledger append", err)
 		}
-		l.setHead(ctx, e)
+		l.remember(e)
+		if e.Seq > 1 {
+			l.setHead(ctx, e)
+		}
 		return e, nil
 	}
 	return Entry{}, Wrap("ledger append", fmt.Errorf("%s: too much contention", key))
+}
+
+func (l *Ledger) recall(key string) (Entry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.known[key]
+	return e, ok
+}
+
+func (l *Ledger) remember(e Entry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.known) >= maxKnown {
+		l.known = map[string]Entry{}
+	}
+	if cur, ok := l.known[e.Key]; !ok || cur.Seq < e.Seq {
+		l.known[e.Key] = e
+	}
 }
 
 // setHead moves the head to e; see Versioned.setHead for why a head that
@@ -233,5 +289,8 @@ func (l *Ledger) Sweep(ctx context.Context, age time.Duration) (int64, error) {
 	if err != nil {
 		return 0, Wrap("ledger sweep", err)
 	}
+	l.mu.Lock()
+	l.known = map[string]Entry{} // a remembered end may be gone
+	l.mu.Unlock()
 	return res.DeletedCount, nil
 }

@@ -97,7 +97,16 @@ func (v *Versioned[T]) read(ctx context.Context, key string) (T, int64, error) {
 // writes the head for next time.
 func (v *Versioned[T]) scan(ctx context.Context, key string) (T, int64, error) {
 	var rec Record[T]
-	err := v.c.FindOne(ctx, bson.M{"key": key}, options.FindOne().SetSort(bson.D{{Key: "version", Value: -1}})).Decode(&rec)
+	// A key with no first version has none: the usual case (a new key)
+	// costs a lookup, not a query.
+	err := v.c.FindOne(ctx, bson.M{"_id": recordID(key, 1)}).Err()
+	if err == mongo.ErrNoDocuments {
+		return rec.State, 0, ErrNotFound
+	}
+	if err != nil {
+		return rec.State, 0, Wrap("versioned get", err)
+	}
+	err = v.c.FindOne(ctx, bson.M{"key": key}, options.FindOne().SetSort(bson.D{{Key: "version", Value: -1}})).Decode(&rec)
 	if err == mongo.ErrNoDocuments {
 		return rec.State, 0, ErrNotFound
 	}
@@ -170,7 +179,9 @@ const KeepFor = 10 * time.Minute
 // newest version of a key is never deleted. It is one scan of c, for the
 // relay to run now and then, plus an _id lookup per candidate.
 func SweepSuperseded(ctx context.Context, c *mongo.Collection, keepFor time.Duration) (int, error) {
-	cur, err := c.Find(ctx, bson.M{"published": true, "key": bson.M{"$exists": true}, "at": bson.M{"$lt": time.Now().UTC().Add(-keepFor)}},
+	// Version 1 stays too: it tells a key that exists from one that does
+	// not when the head is missing (see scan).
+	cur, err := c.Find(ctx, bson.M{"published": true, "key": bson.M{"$exists": true}, "version": bson.M{"$gt": 1}, "at": bson.M{"$lt": time.Now().UTC().Add(-keepFor)}},
 		options.Find().SetProjection(bson.M{"_id": 1, "key": 1, "version": 1}))
 	if err != nil {
 		return 0, Wrap("sweep versions", err)
