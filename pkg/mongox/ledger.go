@@ -272,11 +272,12 @@ func (l *Ledger) remember(e Entry) {
 	}
 }
 
-// setHead moves the head to e; see Versioned.setHead for why a head that
-// steps back under FerretDB costs a probe, not a wrong answer.
+// setHead moves the head to e, which this process just appended. The
+// filter is the _id alone, the one FerretDB v1 pushes down into SQLite (a
+// condition on any other field makes it decode the whole collection); a
+// racing writer may so set it back a step, which costs a reader one probe.
 func (l *Ledger) setHead(ctx context.Context, e Entry) {
-	_, _ = l.c.UpdateOne(context.WithoutCancel(ctx),
-		bson.M{"_id": ledgerHeadID(e.Key), "seq": bson.M{"$lt": e.Seq}},
+	_, _ = l.c.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": ledgerHeadID(e.Key)},
 		bson.M{"$set": bson.M{"seq": e.Seq, "kind": e.Kind, "at": e.At, "recent": e.Recent}},
 		options.UpdateOne().SetUpsert(true))
 }

@@ -133,16 +133,15 @@ func headID(key string) string { return key + "@head" }
 
 func recordID(key string, version int64) string { return fmt.Sprintf("%s@%d", key, version) }
 
-// setHead moves the head forward to version. On MongoDB the filter makes it
-// monotonic; FerretDB's unisolated updates may let it step back, which
-// costs a reader one more probe, never a wrong answer. Failures only cost
-// the same.
+// setHead moves the head to version, which this process just wrote. The
+// filter is the _id alone, the one FerretDB v1 pushes down into SQLite (a
+// condition on any other field makes it decode the whole collection); a
+// racing writer may so set it back a step, which costs a reader one more
+// probe, never a wrong answer. Failures only cost the same.
 func (v *Versioned[T]) setHead(ctx context.Context, key string, version int64, state T) {
-	ctx = context.WithoutCancel(ctx)
-	_, _ = v.c.UpdateOne(ctx,
-		bson.M{"_id": headID(key), "version": bson.M{"$lt": version}},
+	_, _ = v.c.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": headID(key)},
 		bson.M{"$set": bson.M{"version": version, "head_state": state, "published": true, "at": time.Now().UTC()}},
-		options.UpdateOne().SetUpsert(true)) // a newer head makes the upsert collide: nothing to do
+		options.UpdateOne().SetUpsert(true))
 }
 
 // ErrStale means another writer stored that version first.

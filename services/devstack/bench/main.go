@@ -228,6 +228,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	rep.print(stdout)
 	if *outFile != "" {
+		if err := os.MkdirAll(filepath.Dir(*outFile), 0o755); err != nil {
+			return err
+		}
 		if err := os.WriteFile(*outFile, []byte(rep.markdown()), 0o644); err != nil {
 			return err
 		}
