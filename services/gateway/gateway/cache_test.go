@@ -72,3 +72,28 @@ func TestCacheInvalidationMarksAreBounded(t *testing.T) {
 		t.Fatal("a fresh fetch was not cached")
 	}
 }
+
+func TestVerifiedTokensExpireAndAreBounded(t *testing.T) {
+	v := newVerifiedTokens(2)
+	now := time.Now()
+	p := contract.Principal{UserID: 1, SessionID: "s"}
+	v.put("a", p, now.Add(time.Minute))
+	if got, ok := v.get("a", now); !ok || got != p {
+		t.Fatal("a checked token is not remembered")
+	}
+	if _, ok := v.get("a", now.Add(time.Minute)); ok {
+		t.Fatal("a token is remembered past its expiry")
+	}
+	if _, ok := v.get("a.", now); ok {
+		t.Fatal("another string passed for a remembered token")
+	}
+	v.put("b", p, now.Add(time.Minute))
+	v.put("c", p, now.Add(time.Minute))
+	if len(v.entries) > 2 {
+		t.Fatalf("%d entries, bound 2", len(v.entries))
+	}
+	v.forget()
+	if _, ok := v.get("c", now); ok {
+		t.Fatal("forget kept a token")
+	}
+}

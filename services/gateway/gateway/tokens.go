@@ -40,13 +40,15 @@ type verifier struct {
 	revoked   map[string]struct{}
 
 	rewatchc chan struct{}
+	verified *verifiedTokens
 	// replicas is the revocation bucket's replica count, the same as
 	// auth's (DOSS_NATS_REPLICAS), so neither start undoes the other's.
 	replicas int
 }
 
 func newVerifier(nc *nats.Conn, log *zap.Logger) *verifier {
-	return &verifier{nc: nc, log: log, keys: map[string]ed25519.PublicKey{}, revoked: map[string]struct{}{}, rewatchc: make(chan struct{}, 1)}
+	return &verifier{nc: nc, log: log, keys: map[string]ed25519.PublicKey{}, revoked: map[string]struct{}{}, rewatchc: make(chan struct{}, 1),
+		verified: newVerifiedTokens(50_000)}
 }
 
 // refresh reloads the keys, at most once a second (an unknown kid must not
@@ -72,6 +74,12 @@ func (v *verifier) refresh(ctx context.Context) error {
 		}
 	}
 	v.mu.Lock()
+	for kid, k := range v.keys {
+		if nk, ok := keys[kid]; !ok || !nk.Equal(k) {
+			v.verified.forget() // a key was withdrawn: what it signed must be checked again
+			break
+		}
+	}
 	v.keys = keys
 	v.mu.Unlock()
 	return nil
@@ -197,6 +205,14 @@ func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || raw == "" || len(raw) > 4096 {
 			return errUnauthenticated
 		}
+		now := time.Now()
+		if p, ok := v.verified.get(raw, now); ok {
+			if v.isRevoked(p.SessionID) {
+				return errUnauthenticated
+			}
+			c.Set(callerKey, p)
+			return next(c)
+		}
 		ctx := c.Request().Context()
 		var cl claims
 		var keyErr error
@@ -220,7 +236,11 @@ func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if v.isRevoked(cl.SessionID) {
 			return errUnauthenticated
 		}
-		c.Set(callerKey, contract.Principal{UserID: cl.UserID, UUID: cl.Subject, SessionID: cl.SessionID})
+		p := contract.Principal{UserID: cl.UserID, UUID: cl.Subject, SessionID: cl.SessionID}
+		if cl.ExpiresAt != nil {
+			v.verified.put(raw, p, cl.ExpiresAt.Time)
+		}
+		c.Set(callerKey, p)
 		return next(c)
 	}
 }
