@@ -84,34 +84,42 @@ func closedLoop(name string, d time.Duration, conc int, do func(worker int) erro
 // openLoop sends requests at a fixed rate whatever the answers' speed, and
 // measures each from the moment it was due, so a stalled server shows in
 // the latencies instead of slowing the sender (no coordinated omission).
+// A fixed pool of senders takes the due times in turn; a goroutine per
+// request cost the generator more than the server at these rates.
 func openLoop(name string, d time.Duration, perSecond float64, do func() error) result {
 	interval := time.Duration(float64(time.Second) / perSecond)
+	total := int64(d / interval)
 	start := time.Now()
+	var next atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
 	var ok, failed atomic.Int64
 	var first firstError
 	var wg sync.WaitGroup
-	for i := 0; ; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		if due.Sub(start) >= d {
-			break
-		}
-		if wait := time.Until(due); wait > 0 {
-			time.Sleep(wait) // pacing the sender, not waiting for an outcome
-		}
+	for range 128 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := do(); err != nil {
-				failed.Add(1)
-				first.set(err)
-				return
+			var mine []time.Duration
+			for {
+				i := next.Add(1) - 1
+				if i >= total {
+					break
+				}
+				due := start.Add(time.Duration(i) * interval)
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait) // pacing the sender, not waiting for an outcome
+				}
+				if err := do(); err != nil {
+					failed.Add(1)
+					first.set(err)
+					continue
+				}
+				ok.Add(1)
+				mine = append(mine, time.Since(due))
 			}
-			l := time.Since(due)
-			ok.Add(1)
 			mu.Lock()
-			lat = append(lat, l)
+			lat = append(lat, mine...)
 			mu.Unlock()
 		}()
 	}
