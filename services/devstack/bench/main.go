@@ -74,6 +74,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The embedded S3 server changes the working directory: resolve paths
+	// now.
+	for _, p := range []*string{outFile, profileDir} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return err
+			}
+		}
+	}
 	dir, err := os.MkdirTemp("", "doss-bench-")
 	if err != nil {
 		return err
