@@ -12,20 +12,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/mongox"
 )
 
 func ledgerFor(t *testing.T) (*mongox.Ledger, *mongo.Collection) {
 	t.Helper()
-	ks := testkit.Start(t)
-	ctx := context.Background()
-	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(ctx) })
-	c := db.Collection("ledger")
+	c := testDB(t).Collection("ledger")
 	return mongox.NewLedger(c, nil), c
 }
 
@@ -110,15 +102,9 @@ func TestLedgerTailReads(t *testing.T) {
 }
 
 func TestLedgerSweepKeepsNumbering(t *testing.T) {
-	ks := testkit.Start(t)
 	ctx := context.Background()
-	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(ctx) })
 	now := time.Now()
-	l := mongox.NewLedger(db.Collection("ledger"), func() time.Time { return now })
+	l := mongox.NewLedger(testDB(t).Collection("ledger"), func() time.Time { return now })
 	add := func() mongox.Entry {
 		e, err := l.Append(ctx, "k", func(*mongox.Tail, time.Time) (string, error) { return "x", nil })
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
@@ -22,13 +23,8 @@ type counter struct {
 // (each is an insert of the next version, and only one insert of a number
 // wins), and the chain stays short however many updates there were.
 func TestVersionedUpdatesAreNotLostAndChainsArePruned(t *testing.T) {
-	ks := testkit.Start(t)
 	ctx := context.Background()
-	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "versioned")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	db := testDB(t)
 	v := mongox.NewVersioned[counter](db.Collection("counters"))
 	if err := v.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
@@ -95,13 +91,8 @@ func TestVersionedUpdatesAreNotLostAndChainsArePruned(t *testing.T) {
 // writer, a failed head write) or is missing still yields the newest
 // version.
 func TestVersionedGetFollowsTheChainPastTheHead(t *testing.T) {
-	ks := testkit.Start(t)
 	ctx := context.Background()
-	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "versioned")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	db := testDB(t)
 	c := db.Collection("heads")
 	v := mongox.NewVersioned[counter](c)
 	if _, _, err := v.Get(ctx, "k"); err != mongox.ErrNotFound {
@@ -142,13 +133,8 @@ func TestVersionedGetFollowsTheChainPastTheHead(t *testing.T) {
 // fresh read is asked for; a write refreshes it, and a write always builds
 // on the store, never on a stale cached read.
 func TestVersionedCache(t *testing.T) {
-	ks := testkit.Start(t)
 	ctx := context.Background()
-	client, db, err := mongox.Connect(ctx, ks.Mongo.URI, "versioned")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	db := testDB(t)
 	c := db.Collection("cached")
 	mine := mongox.NewVersioned[counter](c).WithCache(10, time.Hour)
 	other := mongox.NewVersioned[counter](c) // another replica
@@ -194,4 +180,16 @@ func TestVersionedCache(t *testing.T) {
 	if n := get(ctx); n != 5 {
 		t.Fatalf("after ForgetAll %d", n)
 	}
+}
+
+// testDB is a database on a fresh in-process FerretDB for t.
+func testDB(t *testing.T) *mongo.Database {
+	t.Helper()
+	ks := testkit.Start(t)
+	client, db, err := mongox.Connect(context.Background(), ks.Mongo.URI, "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return db
 }

@@ -38,47 +38,65 @@ func (r result) pct(p float64) time.Duration {
 	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
 }
 
+// tally gathers a case's answers from many workers.
+type tally struct {
+	mu         sync.Mutex
+	lat        []time.Duration
+	ok, failed atomic.Int64
+	first      firstError
+}
+
+// worker is one sender's share; add merges it when the sender stops.
+type worker struct{ lat []time.Duration }
+
+func (t *tally) record(w *worker, took time.Duration, err error) {
+	if err != nil {
+		t.failed.Add(1)
+		t.first.set(err)
+		return
+	}
+	t.ok.Add(1)
+	w.lat = append(w.lat, took)
+}
+
+func (t *tally) add(w *worker) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lat = append(t.lat, w.lat...)
+}
+
+func (t *tally) result(name string, elapsed time.Duration) result {
+	slices.Sort(t.lat)
+	return result{name: name, ok: int(t.ok.Load()), failed: int(t.failed.Load()), elapsed: elapsed, lat: t.lat, firstErr: t.first.err}
+}
+
 // closedLoop runs conc workers that each send one request after another
 // for d (after a warm-up of d/5 that is not counted): the peak rate.
 func closedLoop(name string, d time.Duration, conc int, do func(worker int) error) result {
-	warm := d / 5
 	start := time.Now()
-	measureFrom, end := start.Add(warm), start.Add(warm+d)
-	var mu sync.Mutex
-	var lat []time.Duration
-	var ok, failed atomic.Int64
-	var first firstError
+	measureFrom, end := start.Add(d/5), start.Add(d/5+d)
+	var t tally
 	var wg sync.WaitGroup
-	for w := range conc {
+	for n := range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine []time.Duration
+			var w worker
+			defer t.add(&w)
 			for {
 				t0 := time.Now()
 				if t0.After(end) {
-					break
+					return
 				}
-				err := do(w)
-				if t0.Before(measureFrom) {
-					continue
+				err := do(n)
+				if !t0.Before(measureFrom) {
+					t.record(&w, time.Since(t0), err)
 				}
-				if err != nil {
-					failed.Add(1)
-					first.set(err)
-					continue
-				}
-				ok.Add(1)
-				mine = append(mine, time.Since(t0))
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	slices.Sort(lat)
-	return result{name: name, ok: int(ok.Load()), failed: int(failed.Load()), elapsed: d, lat: lat, firstErr: first.err}
+	return t.result(name, d)
 }
 
 // openLoop sends requests at a fixed rate whatever the answers' speed, and
@@ -91,41 +109,30 @@ func openLoop(name string, d time.Duration, perSecond float64, do func() error) 
 	total := int64(d / interval)
 	start := time.Now()
 	var next atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
-	var ok, failed atomic.Int64
-	var first firstError
+	var t tally
 	var wg sync.WaitGroup
 	for range 128 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine []time.Duration
+			var w worker
+			defer t.add(&w)
 			for {
 				i := next.Add(1) - 1
 				if i >= total {
-					break
+					return
 				}
 				due := start.Add(time.Duration(i) * interval)
 				if wait := time.Until(due); wait > 0 {
 					time.Sleep(wait) // pacing the sender, not waiting for an outcome
 				}
-				if err := do(); err != nil {
-					failed.Add(1)
-					first.set(err)
-					continue
-				}
-				ok.Add(1)
-				mine = append(mine, time.Since(due))
+				err := do()
+				t.record(&w, time.Since(due), err)
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	slices.Sort(lat)
-	return result{name: name, ok: int(ok.Load()), failed: int(failed.Load()), elapsed: d, lat: lat, firstErr: first.err}
+	return t.result(name, d)
 }
 
 // client keeps connections open between requests, as the app does.
