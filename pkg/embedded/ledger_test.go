@@ -88,12 +88,13 @@ func TestLedgerTailReads(t *testing.T) {
 		}
 	}
 	check("head current")
-	if _, err := c.UpdateOne(ctx, bson.M{"_id": "k#head"}, bson.M{"$set": bson.M{"seq": 3, "kind": "2", "recent": bson.A{}}}); err != nil {
-		t.Fatal(err)
+	heads := c.Database().Collection(c.Name() + "_heads")
+	if res, err := heads.UpdateOne(ctx, bson.M{"_id": "k#head"}, bson.M{"$set": bson.M{"seq": 3, "kind": "2", "recent": bson.A{}}}); err != nil || res.MatchedCount != 1 {
+		t.Fatalf("setting the head back: %v", err)
 	}
 	check("head behind")
-	if _, err := c.DeleteOne(ctx, bson.M{"_id": "k#head"}); err != nil {
-		t.Fatal(err)
+	if res, err := heads.DeleteOne(ctx, bson.M{"_id": "k#head"}); err != nil || res.DeletedCount != 1 {
+		t.Fatalf("removing the head: %v", err)
 	}
 	check("no head")
 	if tail, err := l.Tail(ctx, "other"); err != nil || !tail.Empty() {

@@ -42,7 +42,11 @@ const RecentEntries = 64
 // copies its newest entry, a probe finds a newer one the head has not
 // caught up with, and each entry carries the ones before it.
 type Ledger struct {
-	c     *mongo.Collection
+	c *mongo.Collection
+	// heads live in a collection of their own ("<name>_heads"), one per
+	// chain: an update scans its whole collection on FerretDB v1 (SQLite
+	// UPDATE does not stop at the match), and the entries are many more.
+	heads *mongo.Collection
 	now   func() time.Time
 	local stripes
 
@@ -57,7 +61,7 @@ func NewLedger(c *mongo.Collection, now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
-	return &Ledger{c: c, now: now, known: map[string]Entry{}}
+	return &Ledger{c: c, heads: c.Database().Collection(c.Name() + "_heads"), now: now, known: map[string]Entry{}}
 }
 
 // EnsureIndexes helps real MongoDB with the legacy read path.
@@ -139,7 +143,7 @@ func (l *Ledger) Tail(ctx context.Context, key string) (*Tail, error) { return l
 func (l *Ledger) read(ctx context.Context, key string, probe bool) (*Tail, error) {
 	t := &Tail{ctx: ctx, l: l, key: key}
 	var h ledgerHead
-	err := l.c.FindOne(ctx, bson.M{"_id": ledgerHeadID(key)}).Decode(&h)
+	err := l.heads.FindOne(ctx, bson.M{"_id": ledgerHeadID(key)}).Decode(&h)
 	switch {
 	case err == nil:
 		t.newest = Entry{ID: entryID(key, h.Seq), Key: key, Seq: h.Seq, Kind: h.Kind, At: h.At, Recent: h.Recent}
@@ -230,7 +234,7 @@ func (l *Ledger) Append(ctx context.Context, key string, decide func(tail *Tail,
 			// A new chain claims its head first: a chain that exists has
 			// one (the sweep removes a head only with the whole chain), so
 			// this fails for an old chain whose first entries were swept.
-			if _, err := l.c.InsertOne(ctx, ledgerHead{ID: ledgerHeadID(key), Seq: 1, Kind: e.Kind, At: e.At}); err != nil {
+			if _, err := l.heads.InsertOne(ctx, ledgerHead{ID: ledgerHeadID(key), Seq: 1, Kind: e.Kind, At: e.At}); err != nil {
 				if IsDuplicate(err) {
 					sure = true
 					continue
@@ -277,7 +281,7 @@ func (l *Ledger) remember(e Entry) {
 // condition on any other field makes it decode the whole collection); a
 // racing writer may so set it back a step, which costs a reader one probe.
 func (l *Ledger) setHead(ctx context.Context, e Entry) {
-	_, _ = l.c.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": ledgerHeadID(e.Key)},
+	_, _ = l.heads.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": ledgerHeadID(e.Key)},
 		bson.M{"$set": bson.M{"seq": e.Seq, "kind": e.Kind, "at": e.At, "recent": e.Recent}},
 		options.UpdateOne().SetUpsert(true))
 }
@@ -288,6 +292,9 @@ func (l *Ledger) setHead(ctx context.Context, e Entry) {
 func (l *Ledger) Sweep(ctx context.Context, age time.Duration) (int64, error) {
 	res, err := l.c.DeleteMany(ctx, bson.M{"at": bson.M{"$lt": l.now().Add(-age)}})
 	if err != nil {
+		return 0, Wrap("ledger sweep", err)
+	}
+	if _, err := l.heads.DeleteMany(ctx, bson.M{"at": bson.M{"$lt": l.now().Add(-age)}}); err != nil {
 		return 0, Wrap("ledger sweep", err)
 	}
 	l.mu.Lock()
