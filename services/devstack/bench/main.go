@@ -235,6 +235,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	})
 	rep.result(flows, nil, 0)
 
+	// No profile replica at all: the answer must be a fast 503, not a wait.
+	if err := b.stopProcess(contract.ServiceProfile); err != nil {
+		return err
+	}
+	down := closedLoop("GET /api/v2/profile (cache miss) with no profile replica: 503", *d/2, *conc, func(int) error {
+		return call(http.MethodGet, miss+"/api/v2/profile", token, "", http.StatusServiceUnavailable)
+	})
+	rep.result(down, nil, 0)
+	rep.add("p99 of the 503 when no replica answers", fmt.Sprintf("%.2f ms", ms(down.pct(0.99))), "≤ 100 ms", down.failed == 0 && down.pct(0.99) <= 100*time.Millisecond)
+
 	rep.print(stdout)
 	if *outFile != "" {
 		if err := os.MkdirAll(filepath.Dir(*outFile), 0o755); err != nil {
@@ -284,6 +294,23 @@ func (b *bench) start(name string, extra []string, args ...string) (*exec.Cmd, e
 	}
 	b.procs = append(b.procs, cmd)
 	return cmd, nil
+}
+
+// stopProcess stops the running binary named name and waits for it.
+func (b *bench) stopProcess(name string) error {
+	for i, p := range b.procs {
+		if filepath.Base(p.Path) == name {
+			_ = p.Process.Signal(os.Interrupt)
+			err := p.Wait()
+			b.procs = append(b.procs[:i], b.procs[i+1:]...)
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				return err
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no %s running", name)
 }
 
 func (b *bench) stopAll() {
