@@ -141,7 +141,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		if err := waitFor(20*time.Second, func() bool { return stack.Replicas(nc, s) > 0 }); err != nil {
-			return fmt.Errorf("%s did not answer $SRV.PING", s)
+			return fmt.Errorf("%s never served its endpoints", s)
 		}
 	}
 	hit, err := b.startGateway("gateway-cache", nil)

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/auth/authsvc"
 	"github.com/dossapp/backend/services/documents/documentsvc"
 	"github.com/dossapp/backend/services/gateway/gateway"
@@ -63,8 +64,8 @@ func (p *Proc) Stop() error {
 	return err
 }
 
-// Start runs the named service until Stop, and waits until it answers
-// $SRV.PING on nc.
+// Start runs the named service until Stop, and waits until it serves all
+// of its endpoints on nc.
 func Start(nc *nats.Conn, name string, getenv func(string) string, out io.Writer) (*Proc, error) {
 	run, ok := Services[name]
 	if !ok {
@@ -93,24 +94,10 @@ func Start(nc *nats.Conn, name string, getenv func(string) string, out io.Writer
 	}
 }
 
-// Replicas counts the instances of a service that answer $SRV.PING.
+// Replicas counts the instances of a service that serve all of their
+// endpoints.
 func Replicas(nc *nats.Conn, name string) int {
-	inbox := nats.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return 0
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.PublishRequest("$SRV.PING."+name, inbox, nil); err != nil {
-		return 0
-	}
-	n := 0
-	for {
-		if _, err := sub.NextMsg(100 * time.Millisecond); err != nil {
-			return n
-		}
-		n++
-	}
+	return natsx.Registered(nc, name, 100*time.Millisecond)
 }
 
 // StartGateway runs a gateway and returns it with its address once it

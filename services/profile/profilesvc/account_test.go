@@ -150,7 +150,7 @@ func startProfile(t *testing.T) *harness {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := nc.Request("$SRV.PING."+contract.ServiceProfile, nil, 200*time.Millisecond); err == nil {
+		if natsx.Registered(nc, contract.ServiceProfile, 200*time.Millisecond) > 0 {
 			break
 		}
 		select {
