@@ -203,6 +203,43 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// DeleteOlder deletes every object under prefix last modified before
+// cutoff and says how many it deleted (on a failure, how many went before
+// it). An object already gone is success, so replicas may sweep the same
+// prefix at once; no bucket yet means nothing to delete.
+//
+// The listing is not bounded by the store's Timeout, since a large prefix
+// takes many pages; each page waits at most Timeout for its answer (the
+// transport's ResponseHeaderTimeout) and each delete is bounded like any
+// operation. Callers bound the whole sweep through ctx.
+func (s *Store) DeleteOlder(ctx context.Context, prefix string, cutoff time.Time) (int, error) {
+	if prefix == "" {
+		// The whole bucket: a caller's bug must not age out every object.
+		return 0, errors.New("blob: DeleteOlder needs a prefix")
+	}
+	deleted := 0
+	for obj := range s.c.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			if minio.ToErrorResponse(obj.Err).Code == minio.NoSuchBucket {
+				return deleted, nil
+			}
+			return deleted, unavailable("s3 list", obj.Err)
+		}
+		if !obj.LastModified.Before(cutoff) {
+			continue
+		}
+		if err := s.Delete(ctx, obj.Key); err != nil {
+			return deleted, err
+		}
+		deleted++
+	}
+	// The listing stops silently when ctx ends; that is no complete sweep.
+	if err := ctx.Err(); err != nil {
+		return deleted, unavailable("s3 list", err)
+	}
+	return deleted, nil
+}
+
 // GetURL presigns a GET of key on the public host for ttl.
 func (s *Store) GetURL(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	u, err := s.public.PresignedGetObject(ctx, s.bucket, key, ttl, nil)

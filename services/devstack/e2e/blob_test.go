@@ -124,6 +124,46 @@ func TestBlobStore(t *testing.T) {
 		}
 	})
 
+	t.Run("delete the objects under a prefix older than a cutoff", func(t *testing.T) {
+		before := time.Now().Add(-time.Minute) // LastModified may be truncated to the second
+		for _, k := range []string{"old/1", "old/deep/2", "older/3", "keep/4"} {
+			if err := s.Put(ctx, k, data, "text/plain"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := s.DeleteOlder(ctx, "old/", before); err != nil || n != 0 {
+			t.Fatalf("cutoff before the uploads: %d deleted, %v", n, err)
+		}
+		if n, err := s.DeleteOlder(ctx, "", time.Now().Add(time.Hour)); err == nil || n != 0 {
+			t.Fatalf("an empty prefix (the whole bucket): %d deleted, %v", n, err)
+		}
+		for _, k := range []string{"old/1", "old/deep/2", "older/3", "keep/4"} {
+			if _, err := s.Stat(ctx, k); err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+		}
+		if n, err := s.DeleteOlder(ctx, "old/", time.Now().Add(time.Second)); err != nil || n != 2 {
+			t.Fatalf("cutoff after the uploads: %d deleted, %v", n, err)
+		}
+		for k, wantGone := range map[string]bool{"old/1": true, "old/deep/2": true, "older/3": false, "keep/4": false} {
+			if _, err := s.Stat(ctx, k); errors.Is(err, blob.ErrNotFound) != wantGone {
+				t.Errorf("%s: stat %v, want gone %v", k, err, wantGone)
+			}
+		}
+		if n, err := s.DeleteOlder(ctx, "old/", time.Now().Add(time.Second)); err != nil || n != 0 {
+			t.Fatalf("a second sweep: %d deleted, %v", n, err)
+		}
+		none := cfg
+		none.Bucket += "-never-made"
+		ns, err := blob.New(none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := ns.DeleteOlder(ctx, "old/", time.Now()); err != nil || n != 0 {
+			t.Fatalf("no bucket yet: %d deleted, %v", n, err)
+		}
+	})
+
 	t.Run("an unreachable store is Unavailable within the timeout", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -163,6 +203,9 @@ func TestBlobStore(t *testing.T) {
 		}
 		if _, err := ds.Stat(ctx, "k"); contract.ErrorCode(err) != contract.Unavailable {
 			t.Fatalf("stat: %v", err)
+		}
+		if _, err := ds.DeleteOlder(ctx, "k/", time.Now()); contract.ErrorCode(err) != contract.Unavailable {
+			t.Fatalf("delete older: %v", err)
 		}
 		if took := time.Since(began); took > 3*time.Second {
 			t.Fatalf("took %s", took)
