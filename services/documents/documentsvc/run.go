@@ -1,6 +1,6 @@
 // Package documentsvc runs the documents service: config, connections,
 // endpoints, the consumer that deletes orphaned objects, the event relay,
-// and an orderly shutdown.
+// the sweeper of unclaimed uploads, and an orderly shutdown.
 package documentsvc
 
 import (
@@ -41,11 +41,15 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		LinkTTL:       min(e.Duration("DOSS_DOCUMENT_LINK_TTL", maxLinkTTL), maxLinkTTL),
 		UploadTTL:     min(e.Duration("DOSS_DOCUMENT_UPLOAD_TTL", maxLinkTTL), maxLinkTTL),
 	}
+	sweep := readSweep(e)
 	if err := e.Err(); err != nil {
 		return err
 	}
 	if limits.LinkTTL < time.Second || limits.UploadTTL < time.Second || limits.MaxBytes < 1 || limits.MaxPerAccount < 1 {
 		return fmt.Errorf("DOSS_DOCUMENT_LINK_TTL, DOSS_DOCUMENT_UPLOAD_TTL (≥ 1s), DOSS_DOCUMENT_MAX_BYTES and DOSS_DOCUMENTS_PER_ACCOUNT (≥ 1) must be positive")
+	}
+	if err := sweep.check(limits.UploadTTL); err != nil {
+		return err
 	}
 	files, err := blob.New(s3)
 	if err != nil {
@@ -122,6 +126,8 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); sweepIncoming(ctx, files, log, sweep) }()
 
 	log.Info("documents ready")
 	<-ctx.Done()
@@ -130,6 +136,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	_ = ms.Stop()
 	stopRelay()
 	<-relayDone
+	<-sweepDone
 	return nil
 }
 

@@ -102,9 +102,15 @@ func randomHex() string {
 	return hex.EncodeToString(b)
 }
 
+// IncomingRoot holds every presigned upload until it is claimed (copied to
+// documents/ and deleted) or swept as unclaimed. Nothing else may live
+// there: the sweep deletes whatever is old under it, and profile, which
+// may share the bucket, keeps its photos under profiles/.
+const IncomingRoot = "incoming/"
+
 // incomingPrefix is where a user's presigned uploads land; the key is bound
 // to the user by it and unguessable by its random part.
-func incomingPrefix(userID int64) string { return "incoming/" + key(userID) + "/" }
+func incomingPrefix(userID int64) string { return IncomingRoot + key(userID) + "/" }
 
 // Types lists the document types.
 func (s *Service) Types(context.Context) ([]contract.DocumentType, error) {

@@ -1,0 +1,109 @@
+package documentsvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/embedded/testkit"
+)
+
+// Run's goroutines, the sweeper's among them, end with it.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testkit.GoleakOptions()...) }
+
+func TestSweepConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		uploadTTL time.Duration
+		bad       string // the variable the error names; "" when accepted
+	}{
+		{"defaults", nil, 15 * time.Minute, ""},
+		{"the least max age", map[string]string{"DOSS_INCOMING_MAX_AGE": "30m"}, 15 * time.Minute, ""},
+		{"a shorter upload link allows a shorter max age", map[string]string{"DOSS_INCOMING_MAX_AGE": "20m"}, 5 * time.Minute, ""},
+		{"max age one second short", map[string]string{"DOSS_INCOMING_MAX_AGE": "29m59s"}, 15 * time.Minute, "DOSS_INCOMING_MAX_AGE"},
+		{"max age under the link's life", map[string]string{"DOSS_INCOMING_MAX_AGE": "10m"}, 15 * time.Minute, "DOSS_INCOMING_MAX_AGE"},
+		{"sweeping never", map[string]string{"DOSS_INCOMING_SWEEP_EVERY": "0s"}, 15 * time.Minute, "DOSS_INCOMING_SWEEP_EVERY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := readSweep(config.New(func(k string) string { return tc.env[k] }))
+			err := c.check(tc.uploadTTL)
+			if tc.bad == "" && err != nil || tc.bad != "" && (err == nil || !strings.Contains(err.Error(), tc.bad)) {
+				t.Fatalf("%+v: %v, want an error naming %q", c, err, tc.bad)
+			}
+		})
+	}
+}
+
+// The rule holds at startup, before anything is connected, and follows
+// the upload link's life as Run caps it.
+func TestRunRefusesAMaxAgeTooShortToClaimIn(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"DOSS_INCOMING_MAX_AGE": "20m"},
+		{"DOSS_INCOMING_MAX_AGE": "20m", "DOSS_DOCUMENT_UPLOAD_TTL": "1h"}, // capped at 15m, still too short
+		{"DOSS_INCOMING_MAX_AGE": "an hour"},
+	} {
+		err := Run(t.Context(), func(k string) string { return env[k] }, &testkit.Logs{})
+		if err == nil || !strings.Contains(err.Error(), "DOSS_INCOMING_MAX_AGE") {
+			t.Errorf("%v: %v, want an error naming DOSS_INCOMING_MAX_AGE", env, err)
+		}
+	}
+}
+
+// A replica sweeps as soon as it starts, says how many it removed, and
+// its sweeper stops with Run (TestMain checks no goroutine is left).
+func TestRunSweepsAndStops(t *testing.T) {
+	ks := testkit.Start(t)
+	env := map[string]string{
+		"DOSS_ENV": "prod", "DOSS_NATS_URL": ks.NATS.URL, "DOSS_MONGO_URI": ks.Mongo.URI, "DOSS_MONGO_DB": "documents",
+		"DOSS_S3_ENDPOINT": ks.S3.Endpoint, "DOSS_S3_ACCESS_KEY": testkit.S3AccessKey, "DOSS_S3_SECRET_KEY": testkit.S3SecretKey,
+		"DOSS_S3_BUCKET": "documents-sweep-test",
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	var logs testkit.Logs
+	go func() { done <- Run(ctx, func(k string) string { return env[k] }, &logs) }()
+	deadline := time.Now().Add(20 * time.Second)
+	var swept map[string]any
+	for swept = logLine(logs.String(), "unclaimed uploads swept"); swept == nil; swept = logLine(logs.String(), "unclaimed uploads swept") {
+		select {
+		case err := <-done:
+			t.Fatalf("Run stopped: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sweep logged:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an outcome
+	}
+	if swept["removed"] != 0.0 {
+		t.Errorf("the sweep does not say it removed nothing: %v", swept)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+}
+
+// logLine is the first JSON log line with message msg, nil when none.
+func logLine(logs, msg string) map[string]any {
+	for _, line := range strings.Split(logs, "\n") {
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == msg {
+			return l
+		}
+	}
+	return nil
+}
