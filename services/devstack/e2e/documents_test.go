@@ -18,12 +18,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dossapp/backend/pkg/blob"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/imagex/imagextest"
 	"github.com/dossapp/backend/services/devstack/stack"
+	"github.com/dossapp/backend/services/documents/documentsvc"
 )
 
 // docMax is the document size limit in these tests (DOSS_DOCUMENT_MAX_BYTES).
@@ -495,6 +497,62 @@ func put(t *testing.T, link string, data []byte) {
 	_ = res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("PUT to presigned link: %d", res.StatusCode)
+	}
+}
+
+// A presigned upload nobody claims is deleted once older than the sweep's
+// cutoff; a claimed document's object (under documents/) never is, and a
+// claim of a swept upload gets the 422 of any upload that is not there.
+func TestUnclaimedUploadsAreSwept(t *testing.T) {
+	e, bucket := startDocuments(t, nil)
+	store := e.s3(bucket)
+	_, token := e.register("doc-sweep@example.com", "+18681230151", "4829")
+	before := time.Now().Add(-time.Minute) // LastModified may be truncated to the second
+	upload := func() string {
+		t.Helper()
+		r := e.do(http.MethodPost, "/api/v2/my/documents/upload_url", token, "")
+		expect(t, r, http.StatusOK)
+		put(t, r.str("upload_url"), imagextest.JPEG(16, 16, 0))
+		return r.str("file")
+	}
+	claim := func(key string) resp {
+		t.Helper()
+		return e.do(http.MethodPost, "/api/v2/my/documents", token, js(map[string]any{"file": key, "typeId": 1}))
+	}
+
+	claimedUpload := upload()
+	r := claim(claimedUpload)
+	expect(t, r, http.StatusCreated)
+	document := objectKey(t, decodeDoc(t, r).File, bucket)
+	if !strings.HasPrefix(document, "documents/") {
+		t.Fatalf("a claimed document is stored at %s", document)
+	}
+	// Its upload goes through the orphan event, so the sweep counts only
+	// the unclaimed one.
+	eventually(t, "the claimed upload to be removed", func() bool { return e.gone(store, claimedUpload) })
+	unclaimed := upload()
+
+	sweep := func(cutoff time.Time, want int) {
+		t.Helper()
+		if n, err := documentsvc.SweepIncoming(context.Background(), store, cutoff); err != nil || n != want {
+			t.Fatalf("sweep before %s: %d removed, %v; want %d", cutoff, n, err, want)
+		}
+	}
+	sweep(before, 0)
+	if e.gone(store, unclaimed) || e.gone(store, document) {
+		t.Fatal("a sweep with a cutoff before the uploads removed one")
+	}
+	sweep(time.Now().Add(time.Second), 1)
+	if !e.gone(store, unclaimed) {
+		t.Fatal("the unclaimed upload is still stored")
+	}
+	if e.gone(store, document) {
+		t.Fatal("the sweep removed a claimed document")
+	}
+	r = claim(unclaimed)
+	expect(t, r, http.StatusUnprocessableEntity)
+	if errs, _ := r.body["errors"].(map[string]any); errs["file"] == nil {
+		t.Fatalf("no errors.file: %s", r.raw)
 	}
 }
 
