@@ -30,6 +30,7 @@ type Versioned[T any] struct {
 	c     *mongo.Collection
 	cache *stateCache[T] // nil unless WithCache
 	local *stripes
+	relay *Relay // told of each record written with events; nil: the relay's full pass finds them
 }
 
 func NewVersioned[T any](c *mongo.Collection) *Versioned[T] {
@@ -37,6 +38,10 @@ func NewVersioned[T any](c *mongo.Collection) *Versioned[T] {
 }
 
 func (v *Versioned[T]) Collection() *mongo.Collection { return v.c }
+
+// RelayTo has r publish each record this store writes with events at
+// once, by its _id; r must relay v's collection.
+func (v *Versioned[T]) RelayTo(r *Relay) { v.relay = r }
 
 func (v *Versioned[T]) EnsureIndexes(ctx context.Context) error {
 	return EnsureIndexes(ctx, v.c, map[string]bson.D{
@@ -162,6 +167,9 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 	v.setHead(ctx, key, after+1, state)
 	if v.cache != nil {
 		v.cache.put(key, state, after+1, v.cache.ticket())
+	}
+	if v.relay != nil && len(evs) > 0 {
+		v.relay.Pending(v.c, rec.ID)
 	}
 	return nil
 }

@@ -186,7 +186,8 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Accounts.Collection(), svc.OTPs.Collection())
-	svc.Kick = relay.Kick
+	svc.Accounts.RelayTo(relay)
+	svc.OTPs.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceAuth, Version: "0.1.0", Description: "registration, PIN login, tokens and sessions", Outcome: countOutcome})
 	if err != nil {

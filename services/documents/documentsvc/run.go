@@ -102,7 +102,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Docs.Collection())
-	svc.Kick = relay.Kick
+	svc.Docs.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceDocuments, Version: "0.1.0", Description: "identity documents and their review"})
 	if err != nil {

@@ -162,7 +162,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("uploads store: %w", err)
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())
-	svc.Kick = relay.Kick
+	svc.Profiles.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceProfile, Version: "0.1.0", Description: "the user's profile"})
 	if err != nil {

@@ -108,7 +108,6 @@ type Service struct {
 	Limits  Limits
 	Dev     bool
 	Now     func() time.Time
-	Kick    func() // wakes the outbox relay after a write with events
 	Revoked RevocationList
 	NATS    *nats.Conn // for questions to other services; nil in unit tests
 
@@ -187,10 +186,4 @@ func (s *Service) event(ctx context.Context, typ string, data any) []contract.Ev
 		panic(err) // our own types always encode
 	}
 	return []contract.Event{ev}
-}
-
-func (s *Service) kick() {
-	if s.Kick != nil {
-		s.Kick()
-	}
 }

@@ -65,7 +65,6 @@ func (s *Service) ChangeEmail(ctx context.Context, req contract.ChangeEmailReque
 	if err != nil {
 		return contract.Account{}, err
 	}
-	s.kick()
 	s.release(ctx, "email:"+old, acc.UUID)
 	return acc.contract(), nil
 }
@@ -113,7 +112,6 @@ func (s *Service) changePhone(ctx context.Context, acc Account, phone, field str
 	if err != nil {
 		return Account{}, err
 	}
-	s.kick()
 	if old != phone {
 		s.release(ctx, "phone:"+old, acc.UUID)
 	}

@@ -87,7 +87,6 @@ func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address
 	// gap keeps two sends to one address from racing for it.
 	_, _ = s.OTPs.Collection().UpdateOne(ctx, bson.M{"_id": latestOTPID(purpose, address)},
 		bson.M{"$set": bson.M{"otp_id": otp.ID, "at": now, "published": true}}, options.UpdateOne().SetUpsert(true))
-	s.kick()
 	return code, otp.ID, nil
 }
 

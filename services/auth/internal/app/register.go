@@ -274,7 +274,6 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	if err != nil {
 		return contract.Session{}, err
 	}
-	s.kick()
 	return s.newSession(ctx, acc, req.DeviceToken, client)
 }
 

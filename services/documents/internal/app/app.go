@@ -82,7 +82,6 @@ type Service struct {
 	Profile func(ctx context.Context, snap contract.DocumentsSnapshot) error
 	// Accounts reads an account from auth (for the review notice).
 	Accounts func(ctx context.Context, userID int64) (contract.Account, error)
-	Kick     func()
 	Limits   Limits
 	Now      func() time.Time
 }
@@ -342,9 +341,6 @@ func (s *Service) change(ctx context.Context, userID int64, fn func(d *Docs, ver
 			continue
 		case err != nil:
 			return d, err
-		}
-		if s.Kick != nil {
-			s.Kick()
 		}
 		s.tellProfile(ctx, snapshot(d, ver+1))
 		return d, nil

@@ -299,9 +299,6 @@ func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)
 	case err != nil:
 		return p, err
 	}
-	if s.Kick != nil {
-		s.Kick()
-	}
 	return p, nil
 }
 

@@ -75,7 +75,6 @@ type Service struct {
 	Photos   PhotoStore
 	// DocumentLinks signs links to document images (shorter-lived).
 	DocumentLinks LinkSigner
-	Kick          func() // wakes the relay after a write with events
 
 	// The account API: auth's 2FA confirmation, the wallet and order
 	// postings, and the referral code claims.

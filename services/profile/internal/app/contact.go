@@ -112,9 +112,6 @@ func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Pro
 	if err != nil {
 		return contract.Profile{}, err
 	}
-	if s.Kick != nil {
-		s.Kick()
-	}
 	return s.answer(ctx, p)
 }
 
@@ -157,9 +154,6 @@ func (s *Service) OnContactChanged(ctx context.Context, ev contract.Event) error
 	})
 	if errors.Is(err, errUnchanged) {
 		return nil
-	}
-	if err == nil && s.Kick != nil {
-		s.Kick()
 	}
 	return err
 }
