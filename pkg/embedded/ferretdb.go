@@ -26,8 +26,9 @@ var ferretNewMu sync.Mutex
 type Mongo struct {
 	URI string // mongodb://127.0.0.1:port/
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	indexer *idIndexer
 }
 
 // StartFerretDB starts FerretDB with its SQLite backend storing under
@@ -59,7 +60,7 @@ func StartFerretDB(ctx context.Context, dataDir, addr string) (*Mongo, error) {
 	// Run also closes the SQLite backend when it returns, so it must run even
 	// if the start fails from here on.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m := &Mongo{cancel: cancel, done: make(chan struct{})}
+	m := &Mongo{cancel: cancel, done: make(chan struct{}), indexer: startIDIndexer(absDataDir)}
 	go func() {
 		defer close(m.done)
 		_ = f.Run(runCtx) // always nil; it returns when runCtx is done
@@ -84,9 +85,14 @@ func StartFerretDB(ctx context.Context, dataDir, addr string) (*Mongo, error) {
 
 // Shutdown stops the listener, closes the SQLite backend and waits for both.
 func (m *Mongo) Shutdown() {
+	m.indexer.stop()
 	m.cancel()
 	<-m.done
 }
+
+// IndexIDs adds the _id index (see idIndexer) to every collection now,
+// rather than within indexEvery.
+func (m *Mongo) IndexIDs(ctx context.Context) error { return m.indexer.IndexAll(ctx) }
 
 // pingMongo waits for the server with a real wire-protocol round trip rather
 // than a TCP dial: the listener is bound before the accept loop runs.
