@@ -70,6 +70,9 @@ func (t *tally) result(name string, elapsed time.Duration) result {
 	return result{name: name, ok: int(t.ok.Load()), failed: int(t.failed.Load()), elapsed: elapsed, lat: t.lat, firstErr: t.first.err}
 }
 
+// openSenders is how many senders an open-loop case has.
+const openSenders = 128
+
 // closedLoop runs conc workers that each send one request after another
 // for d (after a warm-up of d/5 that is not counted): the peak rate.
 func closedLoop(name string, d time.Duration, conc int, do func(worker int) error) result {
@@ -104,14 +107,14 @@ func closedLoop(name string, d time.Duration, conc int, do func(worker int) erro
 // the latencies instead of slowing the sender (no coordinated omission).
 // A fixed pool of senders takes the due times in turn; a goroutine per
 // request cost the generator more than the server at these rates.
-func openLoop(name string, d time.Duration, perSecond float64, do func() error) result {
+func openLoop(name string, d time.Duration, perSecond float64, do func(sender int) error) result {
 	interval := time.Duration(float64(time.Second) / perSecond)
 	total := int64(d / interval)
 	start := time.Now()
 	var next atomic.Int64
 	var t tally
 	var wg sync.WaitGroup
-	for range 128 {
+	for n := range openSenders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -126,7 +129,7 @@ func openLoop(name string, d time.Duration, perSecond float64, do func() error) 
 				if wait := time.Until(due); wait > 0 {
 					time.Sleep(wait) // pacing the sender, not waiting for an outcome
 				}
-				err := do()
+				err := do(n)
 				t.record(&w, time.Since(due), err)
 			}
 		}()

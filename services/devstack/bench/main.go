@@ -179,28 +179,47 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	getProfile := func(url, tok string) func(int) error {
-		return func(int) error { return call(http.MethodGet, url+"/api/v2/profile", tok, "", 200) }
+	// Each GET case has senders of its own, on the lean client (raw.go).
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	get := func(base, path, tok string, senders, want int) (func(int) error, error) {
+		g, err := newRawGets(base, path, tok, senders)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, g.close)
+		return func(w int) error { return g.get(w, want) }, nil
+	}
+	getProfile := func(base, tok string, senders int) func(int) error {
+		do, err := get(base, "/api/v2/profile", tok, senders, http.StatusOK)
+		if err != nil {
+			return func(int) error { return err }
+		}
+		return do
 	}
 	fmt.Fprintf(stdout, "measuring: %s per case, %d connections, %d cores\n", *d, *conc, runtime.NumCPU())
-	baseline := closedLoop("baseline: bare Echo + JWT, profile from memory", *d, *conc, getProfile(base, baseToken))
+	baseline := closedLoop("baseline: bare Echo + JWT, profile from memory", *d, *conc, getProfile(base, baseToken, *conc))
 	rep.result(baseline, nil, 0)
 	hitRes := b.profiled("hit", *d, func() result {
-		return closedLoop("GET /api/v2/profile, gateway cache hit", *d, *conc, getProfile(hit, token))
+		return closedLoop("GET /api/v2/profile, gateway cache hit", *d, *conc, getProfile(hit, token, *conc))
 	})
 	rep.result(hitRes, &baseline, 0.9)
 	missRes := b.profiled("miss", *d, func() result {
-		return closedLoop("GET /api/v2/profile, cache miss (NATS round trip to profile)", *d, *conc, getProfile(miss, token))
+		return closedLoop("GET /api/v2/profile, cache miss (NATS round trip to profile)", *d, *conc, getProfile(miss, token, *conc))
 	})
 	rep.result(missRes, &baseline, 0.4)
-	half := openLoop("GET /api/v2/profile, cache hit at half its peak rate", *d, hitRes.rate()/2, func() error { return getProfile(hit, token)(0) })
+	half := openLoop("GET /api/v2/profile, cache hit at half its peak rate", *d, hitRes.rate()/2, getProfile(hit, token, openSenders))
 	rep.result(half, nil, 0)
 	// The baseline cannot reach that rate; at half of its own peak, the
 	// two side by side tell the machine's share of the tail (the generator
 	// and the server share its cores) from the gateway's.
 	slower := baseline.rate() / 2
-	rep.result(openLoop(fmt.Sprintf("baseline at half its peak rate (%.0f req/s)", slower), *d, slower, func() error { return getProfile(base, baseToken)(0) }), nil, 0)
-	rep.result(openLoop("GET /api/v2/profile, cache hit at the same rate", *d, slower, func() error { return getProfile(hit, token)(0) }), nil, 0)
+	rep.result(openLoop(fmt.Sprintf("baseline at half its peak rate (%.0f req/s)", slower), *d, slower, getProfile(base, baseToken, openSenders)), nil, 0)
+	rep.result(openLoop("GET /api/v2/profile, cache hit at the same rate", *d, slower, getProfile(hit, token, openSenders)), nil, 0)
 	rep.add("p99 of the cache hit at half its peak rate", fmt.Sprintf("%.2f ms", ms(half.pct(0.99))), "≤ 5 ms", half.pct(0.99) <= 5*time.Millisecond && half.failed == 0)
 
 	// Many people log in at once, each with their own account.
@@ -227,9 +246,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rep.add("CPU per new-login, by process (the hash runs in auth)", fmt.Sprintf("%.1f ms: %s", ms(perLogin), shares), "", true)
 
 	if err := call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200); err == nil {
-		docs := closedLoop("GET /api/v2/my/documents", *d, *conc, func(int) error {
-			return call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200)
-		})
+		list, err := get(hit, "/api/v2/my/documents", token, *conc, http.StatusOK)
+		if err != nil {
+			return err
+		}
+		docs := closedLoop("GET /api/v2/my/documents", *d, *conc, list)
 		rep.result(docs, &baseline, 0)
 	} else {
 		rep.add("GET /api/v2/my/documents", "not measured", "", false)
@@ -248,9 +269,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := b.stopProcess(contract.ServiceProfile); err != nil {
 		return err
 	}
-	down := closedLoop("GET /api/v2/profile (cache miss) with no profile replica: 503", *d/2, *conc, func(int) error {
-		return call(http.MethodGet, miss+"/api/v2/profile", token, "", http.StatusServiceUnavailable)
-	})
+	unavailable, err := get(miss, "/api/v2/profile", token, *conc, http.StatusServiceUnavailable)
+	if err != nil {
+		return err
+	}
+	down := closedLoop("GET /api/v2/profile (cache miss) with no profile replica: 503", *d/2, *conc, unavailable)
 	rep.result(down, nil, 0)
 	rep.add("p99 of the 503 when no replica answers", fmt.Sprintf("%.2f ms", ms(down.pct(0.99))), "≤ 100 ms", down.failed == 0 && down.pct(0.99) <= 100*time.Millisecond)
 
