@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -26,9 +27,24 @@ type Argon2 struct {
 type Hasher struct {
 	params Argon2
 	pepper []byte
+	// slots bounds the hashes computed at once to the cores: each holds
+	// MemoryKiB (19 MiB by default) and wants a core's caches, so more at
+	// once only add memory (a burst of logins would hold one per request
+	// in flight) and make each slower by sharing the caches.
+	slots  chan struct{}
+	derive func(secret, salt []byte, t, m uint32, p uint8, n uint32) []byte // argon2.IDKey; tests count calls
 }
 
-func NewHasher(p Argon2, pepper []byte) *Hasher { return &Hasher{params: p, pepper: pepper} }
+func NewHasher(p Argon2, pepper []byte) *Hasher {
+	return &Hasher{params: p, pepper: pepper, slots: make(chan struct{}, runtime.GOMAXPROCS(0)), derive: argon2.IDKey}
+}
+
+// key computes one argon2id key in a slot.
+func (h *Hasher) key(secret, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	h.slots <- struct{}{}
+	defer func() { <-h.slots }()
+	return h.derive(secret, salt, t, m, p, n)
+}
 
 func (h *Hasher) peppered(secret string) []byte {
 	m := hmac.New(sha256.New, h.pepper)
@@ -41,7 +57,7 @@ func (h *Hasher) Hash(secret string) string {
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
 	p := h.params
-	key := argon2.IDKey(h.peppered(secret), salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	key := h.key(h.peppered(secret), salt, p.Time, p.MemoryKiB, p.Threads, 32)
 	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", p.MemoryKiB, p.Time, p.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
@@ -64,7 +80,7 @@ func (h *Hasher) Verify(encoded, secret string) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	got := argon2.IDKey(h.peppered(secret), salt, t, m, p, uint32(len(want)))
+	got := h.key(h.peppered(secret), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 

@@ -1,7 +1,12 @@
 package app
 
 import (
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/crypto/argon2"
 
 	"github.com/dossapp/backend/pkg/contract"
 )
@@ -100,5 +105,41 @@ func TestHasherAndCodes(t *testing.T) {
 	}
 	if len(seen) < 150 {
 		t.Fatalf("only %d distinct codes of 200", len(seen))
+	}
+}
+
+// However many logins arrive at once, no more hashes run than there are
+// cores: each holds its memory (19 MiB by default) until it ends.
+func TestHashesRunAtMostOnePerCore(t *testing.T) {
+	h := NewHasher(Argon2{MemoryKiB: 64, Time: 1, Threads: 1}, []byte("pepper"))
+	cores := cap(h.slots)
+	var running, peak atomic.Int32
+	entered, release := make(chan struct{}, 8*cores), make(chan struct{})
+	h.derive = func(secret, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+		now := running.Add(1)
+		for old := peak.Load(); now > old && !peak.CompareAndSwap(old, now); old = peak.Load() {
+		}
+		entered <- struct{}{}
+		<-release
+		running.Add(-1)
+		return argon2.IDKey(secret, salt, t, m, p, n)
+	}
+	var wg sync.WaitGroup
+	for range 4 * cores {
+		wg.Add(1)
+		go func() { defer wg.Done(); h.Hash("7193") }()
+	}
+	for range cores {
+		<-entered
+	}
+	// The other callers are runnable: without the bound, they enter while
+	// the first ones are held (yielding lets them; no sleeping needed).
+	for range 10_000 {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if got := peak.Load(); got > int32(cores) {
+		t.Fatalf("%d hashes ran at once on %d cores", got, cores)
 	}
 }
