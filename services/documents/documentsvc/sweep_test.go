@@ -70,18 +70,20 @@ func TestRunSweepsAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	var logs testkit.Logs
 	go func() { done <- Run(ctx, func(k string) string { return env[k] }, &logs) }()
-	deadline := time.Now().Add(20 * time.Second)
-	var swept map[string]any
-	for swept = logLine(logs.String(), "unclaimed uploads swept"); swept == nil; swept = logLine(logs.String(), "unclaimed uploads swept") {
+	wait, stop := context.WithTimeout(ctx, 20*time.Second)
+	defer stop()
+	line, err := logs.Await(wait, `"msg":"unclaimed uploads swept"`)
+	if err != nil {
 		select {
-		case err := <-done:
-			t.Fatalf("Run stopped: %v\n%s", err, logs.String())
+		case runErr := <-done:
+			t.Fatalf("Run stopped: %v\n%s", runErr, logs.String())
 		default:
+			t.Fatalf("no sweep logged (%v):\n%s", err, logs.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no sweep logged:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an outcome
+	}
+	var swept map[string]any
+	if err := json.Unmarshal([]byte(line), &swept); err != nil {
+		t.Fatal(err)
 	}
 	if swept["removed"] != 0.0 {
 		t.Errorf("the sweep does not say it removed nothing: %v", swept)
@@ -95,15 +97,4 @@ func TestRunSweepsAndStops(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not stop")
 	}
-}
-
-// logLine is the first JSON log line with message msg, nil when none.
-func logLine(logs, msg string) map[string]any {
-	for _, line := range strings.Split(logs, "\n") {
-		var l map[string]any
-		if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == msg {
-			return l
-		}
-	}
-	return nil
 }

@@ -213,7 +213,11 @@ func TestOTPGoesToOutboxWithoutLoggingTheCode(t *testing.T) {
 	if m.Code != code || !strings.Contains(m.Body, code) || !strings.Contains(m.Body, "10 minutes") || m.Channel != contract.ChannelEmail {
 		t.Errorf("outbox message = %+v", m)
 	}
-	eventually(t, "dev sender log line", func() bool { return strings.Contains(s.logs.String(), "dev sender") })
+	wait, stop := context.WithTimeout(t.Context(), 10*time.Second)
+	defer stop()
+	if _, err := s.logs.Await(wait, "dev sender"); err != nil {
+		t.Fatalf("no dev sender log line: %v", err)
+	}
 	if strings.Contains(s.logs.String(), code) {
 		t.Errorf("log holds the code:\n%s", s.logs.String())
 	}
