@@ -34,7 +34,7 @@ type Relay struct {
 	pub     Publisher
 	log     *zap.Logger
 	kick    chan struct{}
-	retry   time.Duration // tick: drains the queue, and makes the full pass a failure asked for
+	retry   time.Duration // tick: how soon the full pass follows a failure
 	recover time.Duration // how often the full pass runs anyway
 
 	mu     sync.Mutex
@@ -107,7 +107,7 @@ func (r *Relay) Run(ctx context.Context) {
 		case <-r.kick:
 			r.drain(ctx)
 		case <-t.C:
-			r.drain(ctx)
+			// The queue needs no tick: every Pending wakes the relay.
 			if r.takeMissed() || time.Since(lastPass) >= r.recover {
 				r.Pass(ctx)
 				lastPass = time.Now()
@@ -165,10 +165,7 @@ func (r *Relay) drain(ctx context.Context) {
 }
 
 func (r *Relay) publishOne(ctx context.Context, t target) error {
-	var d struct {
-		Events    []contract.Event `bson:"events"`
-		Published bool             `bson:"published"`
-	}
+	var d pending
 	err := t.c.FindOne(ctx, bson.M{"_id": t.id}, options.FindOne().SetProjection(bson.M{"events": 1, "published": 1})).Decode(&d)
 	if err == mongo.ErrNoDocuments || err == nil && d.Published {
 		return nil // a full pass (here or in another replica) was first
@@ -187,9 +184,11 @@ func (r *Relay) mark(ctx context.Context, c *mongo.Collection, id string) error 
 	return err
 }
 
+// pending is a record as the relay reads it.
 type pending struct {
-	ID     string           `bson:"_id"`
-	Events []contract.Event `bson:"events"`
+	ID        string           `bson:"_id"`
+	Events    []contract.Event `bson:"events"`
+	Published bool             `bson:"published"`
 }
 
 // Pass publishes what is pending now; errors are logged and retried on the
