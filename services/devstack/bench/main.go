@@ -186,20 +186,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			c()
 		}
 	}()
-	get := func(base, path, tok string, senders, want int) (func(int) error, error) {
-		g, err := newRawGets(base, path, tok, senders)
-		if err != nil {
-			return nil, err
-		}
+	get := func(base, path, tok string, senders, want int) func(int) error {
+		g := newRawGets(base, path, tok, senders)
 		closers = append(closers, g.close)
-		return func(w int) error { return g.get(w, want) }, nil
+		return func(w int) error { return g.get(w, want) }
 	}
 	getProfile := func(base, tok string, senders int) func(int) error {
-		do, err := get(base, "/api/v2/profile", tok, senders, http.StatusOK)
-		if err != nil {
-			return func(int) error { return err }
-		}
-		return do
+		return get(base, "/api/v2/profile", tok, senders, http.StatusOK)
 	}
 	fmt.Fprintf(stdout, "measuring: %s per case, %d connections, %d cores\n", *d, *conc, runtime.NumCPU())
 	baseline := closedLoop("baseline: bare Echo + JWT, profile from memory", *d, *conc, getProfile(base, baseToken, *conc))
@@ -246,11 +239,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rep.add("CPU per new-login, by process (the hash runs in auth)", fmt.Sprintf("%.1f ms: %s", ms(perLogin), shares), "", true)
 
 	if err := call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200); err == nil {
-		list, err := get(hit, "/api/v2/my/documents", token, *conc, http.StatusOK)
-		if err != nil {
-			return err
-		}
-		docs := closedLoop("GET /api/v2/my/documents", *d, *conc, list)
+		docs := closedLoop("GET /api/v2/my/documents", *d, *conc, get(hit, "/api/v2/my/documents", token, *conc, http.StatusOK))
 		rep.result(docs, &baseline, 0)
 	} else {
 		rep.add("GET /api/v2/my/documents", "not measured", "", false)
@@ -269,11 +258,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := b.stopProcess(contract.ServiceProfile); err != nil {
 		return err
 	}
-	unavailable, err := get(miss, "/api/v2/profile", token, *conc, http.StatusServiceUnavailable)
-	if err != nil {
-		return err
-	}
-	down := closedLoop("GET /api/v2/profile (cache miss) with no profile replica: 503", *d/2, *conc, unavailable)
+	down := closedLoop("GET /api/v2/profile (cache miss) with no profile replica: 503", *d/2, *conc,
+		get(miss, "/api/v2/profile", token, *conc, http.StatusServiceUnavailable))
 	rep.result(down, nil, 0)
 	rep.add("p99 of the 503 when no replica answers", fmt.Sprintf("%.2f ms", ms(down.pct(0.99))), "≤ 100 ms", down.failed == 0 && down.pct(0.99) <= 100*time.Millisecond)
 

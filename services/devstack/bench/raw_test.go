@@ -32,10 +32,7 @@ func TestRawGetsReadsKeptAliveAnswers(t *testing.T) {
 		path string
 		want int
 	}{{"/small", 200}, {"/big", 200}, {"/gone", 503}} {
-		g, err := newRawGets(srv.URL, c.path, "tok", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := newRawGets(srv.URL, c.path, "tok", 1)
 		for i := range 3 { // the same connection each time
 			if err := g.get(0, c.want); err != nil {
 				t.Fatalf("%s #%d: %v", c.path, i, err)
@@ -46,7 +43,7 @@ func TestRawGetsReadsKeptAliveAnswers(t *testing.T) {
 		}
 		g.close()
 	}
-	g, _ := newRawGets(srv.URL, "/small", "", 1)
+	g := newRawGets(srv.URL, "/small", "", 1)
 	defer g.close()
 	if err := g.get(0, 200); err == nil {
 		t.Fatal("a 401 passed for a 200")
