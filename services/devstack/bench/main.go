@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +68,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	conc := fs.Int("concurrency", 32, "concurrent connections for the peak-rate cases")
 	outFile := fs.String("out", "", "also write the results (markdown) to this file")
 	profileDir := fs.String("profile", "", "write CPU profiles of the services during each load case into this directory")
+	only := fs.String("only", "", "run only these load cases (comma-separated: get, login, documents, flow, down); the targets of the others are not checked")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,6 +99,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	rep := &report{machine: machine()}
+	want := func(c string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), c) }
 
 	// Cold start of `make run` (after the build): a fresh data dir to a
 	// ready gateway.
@@ -195,76 +198,52 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return get(base, "/api/v2/profile", tok, senders, http.StatusOK)
 	}
 	fmt.Fprintf(stdout, "measuring: %s per case, %d connections, %d cores\n", *d, *conc, runtime.NumCPU())
-	baseline := closedLoop("baseline: bare Echo + JWT, profile from memory", *d, *conc, getProfile(base, baseToken, *conc))
-	rep.result(baseline, nil, 0)
-	hitRes := b.profiled("hit", *d, func() result {
-		return closedLoop("GET /api/v2/profile, gateway cache hit", *d, *conc, getProfile(hit, token, *conc))
-	})
-	rep.result(hitRes, &baseline, 0.9)
-	missRes := b.profiled("miss", *d, func() result {
-		return closedLoop("GET /api/v2/profile, cache miss (NATS round trip to profile)", *d, *conc, getProfile(miss, token, *conc))
-	})
-	rep.result(missRes, &baseline, 0.4)
-	half := openLoop("GET /api/v2/profile, cache hit at half its peak rate", *d, hitRes.rate()/2, getProfile(hit, token, openSenders))
-	rep.result(half, nil, 0)
-	// The baseline cannot reach that rate; at half of its own peak, the
-	// two side by side tell the machine's share of the tail (the generator
-	// and the server share its cores) from the gateway's.
-	slower := baseline.rate() / 2
-	rep.result(openLoop(fmt.Sprintf("baseline at half its peak rate (%.0f req/s)", slower), *d, slower, getProfile(base, baseToken, openSenders)), nil, 0)
-	rep.result(openLoop("GET /api/v2/profile, cache hit at the same rate", *d, slower, getProfile(hit, token, openSenders)), nil, 0)
-	rep.add("p99 of the cache hit at half its peak rate", fmt.Sprintf("%.2f ms", ms(half.pct(0.99))), "≤ 5 ms", half.pct(0.99) <= 5*time.Millisecond && half.failed == 0)
-
-	// Many people log in at once, each with their own account.
-	loginWorkers := 2 * runtime.NumCPU()
-	var loginBodies []string
-	for i := range loginWorkers {
-		phone := fmt.Sprintf("+1415%07d", 1000000+i)
-		if _, err := register(hit, fmt.Sprintf("login%d@example.com", i), phone, "7193"); err != nil {
-			return fmt.Errorf("registering login users: %w", err)
+	var baseline result
+	if want("get") {
+		baseline = closedLoop("baseline: bare Echo + JWT, profile from memory", *d, *conc, getProfile(base, baseToken, *conc))
+		rep.result(baseline, nil, 0)
+		b.gets(rep, *d, *conc, baseline, hit, miss, token, base, baseToken, getProfile)
+	}
+	if want("login") {
+		if err := b.logins(rep, hit, *d); err != nil {
+			return err
 		}
-		loginBodies = append(loginBodies, fmt.Sprintf(`{"phone":%q,"password":"7193"}`, phone))
 	}
-	hashRate := argonRate(*d)
-	rep.add(fmt.Sprintf("PIN hash alone (argon2id m=19456 KiB t=2 p=1, %d goroutines)", runtime.NumCPU()), fmt.Sprintf("%.1f/s, %.1f ms CPU each", hashRate, ms(time.Duration(float64(runtime.NumCPU())*float64(time.Second)/hashRate))), "", true)
-	cpuBefore := b.cpuSnapshot()
-	login := b.profiled("login", *d, func() result {
-		return closedLoop("POST /api/v2/new-login", *d, loginWorkers, func(w int) error {
-			return call(http.MethodPost, hit+"/api/v2/new-login", "", loginBodies[w], 200)
+	if want("documents") {
+		if err := call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200); err == nil {
+			docs := closedLoop("GET /api/v2/my/documents", *d, *conc, get(hit, "/api/v2/my/documents", token, *conc, http.StatusOK))
+			var ref *result // the ratio needs the baseline's run
+			if want("get") {
+				ref = &baseline
+			}
+			rep.result(docs, ref, 0)
+		} else {
+			rep.add("GET /api/v2/my/documents", "not measured", "", false)
+			rep.notes = append(rep.notes, "documents list not measured: "+err.Error())
+		}
+	}
+	if want("flow") {
+		var seq atomic.Int64
+		flows := closedLoop("whole registration flow (6 requests, 2 PIN hashes)", *d, 2*runtime.NumCPU(), func(int) error {
+			n := seq.Add(1)
+			_, err := register(hit, fmt.Sprintf("flow%d@example.com", n), fmt.Sprintf("+1415%07d", 2000000+n), "7193")
+			return err
 		})
-	})
-	shares, perLogin := cpuPer(cpuBefore, b.cpuSnapshot(), login.ok+login.failed)
-	rep.result(login, nil, 0)
-	rep.add("new-login rate / PIN hash rate", fmt.Sprintf("%.0f%%", 100*login.rate()/hashRate), "≥ 90%", login.rate() >= 0.9*hashRate && login.failed == 0)
-	rep.add("CPU per new-login, by process (the hash runs in auth)", fmt.Sprintf("%.1f ms: %s", ms(perLogin), shares), "", true)
-
-	if err := call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200); err == nil {
-		docs := closedLoop("GET /api/v2/my/documents", *d, *conc, get(hit, "/api/v2/my/documents", token, *conc, http.StatusOK))
-		rep.result(docs, &baseline, 0)
-	} else {
-		rep.add("GET /api/v2/my/documents", "not measured", "", false)
-		rep.notes = append(rep.notes, "documents list not measured: "+err.Error())
+		rep.result(flows, nil, 0)
 	}
-
-	var seq atomic.Int64
-	flows := closedLoop("whole registration flow (6 requests, 2 PIN hashes)", *d, 2*runtime.NumCPU(), func(int) error {
-		n := seq.Add(1)
-		_, err := register(hit, fmt.Sprintf("flow%d@example.com", n), fmt.Sprintf("+1415%07d", 2000000+n), "7193")
-		return err
-	})
-	rep.result(flows, nil, 0)
-
-	// No profile replica at all: the answer must be a fast 503, not a wait.
-	if err := b.stopProcess(contract.ServiceProfile); err != nil {
-		return err
+	if want("down") {
+		// No profile replica at all: the answer must be a fast 503, not a wait.
+		if err := b.stopProcess(contract.ServiceProfile); err != nil {
+			return err
+		}
+		down := closedLoop("GET /api/v2/profile (cache miss) with no profile replica: 503", *d/2, *conc,
+			get(miss, "/api/v2/profile", token, *conc, http.StatusServiceUnavailable))
+		rep.result(down, nil, 0)
+		rep.add("p99 of the 503 when no replica answers", fmt.Sprintf("%.2f ms", ms(down.pct(0.99))), "≤ 100 ms", down.failed == 0 && down.pct(0.99) <= 100*time.Millisecond)
 	}
-	down := closedLoop("GET /api/v2/profile (cache miss) with no profile replica: 503", *d/2, *conc,
-		get(miss, "/api/v2/profile", token, *conc, http.StatusServiceUnavailable))
-	rep.result(down, nil, 0)
-	rep.add("p99 of the 503 when no replica answers", fmt.Sprintf("%.2f ms", ms(down.pct(0.99))), "≤ 100 ms", down.failed == 0 && down.pct(0.99) <= 100*time.Millisecond)
 
 	rep.print(stdout)
-	if *outFile != "" {
+	if *outFile != "" && *only == "" {
 		if err := os.MkdirAll(filepath.Dir(*outFile), 0o755); err != nil {
 			return err
 		}
@@ -276,6 +255,56 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if rep.missed() > 0 {
 		return fmt.Errorf("%d target(s) missed", rep.missed())
 	}
+	return nil
+}
+
+// gets measures the profile reads: cache hit and miss against the
+// baseline, and the hit's tail at half its peak.
+func (b *bench) gets(rep *report, d time.Duration, conc int, baseline result, hit, miss, token, base, baseToken string, getProfile func(base, tok string, senders int) func(int) error) {
+	hitRes := b.profiled("hit", d, func() result {
+		return closedLoop("GET /api/v2/profile, gateway cache hit", d, conc, getProfile(hit, token, conc))
+	})
+	rep.result(hitRes, &baseline, 0.9)
+	missRes := b.profiled("miss", d, func() result {
+		return closedLoop("GET /api/v2/profile, cache miss (NATS round trip to profile)", d, conc, getProfile(miss, token, conc))
+	})
+	rep.result(missRes, &baseline, 0.4)
+	half := openLoop("GET /api/v2/profile, cache hit at half its peak rate", d, hitRes.rate()/2, getProfile(hit, token, openSenders))
+	rep.result(half, nil, 0)
+	// The baseline cannot reach that rate; at half of its own peak, the
+	// two side by side tell the machine's share of the tail (the generator
+	// and the server share its cores) from the gateway's.
+	slower := baseline.rate() / 2
+	rep.result(openLoop(fmt.Sprintf("baseline at half its peak rate (%.0f req/s)", slower), d, slower, getProfile(base, baseToken, openSenders)), nil, 0)
+	rep.result(openLoop("GET /api/v2/profile, cache hit at the same rate", d, slower, getProfile(hit, token, openSenders)), nil, 0)
+	rep.add("p99 of the cache hit at half its peak rate", fmt.Sprintf("%.2f ms", ms(half.pct(0.99))), "≤ 5 ms", half.pct(0.99) <= 5*time.Millisecond && half.failed == 0)
+}
+
+// logins measures POST /api/v2/new-login against the PIN hash alone, and
+// the CPU a login costs in each process.
+func (b *bench) logins(rep *report, hit string, d time.Duration) error {
+	// Many people log in at once, each with their own account.
+	loginWorkers := 2 * runtime.NumCPU()
+	var loginBodies []string
+	for i := range loginWorkers {
+		phone := fmt.Sprintf("+1415%07d", 1000000+i)
+		if _, err := register(hit, fmt.Sprintf("login%d@example.com", i), phone, "7193"); err != nil {
+			return fmt.Errorf("registering login users: %w", err)
+		}
+		loginBodies = append(loginBodies, fmt.Sprintf(`{"phone":%q,"password":"7193"}`, phone))
+	}
+	hashRate := argonRate(d)
+	rep.add(fmt.Sprintf("PIN hash alone (argon2id m=19456 KiB t=2 p=1, %d goroutines)", runtime.NumCPU()), fmt.Sprintf("%.1f/s, %.1f ms CPU each", hashRate, ms(time.Duration(float64(runtime.NumCPU())*float64(time.Second)/hashRate))), "", true)
+	cpuBefore := b.cpuSnapshot()
+	login := b.profiled("login", d, func() result {
+		return closedLoop("POST /api/v2/new-login", d, loginWorkers, func(w int) error {
+			return call(http.MethodPost, hit+"/api/v2/new-login", "", loginBodies[w], 200)
+		})
+	})
+	shares, perLogin := cpuPer(cpuBefore, b.cpuSnapshot(), login.ok+login.failed)
+	rep.result(login, nil, 0)
+	rep.add("new-login rate / PIN hash rate", fmt.Sprintf("%.0f%%", 100*login.rate()/hashRate), "≥ 90%", login.rate() >= 0.9*hashRate && login.failed == 0)
+	rep.add("CPU per new-login, by process (the hash runs in auth)", fmt.Sprintf("%.1f ms: %s", ms(perLogin), shares), "", true)
 	return nil
 }
 
