@@ -102,6 +102,53 @@ func TestLedgerTailReads(t *testing.T) {
 	}
 }
 
+// Entries carry the ones before them packed in one binary value; a chain
+// written when they were an array of documents still reads, kinds and
+// times, and appends go on from it.
+func TestLedgerReadsRecentEntriesWrittenAsArrays(t *testing.T) {
+	l, c := ledgerFor(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	old := bson.A{bson.M{"k": "fail", "t": at.Add(-time.Minute)}, bson.M{"k": "ok", "t": at.Add(-2 * time.Minute)}}
+	if _, err := c.InsertOne(ctx, bson.M{"_id": "k#3", "key": "k", "seq": 3, "kind": "fail", "at": at, "recent": old}); err != nil {
+		t.Fatal(err)
+	}
+	heads := c.Database().Collection(c.Name() + "_heads")
+	if _, err := heads.InsertOne(ctx, bson.M{"_id": "k#head", "seq": 3, "kind": "fail", "at": at, "recent": old}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, "k", func(*mongox.Tail, time.Time) (string, error) { return "ok", nil }); err != nil {
+		t.Fatal(err)
+	}
+	tail, err := l.Tail(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tail.First(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		kind string
+		at   time.Time
+	}{{"ok", time.Time{}}, {"fail", at}, {"fail", at.Add(-time.Minute)}, {"ok", at.Add(-2 * time.Minute)}}
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Kind != w.kind || got[i].Seq != int64(4-i) || (i > 0 && !got[i].At.Equal(w.at)) {
+			t.Fatalf("entry %d is %q #%d at %v, want %q #%d at %v", i, got[i].Kind, got[i].Seq, got[i].At, w.kind, 4-i, w.at)
+		}
+	}
+	var raw bson.M
+	if err := c.FindOne(ctx, bson.M{"_id": "k#4"}).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, packed := raw["recent"].(bson.Binary); !packed {
+		t.Fatalf("a new entry stores its recent entries as %T, want binary", raw["recent"])
+	}
+}
+
 func TestLedgerSweepKeepsNumbering(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
