@@ -68,9 +68,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	conc := fs.Int("concurrency", 32, "concurrent connections for the peak-rate cases")
 	outFile := fs.String("out", "", "also write the results (markdown) to this file")
 	profileDir := fs.String("profile", "", "write CPU profiles of the services during each load case into this directory")
-	only := fs.String("only", "", "run only these load cases (comma-separated: get, login, documents, flow, down); the targets of the others are not checked")
+	only := fs.String("only", "", "run only these load cases, comma-separated; the targets of the others are not checked")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	cases := []string{"get", "login", "documents", "flow", "down"}
+	for c := range strings.SplitSeq(*only, ",") {
+		if *only != "" && !slices.Contains(cases, c) {
+			return fmt.Errorf("-only: no case %q (cases: %s)", c, strings.Join(cases, ", "))
+		}
 	}
 	rootAbs, err := filepath.Abs(*root)
 	if err != nil {
