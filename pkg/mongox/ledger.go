@@ -38,18 +38,18 @@ type recent struct {
 type recentList []recent
 
 func (r recentList) MarshalBSONValue() (byte, []byte, error) {
-	var payload []byte
+	// A BSON binary: its length (set last), the generic subtype, the bytes.
+	data := make([]byte, 5, 5+len(r)*13)
 	for _, e := range r {
 		if len(e.Kind) > 255 {
 			return 0, nil, fmt.Errorf("ledger entry kind %q too long", e.Kind[:16])
 		}
-		payload = binary.BigEndian.AppendUint64(payload, uint64(e.At.UnixMilli()))
-		payload = append(payload, byte(len(e.Kind)))
-		payload = append(payload, e.Kind...)
+		data = binary.BigEndian.AppendUint64(data, uint64(e.At.UnixMilli()))
+		data = append(data, byte(len(e.Kind)))
+		data = append(data, e.Kind...)
 	}
-	data := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
-	data = append(data, 0) // generic binary subtype
-	return byte(bson.TypeBinary), append(data, payload...), nil
+	binary.LittleEndian.PutUint32(data, uint32(len(data)-5))
+	return byte(bson.TypeBinary), data, nil
 }
 
 func (r *recentList) UnmarshalBSONValue(typ byte, data []byte) error {
