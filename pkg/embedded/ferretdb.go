@@ -43,7 +43,14 @@ func StartFerretDB(ctx context.Context, dataDir, addr string) (*Mongo, error) {
 	if err := os.MkdirAll(absDataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded ferretdb: data dir: %w", err)
 	}
-	sqliteURL := &url.URL{Scheme: "file", Path: absDataDir + "/", OmitHost: true}
+	// FerretDB runs SQLite in WAL mode with its default synchronous=FULL: an
+	// fsync per commit, two per ledger append (BenchmarkLedgerAppend under
+	// strace: 19,202 fsyncs for its 9,461 appends, 255 with NORMAL, and
+	// about 15% less CPU and 20% less time per append). With WAL, NORMAL
+	// still survives a crash of the process; only an OS crash or power cut
+	// can lose the last commits, never corrupt the file. This store is the
+	// dev and test stack; production runs on MongoDB.
+	sqliteURL := &url.URL{Scheme: "file", Path: absDataDir + "/", OmitHost: true, RawQuery: "_pragma=synchronous(normal)"}
 
 	ferretNewMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{

@@ -183,7 +183,7 @@ func TestVersionedCache(t *testing.T) {
 }
 
 // testDB is a database on a fresh in-process FerretDB for t.
-func testDB(t *testing.T) *mongo.Database {
+func testDB(t testing.TB) *mongo.Database {
 	t.Helper()
 	ks := testkit.Start(t)
 	client, db, err := mongox.Connect(context.Background(), ks.Mongo.URI, "store")
