@@ -297,8 +297,10 @@ func (b *bench) logins(rep *report, hit string, d time.Duration) error {
 		}
 		loginBodies = append(loginBodies, fmt.Sprintf(`{"phone":%q,"password":"7193"}`, phone))
 	}
-	hashRate := argonRate(d)
-	rep.add(fmt.Sprintf("PIN hash alone (argon2id m=19456 KiB t=2 p=1, %d goroutines)", runtime.NumCPU()), fmt.Sprintf("%.1f/s, %.1f ms CPU each", hashRate, ms(time.Duration(float64(runtime.NumCPU())*float64(time.Second)/hashRate))), "", true)
+	// The machine's speed drifts from minute to minute (a shared host):
+	// the hash alone is measured on both sides of the logins, and the
+	// ratio is to their mean.
+	before := argonRate(d / 2)
 	cpuBefore := b.cpuSnapshot()
 	login := b.profiled("login", d, func() result {
 		return closedLoop("POST /api/v2/new-login", d, loginWorkers, func(w int) error {
@@ -306,6 +308,10 @@ func (b *bench) logins(rep *report, hit string, d time.Duration) error {
 		})
 	})
 	shares, perLogin := cpuPer(cpuBefore, b.cpuSnapshot(), login.ok+login.failed)
+	after := argonRate(d / 2)
+	hashRate := (before + after) / 2
+	rep.add(fmt.Sprintf("PIN hash alone (argon2id m=19456 KiB t=2 p=1, %d goroutines), before and after the logins", runtime.NumCPU()),
+		fmt.Sprintf("%.1f/s and %.1f/s, %.1f ms CPU each", before, after, ms(time.Duration(float64(runtime.NumCPU())*float64(time.Second)/hashRate))), "", true)
 	rep.result(login, nil, 0)
 	rep.add("new-login rate / PIN hash rate", fmt.Sprintf("%.0f%%", 100*login.rate()/hashRate), "≥ 90%", login.rate() >= 0.9*hashRate && login.failed == 0)
 	rep.add("CPU per new-login, by process (the hash runs in auth)", fmt.Sprintf("%.1f ms: %s", ms(perLogin), shares), "", true)
