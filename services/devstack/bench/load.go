@@ -13,9 +13,13 @@ import (
 
 // result is one case's measurement.
 type result struct {
-	name     string
-	ok       int
-	failed   int
+	name   string
+	ok     int
+	failed int
+	// sent counts every request answered in the run, the unmeasured
+	// warm-up's included: the CPU the processes used over the whole run
+	// is divided by it.
+	sent     int
 	elapsed  time.Duration
 	lat      []time.Duration // sorted
 	firstErr error
@@ -40,10 +44,10 @@ func (r result) pct(p float64) time.Duration {
 
 // tally gathers a case's answers from many workers.
 type tally struct {
-	mu         sync.Mutex
-	lat        []time.Duration
-	ok, failed atomic.Int64
-	first      firstError
+	mu               sync.Mutex
+	lat              []time.Duration
+	ok, failed, sent atomic.Int64
+	first            firstError
 }
 
 // worker is one sender's share; add merges it when the sender stops.
@@ -67,7 +71,7 @@ func (t *tally) add(w *worker) {
 
 func (t *tally) result(name string, elapsed time.Duration) result {
 	slices.Sort(t.lat)
-	return result{name: name, ok: int(t.ok.Load()), failed: int(t.failed.Load()), elapsed: elapsed, lat: t.lat, firstErr: t.first.err}
+	return result{name: name, ok: int(t.ok.Load()), failed: int(t.failed.Load()), sent: int(t.sent.Load()), elapsed: elapsed, lat: t.lat, firstErr: t.first.err}
 }
 
 // openSenders is how many senders an open-loop case has.
@@ -92,6 +96,7 @@ func closedLoop(name string, d time.Duration, conc int, do func(worker int) erro
 					return
 				}
 				err := do(n)
+				t.sent.Add(1)
 				if !t0.Before(measureFrom) {
 					t.record(&w, time.Since(t0), err)
 				}
@@ -130,6 +135,7 @@ func openLoop(name string, d time.Duration, perSecond float64, do func(sender in
 					time.Sleep(wait) // pacing the sender, not waiting for an outcome
 				}
 				err := do(n)
+				t.sent.Add(1)
 				t.record(&w, time.Since(due), err)
 			}
 		}()

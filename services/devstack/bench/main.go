@@ -307,14 +307,22 @@ func (b *bench) logins(rep *report, hit string, d time.Duration) error {
 			return call(http.MethodPost, hit+"/api/v2/new-login", "", loginBodies[w], 200)
 		})
 	})
-	shares, perLogin := cpuPer(cpuBefore, b.cpuSnapshot(), login.ok+login.failed)
+	cpuAfter := b.cpuSnapshot()
+	shares, perLogin := cpuPer(cpuBefore, cpuAfter, login.sent)
 	after := argonRate(d / 2)
-	hashRate := (before + after) / 2
+	hashRate, hashCPU := (before.rate+after.rate)/2, (before.cpu+after.cpu)/2
 	rep.add(fmt.Sprintf("PIN hash alone (argon2id m=19456 KiB t=2 p=1, %d goroutines), before and after the logins", runtime.NumCPU()),
-		fmt.Sprintf("%.1f/s and %.1f/s, %.1f ms CPU each", before, after, ms(time.Duration(float64(runtime.NumCPU())*float64(time.Second)/hashRate))), "", true)
+		fmt.Sprintf("%.1f/s and %.1f/s, %.1f ms CPU each", before.rate, after.rate, ms(hashCPU)), "", true)
 	rep.result(login, nil, 0)
 	rep.add("new-login rate / PIN hash rate", fmt.Sprintf("%.0f%%", 100*login.rate()/hashRate), "≥ 90%", login.rate() >= 0.9*hashRate && login.failed == 0)
 	rep.add("CPU per new-login, by process (the hash runs in auth)", fmt.Sprintf("%.1f ms: %s", ms(perLogin), shares), "", true)
+	// The gloss of that target, "the service adds ≤ 10%": what the
+	// auth service spends on a login beside the hash, whatever the stores
+	// and the load generator take of the same cores.
+	if login.sent > 0 && hashCPU > 0 {
+		authCPU := (cpuAfter["auth"] - cpuBefore["auth"]) / time.Duration(login.sent)
+		rep.add("auth's CPU per new-login / the PIN hash's CPU alone", fmt.Sprintf("%.0f%% (%.1f vs %.1f ms)", 100*float64(authCPU)/float64(hashCPU), ms(authCPU), ms(hashCPU)), "≤ 110%", authCPU <= hashCPU*11/10)
+	}
 	return nil
 }
 
@@ -470,10 +478,16 @@ func (b *bench) coldStart() (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// argonRate is how many PIN hashes per second this machine computes with
-// the service's default parameters, on every core.
-func argonRate(d time.Duration) float64 {
+// hashAlone is the PIN hash computed with the service's default
+// parameters on every core, and nothing else.
+type hashAlone struct {
+	rate float64       // hashes per second
+	cpu  time.Duration // CPU per hash: this process's, whose idle stores add a little
+}
+
+func argonRate(d time.Duration) hashAlone {
 	var n atomic.Int64
+	cpu0, _ := cpuTime(os.Getpid())
 	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range runtime.NumCPU() {
@@ -488,7 +502,8 @@ func argonRate(d time.Duration) float64 {
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / d.Seconds()
+	cpu1, _ := cpuTime(os.Getpid())
+	return hashAlone{rate: float64(n.Load()) / d.Seconds(), cpu: (cpu1 - cpu0) / time.Duration(max(1, n.Load()))}
 }
 
 // register runs the whole registration flow and returns the token.
