@@ -485,10 +485,13 @@ type hashAlone struct {
 	cpu  time.Duration // CPU per hash: this process's, whose idle stores add a little
 }
 
+// argonRate measures the hash alone for about d: the hashes under way at
+// d finish, and the rate is over the time they all took.
 func argonRate(d time.Duration) hashAlone {
 	var n atomic.Int64
 	cpu0, _ := cpuTime(os.Getpid())
-	end := time.Now().Add(d)
+	start := time.Now()
+	end := start.Add(d)
 	var wg sync.WaitGroup
 	for range runtime.NumCPU() {
 		wg.Add(1)
@@ -502,8 +505,9 @@ func argonRate(d time.Duration) hashAlone {
 		}()
 	}
 	wg.Wait()
+	took := time.Since(start)
 	cpu1, _ := cpuTime(os.Getpid())
-	return hashAlone{rate: float64(n.Load()) / d.Seconds(), cpu: (cpu1 - cpu0) / time.Duration(max(1, n.Load()))}
+	return hashAlone{rate: float64(n.Load()) / took.Seconds(), cpu: (cpu1 - cpu0) / time.Duration(max(1, n.Load()))}
 }
 
 // register runs the whole registration flow and returns the token.
