@@ -19,9 +19,14 @@ type result struct {
 	// sent counts every request answered in the run, the unmeasured
 	// warm-up's included: the CPU the processes used over the whole run
 	// is divided by it.
-	sent     int
-	elapsed  time.Duration
-	lat      []time.Duration // sorted
+	sent    int
+	elapsed time.Duration
+	lat     []time.Duration // sorted
+	// late is, for an open loop, how long after its due time each
+	// measured request left (sorted): the generator's own delay, which
+	// lat includes. Where it is near lat, the machine's tail is the
+	// generator's, not the server's.
+	late     []time.Duration
 	firstErr error
 }
 
@@ -35,23 +40,26 @@ func (f *firstError) set(err error) { f.once.Do(func() { f.err = err }) }
 
 func (r result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
-func (r result) pct(p float64) time.Duration {
-	if len(r.lat) == 0 {
+func (r result) pct(p float64) time.Duration { return percentile(r.lat, p) }
+
+// percentile is the p-th of sorted durations; 0 for none.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
 }
 
 // tally gathers a case's answers from many workers.
 type tally struct {
 	mu               sync.Mutex
-	lat              []time.Duration
+	lat, late        []time.Duration
 	ok, failed, sent atomic.Int64
 	first            firstError
 }
 
 // worker is one sender's share; add merges it when the sender stops.
-type worker struct{ lat []time.Duration }
+type worker struct{ lat, late []time.Duration }
 
 func (t *tally) record(w *worker, took time.Duration, err error) {
 	if err != nil {
@@ -63,15 +71,26 @@ func (t *tally) record(w *worker, took time.Duration, err error) {
 	w.lat = append(w.lat, took)
 }
 
+// recordLate is record for an open loop's request, which also left late
+// after its due time.
+func (t *tally) recordLate(w *worker, took, late time.Duration, err error) {
+	t.record(w, took, err)
+	if err == nil {
+		w.late = append(w.late, late)
+	}
+}
+
 func (t *tally) add(w *worker) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lat = append(t.lat, w.lat...)
+	t.late = append(t.late, w.late...)
 }
 
 func (t *tally) result(name string, elapsed time.Duration) result {
 	slices.Sort(t.lat)
-	return result{name: name, ok: int(t.ok.Load()), failed: int(t.failed.Load()), sent: int(t.sent.Load()), elapsed: elapsed, lat: t.lat, firstErr: t.first.err}
+	slices.Sort(t.late)
+	return result{name: name, ok: int(t.ok.Load()), failed: int(t.failed.Load()), sent: int(t.sent.Load()), elapsed: elapsed, lat: t.lat, late: t.late, firstErr: t.first.err}
 }
 
 // openSenders is how many senders an open-loop case has.
@@ -134,9 +153,10 @@ func openLoop(name string, d time.Duration, perSecond float64, do func(sender in
 				if wait := time.Until(due); wait > 0 {
 					time.Sleep(wait) // pacing the sender, not waiting for an outcome
 				}
+				late := time.Since(due)
 				err := do(n)
 				t.sent.Add(1)
-				t.record(&w, time.Since(due), err)
+				t.recordLate(&w, time.Since(due), late, err)
 			}
 		}()
 	}

@@ -24,3 +24,25 @@ func TestClosedLoopCountsEveryRequestSent(t *testing.T) {
 		t.Fatalf("measured %d of %d: the warm-up's requests must not be measured", r.ok, r.sent)
 	}
 }
+
+// An open loop's lateness is the part of each latency the generator spent
+// before sending: one per measured request, and the request's own time
+// comes on top of it.
+func TestOpenLoopLatenessIsPartOfLatency(t *testing.T) {
+	const work = 200 * time.Microsecond
+	r := openLoop("late", 20*time.Millisecond, 2000, func(int) error {
+		for t0 := time.Now(); time.Since(t0) < work; {
+		}
+		return nil
+	})
+	if r.ok == 0 || len(r.late) != r.ok {
+		t.Fatalf("%d lateness figures for %d measured requests", len(r.late), r.ok)
+	}
+	// Each request's latency is at least its lateness plus its work, so
+	// the same holds for every rank of the two sorted lists.
+	for i := range r.late {
+		if r.lat[i]-r.late[i] < work {
+			t.Fatalf("rank %d: latency %v, lateness %v: the request's own %v is not between them", i, r.lat[i], r.late[i], work)
+		}
+	}
+}

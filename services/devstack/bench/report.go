@@ -30,6 +30,9 @@ func (r *report) add(name, value, target string, pass bool) {
 // and, when want > 0, the ratio it must reach.
 func (r *report) result(res result, yardstick *result, want float64) {
 	value := fmt.Sprintf("%.0f req/s, p50 %.2f ms, p99 %.2f ms", res.rate(), ms(res.pct(0.5)), ms(res.pct(0.99)))
+	if len(res.late) > 0 {
+		value += fmt.Sprintf(", the generator's own lateness p99 %.2f ms", ms(percentile(res.late, 0.99)))
+	}
 	if res.failed > 0 {
 		value += fmt.Sprintf(", %d failed", res.failed)
 	}
