@@ -25,15 +25,16 @@ fuzz: ## run each fuzz target for FUZZTIME executions (default 10000x; a count, 
 	@set -e; cd services/gateway && for f in FuzzAuthenticate FuzzReadImage FuzzReadDocumentForm; do \
 	  $(GO) test ./gateway -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-10000x}; done
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and every go.mod tidy on its own (as a build outside the workspace reads it)
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy -diff) || { echo "$$m: go.mod is not tidy on its own; run make tidy"; exit 1; }; done
 
 fmt: ## format the code
 	gofmt -w $(MODULES)
 
-tidy: ## go mod tidy in every module
-	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+tidy: ## go mod tidy in every module, each on its own
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
 
 build: ## build every service binary into ./bin
 	@mkdir -p bin; set -e; for s in auth gateway notifier profile documents devstack; do (cd services/$$s && $(GO) build -o ../../bin/$$s .); done
