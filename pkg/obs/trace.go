@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -80,10 +81,18 @@ func startTracing(tc traceConfig, service string) (func(context.Context) error, 
 	return tp.Shutdown, nil
 }
 
+// tracing is whether a tracer provider was installed.
+var tracing atomic.Bool
+
+// Tracing says whether spans go anywhere. Without a provider, otel's
+// global tracer still allocates a span per call: a hot path skips it.
+func Tracing() bool { return tracing.Load() }
+
 // InstallTracing makes tp the process's tracer provider and W3C trace
 // context (traceparent, tracestate) and baggage the propagation format.
 // Tests install one over an in-memory exporter.
 func InstallTracing(tp *sdktrace.TracerProvider) {
+	tracing.Store(true)
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 }

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -224,3 +228,52 @@ func TestTraceCrossesNATS(t *testing.T) {
 		return false
 	})
 }
+
+// A request's correlation id is the client's X-Request-Id when it is sane
+// and a fresh one otherwise; it comes back in the answer and goes with the
+// work into other services' logs (here the notifier's, through auth and
+// JetStream). The logger takes the id lazily: it must still be written.
+func TestCorrelationIDReachesTheLogs(t *testing.T) {
+	e := start(t, nil)
+	send := func(id, email string) *http.Response {
+		req, err := http.NewRequest(http.MethodPost, e.base+"/api/v2/email_send_otp", strings.NewReader(js(map[string]string{"email": email})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if id != "" {
+			req.Header.Set("X-Request-Id", id)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+		return res
+	}
+	const sane = "app-req.0042_x"
+	if got := send(sane, "corr@example.com").Header.Get("X-Request-Id"); got != sane {
+		t.Fatalf("X-Request-Id %q, want the client's %q", got, sane)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	line, err := e.logs.Await(ctx, `"correlation_id": "`+sane+`"`)
+	if err != nil {
+		t.Fatalf("no log line carries the client's correlation id: %v\n%s", err, e.logs.String())
+	}
+	if !strings.Contains(line, "notifier") {
+		t.Fatalf("the id reached the logs, but not through the notifier: %s", line)
+	}
+	for i, bad := range []string{"", "short", "has space in it", strings.Repeat("r", 65), "semi;colon-12345"} {
+		got := send(bad, fmt.Sprintf("corr%d@example.com", i+2)).Header.Get("X-Request-Id")
+		if got == bad || !validCorrelation(got) {
+			t.Fatalf("X-Request-Id %q answered with %q, want a fresh id", bad, got)
+		}
+	}
+}
+
+// validCorrelation is what the gateway hands out: a UUID.
+func validCorrelation(id string) bool { _, err := uuid.Parse(id); return err == nil }

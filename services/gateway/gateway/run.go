@@ -10,11 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/nats-io/nats.go"
@@ -127,8 +125,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	} else {
 		ech.IPExtractor = echo.ExtractIPDirect() // X-Forwarded-For is not trusted
 	}
-	ech.Use(observe())
-	ech.Use(correlation(log))
+	ech.Use(observe(log))
 	ech.Use(boundedURL)
 	ech.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, _ []byte) error {
@@ -175,24 +172,5 @@ func boundedURL(next echo.HandlerFunc) echo.HandlerFunc {
 			return echo.NewHTTPError(http.StatusRequestURITooLong, "The request URL is too long.")
 		}
 		return next(c)
-	}
-}
-
-var validCorrelation = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
-
-// correlation gives every request an id (the client's X-Request-Id when it
-// is sane), returns it, and puts it in the context's logger.
-func correlation(log *zap.Logger) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			id := c.Request().Header.Get(echo.HeaderXRequestID)
-			if !validCorrelation.MatchString(id) {
-				id = uuid.NewString()
-			}
-			c.Response().Header().Set(echo.HeaderXRequestID, id)
-			ctx := logx.With(c.Request().Context(), log, id)
-			c.SetRequest(c.Request().WithContext(ctx))
-			return next(c)
-		}
 	}
 }
