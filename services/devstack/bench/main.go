@@ -237,7 +237,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if want("documents") {
 		if err := call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200); err == nil {
-			docs := closedLoop("GET /api/v2/my/documents", *d, *conc, get(hit, "/api/v2/my/documents", token, *conc, http.StatusOK))
+			docs := b.profiled("documents", *d, func() result {
+				return closedLoop("GET /api/v2/my/documents", *d, *conc, get(hit, "/api/v2/my/documents", token, *conc, http.StatusOK))
+			})
 			var ref *result // the ratio needs the baseline's run
 			if want("get") {
 				ref = &baseline
