@@ -269,11 +269,11 @@ func TestCorrelationIDReachesTheLogs(t *testing.T) {
 	}
 	for i, bad := range []string{"", "short", "has space in it", strings.Repeat("r", 65), "semi;colon-12345"} {
 		got := send(bad, fmt.Sprintf("corr%d@example.com", i+2)).Header.Get("X-Request-Id")
-		if got == bad || !validCorrelation(got) {
+		if got == bad || !isUUID(got) {
 			t.Fatalf("X-Request-Id %q answered with %q, want a fresh id", bad, got)
 		}
 	}
 }
 
-// validCorrelation is what the gateway hands out: a UUID.
-func validCorrelation(id string) bool { _, err := uuid.Parse(id); return err == nil }
+// isUUID says whether id is what the gateway hands out.
+func isUUID(id string) bool { _, err := uuid.Parse(id); return err == nil }
