@@ -25,7 +25,14 @@ import (
 // Service is one micro service instance: every replica of it joins the
 // same queue group, so adding replicas splits the load with no change.
 type Service struct {
-	svc     micro.Service
+	svc micro.Service
+	// own is the connection the requests arrive on, the service's alone:
+	// Stop drains it to the end, which tells when every request the
+	// server routed here has reached a handler, while the caller's
+	// connection stays whole for the calls and events of the requests
+	// still running.
+	own     *nats.Conn
+	closed  chan struct{} // closed when own is
 	log     *zap.Logger
 	slots   chan struct{}
 	timeout time.Duration
@@ -50,7 +57,8 @@ type ServiceConfig struct {
 	Outcome func(subject, code string)
 }
 
-// NewService registers a micro service on nc.
+// NewService registers a micro service on a connection of its own, made
+// with nc's options (servers, credentials, reconnecting).
 func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8 * runtime.GOMAXPROCS(0)
@@ -58,23 +66,46 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	svc, err := micro.AddService(nc, micro.Config{
+	closed := make(chan struct{})
+	opts := nc.Opts
+	opts.Name = cfg.Name + " requests"
+	opts.DisconnectedErrCB, opts.ReconnectedCB, opts.DisconnectedCB = nil, nil, nil
+	opts.ClosedCB = func(*nats.Conn) { close(closed) }
+	own, err := opts.Connect()
+	if err != nil {
+		return nil, fmt.Errorf("nats connection for %s: %w", cfg.Name, err)
+	}
+	svc, err := micro.AddService(own, micro.Config{
 		Name:        cfg.Name,
 		Version:     cfg.Version,
 		Description: cfg.Description,
 		QueueGroup:  cfg.Name + contract.QueueGroupSuffix,
 	})
+	if err == nil {
+		err = own.Flush() // requests on other connections find it once this returns
+	}
 	if err != nil {
+		own.Close()
 		return nil, fmt.Errorf("add micro service %s: %w", cfg.Name, err)
 	}
-	return &Service{svc: svc, log: log, slots: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout,
+	return &Service{svc: svc, own: own, closed: closed, log: log, slots: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout,
 		name: cfg.Name, outcome: cfg.Outcome}, nil
 }
 
 // Stop stops taking requests and waits for those in flight to finish, so
 // the caller may close the stores after it.
+//
+// Unsubscribing alone did not do that: a request the server routed here
+// before it saw the unsubscribe was still queued in the client, and its
+// handler ran after Stop had returned and the stores were closed (a 503
+// while another replica was up). Draining the service's connection ends
+// only when every such request has been handed over.
 func (s *Service) Stop() error {
 	err := s.svc.Stop()
+	if s.own.Drain() != nil {
+		s.own.Close() // not connected: nothing can be queued for it
+	}
+	<-s.closed
 	s.running.Wait()
 	return err
 }
@@ -106,10 +137,11 @@ func HandleRaw[Resp any](s *Service, subject string, fn func(ctx context.Context
 }
 
 // add registers call on subject; each request runs on its own goroutine,
-// within the service's concurrency bound, and Stop waits for it.
+// within the service's concurrency bound, and Stop waits for it. Once add
+// returns, the server routes the subject here.
 func (s *Service) add(subject string, call func(context.Context, []byte) (any, error)) error {
 	name := subject[strings.LastIndexByte(subject, '.')+1:]
-	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+	err := s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 		s.slots <- struct{}{}
 		s.running.Add(1)
 		go func() {
@@ -117,6 +149,10 @@ func (s *Service) add(subject string, call func(context.Context, []byte) (any, e
 			s.serve(r, call)
 		}()
 	}), micro.WithEndpointSubject(subject))
+	if err != nil {
+		return err
+	}
+	return s.own.Flush()
 }
 
 func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any, error)) {
