@@ -58,7 +58,8 @@ type ServiceConfig struct {
 }
 
 // NewService registers a micro service on a connection of its own, made
-// with nc's options (servers, credentials, reconnecting).
+// with nc's options (servers, credentials, reconnecting); Stop closes it,
+// on every path.
 func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8 * runtime.GOMAXPROCS(0)
@@ -82,7 +83,7 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 		QueueGroup:  cfg.Name + contract.QueueGroupSuffix,
 	})
 	if err == nil {
-		err = own.Flush() // requests on other connections find it once this returns
+		err = settle(own) // requests on other connections find it once this returns
 	}
 	if err != nil {
 		own.Close()
@@ -152,7 +153,20 @@ func (s *Service) add(subject string, call func(context.Context, []byte) (any, e
 	if err != nil {
 		return err
 	}
-	return s.own.Flush()
+	return settle(s.own)
+}
+
+// settle waits until the server has the subscriptions just made. A
+// connection that is not up yet (a service may start before NATS, and
+// retry) sends them when it connects.
+func settle(nc *nats.Conn) error {
+	if !nc.IsConnected() {
+		return nil
+	}
+	if err := nc.Flush(); err != nil && nc.IsConnected() {
+		return err
+	}
+	return nil
 }
 
 func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any, error)) {

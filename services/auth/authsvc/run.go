@@ -194,6 +194,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	if err := routes(ms, svc); err != nil {
+		_ = ms.Stop()
 		return err
 	}
 	if err := natsx.AddHealth(ms, contract.ServiceAuth, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {

@@ -229,6 +229,7 @@ func start(ctx context.Context, d deps) (*running, error) {
 		outbox = adapters.NewOutbox(d.db)
 	}
 	if err := natsx.AddHealth(svc, contract.ServiceNotifier, map[string]natsx.Check{"store": func(ctx context.Context) error { return d.db.Client().Ping(ctx, nil) }}); err != nil {
+		_ = svc.Stop()
 		return nil, err
 	}
 	if err := ports.Register(svc, outbox); err != nil {
