@@ -83,7 +83,7 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 		QueueGroup:  cfg.Name + contract.QueueGroupSuffix,
 	})
 	if err == nil {
-		err = settle(own) // requests on other connections find it once this returns
+		err = settle(own) // $SRV.PING from other connections finds it once this returns
 	}
 	if err != nil {
 		own.Close()
@@ -138,11 +138,12 @@ func HandleRaw[Resp any](s *Service, subject string, fn func(ctx context.Context
 }
 
 // add registers call on subject; each request runs on its own goroutine,
-// within the service's concurrency bound, and Stop waits for it. Once add
-// returns, the server routes the subject here.
+// within the service's concurrency bound, and Stop waits for it. It does
+// not wait for the server to have the subscription (a round trip per
+// endpoint slowed every start): Registered tells when all of them are.
 func (s *Service) add(subject string, call func(context.Context, []byte) (any, error)) error {
 	name := subject[strings.LastIndexByte(subject, '.')+1:]
-	err := s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 		s.slots <- struct{}{}
 		s.running.Add(1)
 		go func() {
@@ -150,13 +151,9 @@ func (s *Service) add(subject string, call func(context.Context, []byte) (any, e
 			s.serve(r, call)
 		}()
 	}), micro.WithEndpointSubject(subject))
-	if err != nil {
-		return err
-	}
-	return settle(s.own)
 }
 
-// settle waits until the server has the subscriptions just made. A
+// settle waits until the server has the subscriptions made so far. A
 // connection that is not up yet (a service may start before NATS, and
 // retry) sends them when it connects.
 func settle(nc *nats.Conn) error {
