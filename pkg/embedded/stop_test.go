@@ -23,7 +23,7 @@ import (
 func TestStopHandsOverEveryRoutedRequest(t *testing.T) {
 	n := startNATS(t)
 	const name, subject = "stopper", "stopper.v1.work"
-	replica := func() (*natsx.Service, *atomic.Bool) {
+	replica := func() (*natsx.Service, *atomic.Bool, *atomic.Int64) {
 		nc, err := nats.Connect(n.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -34,11 +34,12 @@ func TestStopHandsOverEveryRoutedRequest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		storesClosed := &atomic.Bool{}
+		storesClosed, handled := &atomic.Bool{}, &atomic.Int64{}
 		work := func(_ context.Context, in string) (string, error) {
 			if storesClosed.Load() {
 				return "", errors.New("handled after Stop returned: the stores are closed")
 			}
+			handled.Add(1)
 			sum := sha256.Sum256([]byte(in))
 			for range 200 {
 				sum = sha256.Sum256(sum[:])
@@ -48,10 +49,10 @@ func TestStopHandsOverEveryRoutedRequest(t *testing.T) {
 		if err := natsx.Handle(ms, subject, work); err != nil {
 			t.Fatal(err)
 		}
-		return ms, storesClosed
+		return ms, storesClosed, handled
 	}
-	first, firstClosed := replica()
-	second, _ := replica()
+	first, firstClosed, firstHandled := replica()
+	second, _, _ := replica()
 	t.Cleanup(func() { _ = second.Stop() })
 
 	client, err := nats.Connect(n.URL)
@@ -88,6 +89,9 @@ func TestStopHandsOverEveryRoutedRequest(t *testing.T) {
 	}
 	for answered.Load() < 300 {
 		runtime.Gosched()
+	}
+	if firstHandled.Load() == 0 {
+		t.Fatal("the replica to stop took no requests: the test would prove nothing")
 	}
 	if err := first.Stop(); err != nil {
 		t.Fatal(err)
