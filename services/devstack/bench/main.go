@@ -68,11 +68,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	conc := fs.Int("concurrency", 32, "concurrent connections for the peak-rate cases")
 	outFile := fs.String("out", "", "also write the results (markdown) to this file")
 	profileDir := fs.String("profile", "", "write CPU profiles of the services during each load case into this directory")
-	only := fs.String("only", "", "run only these load cases, comma-separated; the targets of the others are not checked")
+	cases := []string{"get", "login", "documents", "flow", "down"}
+	only := fs.String("only", "", "run only these load cases, comma-separated ("+strings.Join(cases, ", ")+"); the targets of the others are not checked")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cases := []string{"get", "login", "documents", "flow", "down"}
 	var chosen []string // nil: every case
 	if *only != "" {
 		chosen = strings.Split(*only, ",")
