@@ -27,7 +27,9 @@ type EmailSendOTPRequest struct {
 
 type EmailSendOTPReply struct {
 	Email string `json:"email"`
-	UUID  string `json:"uuid"`
+	// UUID is the registration attempt's, new on every call: the
+	// capability the next steps take.
+	UUID string `json:"uuid"`
 	// VerificationCode is only set in dev mode.
 	VerificationCode string `json:"verification_code,omitempty"`
 }
@@ -46,9 +48,10 @@ type PhoneSendOTPRequest struct {
 	Phone string `json:"phone"`
 }
 
+// PhoneSendOTPReply has no uuid: the attempt's uuid is answered only to
+// whoever started it (EmailSendOTPReply).
 type PhoneSendOTPReply struct {
 	Phone            string `json:"phone"`
-	UUID             string `json:"uuid"`
 	VerificationCode string `json:"verification_code,omitempty"`
 }
 

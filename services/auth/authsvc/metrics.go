@@ -1,6 +1,8 @@
 package authsvc
 
 import (
+	"go.uber.org/zap"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -13,6 +15,14 @@ var (
 		Name: "doss_auth_otp_total",
 		Help: "One-time codes by channel (email, phone) and outcome (sent, verified, failed).",
 	}, []string{"channel", "outcome"})
+	smsSent = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "doss_auth_sms_total",
+		Help: "Registration text messages allowed, by destination country calling code.",
+	}, []string{"country"})
+	budgetsTripped = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "doss_auth_budget_tripped_total",
+		Help: "Sends refused by an abuse budget (sms_country, sms_registration, sms_hourly).",
+	}, []string{"budget"})
 	logins = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "doss_auth_logins_total",
 		Help: "PIN logins by outcome (ok, failed, locked).",
@@ -69,4 +79,15 @@ func refused(code string) bool {
 		return true
 	}
 	return false
+}
+
+// budgetLog counts registration SMS per country and logs and counts every
+// abuse budget that trips, for the alert an SMS-pumping run should raise.
+type budgetLog struct{ log *zap.Logger }
+
+func (b budgetLog) SMSSent(country string) { smsSent.WithLabelValues(country).Inc() }
+
+func (b budgetLog) BudgetTripped(budget, detail string) {
+	budgetsTripped.WithLabelValues(budget).Inc()
+	b.log.Warn("abuse budget tripped", zap.String("budget", budget), zap.String("detail", detail))
 }

@@ -71,10 +71,27 @@ func readSettings(getenv func(string) string) (settings, error) {
 	s.limits.PINLockBase = e.Duration("DOSS_PIN_LOCK_BASE", s.limits.PINLockBase)
 	s.limits.IPSends.Max = e.Int("DOSS_IP_SENDS_PER_HOUR", s.limits.IPSends.Max)
 	s.limits.IPChecks.Max = e.Int("DOSS_IP_CHECKS_PER_10MIN", s.limits.IPChecks.Max)
+	s.limits.AddressSendsPerHour = e.Int("DOSS_OTP_ADDRESS_SENDS_PER_HOUR", s.limits.AddressSendsPerHour)
+	s.limits.FailuresPerDay = e.Int("DOSS_OTP_FAILURES_PER_DAY", s.limits.FailuresPerDay)
+	s.limits.ClientFailuresPerDay = e.Int("DOSS_OTP_CLIENT_FAILURES_PER_DAY", s.limits.ClientFailuresPerDay)
+	s.limits.SMSPerRegistration = e.Int("DOSS_SMS_PER_REGISTRATION", s.limits.SMSPerRegistration)
+	s.limits.SMSPerHour = e.Int("DOSS_SMS_PER_HOUR", s.limits.SMSPerHour)
+	s.limits.SMSCountries = countryList(e.String("DOSS_SMS_COUNTRIES", ""))
+	s.limits.RevealRegistered = e.Bool("DOSS_REVEAL_REGISTERED", false)
 	if s.signingKey == "" && !dev {
 		e.Required("DOSS_JWT_SIGNING_KEY")
 	}
 	return s, e.Err()
+}
+
+// countryList reads DOSS_SMS_COUNTRIES: calling codes, "1,44" or "+1 +44";
+// empty allows every country.
+func countryList(v string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, strings.TrimPrefix(f, "+"))
+	}
+	return out
 }
 
 func signer(s settings) (*app.Signer, error) {
@@ -171,6 +188,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Now:         time.Now,
 		Revoked:     revocations{kv: kv},
 		NATS:        nc,
+		Observe:     budgetLog{log: log},
 	}
 	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs} {
 		if err := ix.EnsureIndexes(ctx); err != nil {

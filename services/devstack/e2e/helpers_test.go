@@ -134,6 +134,26 @@ func (e *env) send(req *http.Request, token string) resp {
 
 func (e *env) post(path, body string) resp { return e.do(http.MethodPost, path, "", body) }
 
+// postFrom posts as the client at ip, through a trusted proxy's
+// X-Forwarded-For (start the env with DOSS_TRUSTED_PROXIES).
+func (e *env) postFrom(ip, path, body string) resp {
+	req, err := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", ip)
+	return e.send(req, "")
+}
+
+// wrongCode is a code that is not right.
+func wrongCode(right string) string {
+	if right == "0000" {
+		return "1111"
+	}
+	return "0000"
+}
+
 func js(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)

@@ -23,7 +23,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 		return echo.Map{"message": "Email verified successfully.", "email_verify_at": r.EmailVerifyAt}
 	}))
 	v2.POST("/phone_send_otp", forward[contract.PhoneSendOTPRequest, contract.PhoneSendOTPReply](g, contract.AuthPhoneSendOTP, func(r contract.PhoneSendOTPReply) any {
-		return g.otpSent("A verification code was sent to your phone.", echo.Map{"phone": r.Phone, "uuid": r.UUID}, r.VerificationCode)
+		return g.otpSent("A verification code was sent to your phone.", echo.Map{"phone": r.Phone}, r.VerificationCode)
 	}))
 	v2.POST("/phone_verify_otp", forward[contract.PhoneVerifyOTPRequest, contract.PhoneVerifyOTPReply](g, contract.AuthPhoneVerifyOTP, func(r contract.PhoneVerifyOTPReply) any {
 		return echo.Map{"message": "Phone verified successfully.", "phone_verify_at": r.PhoneVerifyAt}

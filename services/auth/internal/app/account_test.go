@@ -89,6 +89,7 @@ func newFixture(t *testing.T) *fixture {
 	lim := DefaultLimits()
 	lim.SendGap = 0
 	lim.SendsPerHour = 1000
+	lim.AddressSendsPerHour = 1000
 	f.svc = &Service{
 		Accounts:    mongox.NewVersioned[Account](db.Collection("auth_accounts")),
 		OTPs:        mongox.NewVersioned[OTP](db.Collection("auth_otps")),

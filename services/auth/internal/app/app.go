@@ -51,15 +51,29 @@ func (a Account) contract() contract.Account {
 
 // Limits are the security limits around 4-digit secrets.
 type Limits struct {
-	CodeLength     int
-	CodeTTL        time.Duration
-	ChecksPerCode  int
-	FailuresPerDay int
-	SendGap        time.Duration
-	SendsPerHour   int
-	PINFailures    int
-	PINLockBase    time.Duration
-	PINLockMax     time.Duration
+	CodeLength    int
+	CodeTTL       time.Duration
+	ChecksPerCode int
+	// FailuresPerDay caps failed code checks per address from everyone,
+	// ClientFailuresPerDay from one client address (see checkCodes).
+	FailuresPerDay       int
+	ClientFailuresPerDay int
+	// SendGap and SendsPerHour are per address and client,
+	// AddressSendsPerHour per address from everyone (see allowSend).
+	SendGap             time.Duration
+	SendsPerHour        int
+	AddressSendsPerHour int
+	// SMS budgets (see smsBudget): per registration a day, for everyone an
+	// hour, and the destination country calling codes allowed (empty: all).
+	SMSPerRegistration int
+	SMSPerHour         int
+	SMSCountries       []string
+	// RevealRegistered makes email_send_otp and phone_send_otp answer 422
+	// for a registered address instead of the same 200 as a new one.
+	RevealRegistered bool
+	PINFailures      int
+	PINLockBase      time.Duration
+	PINLockMax       time.Duration
 	// TwoFACodeLength is the length of the codes a login or an account
 	// change is confirmed with.
 	TwoFACodeLength int
@@ -72,8 +86,9 @@ type Limits struct {
 
 func DefaultLimits() Limits {
 	return Limits{
-		CodeLength: 4, CodeTTL: 10 * time.Minute, ChecksPerCode: 5, FailuresPerDay: 9,
-		SendGap: 60 * time.Second, SendsPerHour: 5,
+		CodeLength: 4, CodeTTL: 10 * time.Minute, ChecksPerCode: 5, FailuresPerDay: 9, ClientFailuresPerDay: 5,
+		SendGap: 60 * time.Second, SendsPerHour: 5, AddressSendsPerHour: 10,
+		SMSPerRegistration: 5, SMSPerHour: 1000,
 		TwoFACodeLength: 6, LastSeenEvery: 5 * time.Minute,
 		PINFailures: 5, PINLockBase: time.Minute, PINLockMax: 24 * time.Hour,
 		IPSends:  IPLimit{Max: 30, Window: time.Hour},
@@ -110,6 +125,7 @@ type Service struct {
 	Now     func() time.Time
 	Revoked RevocationList
 	NATS    *nats.Conn // for questions to other services; nil in unit tests
+	Observe Observer   // may be nil
 
 	seen lastWrites
 }
@@ -120,18 +136,30 @@ func (s *Service) now() time.Time { return s.Now().UTC() }
 type claim struct {
 	ID   string `bson:"_id"`
 	UUID string `bson:"uuid"`
+	// At is when it was taken: a claim younger than claimGrace is in use
+	// by a writer still on its way (a registration between its claims and
+	// its activation), whatever its holder's record says yet.
+	At time.Time `bson:"at,omitempty"`
 }
 
+// claimGrace is how long a new claim is held for a writer still on its way.
+const claimGrace = time.Minute
+
 func (s *Service) claimOwner(ctx context.Context, key string) (string, error) {
+	c, err := s.findClaim(ctx, key)
+	return c.UUID, err
+}
+
+func (s *Service) findClaim(ctx context.Context, key string) (claim, error) {
 	var c claim
 	err := s.Claims.FindOne(ctx, bson.M{"_id": key}).Decode(&c)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return "", mongox.ErrNotFound
+		return claim{}, mongox.ErrNotFound
 	}
 	if err != nil {
-		return "", mongox.Wrap("claim find", err)
+		return claim{}, mongox.Wrap("claim find", err)
 	}
-	return c.UUID, nil
+	return c, nil
 }
 
 // takeClaim makes uuid the owner of key. A key held by an account that no
@@ -139,22 +167,26 @@ func (s *Service) claimOwner(ctx context.Context, key string) (string, error) {
 // registration) is taken over; one in real use is a conflict.
 func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(Account) bool) error {
 	for range 4 {
-		_, err := s.Claims.InsertOne(ctx, claim{ID: key, UUID: owner})
+		_, err := s.Claims.InsertOne(ctx, claim{ID: key, UUID: owner, At: s.now()})
 		if err == nil {
 			return nil
 		}
 		if !mongox.IsDuplicate(err) {
 			return mongox.Wrap("claim insert", err)
 		}
-		holder, err := s.claimOwner(ctx, key)
+		c, err := s.findClaim(ctx, key)
 		if errors.Is(err, mongox.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		holder := c.UUID
 		if holder == owner {
 			return nil
+		}
+		if s.now().Sub(c.At) < claimGrace {
+			return errTaken
 		}
 		acc, _, err := s.Accounts.Get(ctx, holder)
 		if err == nil && inUse(acc) {

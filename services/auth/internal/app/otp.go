@@ -2,8 +2,12 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,9 +23,14 @@ import (
 // OTP is one issued code: only its MAC is kept. Its attempts, its use and
 // the address's failures live in ledgers, so caps hold under concurrency.
 type OTP struct {
-	ID        string    `bson:"id"`
-	Purpose   string    `bson:"purpose"`
-	Address   string    `bson:"address"`
+	ID      string `bson:"id"`
+	Purpose string `bson:"purpose"`
+	Address string `bson:"address"`
+	// Subject binds the code to what it may verify: a registration
+	// attempt's uuid for an email code, the registration's email for a
+	// phone code. A code proves control of its address for its subject
+	// only, whoever else asked for a code to the same address.
+	Subject   string    `bson:"subject,omitempty"`
 	MAC       []byte    `bson:"mac"`
 	CreatedAt time.Time `bson:"created_at"`
 	ExpiresAt time.Time `bson:"expires_at"`
@@ -39,56 +48,173 @@ func (s *Service) SendCode(ctx context.Context, field, channel, purpose, address
 // sendCode is SendCode for a code of length digits; it also returns the
 // code's id, for a challenge that must be answered by this code only.
 func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address, userUUID string, length int) (string, string, error) {
+	return s.issueCode(ctx, codeRequest{field: field, channel: channel, purpose: purpose, address: address, userUUID: userUUID, length: length})
+}
+
+// codeRequest is one code to issue; subject binds it (see OTP.Subject).
+type codeRequest struct {
+	field, channel, purpose, address, subject, userUUID string
+	length                                              int
+}
+
+// sendKind is a send ledger entry's kind: who asked (a keyed digest of the
+// client address), for what purpose, and the code's id, so that one read of
+// the chain finds both the sending limits and the address's live codes.
+func sendKind(client, purpose, otpID string) string {
+	return "s|" + client + "|" + purpose + "|" + otpID
+}
+
+// parseSendKind reads sendKind; entries written before it ("send") have
+// no client, purpose or code.
+func parseSendKind(kind string) (client, purpose, otpID string) {
+	parts := strings.SplitN(kind, "|", 4)
+	if len(parts) != 4 || parts[0] != "s" {
+		return "", "", ""
+	}
+	return parts[1], parts[2], parts[3]
+}
+
+// clientTag is a short keyed digest of the caller's address: limits can be
+// kept per client without the ledger holding addresses in the clear.
+func (s *Service) clientTag(ctx context.Context) string {
+	ip := natsx.CallerFrom(ctx).IP
+	if ip == "" {
+		return "-"
+	}
+	m := hmac.New(sha256.New, s.CodeKey)
+	m.Write([]byte("client:" + ip))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// allowSend takes one send slot for address: at most SendsPerHour an hour
+// and one per SendGap from one client, and at most AddressSendsPerHour an
+// hour from everyone. The per-client limits are the ones a user meets; the
+// address-wide cap only bounds how many messages one address can be sent,
+// and a stranger needs several client addresses to reach it, so one
+// stranger asking for codes cannot stop the owner getting theirs.
+func (s *Service) allowSend(ctx context.Context, field, address, kind string) error {
+	lim := s.Limits
+	client, _, _ := parseSendKind(kind)
+	_, err := s.Ledger.Append(ctx, "send:"+address, func(tail *mongox.Tail, now time.Time) (string, error) {
+		recent, err := tail.First(max(lim.AddressSendsPerHour, lim.SendsPerHour))
+		if err != nil {
+			return "", err
+		}
+		mine := 0
+		for i, e := range recent {
+			if now.Sub(e.At) >= time.Hour {
+				break
+			}
+			if i+1 >= lim.AddressSendsPerHour {
+				return "", tooMany(field, e.At.Add(time.Hour).Sub(now), "Too many codes requested. Please try again later.")
+			}
+			if c, _, _ := parseSendKind(e.Kind); c != client {
+				continue
+			}
+			if mine == 0 {
+				if wait := e.At.Add(lim.SendGap).Sub(now); wait > 0 {
+					return "", tooMany(field, wait, "Please wait before requesting another code.")
+				}
+			}
+			if mine++; mine >= lim.SendsPerHour {
+				return "", tooMany(field, e.At.Add(time.Hour).Sub(now), "Too many codes requested. Please try again later.")
+			}
+		}
+		return kind, nil
+	})
+	return err
+}
+
+func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string, error) {
 	lim := s.Limits
 	if err := s.limitIP(ctx, "send", lim.IPSends); err != nil {
 		return "", "", err
 	}
-	if _, err := s.Ledger.Append(ctx, "send:"+address, func(tail *mongox.Tail, now time.Time) (string, error) {
-		last, ok, err := tail.At(0)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			if wait := last.At.Add(lim.SendGap).Sub(now); wait > 0 {
-				return "", tooMany(field, wait, "Please wait before requesting another code.")
-			}
-		}
-		oldest, ok, err := tail.At(lim.SendsPerHour - 1)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			if wait := oldest.At.Add(time.Hour).Sub(now); wait > 0 {
-				return "", tooMany(field, wait, "Too many codes requested. Please try again later.")
-			}
-		}
-		return "send", nil
-	}); err != nil {
+	id := uuid.NewString()
+	if err := s.allowSend(ctx, r.field, r.address, sendKind(s.clientTag(ctx), r.purpose, id)); err != nil {
 		return "", "", err
 	}
-	code := NewCode(length)
+	code := NewCode(r.length)
 	now := s.now()
 	otp := OTP{
-		ID: uuid.NewString(), Purpose: purpose, Address: address,
-		MAC: CodeMAC(s.CodeKey, purpose, address, code), CreatedAt: now, ExpiresAt: now.Add(lim.CodeTTL),
+		ID: id, Purpose: r.purpose, Address: r.address, Subject: r.subject,
+		MAC: CodeMAC(s.CodeKey, r.purpose, r.address, code), CreatedAt: now, ExpiresAt: now.Add(lim.CodeTTL),
 	}
 	evs := s.event(ctx, contract.EventOTPRequested, contract.OTPRequested{
-		Channel: channel, To: address, Purpose: purpose, UserUUID: userUUID, ExpiresAt: otp.ExpiresAt,
+		Channel: r.channel, To: r.address, Purpose: r.purpose, UserUUID: r.userUUID, ExpiresAt: otp.ExpiresAt,
 		Locale:     natsx.CallerFrom(ctx).Locale,
-		SealedCode: s.Box.Seal([]byte(code), []byte(purpose+":"+address)),
+		SealedCode: s.Box.Seal([]byte(code), []byte(r.purpose+":"+r.address)),
 	})
 	// Each code is its own chain: a new code never inherits or resets the
 	// attempts of the last one.
-	if err := s.OTPs.Put(ctx, otpKey(purpose, address)+"/"+otp.ID, 0, otp, evs); err != nil {
+	if err := s.OTPs.Put(ctx, otpKey(r.purpose, r.address)+"/"+otp.ID, 0, otp, evs); err != nil {
 		return "", "", err
 	}
 	// The newest code for the address is then found by _id (a query on
 	// the codes would scan every code of two days on FerretDB). The send
 	// gap keeps two sends to one address from racing for it.
-	_, _ = s.OTPs.Collection().UpdateOne(ctx, bson.M{"_id": latestOTPID(purpose, address)},
+	_, _ = s.OTPs.Collection().UpdateOne(ctx, bson.M{"_id": latestOTPID(r.purpose, r.address)},
 		bson.M{"$set": bson.M{"otp_id": otp.ID, "at": now, "published": true}}, options.UpdateOne().SetUpsert(true))
 	return code, otp.ID, nil
 }
+
+// sendNotice sends a templated message in place of a code, within the same
+// sending limits and in the same time a code would take, so that whoever
+// asked cannot tell the two apart.
+func (s *Service) sendNotice(ctx context.Context, field, channel, address, template string) error {
+	if err := s.limitIP(ctx, "send", s.Limits.IPSends); err != nil {
+		return err
+	}
+	if err := s.allowSend(ctx, field, address, sendKind(s.clientTag(ctx), "notice", "-")); err != nil {
+		return err
+	}
+	evs := s.event(ctx, contract.EventNotificationWanted, contract.NotificationWanted{
+		Channel: channel, To: address, Template: template, Locale: natsx.CallerFrom(ctx).Locale,
+	})
+	// Stored and relayed as a code is (one record, no code in it).
+	id := uuid.NewString()
+	return s.OTPs.Put(ctx, otpKey("notice", address)+"/"+id, 0, OTP{ID: id, Purpose: "notice", Address: address, CreatedAt: s.now(), ExpiresAt: s.now()}, evs)
+}
+
+// liveCodes are the newest unexpired codes sent to address for purpose,
+// newest first, at most MaxLiveCodes: several registration attempts may be
+// pending for one address, each with its own code.
+func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]OTP, error) {
+	tail, err := s.Ledger.Tail(ctx, "send:"+address)
+	if err != nil {
+		return nil, err
+	}
+	recent, err := tail.First(mongox.RecentEntries)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out []OTP
+	for _, e := range recent {
+		if now.Sub(e.At) >= s.Limits.CodeTTL || len(out) == MaxLiveCodes {
+			break
+		}
+		_, p, id := parseSendKind(e.Kind)
+		if p != purpose {
+			continue
+		}
+		otp, err := s.otpByID(ctx, purpose, address, id)
+		if errors.Is(err, mongox.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if now.Before(otp.ExpiresAt) {
+			out = append(out, otp)
+		}
+	}
+	return out, nil
+}
+
+// MaxLiveCodes bounds the codes one check compares against: each one
+// multiplies a guess's odds, so the failure caps allow for it (see README).
+const MaxLiveCodes = 3
 
 func tooMany(field string, wait time.Duration, msg string) error {
 	secs := int((wait + time.Second - 1) / time.Second)
@@ -99,70 +225,151 @@ func tooMany(field string, wait time.Duration, msg string) error {
 
 var errBadCode = errors.New("bad code")
 
-// CheckCode verifies code for purpose and address: at most ChecksPerCode
-// checks of one code, at most FailuresPerDay failures per address however
-// many codes are requested, single use, constant-time compare.
+// CheckCode verifies code for purpose and address against the newest code
+// sent there: at most ChecksPerCode checks of one code, the failure caps of
+// checkCodes, single use, constant-time compare.
 func (s *Service) CheckCode(ctx context.Context, field, purpose, address, code string) error {
 	return s.checkCode(ctx, field, purpose, address, code, func() (OTP, error) { return s.latestOTP(ctx, purpose, address) })
 }
 
 // checkCode is CheckCode against the code find returns.
 func (s *Service) checkCode(ctx context.Context, field, purpose, address, code string, find func() (OTP, error)) error {
+	otp, err := find()
+	if errors.Is(err, mongox.ErrNotFound) {
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	var cands []OTP
+	if otp.ID != "" && s.now().Before(otp.ExpiresAt) {
+		cands = []OTP{otp}
+	}
+	_, err = s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
+	return err
+}
+
+// checkCodes verifies code against the candidates (codes of the addresses
+// whose failures count under failKeys) and returns the one it matched. Before anything is
+// compared, the check takes a failure slot on every address (at most
+// ClientFailuresPerDay a day from one client, FailuresPerDay from all)
+// and a check slot on every candidate (ChecksPerCode each); a match gives
+// its failure slots back, so only failures count. Slots are unique inserts
+// in ledgers, so N concurrent guesses never get more checks than the caps.
+func (s *Service) checkCodes(ctx context.Context, field string, failKeys []string, cands []OTP, code string) (OTP, error) {
 	lim := s.Limits
 	invalid := contract.FieldError(field, "The verification code is invalid or has expired.")
 	if err := s.limitIP(ctx, "check", lim.IPChecks); err != nil {
-		return err
+		return OTP{}, err
 	}
-	failKey := "fail:" + address
-	fails, err := s.Ledger.Tail(ctx, failKey)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	oldest, ok, err := fails.At(lim.FailuresPerDay - 1)
-	if err != nil {
-		return err
-	}
-	if ok {
-		if wait := oldest.At.Add(24 * time.Hour).Sub(now); wait > 0 {
-			return tooMany(field, wait, "Too many failed attempts. Please try again later.")
+	client := s.clientTag(ctx)
+	for _, addr := range failKeys {
+		if err := s.claimFailure(ctx, field, addr, client); err != nil {
+			return OTP{}, err
 		}
 	}
-	otp, err := find()
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !now.Before(otp.ExpiresAt)) {
-		return invalid
+	if len(cands) == 0 {
+		return OTP{}, invalid
 	}
-	if err != nil {
-		return err
-	}
-	// Claim one of the code's check slots before looking at the code.
-	if _, err := s.Ledger.Append(ctx, "try:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
-		if _, spent, err := tail.At(lim.ChecksPerCode - 1); err != nil {
-			return "", err
-		} else if spent {
-			return "", contract.FieldError(field, "Too many attempts for this code. Please request a new code.")
+	// A code whose checks are spent drops out; the newer ones stay.
+	spent := contract.FieldError(field, "Too many attempts for this code. Please request a new code.")
+	open := cands[:0:0]
+	for _, otp := range cands {
+		_, err := s.Ledger.Append(ctx, "try:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
+			if _, full, err := tail.At(lim.ChecksPerCode - 1); err != nil {
+				return "", err
+			} else if full {
+				return "", spent
+			}
+			return "try", nil
+		})
+		if err == spent {
+			continue
 		}
-		return "try", nil
-	}); err != nil {
-		return err
-	}
-	want := otp.MAC
-	got := CodeMAC(s.CodeKey, purpose, address, code)
-	if subtle.ConstantTimeCompare(want, got) != 1 {
-		if _, err := s.Ledger.Append(ctx, failKey, func(*mongox.Tail, time.Time) (string, error) { return "fail", nil }); err != nil {
-			return err
+		if err != nil {
+			return OTP{}, err
 		}
-		return invalid
+		open = append(open, otp)
 	}
+	if len(open) == 0 {
+		return OTP{}, spent
+	}
+	cands = open
+	match := -1
+	for i, otp := range cands {
+		got := CodeMAC(s.CodeKey, otp.Purpose, otp.Address, code)
+		if subtle.ConstantTimeCompare(otp.MAC, got) == 1 && match < 0 {
+			match = i
+		}
+	}
+	if match < 0 {
+		return OTP{}, invalid
+	}
+	otp := cands[match]
 	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
 		if !tail.Empty() {
 			return "", invalid
 		}
 		return "used", nil
 	}); err != nil {
-		return err
+		return OTP{}, err
 	}
-	return nil
+	for _, addr := range failKeys {
+		_, _ = s.Ledger.Append(ctx, "fail:"+addr, func(*mongox.Tail, time.Time) (string, error) { return "u|" + client, nil })
+	}
+	return otp, nil
+}
+
+const maxFailureScan = 4 * mongox.RecentEntries
+
+// claimFailure takes one failure slot of address for client: a check
+// counts as failed until its match gives the slot back ("u|client").
+// Entries older than a day do not count; "fail" entries of before carry
+// no client.
+func (s *Service) claimFailure(ctx context.Context, field, address, client string) error {
+	lim := s.Limits
+	_, err := s.Ledger.Append(ctx, "fail:"+address, func(tail *mongox.Tail, now time.Time) (string, error) {
+		all, mine := 0, 0
+		var oldestAll, oldestMine time.Time
+		// A day's chain is short (failures stop at the cap, each success
+		// adds two entries); past maxFailureScan entries it is not read.
+		for i := range maxFailureScan {
+			e, ok, err := tail.At(i)
+			if err != nil {
+				return "", err
+			}
+			if !ok || now.Sub(e.At) >= 24*time.Hour {
+				break
+			}
+			kind, who, _ := strings.Cut(e.Kind, "|")
+			n := 0
+			switch kind {
+			case "f", "fail":
+				n = 1
+			case "u":
+				n = -1
+			}
+			all += n
+			if n > 0 {
+				oldestAll = e.At
+			}
+			if who == client {
+				mine += n
+				if n > 0 {
+					oldestMine = e.At
+				}
+			}
+		}
+		if all >= lim.FailuresPerDay {
+			return "", tooMany(field, oldestAll.Add(24*time.Hour).Sub(now), "Too many failed attempts. Please try again later.")
+		}
+		// An unknown client ("-": a call from inside) has no cap of its own.
+		if client != "-" && mine >= lim.ClientFailuresPerDay {
+			return "", tooMany(field, oldestMine.Add(24*time.Hour).Sub(now), "Too many failed attempts. Please try again later.")
+		}
+		return "f|" + client, nil
+	})
+	return err
 }
 
 // otpByID finds the code id issued for purpose and address.

@@ -16,62 +16,72 @@ func (s *Service) emailTaken() error {
 	return contract.FieldError("email", "The email has already been taken.")
 }
 
-// EmailSendOTP starts (or resumes) a registration for an email.
+// AttemptTTL is how long a registration attempt whose email was verified
+// can go on to its phone step.
+const AttemptTTL = time.Hour
+
+// registered says whether key ("email:…", "phone:…") is held by an active
+// account that uses it.
+func (s *Service) registered(ctx context.Context, key string, uses func(Account) bool) (bool, error) {
+	owner, err := s.claimOwner(ctx, key)
+	if errors.Is(err, mongox.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	acc, err := s.account(ctx, owner)
+	if errors.Is(err, mongox.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return acc.Active && uses(acc), nil
+}
+
+// EmailSendOTP starts a registration attempt for an email. Every call is a
+// new attempt with a new uuid, answered to its caller only: the uuid is the
+// attempt's capability, and it advances only with the code sent for it.
+// Nothing is claimed until confirm_pin, so a stranger's attempt for the
+// same address can neither take over nor block the owner's.
 func (s *Service) EmailSendOTP(ctx context.Context, req contract.EmailSendOTPRequest) (contract.EmailSendOTPReply, error) {
 	email, err := NormalizeEmail("email", req.Email)
 	if err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
-	// The account exists before its claim, so a claim whose holder has no
-	// account is known to be left over from a crash and may be taken over.
+	taken, err := s.registered(ctx, "email:"+email, func(a Account) bool { return a.Email == email })
+	if err != nil {
+		return contract.EmailSendOTPReply{}, err
+	}
+	if taken && s.Limits.RevealRegistered {
+		return contract.EmailSendOTPReply{}, s.emailTaken()
+	}
 	id := uuid.NewString()
+	var code string
+	if taken {
+		// The same answer as for a new address, a uuid no code exists for;
+		// the address itself hears that it already has an account.
+		err = s.sendNotice(ctx, "email", contract.ChannelEmail, email, "account_exists")
+		code = NewCode(s.Limits.CodeLength)
+	} else {
+		code, _, err = s.issueCode(ctx, codeRequest{
+			field: "email", channel: contract.ChannelEmail, purpose: contract.PurposeRegisterEmail,
+			address: email, subject: id, userUUID: id, length: s.Limits.CodeLength,
+		})
+	}
+	if err != nil {
+		return contract.EmailSendOTPReply{}, err
+	}
 	if err := s.Accounts.Put(ctx, id, 0, Account{UUID: id, Email: email, CreatedAt: s.now()}, nil); err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
-	err = s.takeClaim(ctx, "email:"+email, id, func(a Account) bool { return a.Email == email })
-	if err != nil && !errors.Is(err, errTaken) {
-		return contract.EmailSendOTPReply{}, err
-	}
-	owner, err := s.claimOwner(ctx, "email:"+email)
-	if err != nil {
-		return contract.EmailSendOTPReply{}, mongox.Wrap("email claim", err)
-	}
-	acc, err := s.account(ctx, owner)
-	if err != nil {
-		return contract.EmailSendOTPReply{}, mongox.Wrap("email owner", err)
-	}
-	if acc.Active {
-		return contract.EmailSendOTPReply{}, s.emailTaken()
-	}
-	code, err := s.SendCode(ctx, "email", contract.ChannelEmail, contract.PurposeRegisterEmail, email, owner)
-	if err != nil {
-		return contract.EmailSendOTPReply{}, err
-	}
-	return contract.EmailSendOTPReply{Email: email, UUID: owner, VerificationCode: s.devCode(code)}, nil
+	return contract.EmailSendOTPReply{Email: email, UUID: id, VerificationCode: s.devCode(code)}, nil
 }
 
-// registering finds the registration that owns email, refusing active ones.
-func (s *Service) registeringByEmail(ctx context.Context, email string) (Account, error) {
-	owner, err := s.claimOwner(ctx, "email:"+email)
-	if errors.Is(err, mongox.ErrNotFound) {
-		return Account{}, contract.FieldError("email", "No registration was started for this email. Request a code first.")
-	}
-	if err != nil {
-		return Account{}, err
-	}
-	acc, err := s.account(ctx, owner)
-	if errors.Is(err, mongox.ErrNotFound) {
-		return Account{}, contract.FieldError("email", "No registration was started for this email. Request a code first.")
-	}
-	if err != nil {
-		return Account{}, err
-	}
-	if acc.Active {
-		return Account{}, s.emailTaken()
-	}
-	return acc, nil
-}
-
+// EmailVerifyOTP verifies the email of the attempt the code was sent for,
+// and of no other: the request names only the address, the code names the
+// attempt.
 func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOTPRequest) (contract.EmailVerifyOTPReply, error) {
 	email, err := NormalizeEmail("email", req.Email)
 	if err != nil {
@@ -80,17 +90,18 @@ func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOT
 	if err := ValidateCode("verification_code", req.VerificationCode, s.Limits.CodeLength); err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
-	acc, err := s.registeringByEmail(ctx, email)
+	cands, err := s.liveCodes(ctx, contract.PurposeRegisterEmail, email)
 	if err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
-	if err := s.CheckCode(ctx, "verification_code", contract.PurposeRegisterEmail, email, req.VerificationCode); err != nil {
+	otp, err := s.checkCodes(ctx, "verification_code", []string{failKey(contract.PurposeRegisterEmail, email)}, cands, req.VerificationCode)
+	if err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
 	at := s.now().Truncate(time.Second)
-	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
-		if a.Active {
-			return nil, s.emailTaken()
+	acc, err := s.Accounts.Update(ctx, otp.Subject, func(a *Account) ([]contract.Event, error) {
+		if a.Active || a.Email != email {
+			return nil, noRegistration()
 		}
 		a.EmailVerifiedAt = &at
 		return nil, nil
@@ -98,13 +109,39 @@ func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOT
 	if err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
+	// Whoever holds this code controls the address: telling them it is
+	// registered reveals nothing.
+	if taken, err := s.registered(ctx, "email:"+email, func(a Account) bool { return a.Email == email }); err != nil {
+		return contract.EmailVerifyOTPReply{}, err
+	} else if taken {
+		return contract.EmailVerifyOTPReply{}, s.emailTaken()
+	}
+	if _, err := s.Ledger.Append(ctx, "reg:"+email, func(*mongox.Tail, time.Time) (string, error) { return "v|" + acc.UUID, nil }); err != nil {
+		return contract.EmailVerifyOTPReply{}, err
+	}
 	return contract.EmailVerifyOTPReply{EmailVerifyAt: *acc.EmailVerifiedAt}, nil
 }
 
-func phoneTaken() error {
-	return contract.FieldError("phone", "The phone has already been taken.")
+// failKey is the ledger key of the failed checks of codes for purpose sent
+// to address: per purpose, so guessing registration codes for a phone
+// cannot exhaust its owner's 2FA login checks.
+func failKey(purpose, address string) string { return purpose + ":" + address }
+
+// emailVerified says whether an attempt for email had its email code
+// verified within AttemptTTL.
+func (s *Service) emailVerified(ctx context.Context, email string) (bool, error) {
+	tail, err := s.Ledger.Tail(ctx, "reg:"+email)
+	if err != nil {
+		return false, err
+	}
+	last, ok, err := tail.At(0)
+	if err != nil {
+		return false, err
+	}
+	return ok && s.now().Sub(last.At) < AttemptTTL, nil
 }
 
+// phoneInUse says whether an active account other than self uses phone.
 func (s *Service) phoneInUse(ctx context.Context, phone, self string) (bool, error) {
 	owner, err := s.claimOwner(ctx, "phone:"+phone)
 	if errors.Is(err, mongox.ErrNotFound) || owner == self {
@@ -113,16 +150,16 @@ func (s *Service) phoneInUse(ctx context.Context, phone, self string) (bool, err
 	if err != nil {
 		return false, err
 	}
-	acc, err := s.account(ctx, owner)
-	if errors.Is(err, mongox.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return acc.Active && acc.Phone == phone, nil
+	return s.registered(ctx, "phone:"+phone, func(a Account) bool { return a.Phone == phone })
 }
 
+func phoneTaken() error {
+	return contract.FieldError("phone", "The phone has already been taken.")
+}
+
+// PhoneSendOTP sends a phone code for a registration of email. The code is
+// bound to email, and only an attempt of email that verified its own email
+// code can use it (PhoneVerifyOTP): no uuid is answered here.
 func (s *Service) PhoneSendOTP(ctx context.Context, req contract.PhoneSendOTPRequest) (contract.PhoneSendOTPReply, error) {
 	var v contract.Validation
 	email, err := NormalizeEmail("email", req.Email)
@@ -136,34 +173,35 @@ func (s *Service) PhoneSendOTP(ctx context.Context, req contract.PhoneSendOTPReq
 	if err := v.Err(); err != nil {
 		return contract.PhoneSendOTPReply{}, err
 	}
-	acc, err := s.registeringByEmail(ctx, email)
-	if err != nil {
+	if ok, err := s.emailVerified(ctx, email); err != nil {
 		return contract.PhoneSendOTPReply{}, err
-	}
-	if acc.EmailVerifiedAt == nil {
+	} else if !ok {
 		return contract.PhoneSendOTPReply{}, contract.FieldError("email", "Verify your email before adding a phone number.")
 	}
-	if used, err := s.phoneInUse(ctx, phone, acc.UUID); err != nil {
-		return contract.PhoneSendOTPReply{}, err
-	} else if used {
-		return contract.PhoneSendOTPReply{}, phoneTaken()
-	}
-	if _, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
-		if a.Active {
-			return nil, s.emailTaken()
-		}
-		if a.PendingPhone != phone {
-			a.PendingPhone, a.Phone, a.PhoneVerifiedAt = phone, "", nil
-		}
-		return nil, nil
-	}); err != nil {
-		return contract.PhoneSendOTPReply{}, err
-	}
-	code, err := s.SendCode(ctx, "phone", contract.ChannelSMS, contract.PurposeRegisterPhone, phone, acc.UUID)
+	taken, err := s.registered(ctx, "phone:"+phone, func(a Account) bool { return a.Phone == phone })
 	if err != nil {
 		return contract.PhoneSendOTPReply{}, err
 	}
-	return contract.PhoneSendOTPReply{Phone: phone, UUID: acc.UUID, VerificationCode: s.devCode(code)}, nil
+	if taken && s.Limits.RevealRegistered {
+		return contract.PhoneSendOTPReply{}, phoneTaken()
+	}
+	if err := s.smsBudget(ctx, "phone", email, phone); err != nil {
+		return contract.PhoneSendOTPReply{}, err
+	}
+	var code string
+	if taken {
+		err = s.sendNotice(ctx, "phone", contract.ChannelSMS, phone, "account_exists")
+		code = NewCode(s.Limits.CodeLength)
+	} else {
+		code, _, err = s.issueCode(ctx, codeRequest{
+			field: "phone", channel: contract.ChannelSMS, purpose: contract.PurposeRegisterPhone,
+			address: phone, subject: email, length: s.Limits.CodeLength,
+		})
+	}
+	if err != nil {
+		return contract.PhoneSendOTPReply{}, err
+	}
+	return contract.PhoneSendOTPReply{Phone: phone, VerificationCode: s.devCode(code)}, nil
 }
 
 func noRegistration() error {
@@ -181,6 +219,9 @@ func (s *Service) registering(ctx context.Context, id string) (Account, error) {
 	return acc, err
 }
 
+// PhoneVerifyOTP gives the attempt the phone a code was sent to for its
+// email. The attempt must have verified its own email code, so the uuid a
+// stranger got from email_send_otp for someone else's address gets nowhere.
 func (s *Service) PhoneVerifyOTP(ctx context.Context, req contract.PhoneVerifyOTPRequest) (contract.PhoneVerifyOTPReply, error) {
 	if err := ValidateCode("verification_code", req.VerificationCode, s.Limits.CodeLength); err != nil {
 		return contract.PhoneVerifyOTPReply{}, err
@@ -189,18 +230,40 @@ func (s *Service) PhoneVerifyOTP(ctx context.Context, req contract.PhoneVerifyOT
 	if err != nil {
 		return contract.PhoneVerifyOTPReply{}, err
 	}
-	if acc.PendingPhone == "" {
+	if acc.EmailVerifiedAt == nil {
+		return contract.PhoneVerifyOTPReply{}, contract.FieldError("uuid", "Verify your email before your phone.")
+	}
+	phones, err := s.registrationPhones(ctx, acc.Email)
+	if err != nil {
+		return contract.PhoneVerifyOTPReply{}, err
+	}
+	if len(phones) == 0 {
 		return contract.PhoneVerifyOTPReply{}, contract.FieldError("uuid", "Request a phone code first.")
 	}
-	if err := s.CheckCode(ctx, "verification_code", contract.PurposeRegisterPhone, acc.PendingPhone, req.VerificationCode); err != nil {
+	var cands []OTP
+	keys := make([]string, 0, len(phones))
+	for _, phone := range phones {
+		keys = append(keys, failKey(contract.PurposeRegisterPhone, phone))
+		codes, err := s.liveCodes(ctx, contract.PurposeRegisterPhone, phone)
+		if err != nil {
+			return contract.PhoneVerifyOTPReply{}, err
+		}
+		for _, c := range codes {
+			if c.Subject == acc.Email && len(cands) < MaxLiveCodes {
+				cands = append(cands, c)
+			}
+		}
+	}
+	otp, err := s.checkCodes(ctx, "verification_code", keys, cands, req.VerificationCode)
+	if err != nil {
 		return contract.PhoneVerifyOTPReply{}, err
 	}
 	at := s.now().Truncate(time.Second)
-	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
+	_, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 		if a.Active {
 			return nil, noRegistration()
 		}
-		a.Phone, a.PhoneVerifiedAt = a.PendingPhone, &at
+		a.Phone, a.PhoneVerifiedAt, a.PendingPhone = otp.Address, &at, ""
 		return nil, nil
 	})
 	if err != nil {
@@ -232,7 +295,9 @@ func (s *Service) SetPIN(ctx context.Context, req contract.SetPINRequest) (struc
 }
 
 // ConfirmPIN activates the account: from here its contacts and PIN can only
-// change through authenticated calls.
+// change through authenticated calls. Of several attempts for one address
+// the first here takes the email and phone claims; the others then find
+// them taken.
 func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest, client contract.Client) (contract.Session, error) {
 	if req.ConfirmPIN == "" {
 		return contract.Session{}, contract.FieldError("confirm_pin", "The confirm pin field is required.")
@@ -241,7 +306,7 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	if err != nil {
 		return contract.Session{}, err
 	}
-	if acc.PendingPINHash == "" {
+	if acc.PendingPINHash == "" || acc.EmailVerifiedAt == nil || acc.PhoneVerifiedAt == nil {
 		return contract.Session{}, contract.FieldError("uuid", "Set a PIN first.")
 	}
 	if _, err := s.pinAttempt(ctx, "confirm:"+acc.UUID, "confirm_pin"); err != nil {
@@ -251,11 +316,27 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 		return contract.Session{}, contract.FieldError("confirm_pin", "The PIN confirmation does not match.")
 	}
 	s.pinSuccess(ctx, "confirm:"+acc.UUID)
-	inUse := func(a Account) bool { return a.Active && a.Phone == acc.Phone }
-	if err := s.takeClaim(ctx, "phone:"+acc.Phone, acc.UUID, inUse); errors.Is(err, errTaken) {
-		return contract.Session{}, phoneTaken()
+	emailKey, phoneKey := "email:"+acc.Email, "phone:"+acc.Phone
+	emailInUse := func(a Account) bool { return a.Active && a.Email == acc.Email }
+	if err := s.takeClaim(ctx, emailKey, acc.UUID, emailInUse); errors.Is(err, errTaken) {
+		return contract.Session{}, s.emailTaken()
 	} else if err != nil {
 		return contract.Session{}, err
+	}
+	phoneInUse := func(a Account) bool { return a.Active && a.Phone == acc.Phone }
+	if err := s.takeClaim(ctx, phoneKey, acc.UUID, phoneInUse); err != nil {
+		s.release(ctx, emailKey, acc.UUID)
+		if errors.Is(err, errTaken) {
+			return contract.Session{}, phoneTaken()
+		}
+		return contract.Session{}, err
+	}
+	// A claim left unused for claimGrace may be taken over (a writer that
+	// died); a writer that slow must not then activate beside its taker.
+	for _, key := range []string{emailKey, phoneKey} {
+		if owner, err := s.claimOwner(ctx, key); err != nil || owner != acc.UUID {
+			return contract.Session{}, contract.Errorf(contract.Conflict, "The registration took too long. Please try again.")
+		}
 	}
 	userID, err := s.allocateUserID(ctx, acc.UUID)
 	if err != nil {

@@ -23,6 +23,8 @@ func TestRender(t *testing.T) {
 		{"profile_2fa", "", "email", otp, []string{"123456", "10 minutes"}},
 		{"email_changed", "en", "email", map[string]string{"New": "b@x.io"}, []string{"to b@x.io"}},
 		{"phone_changed", "en", "push", nil, []string{"phone number"}},
+		{"account_exists", "en", "email", nil, []string{"already belongs to an account", "Forgot PIN"}},
+		{"account_exists", "en", "sms", nil, []string{"already has an account"}},
 		{"document_reviewed", "EN", "email", map[string]string{"Document": "ID", "Status": "rejected", "Reason": "blurry"}, []string{`"ID" was reviewed: rejected`, "Reason: blurry"}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,487 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
+)
+
+// from is a request context from one client address.
+func from(ip string) context.Context {
+	return natsx.WithCaller(context.Background(), natsx.Caller{Client: contract.Client{IP: ip, UserAgent: "test"}})
+}
+
+// registrar walks one client through the registration steps.
+type registrar struct {
+	f   *fixture
+	ctx context.Context
+}
+
+func (f *fixture) as(ip string) registrar { return registrar{f: f, ctx: from(ip)} }
+
+func (r registrar) sendEmail(email string) contract.EmailSendOTPReply {
+	r.f.t.Helper()
+	rep, err := r.f.svc.EmailSendOTP(r.ctx, contract.EmailSendOTPRequest{Email: email})
+	if err != nil {
+		r.f.t.Fatalf("email_send_otp %s: %v", email, err)
+	}
+	return rep
+}
+
+func (r registrar) verifyEmail(email, code string) error {
+	_, err := r.f.svc.EmailVerifyOTP(r.ctx, contract.EmailVerifyOTPRequest{Email: email, VerificationCode: code})
+	return err
+}
+
+func (r registrar) sendPhone(email, phone string) (contract.PhoneSendOTPReply, error) {
+	return r.f.svc.PhoneSendOTP(r.ctx, contract.PhoneSendOTPRequest{Email: email, Phone: phone})
+}
+
+func (r registrar) verifyPhone(id, code string) error {
+	_, err := r.f.svc.PhoneVerifyOTP(r.ctx, contract.PhoneVerifyOTPRequest{UUID: id, VerificationCode: code})
+	return err
+}
+
+func (r registrar) setPIN(id, pin string) error {
+	_, err := r.f.svc.SetPIN(r.ctx, contract.SetPINRequest{UUID: id, PIN: pin})
+	return err
+}
+
+func (r registrar) confirm(id, pin string) (contract.Session, error) {
+	return r.f.svc.ConfirmPIN(r.ctx, contract.ConfirmPINRequest{UUID: id, ConfirmPIN: pin}, contract.Client{IP: "192.0.2.1"})
+}
+
+// upToPIN takes an attempt through email, phone and set_pin; it returns the
+// attempt's uuid.
+func (r registrar) upToPIN(email, phone, pin string) string {
+	r.f.t.Helper()
+	e := r.sendEmail(email)
+	if err := r.verifyEmail(email, e.VerificationCode); err != nil {
+		r.f.t.Fatalf("email_verify_otp: %v", err)
+	}
+	p, err := r.sendPhone(email, phone)
+	if err != nil {
+		r.f.t.Fatalf("phone_send_otp: %v", err)
+	}
+	if err := r.verifyPhone(e.UUID, p.VerificationCode); err != nil {
+		r.f.t.Fatalf("phone_verify_otp: %v", err)
+	}
+	if err := r.setPIN(e.UUID, pin); err != nil {
+		r.f.t.Fatalf("set_pin: %v", err)
+	}
+	return e.UUID
+}
+
+func wrongCode(right string) string {
+	if right == "0000" {
+		return "1111"
+	}
+	return "0000"
+}
+
+// Issue 15, attack 1(a): the victim verified the email and paused; the
+// stranger sends phone_send_otp with the victim's email and their own
+// phone. Before, the answer carried the victim's uuid, and the stranger
+// finished the registration with the victim's verified email.
+func TestStrangerCannotTakeOverAVerifiedEmail(t *testing.T) {
+	f := newFixture(t)
+	victim, stranger := f.as("198.51.100.1"), f.as("203.0.113.9")
+	const email = "victim@example.com"
+	v := victim.sendEmail(email)
+	if err := victim.verifyEmail(email, v.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := stranger.sendPhone(email, "+18685550100")
+	if err != nil {
+		t.Fatalf("phone_send_otp: %v", err)
+	}
+	// Whatever the stranger can get for this email leads nowhere.
+	s := stranger.sendEmail(email)
+	if s.UUID == v.UUID {
+		t.Fatal("email_send_otp answered the victim's uuid to a stranger")
+	}
+	if err := stranger.verifyPhone(s.UUID, p.VerificationCode); code(err) != contract.Invalid || field(err) != "uuid" {
+		t.Fatalf("stranger's phone_verify_otp on their own attempt: %v, want 422 on uuid (its email is not verified)", err)
+	}
+	if err := stranger.setPIN(s.UUID, "4829"); code(err) != contract.Invalid {
+		t.Fatalf("stranger's set_pin: %v", err)
+	}
+	if _, err := stranger.confirm(s.UUID, "4829"); code(err) != contract.Invalid {
+		t.Fatalf("stranger's confirm_pin: %v", err)
+	}
+	// The victim's code for their own phone is not the stranger's: the
+	// stranger's phone never ends up on the victim's attempt either.
+	vp, err := victim.sendPhone(email, "+18685550111")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.verifyPhone(v.UUID, vp.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	if err := victim.setPIN(v.UUID, "5830"); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := victim.confirm(v.UUID, "5830")
+	if err != nil {
+		t.Fatalf("the victim's registration: %v", err)
+	}
+	if sess.User.Email != email || sess.User.Phone != "+18685550111" {
+		t.Fatalf("registered %s %s", sess.User.Email, sess.User.Phone)
+	}
+	if _, err := f.login("+18685550100", "4829"); code(err) != contract.Unauthenticated {
+		t.Fatalf("the stranger's phone logs in: %v", err)
+	}
+}
+
+// Issue 15, attack 1(b): the victim reached set_pin and paused; the
+// stranger's email_send_otp answered the same uuid, and the stranger's
+// set_pin + confirm_pin took the account with the victim's contacts.
+func TestStrangerCannotHijackAnAttemptAtSetPIN(t *testing.T) {
+	f := newFixture(t)
+	victim, stranger := f.as("198.51.100.1"), f.as("203.0.113.9")
+	const email, phone = "paused@example.com", "+18685550200"
+	id := victim.upToPIN(email, phone, "5830")
+
+	s := stranger.sendEmail(email)
+	if s.UUID == id {
+		t.Fatal("email_send_otp answered the victim's attempt to a stranger")
+	}
+	if err := stranger.setPIN(s.UUID, "4829"); code(err) != contract.Invalid {
+		t.Fatalf("stranger's set_pin: %v", err)
+	}
+	if _, err := stranger.confirm(s.UUID, "4829"); code(err) != contract.Invalid {
+		t.Fatalf("stranger's confirm_pin: %v", err)
+	}
+	if _, err := victim.confirm(id, "5830"); err != nil {
+		t.Fatalf("the victim's confirm_pin: %v", err)
+	}
+	f.mustLogin(phone, "5830")
+	if _, err := f.login(phone, "4829"); code(err) != contract.Unauthenticated {
+		t.Fatalf("the stranger's PIN: %v", err)
+	}
+}
+
+// A code verifies the attempt it was sent for and no other, and every
+// email_send_otp is a new attempt.
+func TestEachAttemptAdvancesOnlyWithItsOwnCode(t *testing.T) {
+	f := newFixture(t)
+	c := f.as("198.51.100.1")
+	const email = "two@example.com"
+	a, b := c.sendEmail(email), c.sendEmail(email)
+	if a.UUID == b.UUID {
+		t.Fatal("two sends answered one uuid")
+	}
+	if err := c.verifyEmail(email, a.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.sendPhone(email, "+18685550300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.verifyPhone(b.UUID, p.VerificationCode); code(err) != contract.Invalid || field(err) != "uuid" {
+		t.Fatalf("attempt b advanced with a's email code: %v", err)
+	}
+	if err := c.verifyPhone(a.UUID, p.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	// A used code is spent.
+	if err := c.verifyEmail(email, a.VerificationCode); code(err) != contract.Invalid {
+		t.Fatalf("a's code twice: %v", err)
+	}
+}
+
+// Several attempts may be pending for one address; the first to confirm
+// takes the claims and the others die, also when they confirm at once.
+func TestFirstConfirmWinsTheClaims(t *testing.T) {
+	f := newFixture(t)
+	const email = "first@example.com"
+	ids := []string{
+		f.as("198.51.100.1").upToPIN(email, "+18685550401", "5830"),
+		f.as("198.51.100.2").upToPIN(email, "+18685550402", "5831"),
+		f.as("198.51.100.3").upToPIN(email, "+18685550403", "5832"),
+	}
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.as("198.51.100.9").confirm(id, "583"+string(rune('0'+i)))
+			switch {
+			case err == nil:
+				won.Add(1)
+			case code(err) == contract.Invalid && field(err) == "email", code(err) == contract.Conflict:
+			default:
+				t.Errorf("confirm %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("%d attempts activated for one email, want 1", won.Load())
+	}
+	active := 0
+	for _, id := range ids {
+		acc, _, err := f.svc.Accounts.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc.Active {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Fatalf("%d active accounts with the email", active)
+	}
+	for i, id := range ids {
+		if _, err := f.as("198.51.100.9").confirm(id, "583"+string(rune('0'+i))); err == nil {
+			t.Fatalf("attempt %d confirmed after the race", i)
+		}
+	}
+}
+
+// noticesTo lists the templated notices queued for address.
+func (f *fixture) noticesTo(address string) []string {
+	f.t.Helper()
+	recs, err := f.svc.OTPs.Find(context.Background(), bson.M{"state.purpose": "notice", "state.address": address}, 100)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		for _, ev := range r.Events {
+			var n contract.NotificationWanted
+			if err := ev.Decode(&n); err != nil {
+				f.t.Fatal(err)
+			}
+			out = append(out, n.Template)
+		}
+	}
+	return out
+}
+
+// A registered email or phone is not revealed to whoever sends it: the
+// same answer as a new one, no working code, and a notice to the address.
+func TestRegisteredAddressesAreNotRevealed(t *testing.T) {
+	f := newFixture(t)
+	const email, phone = "known@example.com", "+18685550500"
+	f.register(email, phone, "5830")
+	stranger := f.as("203.0.113.9")
+
+	s := stranger.sendEmail(email)
+	if s.UUID == "" || s.Email != email || len(s.VerificationCode) != 4 {
+		t.Fatalf("answer for a registered email: %+v", s)
+	}
+	if err := stranger.verifyEmail(email, s.VerificationCode); code(err) != contract.Invalid || field(err) != "verification_code" {
+		t.Fatalf("the answered code worked, or told: %v", err)
+	}
+	if got := f.noticesTo(email); len(got) != 1 || got[0] != "account_exists" {
+		t.Fatalf("notices to the email: %v", got)
+	}
+
+	// The phone: asked by someone who verified their own new email.
+	other := stranger.sendEmail("other@example.com")
+	if err := stranger.verifyEmail("other@example.com", other.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	p, err := stranger.sendPhone("other@example.com", phone)
+	if err != nil || p.Phone != phone || len(p.VerificationCode) != 4 {
+		t.Fatalf("answer for a registered phone: %+v %v", p, err)
+	}
+	if err := stranger.verifyPhone(other.UUID, p.VerificationCode); code(err) != contract.Invalid {
+		t.Fatalf("the answered phone code worked: %v", err)
+	}
+	if got := f.noticesTo(phone); len(got) != 1 || got[0] != "account_exists" {
+		t.Fatalf("notices to the phone: %v", got)
+	}
+
+	t.Run("explicit mode", func(t *testing.T) {
+		f.svc.Limits.RevealRegistered = true
+		defer func() { f.svc.Limits.RevealRegistered = false }()
+		if _, err := f.svc.EmailSendOTP(from("203.0.113.10"), contract.EmailSendOTPRequest{Email: email}); code(err) != contract.Invalid || field(err) != "email" {
+			t.Fatalf("email: %v", err)
+		}
+		if _, err := f.svc.PhoneSendOTP(from("203.0.113.10"), contract.PhoneSendOTPRequest{Email: "other@example.com", Phone: phone}); code(err) != contract.Invalid || field(err) != "phone" {
+			t.Fatalf("phone: %v", err)
+		}
+	})
+}
+
+// A stranger guessing at an address's codes from one client address meets
+// their own cap, and the owner, from theirs, still verifies: the failure
+// caps cannot be aimed at the owner by one stranger.
+func TestOneStrangerCannotLockTheOwnersCode(t *testing.T) {
+	f := newFixture(t)
+	victim, stranger := f.as("198.51.100.1"), f.as("203.0.113.9")
+	const email = "owner@example.com"
+	v := victim.sendEmail(email)
+	wrong := wrongCode(v.VerificationCode)
+	for i := range 10 {
+		err := stranger.verifyEmail(email, wrong)
+		if i < f.svc.Limits.ClientFailuresPerDay && code(err) != contract.Invalid {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+		if i >= f.svc.Limits.ClientFailuresPerDay && code(err) != contract.RateLimited {
+			t.Fatalf("guess %d past the client's cap: %v", i, err)
+		}
+	}
+	// The guesses spent the checks of the owner's code (a delay: at worst
+	// a resend), never the owner's budget.
+	if err := victim.verifyEmail(email, v.VerificationCode); err != nil && code(err) != contract.Invalid {
+		t.Fatalf("the owner's right code after a stranger's guesses: %v", err)
+	} else if err != nil {
+		if err := victim.verifyEmail(email, victim.sendEmail(email).VerificationCode); err != nil {
+			t.Fatalf("the owner's resent code after a stranger's guesses: %v", err)
+		}
+	}
+}
+
+// Issue 15, 4(c): 50 + 50 concurrent wrong codes from two clients recorded
+// 10 failures where the cap is 9. Every check now takes its failure slot
+// before it compares, so no more than the cap are ever checked.
+func TestConcurrentWrongCodesStayWithinTheCap(t *testing.T) {
+	f := newFixture(t)
+	f.svc.Limits.ChecksPerCode = 1000 // the per-address cap is the one under test
+	f.svc.Limits.ClientFailuresPerDay = 1000
+	const email = "cap@example.com"
+	c := f.as("198.51.100.1")
+	var codes []string
+	for range 3 {
+		codes = append(codes, c.sendEmail(email).VerificationCode)
+	}
+	wrong := "0000"
+	for strings.Contains(strings.Join(codes, ","), wrong) {
+		wrong = string(rune(wrong[0]+1)) + wrong[1:]
+	}
+	var wg sync.WaitGroup
+	var checked atomic.Int32
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := f.as("203.0.113."+string(rune('1'+i%2))).verifyEmail(email, wrong)
+			switch code(err) {
+			case contract.Invalid:
+				checked.Add(1)
+			case contract.RateLimited:
+			default:
+				t.Errorf("guess: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := int(checked.Load()); n > f.svc.Limits.FailuresPerDay {
+		t.Fatalf("%d wrong codes checked, cap %d", n, f.svc.Limits.FailuresPerDay)
+	}
+	tail, err := f.svc.Ledger.Tail(context.Background(), "fail:"+failKey(contract.PurposeRegisterEmail, email))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newest, _, _ := tail.At(0); newest.Seq > int64(f.svc.Limits.FailuresPerDay) {
+		t.Fatalf("%d failures recorded, cap %d", newest.Seq, f.svc.Limits.FailuresPerDay)
+	}
+	// Right codes are refused too now: the cap is for everyone.
+	if err := c.verifyEmail(email, codes[0]); code(err) != contract.RateLimited {
+		t.Fatalf("right code at the cap: %v", err)
+	}
+}
+
+// Successes give their failure slot back: an owner verifying many codes
+// in a day is never counted as failing.
+func TestOnlyFailedChecksCount(t *testing.T) {
+	f := newFixture(t)
+	c := f.as("198.51.100.1")
+	const email = "often@example.com"
+	for i := range 2 * f.svc.Limits.FailuresPerDay {
+		if err := c.verifyEmail(email, c.sendEmail(email).VerificationCode); err != nil {
+			t.Fatalf("verification %d: %v", i, err)
+		}
+	}
+}
+
+type observed struct {
+	mu      sync.Mutex
+	sent    map[string]int
+	tripped []string
+}
+
+func (o *observed) SMSSent(country string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sent[country]++
+}
+
+func (o *observed) BudgetTripped(budget, _ string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.tripped = append(o.tripped, budget)
+}
+
+// SMS pumping: one verified email could send codes to any number of
+// phones. Now each registration, the whole service and the destination
+// countries have budgets, and a tripped budget is seen.
+func TestSMSBudgets(t *testing.T) {
+	f := newFixture(t)
+	obs := &observed{sent: map[string]int{}}
+	f.svc.Observe = obs
+	pumper := f.as("203.0.113.9")
+	const email = "pump@example.com"
+	e := pumper.sendEmail(email)
+	if err := pumper.verifyEmail(email, e.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	for i := range f.svc.Limits.SMSPerRegistration {
+		if _, err := pumper.sendPhone(email, "+1868555060"+string(rune('0'+i))); err != nil {
+			t.Fatalf("sms %d: %v", i, err)
+		}
+	}
+	if _, err := pumper.sendPhone(email, "+18685550699"); code(err) != contract.RateLimited {
+		t.Fatalf("past the registration's budget: %v", err)
+	}
+	if obs.sent["1"] != f.svc.Limits.SMSPerRegistration || len(obs.tripped) != 1 || obs.tripped[0] != "sms_registration" {
+		t.Fatalf("observed %+v %v", obs.sent, obs.tripped)
+	}
+	// The pumper's budget is not the owner's: from another client the
+	// registration still gets its texts.
+	owner := f.as("198.51.100.1")
+	if _, err := owner.sendPhone(email, "+18685550611"); err != nil {
+		t.Fatalf("the owner's text after a stranger spent theirs: %v", err)
+	}
+
+	t.Run("countries", func(t *testing.T) {
+		f.svc.Limits.SMSCountries = []string{"1"}
+		defer func() { f.svc.Limits.SMSCountries = nil }()
+		r := f.as("198.51.100.7")
+		e := r.sendEmail("uk@example.com")
+		if err := r.verifyEmail("uk@example.com", e.VerificationCode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.sendPhone("uk@example.com", "+447700900123"); code(err) != contract.Invalid || field(err) != "phone" {
+			t.Fatalf("a country not allowed: %v", err)
+		}
+		if _, err := r.sendPhone("uk@example.com", "+18685550622"); err != nil {
+			t.Fatalf("an allowed country: %v", err)
+		}
+	})
+	t.Run("hourly", func(t *testing.T) {
+		f.svc.Limits.SMSPerHour = 3 // and the sends above are this hour's
+		defer func() { f.svc.Limits.SMSPerHour = DefaultLimits().SMSPerHour }()
+		r := f.as("198.51.100.8")
+		e := r.sendEmail("hour@example.com")
+		if err := r.verifyEmail("hour@example.com", e.VerificationCode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.sendPhone("hour@example.com", "+18685550633")
+		if code(err) != contract.RateLimited || contract.AsError(err).RetryAfter <= 0 {
+			t.Fatalf("past the hourly budget: %v", err)
+		}
+	})
+}
