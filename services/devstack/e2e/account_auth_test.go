@@ -17,7 +17,7 @@ import (
 
 // Two logins in a row each send a 2FA code; the one-minute gap between
 // codes to one number has a test of its own.
-var noSendGap = map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "1000"}
+var noSendGap = map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "1000", "DOSS_OTP_ADDRESS_SENDS_PER_HOUR": "1000"}
 
 // principal is what the gateway would vouch for with token: the caller
 // principal the profile service passes on when it calls auth.

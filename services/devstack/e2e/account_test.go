@@ -366,7 +366,7 @@ func (e *env) otp(r resp, to string) string {
 
 func TestAccountTwoFAAndPhoneChangeByCode(t *testing.T) {
 	// Registration has just sent a code to the same number.
-	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "1000"})
+	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "1000", "DOSS_OTP_ADDRESS_SENDS_PER_HOUR": "1000"})
 	twoFAReady(t, e)
 	_, token := e.register("twofa@example.com", "+18681231030", "4829")
 	body := map[string]any{"firstname": "Ann", "lastname": "Lee", "gender": "female", "birthdate": "0000-00-00", "telephone": "+18681231030", "is_two_fa": true}

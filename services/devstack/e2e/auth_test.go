@@ -139,19 +139,19 @@ func TestOTPDailyFailuresAndSendLimits(t *testing.T) {
 	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "100", "DOSS_OTP_ADDRESS_SENDS_PER_HOUR": "100", "DOSS_TRUSTED_PROXIES": "127.0.0.0/8"})
 	email := js(map[string]string{"email": "daily@example.com"})
 	// Failures count per address from everyone (9 a day) and per client
-	// (5 a day): one client alone cannot use up the address's budget.
+	// (6 a day): one client alone cannot use up the address's budget.
 	fails := 0
 	guess := func(ip string) resp {
 		r := e.postFrom(ip, "/api/v2/email_send_otp", email)
 		expect(t, r, 200)
 		return e.postFrom(ip, "/api/v2/email_verify_otp", js(map[string]string{"email": "daily@example.com", "verification_code": wrongCode(r.str("response", "user", "verification_code"))}))
 	}
-	for fails < 5 {
+	for fails < 6 {
 		expect(t, guess("198.51.100.1"), 422)
 		fails++
 	}
 	if r := guess("198.51.100.1"); r.status != 429 || r.header.Get("Retry-After") == "" {
-		t.Fatalf("sixth failure from one client: %d %s", r.status, r.raw)
+		t.Fatalf("seventh failure from one client: %d %s", r.status, r.raw)
 	}
 	for fails < 9 {
 		expect(t, guess("198.51.100.2"), 422)

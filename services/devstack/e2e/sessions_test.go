@@ -107,7 +107,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 }
 
 func TestAuthReplicaStoppedUnderLoad(t *testing.T) {
-	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "1000"})
+	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s", "DOSS_OTP_SENDS_PER_HOUR": "1000", "DOSS_OTP_ADDRESS_SENDS_PER_HOUR": "1000"})
 	second, err := stack.Start(e.nc, contract.ServiceAuth, e.getenv, e.logs)
 	if err != nil {
 		t.Fatal(err)

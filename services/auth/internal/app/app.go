@@ -86,7 +86,7 @@ type Limits struct {
 
 func DefaultLimits() Limits {
 	return Limits{
-		CodeLength: 4, CodeTTL: 10 * time.Minute, ChecksPerCode: 5, FailuresPerDay: 9, ClientFailuresPerDay: 5,
+		CodeLength: 4, CodeTTL: 10 * time.Minute, ChecksPerCode: 5, FailuresPerDay: 9, ClientFailuresPerDay: 6,
 		SendGap: 60 * time.Second, SendsPerHour: 5, AddressSendsPerHour: 10,
 		SMSPerRegistration: 5, SMSPerHour: 1000,
 		TwoFACodeLength: 6, LastSeenEvery: 5 * time.Minute,

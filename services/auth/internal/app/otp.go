@@ -268,7 +268,15 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 			return OTP{}, err
 		}
 	}
+	// Nothing compared, nothing failed: a check with no live code, or
+	// with only spent ones, gives its slots back like a match does.
+	release := func() {
+		for _, key := range failKeys {
+			_, _ = s.Ledger.Append(ctx, "fail:"+key, func(*mongox.Tail, time.Time) (string, error) { return "u|" + client, nil })
+		}
+	}
 	if len(cands) == 0 {
+		release()
 		return OTP{}, invalid
 	}
 	// A code whose checks are spent drops out; the newer ones stay.
@@ -292,6 +300,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 		open = append(open, otp)
 	}
 	if len(open) == 0 {
+		release()
 		return OTP{}, spent
 	}
 	cands = open
@@ -314,9 +323,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 	}); err != nil {
 		return OTP{}, err
 	}
-	for _, addr := range failKeys {
-		_, _ = s.Ledger.Append(ctx, "fail:"+addr, func(*mongox.Tail, time.Time) (string, error) { return "u|" + client, nil })
-	}
+	release()
 	return otp, nil
 }
 
