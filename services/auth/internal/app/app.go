@@ -72,8 +72,8 @@ type Limits struct {
 	// those codes a day. Both stay below the per-address limits, so one
 	// account cannot spend a stranger's whole budget by asking to move to
 	// the stranger's address.
-	ChangeSendsPerHour   int
-	ChangeChecksPerDay   int
+	ChangeSendsPerHour int
+	ChangeChecksPerDay int
 	// LastSeenEvery bounds how often a session's last-seen time is written.
 	LastSeenEvery time.Duration
 	// Per client address: codes sent, and code or PIN checks.
