@@ -144,11 +144,25 @@ type Account struct {
 	TwoFA           bool       `json:"two_fa"`
 	HasPassword     bool       `json:"has_password"`
 	// ValidTokenCount is the number of the account's active sessions.
-	ValidTokenCount int       `json:"valid_token_count"`
-	Locale          string    `json:"locale,omitempty"`
-	DeviceToken     string    `json:"device_token,omitempty"`
-	CreatedAt       time.Time `json:"created_at"`
+	ValidTokenCount int `json:"valid_token_count"`
+	// EmailChange and PhoneChange are a new address waiting for its code:
+	// until verified it holds no claim, logs nobody in and gets no notices.
+	EmailChange *PendingContact `json:"email_change,omitempty"`
+	PhoneChange *PendingContact `json:"phone_change,omitempty"`
+	Locale      string          `json:"locale,omitempty"`
+	DeviceToken string          `json:"device_token,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
 }
+
+// PendingContact is an email or phone an account asked to move to, waiting
+// until Until for the code sent to it.
+type PendingContact struct {
+	To    string    `json:"to" bson:"to"`
+	Until time.Time `json:"until" bson:"until"`
+}
+
+// Waiting reports whether the change still waits for its code at now.
+func (p *PendingContact) Waiting(now time.Time) bool { return p != nil && now.Before(p.Until) }
 
 type AccountGetRequest struct {
 	UserID int64 `json:"user_id"`
@@ -162,6 +176,20 @@ type ChangeEmailRequest struct {
 type ChangePhoneRequest struct {
 	UserID   int64  `json:"user_id"`
 	NewPhone string `json:"new_phone"`
+}
+
+// Contact channels a change is verified on (VerifyContactRequest.Channel).
+const (
+	ContactEmail = "email"
+	ContactPhone = "phone"
+)
+
+// ContactVerifyRequest completes the caller's pending email or phone change
+// with the code sent to the new address.
+type ContactVerifyRequest struct {
+	UserID           int64  `json:"user_id"`
+	Channel          string `json:"channel"`
+	VerificationCode string `json:"verification_code"`
 }
 
 // TwoFAStartRequest asks auth to confirm, with a 6-digit code sent by SMS,
@@ -259,6 +287,8 @@ type ContactChanged struct {
 	UUID   string `json:"uuid"`
 	Old    string `json:"old"`
 	New    string `json:"new"`
+	// VerifiedAt is when the new address proved to be the account's.
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 }
 
 type SessionRevoked struct {
@@ -287,6 +317,8 @@ const (
 	PurposeRegisterPhone = "register_phone"
 	PurposeLogin2FA      = "login_2fa"
 	PurposeProfile2FA    = "profile_2fa"
+	PurposeChangeEmail   = "change_email"
+	PurposeChangePhone   = "change_phone"
 )
 
 // Notifier dev outbox.

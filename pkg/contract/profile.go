@@ -54,6 +54,14 @@ type UpdateEmailRequest struct {
 	NewEmail  string `json:"new_email"`
 }
 
+// VerifyContactRequest is POST /v2/verify_contact: the code sent to the
+// new address of a pending update_email (channel "email") or update_phone
+// (channel "phone").
+type VerifyContactRequest struct {
+	Channel          string `json:"channel"`
+	VerificationCode string `json:"verification_code"`
+}
+
 // UpdatePhoneRequest changes the caller's phone; OldPhone must be the
 // current one, both with the country dial code.
 type UpdatePhoneRequest struct {

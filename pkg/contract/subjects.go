@@ -33,6 +33,7 @@ const (
 	AuthAccountGet     = "auth.v1.account-get"
 	AuthChangeEmail    = "auth.v1.change-email"
 	AuthChangePhone    = "auth.v1.change-phone"
+	AuthVerifyContact  = "auth.v1.verify-contact"
 	AuthChangePassword = "auth.v1.change-password"
 	AuthSessionsList   = "auth.v1.sessions-list"
 	AuthSessionRevoke  = "auth.v1.session-revoke"
@@ -42,15 +43,16 @@ const (
 
 // Profile commands.
 const (
-	ProfileGet         = "profile.v1.get"
-	ProfileUpdateName  = "profile.v1.update-name"
-	ProfileUpdateEmail = "profile.v1.update-email"
-	ProfileUpdatePhone = "profile.v1.update-phone"
-	ProfileUpdateImage = "profile.v1.update-image"
-	AccountGet         = "profile.v1.account-get"
-	AccountUpdate      = "profile.v1.account-update"
-	AccountWalletPost  = "profile.v1.wallet-post"
-	AccountOrderPost   = "profile.v1.order-post"
+	ProfileGet           = "profile.v1.get"
+	ProfileUpdateName    = "profile.v1.update-name"
+	ProfileUpdateEmail   = "profile.v1.update-email"
+	ProfileUpdatePhone   = "profile.v1.update-phone"
+	ProfileVerifyContact = "profile.v1.verify-contact"
+	ProfileUpdateImage   = "profile.v1.update-image"
+	AccountGet           = "profile.v1.account-get"
+	AccountUpdate        = "profile.v1.account-update"
+	AccountWalletPost    = "profile.v1.wallet-post"
+	AccountOrderPost     = "profile.v1.order-post"
 )
 
 // Documents commands.

@@ -71,6 +71,7 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 		},
 		func() error { return natsx.Handle(ms, contract.AuthTwoFAStart, asUser(svc.TwoFAStart)) },
 		func() error { return natsx.Handle(ms, contract.AuthTwoFAVerify, asUser(svc.TwoFAVerify)) },
+		func() error { return natsx.Handle(ms, contract.AuthVerifyContact, asUser(svc.VerifyContact)) },
 	} {
 		if err := add(); err != nil {
 			return err

@@ -325,9 +325,14 @@ func TestAccountProfileUpdate(t *testing.T) {
 	}
 	want(t, e.account(token), map[string]string{"firstname": `"John"`, "telephone": `"+18681231020"`, "gender": `"male"`})
 
-	// With 2FA off the telephone changes at once; the new one logs in.
+	// With 2FA off too the telephone waits for the code sent to it; then
+	// the new one logs in.
 	body["telephone"] = "+18681231029"
 	r = e.do(http.MethodPost, "/api/user/profile", token, js(body))
+	expect(t, r, 200)
+	want(t, r, map[string]string{"telephone": `"+18681231029"`, "is_otp_sent": "true"})
+	expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681231029", "password": "4829"})), 401)
+	r = e.do(http.MethodPost, "/api/user/profile/verify-otp", token, js(map[string]string{"telephone": "+18681231029", "otp": e.otp(r, "+18681231029")}))
 	expect(t, r, 200)
 	want(t, r, map[string]string{"telephone": `"+18681231029"`})
 	if p := e.do(http.MethodGet, "/api/v2/profile", token, ""); p.str("phone") != "+18681231029" {

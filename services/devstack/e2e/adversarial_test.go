@@ -91,6 +91,7 @@ var jsonEndpoints = []jsonEndpoint{
 	{path: "/api/v2/update_name", fields: []string{"first_name", "last_name"}},
 	{path: "/api/v2/update_email", fields: []string{"last_email", "new_email"}},
 	{path: "/api/v2/update_phone", fields: []string{"old_phone", "new_phone"}},
+	{path: "/api/v2/verify_contact", fields: []string{"channel", "verification_code"}},
 	// Only ever an invalid new password: a wrong old one would count
 	// towards the victim's lockout.
 	{path: "/api/user/change-password", fields: []string{"password", "old_password"}},

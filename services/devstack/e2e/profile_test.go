@@ -201,13 +201,15 @@ func TestProfileUpdateEmailAndPhone(t *testing.T) {
 	if r.str("email") != "second@example.com" || r.body["email_verify_at"] != nil {
 		t.Fatalf("update_email reply: %s", r.raw)
 	}
+	expect(t, e.verifyContact(token, "email", e.changeCode("second@example.com")), 200)
 	r = e.do(http.MethodPost, "/api/v2/update_phone", token, `{"old_phone":"+18681230030","new_phone":"+18681230032"}`)
 	expect(t, r, 200)
 	if r.str("phone") != "+18681230032" || r.str("email") != "second@example.com" {
 		t.Fatalf("update_phone reply: %s", r.raw)
 	}
+	expect(t, e.verifyContact(token, "phone", e.changeCode("+18681230032")), 200)
 	r = e.do(http.MethodGet, "/api/v2/profile", token, "")
-	if r.str("phone") != "+18681230032" || r.str("email") != "second@example.com" {
+	if r.str("phone") != "+18681230032" || r.str("email") != "second@example.com" || r.body["email_verify_at"] == nil || r.body["phone_verify_at"] == nil {
 		t.Fatalf("profile after changes: %s", r.raw)
 	}
 	// The new contacts are the account's: login by the new phone works,
@@ -216,7 +218,7 @@ func TestProfileUpdateEmailAndPhone(t *testing.T) {
 	expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681230030", "password": "4829"})), 401)
 	// The old addresses are told of the change.
 	eventually(t, "notices to the old email and phone", func() bool {
-		return strings.Contains(e.do(http.MethodGet, "/dev/outbox?to=first@example.com", "", "").raw, "second@example.com") &&
+		return strings.Contains(e.do(http.MethodGet, "/dev/outbox?to=first@example.com", "", "").raw, "changed from first@example.com to second@example.com") &&
 			strings.Contains(e.do(http.MethodGet, "/dev/outbox?to=%2B18681230030", "", "").raw, "phone number")
 	})
 	// A registered email is not revealed (the same 200 as a new one, and a
@@ -236,6 +238,10 @@ func TestProfileFollowsAuthContactEvents(t *testing.T) {
 	ctx := natsx.WithCaller(context.Background(), natsx.Caller{Principal: contract.Principal{UserID: id}})
 	if _, err := natsx.Call[contract.ChangeEmailRequest, contract.Account](ctx, e.nc, contract.AuthChangeEmail,
 		contract.ChangeEmailRequest{UserID: id, NewEmail: "followed@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asCaller[contract.ContactVerifyRequest, contract.Account](e, token, contract.AuthVerifyContact,
+		contract.ContactVerifyRequest{UserID: id, Channel: "email", VerificationCode: e.changeCode("followed@example.com")}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the profile to follow the email change", func() bool {

@@ -79,3 +79,9 @@ func (g *Gateway) updateEmail() echo.HandlerFunc {
 func (g *Gateway) updatePhone() echo.HandlerFunc {
 	return forward[contract.UpdatePhoneRequest, contract.Profile](g, contract.ProfileUpdatePhone, func(p contract.Profile) any { return p })
 }
+
+// verifyContact answers POST /v2/verify_contact with the profile once the
+// pending email or phone is verified.
+func (g *Gateway) verifyContact() echo.HandlerFunc {
+	return forward[contract.VerifyContactRequest, contract.Profile](g, contract.ProfileVerifyContact, func(p contract.Profile) any { return p })
+}

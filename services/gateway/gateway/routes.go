@@ -42,6 +42,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed.POST("/v2/update_name", g.invalidating(g.updateName()))
 	authed.POST("/v2/update_email", g.invalidating(g.updateEmail()))
 	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
+	authed.POST("/v2/verify_contact", g.invalidating(g.verifyContact()))
 	authed.POST("/v2/update_image", g.invalidating(g.updateImage))
 	g.documentRoutes(authed)
 	g.accountRoutes(authed)

@@ -51,14 +51,33 @@ func startFakeAuth(t *testing.T, nc *nats.Conn) *fakeAuth {
 				return contract.Account{}, contract.FieldError("new_phone", "The new phone has already been taken.")
 			}
 			a := f.accounts[r.UserID]
-			a.Phone, a.PhoneVerifiedAt = r.NewPhone, nil
+			a.PhoneChange = &contract.PendingContact{To: r.NewPhone, Until: time.Now().Add(10 * time.Minute)}
 			return *a, nil
 		}),
 		natsx.Handle(ms, contract.AuthChangeEmail, func(_ context.Context, r contract.ChangeEmailRequest) (contract.Account, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			a := f.accounts[r.UserID]
-			a.Email = r.NewEmail
+			a.EmailChange = &contract.PendingContact{To: r.NewEmail, Until: time.Now().Add(10 * time.Minute)}
+			return *a, nil
+		}),
+		natsx.Handle(ms, contract.AuthVerifyContact, func(_ context.Context, r contract.ContactVerifyRequest) (contract.Account, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			a := f.accounts[r.UserID]
+			value, at, pending := &a.Email, &a.EmailVerifiedAt, &a.EmailChange
+			if r.Channel == contract.ContactPhone {
+				value, at, pending = &a.Phone, &a.PhoneVerifiedAt, &a.PhoneChange
+			}
+			if *pending == nil || r.VerificationCode != f.code[:4] {
+				return contract.Account{}, contract.FieldError("verification_code", "The verification code is invalid or has expired.")
+			}
+			if f.taken[(*pending).To] {
+				*pending = nil
+				return contract.Account{}, contract.FieldError(r.Channel, "This "+r.Channel+" now belongs to another account, so the change was dropped.")
+			}
+			now := time.Now()
+			*value, *at, *pending = (*pending).To, &now, nil
 			return *a, nil
 		}),
 		natsx.Handle(ms, contract.AuthTwoFAStart, func(_ context.Context, r contract.TwoFAStartRequest) (contract.TwoFAStartReply, error) {
@@ -66,6 +85,9 @@ func startFakeAuth(t *testing.T, nc *nats.Conn) *fakeAuth {
 			defer f.mu.Unlock()
 			a := f.accounts[r.UserID]
 			to := a.Phone
+			if f.taken[r.Telephone] {
+				return contract.TwoFAStartReply{}, contract.FieldError("telephone", "The telephone has already been taken.")
+			}
 			if r.Telephone != "" && r.Telephone != a.Phone {
 				to = r.Telephone
 			} else if r.IsTwoFA == nil || *r.IsTwoFA == a.TwoFA {
@@ -198,10 +220,17 @@ func TestAccountUpdateAndTwoFAAgainstTheContract(t *testing.T) {
 		return p
 	}
 
-	t.Run("2FA off: the telephone changes at once, a taken one is refused", func(t *testing.T) {
+	t.Run("2FA off: a telephone change waits for the code too, a taken one is refused", func(t *testing.T) {
 		r, err := call[contract.AccountUpdateRequest, contract.AccountUpdateReply](h, 7, "", contract.AccountUpdate, update("Ann", "+18681230070"))
-		if err != nil || r.Updated == nil || r.Updated.Telephone != "+18681230070" || r.Updated.FirstName != "Ann" || r.Updated.ValidTokenCount != 2 {
+		if err != nil || r.OTPSent == nil || r.OTPSent.Telephone != "+18681230070" {
 			t.Fatalf("%+v %v", r, err)
+		}
+		if p := get(t, 7); p.FirstName != "Ann" || p.Telephone != "+18681230007" {
+			t.Fatalf("before the code: %+v", p)
+		}
+		v, err := call[contract.AccountVerifyOTPRequest, contract.AccountVerified](h, 7, "", contract.AccountVerifyOTP, contract.AccountVerifyOTPRequest{Telephone: "+18681230070", OTP: fakeCode})
+		if err != nil || v.Telephone != "+18681230070" || v.ValidTokenCount != 2 {
+			t.Fatalf("%+v %v", v, err)
 		}
 		_, err = call[contract.AccountUpdateRequest, contract.AccountUpdateReply](h, 7, "", contract.AccountUpdate, update("Bob", "+18681239999"))
 		wantFieldErr(t, err, "telephone")
@@ -285,6 +314,53 @@ func TestAccountUpdateAndTwoFAAgainstTheContract(t *testing.T) {
 		_, err := call[contract.AccountProfileRequest, contract.AccountProfile](h, 7, "", contract.AccountGet, contract.AccountProfileRequest{Platform: "desktop"})
 		wantFieldErr(t, err, "platform")
 	})
+}
+
+// update_email and update_phone wait for verify_contact: the profile shows
+// the new address with a null verify time meanwhile, the account API the
+// one in use; a change dropped by auth (its address registered meanwhile)
+// leaves the profile.
+func TestPendingContactsAgainstTheContract(t *testing.T) {
+	h := startProfile(t)
+	at := time.Now().UTC().Truncate(time.Second)
+	h.auth.add(contract.Account{ID: 9, UUID: "u-9", Email: "nine@example.com", Phone: "+18681230009", EmailVerifiedAt: &at, PhoneVerifiedAt: &at})
+	profile := func() contract.Profile {
+		t.Helper()
+		p, err := call[contract.ProfileGetRequest, contract.Profile](h, 9, "", contract.ProfileGet, contract.ProfileGetRequest{Fresh: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p, err := call[contract.UpdatePhoneRequest, contract.Profile](h, 9, "", contract.ProfileUpdatePhone, contract.UpdatePhoneRequest{OldPhone: "+18681230009", NewPhone: "+18681230090"})
+	if err != nil || p.Phone != "+18681230090" || p.PhoneVerifyAt != nil {
+		t.Fatalf("update_phone: %+v %v", p, err)
+	}
+	if a, _ := call[contract.AccountProfileRequest, contract.AccountProfile](h, 9, "", contract.AccountGet, contract.AccountProfileRequest{}); a.Telephone != "+18681230009" {
+		t.Fatalf("the account API shows %q, want the number in use", a.Telephone)
+	}
+	// The old number and the shown one both name the current phone.
+	if _, err := call[contract.UpdatePhoneRequest, contract.Profile](h, 9, "", contract.ProfileUpdatePhone, contract.UpdatePhoneRequest{OldPhone: "+18681230090", NewPhone: "+18681230090"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = call[contract.VerifyContactRequest, contract.Profile](h, 9, "", contract.ProfileVerifyContact, contract.VerifyContactRequest{Channel: "phone", VerificationCode: "0000"})
+	wantFieldErr(t, err, "verification_code")
+	p, err = call[contract.VerifyContactRequest, contract.Profile](h, 9, "", contract.ProfileVerifyContact, contract.VerifyContactRequest{Channel: "phone", VerificationCode: fakeCode[:4]})
+	if err != nil || p.Phone != "+18681230090" || p.PhoneVerifyAt == nil {
+		t.Fatalf("verify: %+v %v", p, err)
+	}
+
+	if p, err = call[contract.UpdateEmailRequest, contract.Profile](h, 9, "", contract.ProfileUpdateEmail, contract.UpdateEmailRequest{LastEmail: "nine@example.com", NewEmail: "owner@example.com"}); err != nil || p.Email != "owner@example.com" || p.EmailVerifyAt != nil {
+		t.Fatalf("update_email: %+v %v", p, err)
+	}
+	h.auth.mu.Lock()
+	h.auth.taken["owner@example.com"] = true
+	h.auth.mu.Unlock()
+	_, err = call[contract.VerifyContactRequest, contract.Profile](h, 9, "", contract.ProfileVerifyContact, contract.VerifyContactRequest{Channel: "email", VerificationCode: fakeCode[:4]})
+	wantFieldErr(t, err, "email")
+	if p := profile(); p.Email != "nine@example.com" || p.EmailVerifyAt == nil {
+		t.Fatalf("the dropped change is still shown: %+v", p)
+	}
 }
 
 // Events from the stream, duplicates and a replay included, count once.

@@ -56,6 +56,15 @@ func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 			})
 		},
 		func() error {
+			return natsx.Handle(ms, contract.ProfileVerifyContact, func(ctx context.Context, r contract.VerifyContactRequest) (contract.Profile, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.Profile{}, err
+				}
+				return svc.VerifyContact(ctx, c.UserID, r)
+			})
+		},
+		func() error {
 			return natsx.HandleRaw(ms, contract.ProfileUpdateImage, func(ctx context.Context, body []byte) (contract.Profile, error) {
 				c, err := natsx.RequireUser(ctx)
 				if err != nil {

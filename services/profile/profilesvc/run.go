@@ -64,6 +64,10 @@ func (a authContacts) ChangePhone(ctx context.Context, req contract.ChangePhoneR
 	return natsx.Call[contract.ChangePhoneRequest, contract.Account](ctx, a.nc, contract.AuthChangePhone, req)
 }
 
+func (a authContacts) VerifyContact(ctx context.Context, req contract.ContactVerifyRequest) (contract.Account, error) {
+	return natsx.Call[contract.ContactVerifyRequest, contract.Account](ctx, a.nc, contract.AuthVerifyContact, req)
+}
+
 func (a authContacts) TwoFAStart(ctx context.Context, req contract.TwoFAStartRequest) (contract.TwoFAStartReply, error) {
 	return natsx.Call[contract.TwoFAStartRequest, contract.TwoFAStartReply](ctx, a.nc, contract.AuthTwoFAStart, req)
 }

@@ -39,6 +39,10 @@ type Account struct {
 	DeviceToken string    `bson:"device_token,omitempty"`
 	Locale      string    `bson:"locale,omitempty"`
 	CreatedAt   time.Time `bson:"created_at"`
+	// EmailChange and PhoneChange wait for the code sent to the new
+	// address (see contact.go); Email and Phone stay in use until then.
+	EmailChange *contactChange `bson:"email_change,omitempty"`
+	PhoneChange *contactChange `bson:"phone_change,omitempty"`
 }
 
 func (a Account) contract() contract.Account {
@@ -46,6 +50,7 @@ func (a Account) contract() contract.Account {
 		ID: a.UserID, UUID: a.UUID, Email: a.Email, Phone: a.Phone,
 		EmailVerifiedAt: a.EmailVerifiedAt, PhoneVerifiedAt: a.PhoneVerifiedAt,
 		TwoFA: a.TwoFA, HasPassword: a.Password, Locale: a.Locale, DeviceToken: a.DeviceToken, CreatedAt: a.CreatedAt,
+		EmailChange: a.EmailChange.contract(), PhoneChange: a.PhoneChange.contract(),
 	}
 }
 
@@ -77,6 +82,12 @@ type Limits struct {
 	// TwoFACodeLength is the length of the codes a login or an account
 	// change is confirmed with.
 	TwoFACodeLength int
+	// Per account: codes sent for contact changes an hour, and checks of
+	// those codes a day. Both stay below the per-address limits, so one
+	// account cannot spend a stranger's whole budget by asking to move to
+	// the stranger's address.
+	ChangeSendsPerHour int
+	ChangeChecksPerDay int
 	// LastSeenEvery bounds how often a session's last-seen time is written.
 	LastSeenEvery time.Duration
 	// Per client address: codes sent, and code or PIN checks.
@@ -90,6 +101,7 @@ func DefaultLimits() Limits {
 		SendGap: 60 * time.Second, SendsPerHour: 5, AddressSendsPerHour: 10,
 		SMSPerRegistration: 5, SMSPerHour: 1000,
 		TwoFACodeLength: 6, LastSeenEvery: 5 * time.Minute,
+		ChangeSendsPerHour: 3, ChangeChecksPerDay: 4,
 		PINFailures: 5, PINLockBase: time.Minute, PINLockMax: 24 * time.Hour,
 		IPSends:  IPLimit{Max: 30, Window: time.Hour},
 		IPChecks: IPLimit{Max: 60, Window: 10 * time.Minute},

@@ -139,13 +139,21 @@ func (s *Service) TwoFAStart(ctx context.Context, p contract.Principal, req cont
 	if err != nil {
 		return contract.TwoFAStartReply{}, err
 	}
+	if phone != acc.Phone {
+		// As for update_phone: the number in use hears of the request.
+		if _, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
+			return s.notice(ctx, contract.ChannelSMS, a.Phone, "phone_change_requested", a, map[string]string{"Old": a.Phone, "New": phone}), nil
+		}); err != nil {
+			return contract.TwoFAStartReply{}, err
+		}
+	}
 	return contract.TwoFAStartReply{Telephone: phone, OTPSent: true, VerificationCode: s.devCode(code)}, nil
 }
 
 // TwoFAVerify applies the pending change when the code is right. A new
-// telephone goes through the same claim as any phone change (a number
-// taken meanwhile is refused), counts as verified (the code reached it),
-// and comes with a new session; the caller's own session stays valid.
+// telephone moves as a verified update_phone does (moveContact: a number
+// taken meanwhile is refused, both numbers are told), and comes with a new
+// session; the caller's own session stays valid.
 func (s *Service) TwoFAVerify(ctx context.Context, p contract.Principal, req contract.TwoFAVerifyRequest) (contract.TwoFAVerifyReply, error) {
 	var v contract.Validation
 	phone, err := NormalizePhone("telephone", req.Telephone)
@@ -180,15 +188,19 @@ func (s *Service) TwoFAVerify(ctx context.Context, p contract.Principal, req con
 	if secretStamp(acc.PINHash) != ch.Stamp {
 		return contract.TwoFAVerifyReply{}, invalid
 	}
-	now := s.now().Truncate(time.Second)
-	apply := func(a *Account) {
+	apply := func(a *Account) error {
 		if ch.TwoFA != nil {
 			a.TwoFA = *ch.TwoFA
 		}
+		return nil
 	}
 	var reply contract.TwoFAVerifyReply
 	if phone != acc.Phone {
-		if acc, err = s.changePhone(ctx, acc, phone, "telephone", func(a *Account) { apply(a); a.PhoneVerifiedAt = &now }); err != nil {
+		acc, err = s.moveContact(ctx, acc, phoneKind, phone, apply)
+		if errors.Is(err, errTaken) {
+			return contract.TwoFAVerifyReply{}, contract.FieldError("telephone", "The telephone has already been taken.")
+		}
+		if err != nil {
 			return contract.TwoFAVerifyReply{}, err
 		}
 		sess, err := s.newSession(ctx, acc, s.sessionDevice(ctx, p.SessionID), callerClient(ctx))
@@ -197,7 +209,7 @@ func (s *Service) TwoFAVerify(ctx context.Context, p contract.Principal, req con
 		}
 		reply.Session = &sess
 	} else if ch.TwoFA != nil {
-		if acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) { apply(a); return nil, nil }); err != nil {
+		if acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) { return nil, apply(a) }); err != nil {
 			return contract.TwoFAVerifyReply{}, err
 		}
 	}

@@ -25,6 +25,12 @@ func TestRender(t *testing.T) {
 		{"phone_changed", "en", "push", nil, []string{"phone number"}},
 		{"account_exists", "en", "email", nil, []string{"already belongs to an account", "Forgot PIN"}},
 		{"account_exists", "en", "sms", nil, []string{"already has an account"}},
+		{"change_email", "en", "email", otp, []string{"123456", "10 minutes"}},
+		{"change_phone", "en", "sms", otp, []string{"123456", "10 minutes"}},
+		{"email_change_requested", "en", "email", map[string]string{"New": "b@x.io"}, []string{"to b@x.io", "Nothing changes"}},
+		{"phone_change_requested", "en", "sms", map[string]string{"New": "+15550002"}, []string{"to +15550002", "Not you?"}},
+		{"contact_change_dropped", "en", "email", map[string]string{"New": "b@x.io"}, []string{"b@x.io", "another account"}},
+		{"contact_added", "en", "sms", nil, []string{"contact of your account"}},
 		{"document_reviewed", "EN", "email", map[string]string{"Document": "ID", "Status": "rejected", "Reason": "blurry"}, []string{`"ID" was reviewed: rejected`, "Reason: blurry"}},
 	}
 	for _, tt := range tests {

@@ -164,10 +164,11 @@ func lockedBirthdate(stored, wanted string) error {
 }
 
 // UpdateAccount is POST /api/user/profile (withTwoFA false) and
-// POST /api/user/profile/2fa (withTwoFA true). A telephone change while
-// 2FA is on, and with withTwoFA any telephone or 2FA change, waits for a
-// code that auth sends; the other fields are saved at once. Auth settles
-// who owns a telephone or email; profile records what auth accepted.
+// POST /api/user/profile/2fa (withTwoFA true). A telephone change (2FA on
+// or off: nobody's number is taken without a code that reached it), and
+// with withTwoFA a 2FA change, waits for a code that auth sends to the new
+// number (verify-otp); the other fields are saved at once. Auth settles who
+// owns a telephone or email; profile records what auth accepted.
 func (s *Service) UpdateAccount(ctx context.Context, userID int64, req contract.AccountUpdateRequest, withTwoFA bool) (contract.AccountUpdateReply, error) {
 	c, err := ValidateAccountUpdate(req, withTwoFA, s.now())
 	if err != nil {
@@ -193,7 +194,7 @@ func (s *Service) UpdateAccount(ctx context.Context, userID int64, req contract.
 	if withTwoFA && *c.twoFA != acc.TwoFA {
 		wantTwoFA = c.twoFA
 	}
-	if newPhone && (acc.TwoFA || withTwoFA) || wantTwoFA != nil {
+	if newPhone || wantTwoFA != nil {
 		start := contract.TwoFAStartRequest{UserID: userID, IsTwoFA: wantTwoFA}
 		if newPhone {
 			start.Telephone = c.telephone
@@ -203,7 +204,7 @@ func (s *Service) UpdateAccount(ctx context.Context, userID int64, req contract.
 			return contract.AccountUpdateReply{}, renameFields(err)
 		}
 		if r.OTPSent {
-			p, err := s.saveAccount(ctx, userID, c, newEmail, false)
+			p, err := s.saveAccount(ctx, userID, c, newEmail)
 			if err != nil {
 				return contract.AccountUpdateReply{}, err
 			}
@@ -212,13 +213,12 @@ func (s *Service) UpdateAccount(ctx context.Context, userID int64, req contract.
 				DisableBirthdate: p.Birthdate != "", VerificationCode: r.VerificationCode,
 			}}, nil
 		}
-		newPhone = false // auth sees nothing to confirm
 	}
-	p, err = s.saveAccount(ctx, userID, c, newEmail, newPhone)
+	p, err = s.saveAccount(ctx, userID, c, newEmail)
 	if err != nil {
 		return contract.AccountUpdateReply{}, err
 	}
-	if newPhone || newEmail {
+	if newEmail {
 		if acc, err = s.Accounts(ctx, userID); err != nil {
 			return contract.AccountUpdateReply{}, err
 		}
@@ -230,49 +230,28 @@ func (s *Service) UpdateAccount(ctx context.Context, userID int64, req contract.
 	return contract.AccountUpdateReply{Updated: &contract.AccountUpdated{AccountProfile: view, IsProfileUpdated: true, ValidTokenCount: acc.ValidTokenCount}}, nil
 }
 
-// saveAccount has auth change the telephone (when withPhone) and set the
-// email (when withEmail), then records them with the other fields. The
-// telephone goes first: an email is only set on accounts that have none,
-// which is rare, so a refused email after an accepted telephone is too;
-// the telephone is then recorded and the refusal answered.
-func (s *Service) saveAccount(ctx context.Context, userID int64, c accountChange, withEmail, withPhone bool) (Profile, error) {
-	var phone, email *contract.Account
-	if withPhone {
-		acc, err := s.Contacts.ChangePhone(ctx, contract.ChangePhoneRequest{UserID: userID, NewPhone: c.telephone})
-		if err != nil {
-			return Profile{}, renameFields(err)
-		}
-		phone = &acc
-	}
-	var refused error
+// saveAccount records the fields with the email (when withEmail) that auth
+// then waits to verify: an email is only set here on accounts that have
+// none, and like any new address it waits for its code (verify_contact).
+// The telephone never changes here: it waits for its code (verify-otp).
+func (s *Service) saveAccount(ctx context.Context, userID int64, c accountChange, withEmail bool) (Profile, error) {
+	var email *contract.Account
 	if withEmail {
 		acc, err := s.Contacts.ChangeEmail(ctx, contract.ChangeEmailRequest{UserID: userID, NewEmail: c.email})
-		if err != nil && phone == nil {
+		if err != nil {
 			return Profile{}, renameFields(err)
 		}
-		if err != nil {
-			refused = renameFields(err)
-		} else {
-			email = &acc
-		}
+		email = &acc
 	}
-	p, err := s.change(ctx, userID, func(p *Profile) {
-		if refused != nil {
-			p.Phone, p.PhoneVerifyAt = phone.Phone, phone.PhoneVerifiedAt
-			return
-		}
+	return s.change(ctx, userID, func(p *Profile) {
 		p.FirstName, p.LastName, p.Gender = c.first, c.last, c.gender
 		if p.Birthdate == "" {
 			p.Birthdate = c.birthdate
 		}
-		if phone != nil {
-			p.Phone, p.PhoneVerifyAt = phone.Phone, phone.PhoneVerifiedAt
-		}
 		if email != nil {
-			p.Email, p.EmailVerifyAt = email.Email, email.EmailVerifiedAt
+			p.setContacts(*email)
 		}
 	})
-	return p, errors.Join(err, refused)
 }
 
 // change stores the next version when it differs from the newest, with
@@ -349,8 +328,8 @@ func (s *Service) VerifyOTP(ctx context.Context, userID int64, req contract.Acco
 	}
 	acc := r.Account
 	p, err := s.change(ctx, userID, func(p *Profile) {
-		if acc.Phone != "" && acc.Phone != p.Phone {
-			p.Phone, p.PhoneVerifyAt = acc.Phone, acc.PhoneVerifiedAt
+		if acc.Phone != "" {
+			p.setContacts(acc)
 		}
 	})
 	if err != nil {

@@ -41,12 +41,24 @@ type Profile struct {
 	Gender       string `bson:"gender,omitempty"`
 	Birthdate    string `bson:"birthdate,omitempty"` // YYYY-MM-DD; set once
 	ReferralCode string `bson:"referral_code,omitempty"`
+	// EmailChange and PhoneChange are auth's pending changes, shown in
+	// place of Email and Phone (with no verify time) while they wait.
+	EmailChange *contract.PendingContact `bson:"email_change,omitempty"`
+	PhoneChange *contract.PendingContact `bson:"phone_change,omitempty"`
 }
 
-// Contract is the profile as the app sees it, less the photo link, which
-// Service.answer makes fresh for each answer from the stored key.
-func (p Profile) Contract() contract.Profile {
-	return contract.Profile{
+// setContacts records what auth says of the account's contacts.
+func (p *Profile) setContacts(a contract.Account) {
+	p.Email, p.EmailVerifyAt, p.EmailChange = a.Email, a.EmailVerifiedAt, a.EmailChange
+	p.Phone, p.PhoneVerifyAt, p.PhoneChange = a.Phone, a.PhoneVerifiedAt, a.PhoneChange
+}
+
+// Contract is the profile as the app sees it at now, less the photo link,
+// which Service.answer makes fresh for each answer from the stored key. A
+// change waiting for its code shows the new address with a null verify
+// time; the old one, still the one that works, is not shown.
+func (p Profile) Contract(now time.Time) contract.Profile {
+	c := contract.Profile{
 		ID: p.UserID, UUID: p.UUID, FirstName: p.FirstName, LastName: p.LastName, Email: p.Email, Phone: p.Phone,
 		IDProofFront: p.IDProofFront, IDProofBack: p.IDProofBack,
 		PassportImgFront: p.PassportImgFront, PassportImgBack: p.PassportImgBack,
@@ -54,14 +66,19 @@ func (p Profile) Contract() contract.Profile {
 		EmailVerifyAt: p.EmailVerifyAt, PhoneVerifyAt: p.PhoneVerifyAt,
 		IdentityStatus: p.IdentityStatus,
 	}
+	if p.EmailChange.Waiting(now) {
+		c.Email, c.EmailVerifyAt = p.EmailChange.To, nil
+	}
+	if p.PhoneChange.Waiting(now) {
+		c.Phone, c.PhoneVerifyAt = p.PhoneChange.To, nil
+	}
+	return c
 }
 
 func fromAccount(a contract.Account) Profile {
-	return Profile{
-		UserID: a.ID, UUID: a.UUID, Email: a.Email, Phone: a.Phone,
-		EmailVerifyAt: a.EmailVerifiedAt, PhoneVerifyAt: a.PhoneVerifiedAt,
-		IdentityStatus: contract.IdentityUnverified,
-	}
+	p := Profile{UserID: a.ID, UUID: a.UUID, IdentityStatus: contract.IdentityUnverified}
+	p.setContacts(a)
+	return p
 }
 
 // AccountSource asks auth for an account (natsx.Call in production).

@@ -16,10 +16,13 @@ import (
 type ContactChanger interface {
 	ChangeEmail(ctx context.Context, req contract.ChangeEmailRequest) (contract.Account, error)
 	ChangePhone(ctx context.Context, req contract.ChangePhoneRequest) (contract.Account, error)
+	VerifyContact(ctx context.Context, req contract.ContactVerifyRequest) (contract.Account, error)
 }
 
-// UpdateEmail checks the current address, has auth move the account to
-// the new one (auth validates it and settles who owns it), and records it.
+// UpdateEmail checks the current address, has auth start the move to the
+// new one (auth validates it, sends it a code and keeps the change pending
+// until VerifyContact), and records what auth answered. The current address
+// may be given as the one in use or as the pending one the profile shows.
 func (s *Service) UpdateEmail(ctx context.Context, userID int64, req contract.UpdateEmailRequest) (contract.Profile, error) {
 	last := strings.ToLower(strings.TrimSpace(req.LastEmail))
 	if last == "" {
@@ -29,14 +32,14 @@ func (s *Service) UpdateEmail(ctx context.Context, userID int64, req contract.Up
 	if err != nil {
 		return contract.Profile{}, err
 	}
-	if last != strings.ToLower(p.Email) {
+	if last != strings.ToLower(p.Email) && last != strings.ToLower(p.Contract(s.now()).Email) {
 		return contract.Profile{}, contract.FieldError("last_email", "The last email does not match your current email.")
 	}
 	acc, err := s.Contacts.ChangeEmail(ctx, contract.ChangeEmailRequest{UserID: userID, NewEmail: req.NewEmail})
 	if err != nil {
 		return contract.Profile{}, err
 	}
-	return s.record(ctx, userID, func(p *Profile) { p.Email, p.EmailVerifyAt = acc.Email, acc.EmailVerifiedAt })
+	return s.record(ctx, userID, func(p *Profile) { p.setContacts(acc) })
 }
 
 // UpdatePhone is UpdateEmail for the phone number.
@@ -49,14 +52,37 @@ func (s *Service) UpdatePhone(ctx context.Context, userID int64, req contract.Up
 	if err != nil {
 		return contract.Profile{}, err
 	}
-	if old != digits(p.Phone) {
+	if old != digits(p.Phone) && old != digits(p.Contract(s.now()).Phone) {
 		return contract.Profile{}, contract.FieldError("old_phone", "The old phone does not match your current phone.")
 	}
 	acc, err := s.Contacts.ChangePhone(ctx, contract.ChangePhoneRequest{UserID: userID, NewPhone: req.NewPhone})
 	if err != nil {
 		return contract.Profile{}, err
 	}
-	return s.record(ctx, userID, func(p *Profile) { p.Phone, p.PhoneVerifyAt = acc.Phone, acc.PhoneVerifiedAt })
+	return s.record(ctx, userID, func(p *Profile) { p.setContacts(acc) })
+}
+
+// VerifyContact is POST /v2/verify_contact: auth moves the account to the
+// pending address if the code is right, and profile records the contacts
+// auth then has. A refusal may have dropped the change (its address was
+// registered meanwhile), so the profile follows auth then too.
+func (s *Service) VerifyContact(ctx context.Context, userID int64, req contract.VerifyContactRequest) (contract.Profile, error) {
+	if _, err := s.load(ctx, userID); err != nil {
+		return contract.Profile{}, err
+	}
+	acc, err := s.Contacts.VerifyContact(ctx, contract.ContactVerifyRequest{
+		UserID: userID, Channel: req.Channel, VerificationCode: strings.TrimSpace(req.VerificationCode),
+	})
+	if contract.ErrorCode(err) == contract.Invalid {
+		if now, aerr := s.Accounts(ctx, userID); aerr == nil {
+			_, _ = s.change(ctx, userID, func(p *Profile) { p.setContacts(now) })
+		}
+		return contract.Profile{}, err
+	}
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	return s.record(ctx, userID, func(p *Profile) { p.setContacts(acc) })
 }
 
 // phoneChars says phone holds only what people write in numbers: digits,
@@ -124,11 +150,11 @@ func (s *Service) OnContactChanged(ctx context.Context, ev contract.Event) error
 	if err := ev.Decode(&c); err != nil {
 		return errors.Join(events.ErrPermanent, err)
 	}
-	field := func(p *Profile) (*string, **time.Time) {
+	field := func(p *Profile) (*string, **time.Time, **contract.PendingContact) {
 		if ev.Type == contract.EventEmailChanged {
-			return &p.Email, &p.EmailVerifyAt
+			return &p.Email, &p.EmailVerifyAt, &p.EmailChange
 		}
-		return &p.Phone, &p.PhoneVerifyAt
+		return &p.Phone, &p.PhoneVerifyAt, &p.PhoneChange
 	}
 	p, _, err := s.Profiles.Get(ctx, key(c.UserID))
 	if errors.Is(err, mongox.ErrNotFound) {
@@ -137,15 +163,18 @@ func (s *Service) OnContactChanged(ctx context.Context, ev contract.Event) error
 	if err != nil {
 		return err
 	}
-	if v, _ := field(&p); *v != c.Old {
+	if v, _, _ := field(&p); *v != c.Old {
 		return nil
 	}
 	_, err = s.Profiles.Update(ctx, key(c.UserID), func(p *Profile) ([]contract.Event, error) {
-		v, at := field(p)
+		v, at, pending := field(p)
 		if *v != c.Old {
 			return nil, errUnchanged
 		}
-		*v, *at = c.New, nil
+		*v, *at = c.New, c.VerifiedAt
+		if *pending != nil && (*pending).To == c.New {
+			*pending = nil
+		}
 		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
 		if err != nil {
 			return nil, err

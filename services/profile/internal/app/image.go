@@ -64,7 +64,7 @@ func (s *Service) UpdateImage(ctx context.Context, userID int64, data []byte) (c
 // answer is the profile as the app sees it, with the stored keys turned
 // into fresh expiring links.
 func (s *Service) answer(ctx context.Context, p Profile) (contract.Profile, error) {
-	c := p.Contract()
+	c := p.Contract(s.now())
 	var err error
 	if c.Image, err = link(ctx, s.Photos, p.Image); err != nil {
 		return contract.Profile{}, err
