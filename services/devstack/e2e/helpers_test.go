@@ -146,13 +146,6 @@ func (e *env) postFrom(ip, path, body string) resp {
 	return e.send(req, "")
 }
 
-// wrongCode is a code that is not right.
-func wrongCode(right string) string {
-	if right == "0000" {
-		return "1111"
-	}
-	return "0000"
-}
 
 func js(v any) string {
 	b, _ := json.Marshal(v)

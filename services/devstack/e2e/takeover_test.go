@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -92,11 +90,6 @@ func TestTakeoverThroughEmailSendOTP(t *testing.T) {
 	expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": phone, "password": "4829"})), 401)
 }
 
-// outbox lists the subjects and bodies the notifier kept for address.
-func (e *env) outbox(address string) string {
-	return e.do(http.MethodGet, "/dev/outbox?to="+url.QueryEscape(address), "", "").raw
-}
-
 // A registered email or phone gets the answer a new one gets; only its
 // owner hears that it has an account. DOSS_REVEAL_REGISTERED brings the
 // explicit 422 back.
@@ -113,7 +106,7 @@ func TestRegisteredContactsAreNotRevealed(t *testing.T) {
 		t.Fatalf("answers differ:\n%s\n%s", fresh.raw, known.raw)
 	}
 	expect(t, e.postFrom(strangerIP, "/api/v2/email_verify_otp", js(map[string]string{"email": email, "verification_code": known.str("response", "user", "verification_code")})), 422)
-	eventually(t, "the owner hears of it", func() bool { return strings.Contains(e.outbox(email), "already have a DOSS account") })
+	e.heard(email, "already have a DOSS account")
 
 	// The phone, asked for by a registration of the stranger's own email.
 	expect(t, e.postFrom(strangerIP, "/api/v2/email_verify_otp", js(map[string]string{"email": "nobody.yet@example.com", "verification_code": fresh.str("response", "user", "verification_code")})), 200)
@@ -125,7 +118,7 @@ func TestRegisteredContactsAreNotRevealed(t *testing.T) {
 		t.Fatalf("answers differ:\n%s\n%s", newPhone.raw, knownPhone.raw)
 	}
 	expect(t, e.postFrom(strangerIP, "/api/v2/phone_verify_otp", js(map[string]string{"uuid": fresh.str("response", "user", "uuid"), "verification_code": knownPhone.str("response", "user", "verification_code")})), 422)
-	eventually(t, "the phone's owner hears of it", func() bool { return strings.Contains(e.outbox(phone), "already has an account") })
+	e.heard(phone, "already has an account")
 
 	explicit := takeoverEnv(t, map[string]string{"DOSS_REVEAL_REGISTERED": "true"})
 	explicit.register(email, phone, "5830")
