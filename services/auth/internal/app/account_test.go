@@ -54,6 +54,7 @@ func (f *fakeRevocations) has(sid string) bool {
 
 type fixture struct {
 	t       *testing.T
+	uri     string
 	svc     *Service
 	revoked *fakeRevocations
 	now     time.Time
@@ -85,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, revoked: &fakeRevocations{}, now: time.Now().UTC()}
+	f := &fixture{t: t, uri: ks.Mongo.URI, revoked: &fakeRevocations{}, now: time.Now().UTC()}
 	lim := DefaultLimits()
 	lim.SendGap = 0
 	lim.SendsPerHour = 1000
