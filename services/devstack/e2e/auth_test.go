@@ -186,7 +186,8 @@ func TestPINLockout(t *testing.T) {
 	if a.status != 401 || b.status != 401 || a.raw != b.raw {
 		t.Fatalf("wrong PIN %d %s vs unknown phone %d %s", a.status, a.raw, b.status, b.raw)
 	}
-	// A success resets the count.
+	// The owner's success from a device the account does not trust
+	// leaves the unknown devices' count as it was.
 	expect(t, login("4829"), 200)
 	var wg sync.WaitGroup
 	var checked atomic.Int32
@@ -200,8 +201,8 @@ func TestPINLockout(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if checked.Load() > 9 {
-		t.Fatalf("%d concurrent wrong PINs checked, want at most 9", checked.Load())
+	if checked.Load() > 8 {
+		t.Fatalf("%d concurrent wrong PINs checked, want at most 8 (9 a day, one spent above)", checked.Load())
 	}
 	r := login("4829")
 	expect(t, r, 429)

@@ -362,3 +362,35 @@ func TestTrustedDevicesAreBounded(t *testing.T) {
 		t.Fatal("not the newest devices")
 	}
 }
+
+// With 2FA on, the right PIN alone does not make a device trusted: only
+// the completed login does.
+func TestTrustNeedsTheSecondFactor(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const phone = "+18681239110"
+	acc := f.account(1, phone, "4829")
+	if _, err := f.svc.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) { a.TwoFA = true; return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	trusted := func() bool {
+		a, _, err := f.svc.Accounts.Get(ctx, acc.UUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.trusts(f.svc.deviceMAC(acc.UUID, "new-fcm"))
+	}
+	r, err := f.loginFrom(f.svc, "new-fcm", phone, "4829")
+	if err != nil || r.Challenge == "" {
+		t.Fatalf("login: %+v %v", r, err)
+	}
+	if trusted() {
+		t.Fatal("trusted before the second factor")
+	}
+	if _, err := f.svc.LoginVerifyOTP(ctx, contract.LoginVerifyOTPRequest{Challenge: r.Challenge, OTP: f.code(contract.PurposeLogin2FA, phone)}, contract.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if !trusted() {
+		t.Fatal("not trusted after the completed login")
+	}
+}
