@@ -109,6 +109,24 @@ func parallel(n int, svcs []*Service, fn func(i int, svc *Service) error) map[co
 	return out
 }
 
+// ownerWithDevice registers account 1 on phone with PIN 4829 and logs it
+// in once from "owner-fcm", which it trusts from then on.
+func (f *fixture) ownerWithDevice(phone string) {
+	f.t.Helper()
+	f.account(1, phone, "4829")
+	f.mustLoginFrom(f.svc, "owner-fcm", phone, "4829")
+}
+
+// wrongPINs sends n wrong PINs one after the other, each answered 401.
+func (f *fixture) wrongPINs(n int, device, phone string) {
+	f.t.Helper()
+	for range n {
+		if _, err := f.loginFrom(f.svc, device, phone, "1357"); code(err) != contract.Unauthenticated {
+			f.t.Fatalf("wrong PIN from %q: %v", device, err)
+		}
+	}
+}
+
 func (f *fixture) mustLoginFrom(svc *Service, device, phone, secret string) {
 	f.t.Helper()
 	if r, err := f.loginFrom(svc, device, phone, secret); err != nil || r.Session == nil {
@@ -124,8 +142,7 @@ func (f *fixture) mustLoginFrom(svc *Service, device, phone, secret string) {
 func TestStrangerCannotLockOutTheOwnersDevice(t *testing.T) {
 	f := newFixture(t)
 	const phone = "+18681239101"
-	f.account(1, phone, "4829")
-	f.mustLoginFrom(f.svc, "owner-fcm", phone, "4829")
+	f.ownerWithDevice(phone)
 	checks := f.countChecks()
 	svcs := []*Service{f.svc, f.replica()}
 	got := parallel(50, svcs, func(i int, svc *Service) error {
@@ -175,11 +192,7 @@ func TestUnknownDevicesShareADailyCap(t *testing.T) {
 	}
 	// An unknown phone is locked the same way, with the same answers.
 	const nobody = "+18681239199"
-	for range f.svc.Limits.UnknownPINFailures {
-		if _, err := f.loginFrom(f.svc, "", nobody, "1357"); code(err) != contract.Unauthenticated {
-			t.Fatalf("unknown phone: %v", err)
-		}
-	}
+	f.wrongPINs(f.svc.Limits.UnknownPINFailures, "", nobody)
 	if _, err := f.loginFrom(f.svc, "", nobody, "1357"); code(err) != contract.RateLimited {
 		t.Fatalf("unknown phone after the cap: %v", err)
 	}
@@ -190,8 +203,7 @@ func TestUnknownDevicesShareADailyCap(t *testing.T) {
 func TestParallelRightPINsAllSucceed(t *testing.T) {
 	f := newFixture(t)
 	const phone = "+18681239103"
-	f.account(1, phone, "4829")
-	f.mustLoginFrom(f.svc, "owner-fcm", phone, "4829")
+	f.ownerWithDevice(phone)
 	svcs := []*Service{f.svc, f.replica()}
 	for _, device := range []string{"", "owner-fcm", "another-phone"} {
 		got := parallel(50, svcs, func(_ int, svc *Service) error {
@@ -209,11 +221,7 @@ func TestParallelRightPINsAllSucceed(t *testing.T) {
 		}
 	}
 	// And they left no failure behind: the cap is whole.
-	for range f.svc.Limits.UnknownPINFailures {
-		if _, err := f.loginFrom(f.svc, "", phone, "1357"); code(err) != contract.Unauthenticated {
-			t.Fatalf("wrong PIN after the right ones: %v", err)
-		}
-	}
+	f.wrongPINs(f.svc.Limits.UnknownPINFailures, "", phone)
 }
 
 // A trusted device that guesses is locked itself, and after
@@ -222,16 +230,11 @@ func TestParallelRightPINsAllSucceed(t *testing.T) {
 func TestTrustedDeviceThatGuessesIsLocked(t *testing.T) {
 	f := newFixture(t)
 	const phone = "+18681239104"
-	f.account(1, phone, "4829")
-	f.mustLoginFrom(f.svc, "owner-fcm", phone, "4829")
+	f.ownerWithDevice(phone)
 	lim := f.svc.Limits
 	checks := f.countChecks()
 	wrong := func() error { _, err := f.loginFrom(f.svc, "owner-fcm", phone, "1357"); return err }
-	for range lim.PINFailures {
-		if err := wrong(); code(err) != contract.Unauthenticated {
-			t.Fatalf("wrong PIN: %v", err)
-		}
-	}
+	f.wrongPINs(lim.PINFailures, "owner-fcm", phone)
 	if _, err := f.loginFrom(f.svc, "owner-fcm", phone, "4829"); code(err) != contract.RateLimited {
 		t.Fatalf("the right PIN during the device's lock: %v", err)
 	}
