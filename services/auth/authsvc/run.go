@@ -177,6 +177,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		// Written once per session or challenge, read by id or account.
 		Revocations: db.Collection("auth_session_revocations"),
 		Challenges:  db.Collection("auth_challenges"),
+		PINLocks:    db.Collection("auth_pin_locks"),
 		Ledger:      mongox.NewLedger(db.Collection("auth_ledger"), nil),
 		IDs:         mongox.NewLedger(db.Collection("auth_ids"), nil),
 		Hasher:      app.NewHasher(s.argon, s.pepper),

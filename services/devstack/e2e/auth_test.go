@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -186,7 +187,8 @@ func TestPINLockout(t *testing.T) {
 	if a.status != 401 || b.status != 401 || a.raw != b.raw {
 		t.Fatalf("wrong PIN %d %s vs unknown phone %d %s", a.status, a.raw, b.status, b.raw)
 	}
-	// A success resets the count.
+	// The owner's success from a device the account does not trust
+	// leaves the unknown devices' count as it was.
 	expect(t, login("4829"), 200)
 	var wg sync.WaitGroup
 	var checked atomic.Int32
@@ -200,14 +202,60 @@ func TestPINLockout(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if checked.Load() > 5 {
-		t.Fatalf("%d concurrent wrong PINs checked, want at most 5", checked.Load())
+	if checked.Load() > 8 {
+		t.Fatalf("%d concurrent wrong PINs checked, want at most 8 (9 a day, one spent above)", checked.Load())
 	}
 	r := login("4829")
 	expect(t, r, 429)
 	if r.header.Get("Retry-After") == "" {
 		t.Fatal("lockout without Retry-After")
 	}
+}
+
+// The attack: a stranger who knows only the victim's phone number sends
+// 50 wrong PINs at once, with no device token or made-up ones. The
+// owner's phone, which registered with its token, still logs in with the
+// right PIN; a device the account never saw is locked for the day.
+func TestPINLockoutKeepsTheOwnerIn(t *testing.T) {
+	e := start(t, nil)
+	const phone = "+18681230005"
+	e.register("owner@example.com", phone, "4829") // confirm_pin sends fcm-1
+	login := func(device, pin string) resp {
+		body := map[string]string{"phone": phone, "password": pin}
+		if device != "" {
+			body["fcm_last_login_device_token"] = device
+		}
+		return e.post("/api/v2/new-login", js(body))
+	}
+	var wg sync.WaitGroup
+	var checked, locked atomic.Int32
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			device := ""
+			if i%2 == 0 {
+				device = fmt.Sprintf("stranger-%d", i)
+			}
+			switch login(device, "1357").status {
+			case 401:
+				checked.Add(1)
+			case 429:
+				locked.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if checked.Load() > 9 || checked.Load()+locked.Load() != 50 {
+		t.Fatalf("%d wrong PINs checked and %d locked of 50, want at most 9 checked", checked.Load(), locked.Load())
+	}
+	r := login("fcm-1", "4829")
+	expect(t, r, 200)
+	if r.str("response", "user", "phone") != phone {
+		t.Fatalf("login body: %s", r.raw)
+	}
+	expect(t, login("stranger-0", "4829"), 429)
+	expect(t, login("", "4829"), 429)
 }
 
 func TestTokenAttacks(t *testing.T) {

@@ -54,6 +54,7 @@ func (f *fakeRevocations) has(sid string) bool {
 
 type fixture struct {
 	t       *testing.T
+	uri     string
 	svc     *Service
 	revoked *fakeRevocations
 	now     time.Time
@@ -85,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, revoked: &fakeRevocations{}, now: time.Now().UTC()}
+	f := &fixture{t: t, uri: ks.Mongo.URI, revoked: &fakeRevocations{}, now: time.Now().UTC()}
 	lim := DefaultLimits()
 	lim.SendGap = 0
 	lim.SendsPerHour = 1000
@@ -97,6 +98,7 @@ func newFixture(t *testing.T) *fixture {
 		Sessions:    db.Collection("auth_sessions"),
 		Revocations: db.Collection("auth_session_revocations"),
 		Challenges:  db.Collection("auth_challenges"),
+		PINLocks:    db.Collection("auth_pin_locks"),
 		Ledger:      mongox.NewLedger(db.Collection("auth_ledger"), f.clock),
 		IDs:         mongox.NewLedger(db.Collection("auth_ids"), f.clock),
 		Hasher:      NewHasher(Argon2{MemoryKiB: 64, Time: 1, Threads: 1}, []byte("pepper")),
@@ -257,8 +259,9 @@ func TestChangePasswordRevokesOthersAndChecksOld(t *testing.T) {
 	}
 }
 
-// A wrong old password is a wrong PIN: five of them, through this route or
-// logins, lock both.
+// A wrong old password is a wrong PIN from the session's device (here an
+// unknown one): the phone's cap of them, through this route or logins,
+// locks both.
 func TestChangePasswordSharesTheLockout(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -280,8 +283,8 @@ func TestChangePasswordSharesTheLockout(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if checked > 5 {
-		t.Fatalf("%d wrong old passwords checked, want at most 5", checked)
+	if checked > f.svc.Limits.UnknownPINFailures {
+		t.Fatalf("%d wrong old passwords checked, want at most %d", checked, f.svc.Limits.UnknownPINFailures)
 	}
 	if _, err := f.login("+18681239002", "4829"); code(err) != contract.RateLimited {
 		t.Fatalf("login after lockout: %v", err)

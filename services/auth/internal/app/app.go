@@ -43,6 +43,11 @@ type Account struct {
 	// address (see contact.go); Email and Phone stay in use until then.
 	EmailChange *contactChange `bson:"email_change,omitempty"`
 	PhoneChange *contactChange `bson:"phone_change,omitempty"`
+
+	// TrustedDevices are keyed hashes (deviceMAC) of the push tokens of
+	// the devices that logged in to this account, newest first, at most
+	// Limits.TrustedDevices of them; never the tokens.
+	TrustedDevices []string `bson:"trusted_devices,omitempty"`
 }
 
 func (a Account) contract() contract.Account {
@@ -79,6 +84,15 @@ type Limits struct {
 	PINFailures      int
 	PINLockBase      time.Duration
 	PINLockMax       time.Duration
+	// A trusted device's failures in a row lock it as PINFailures says;
+	// after DeviceUntrustAfter of them it is an unknown device until it
+	// gets the PIN right. Unknown devices share UnknownPINFailures per
+	// phone per UnknownPINWindow. An account trusts its newest
+	// TrustedDevices devices.
+	DeviceUntrustAfter int
+	UnknownPINFailures int
+	UnknownPINWindow   time.Duration
+	TrustedDevices     int
 	// TwoFACodeLength is the length of the codes a login or an account
 	// change is confirmed with.
 	TwoFACodeLength int
@@ -103,6 +117,7 @@ func DefaultLimits() Limits {
 		TwoFACodeLength: 6, LastSeenEvery: 5 * time.Minute,
 		ChangeSendsPerHour: 3, ChangeChecksPerDay: 4,
 		PINFailures: 5, PINLockBase: time.Minute, PINLockMax: 24 * time.Hour,
+		DeviceUntrustAfter: 10, UnknownPINFailures: 9, UnknownPINWindow: 24 * time.Hour, TrustedDevices: 10,
 		IPSends:  IPLimit{Max: 30, Window: time.Hour},
 		IPChecks: IPLimit{Max: 60, Window: 10 * time.Minute},
 	}
@@ -140,6 +155,11 @@ type Service struct {
 	Observe Observer   // may be nil
 
 	seen lastWrites
+
+	// PINLocks holds a lock per lockout scope while a secret is checked
+	// (see checkPIN): only checks in flight, so it stays tiny.
+	PINLocks *mongo.Collection
+	turns    turns
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }

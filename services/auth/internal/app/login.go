@@ -62,8 +62,9 @@ func badLogin() error {
 	return &contract.Error{Code: contract.Unauthenticated, Message: "The phone number or PIN is incorrect."}
 }
 
-// Login checks phone + PIN. An unknown phone costs the same hash and the
-// same lockout as a wrong PIN, so neither timing nor answers tell them apart.
+// Login checks phone + PIN under the lockout of the device it comes from
+// (see checkSecret). An unknown phone costs the same hash and the same
+// lockout as a wrong PIN, so neither timing nor answers tell them apart.
 func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client contract.Client) (contract.LoginReply, error) {
 	var v contract.Validation
 	phone, err := NormalizePhone("phone", req.Phone)
@@ -81,29 +82,34 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 	if err := s.limitIP(ctx, "check", s.Limits.IPChecks); err != nil {
 		return contract.LoginReply{}, err
 	}
-	if _, err := s.pinAttempt(ctx, "phone:"+phone, "phone"); err != nil {
+	found, err := s.activeByPhone(ctx, phone)
+	var acc *Account
+	if err == nil {
+		acc = &found
+	} else if !errors.Is(err, mongox.ErrNotFound) {
 		return contract.LoginReply{}, err
 	}
-	acc, err := s.activeByPhone(ctx, phone)
-	if errors.Is(err, mongox.ErrNotFound) {
-		s.Hasher.Burn(req.Password)
-		return contract.LoginReply{}, badLogin()
-	}
+	right, err := s.checkSecret(ctx, acc, phone, req.DeviceToken, "phone", func() bool {
+		if acc == nil {
+			s.Hasher.Burn(req.Password)
+			return false
+		}
+		return s.Hasher.Verify(acc.PINHash, req.Password)
+	})
 	if err != nil {
 		return contract.LoginReply{}, err
 	}
-	if !s.Hasher.Verify(acc.PINHash, req.Password) {
+	if !right {
 		return contract.LoginReply{}, badLogin()
 	}
-	s.pinSuccess(ctx, "phone:"+phone)
 	if acc.TwoFA {
-		id, err := s.startLogin2FA(ctx, acc, req.DeviceToken)
+		id, err := s.startLogin2FA(ctx, *acc, req.DeviceToken)
 		if err != nil {
 			return contract.LoginReply{}, err
 		}
 		return contract.LoginReply{Challenge: id}, nil
 	}
-	sess, err := s.loggedIn(ctx, acc, req.DeviceToken, client)
+	sess, err := s.loggedIn(ctx, *acc, req.DeviceToken, client)
 	if err != nil {
 		return contract.LoginReply{}, err
 	}
@@ -111,11 +117,14 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 }
 
 // loggedIn opens a session for an account whose secrets were all checked,
-// remembering the device it logged in from.
+// remembering the device it logged in from, which the account trusts
+// from now on.
 func (s *Service) loggedIn(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
-	if device != "" && device != acc.DeviceToken {
+	mac := s.deviceMAC(acc.UUID, device)
+	if device != "" && (device != acc.DeviceToken || !acc.trusts(mac)) {
 		if updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 			a.DeviceToken = device
+			a.trust(mac, s.Limits.TrustedDevices)
 			return nil, nil
 		}); err == nil && updated.PINHash == acc.PINHash {
 			acc = updated

@@ -37,8 +37,8 @@ func ValidateSecret(field, secret string) (bool, error) {
 
 // ChangePassword replaces the caller's secret after checking the current
 // one, then ends every other session of the account. A wrong old secret
-// counts toward the same lockout as a wrong login PIN, so this route is no
-// way around it.
+// counts toward the same lockout as a wrong login PIN from the session's
+// device, so this route is no way around it.
 func (s *Service) ChangePassword(ctx context.Context, p contract.Principal, req contract.ChangePasswordRequest) (contract.ChangePasswordReply, error) {
 	var v contract.Validation
 	if req.OldPassword == "" {
@@ -58,14 +58,15 @@ func (s *Service) ChangePassword(ctx context.Context, p contract.Principal, req 
 		return contract.ChangePasswordReply{}, err
 	}
 	s.touch(ctx, p)
-	lockKey := "phone:" + acc.Phone
-	if _, err := s.pinAttempt(ctx, lockKey, "old_password"); err != nil {
+	right, err := s.checkSecret(ctx, &acc, acc.Phone, s.sessionDevice(ctx, p.SessionID), "old_password", func() bool {
+		return s.Hasher.Verify(acc.PINHash, req.OldPassword)
+	})
+	if err != nil {
 		return contract.ChangePasswordReply{}, err
 	}
-	if !s.Hasher.Verify(acc.PINHash, req.OldPassword) {
+	if !right {
 		return contract.ChangePasswordReply{}, contract.FieldError("old_password", "The old password is incorrect.")
 	}
-	s.pinSuccess(ctx, lockKey)
 	if s.Hasher.Verify(acc.PINHash, req.Password) {
 		return contract.ChangePasswordReply{}, contract.FieldError("password", "The new password must differ from the old one.")
 	}

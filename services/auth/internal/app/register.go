@@ -349,6 +349,7 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 		a.Active, a.UserID, a.PINHash, a.PendingPINHash, a.PendingPhone = true, userID, a.PendingPINHash, "", ""
 		if req.DeviceToken != "" {
 			a.DeviceToken = req.DeviceToken
+			a.trust(s.deviceMAC(a.UUID, req.DeviceToken), s.Limits.TrustedDevices)
 		}
 		return s.event(ctx, contract.EventAccountRegistered, contract.AccountRegistered{Account: a.contract()}), nil
 	})

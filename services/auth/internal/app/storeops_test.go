@@ -1,0 +1,98 @@
+package app
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
+)
+
+// opCounter counts the store's commands, by name and collection.
+type opCounter struct {
+	mu  sync.Mutex
+	ops []string
+}
+
+func (c *opCounter) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.ops = append(c.ops, e.CommandName+" "+coll)
+	}}
+}
+
+func (c *opCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.ops
+	c.ops = nil
+	sort.Strings(out)
+	return out
+}
+
+// monitored points f's service at the same store through a client whose
+// every command is counted.
+func (f *fixture) monitored() *opCounter {
+	f.t.Helper()
+	c := &opCounter{}
+	client, err := mongo.Connect(options.Client().ApplyURI(f.uri).SetMonitor(c.monitor()))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	db := client.Database(f.svc.Claims.Database().Name())
+	s := f.svc
+	s.Accounts = mongox.NewVersioned[Account](db.Collection("auth_accounts"))
+	s.OTPs = mongox.NewVersioned[OTP](db.Collection("auth_otps"))
+	s.Claims, s.Sessions, s.Revocations = db.Collection("auth_claims"), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
+	s.Challenges, s.PINLocks = db.Collection("auth_challenges"), db.Collection("auth_pin_locks")
+	s.Ledger = mongox.NewLedger(db.Collection("auth_ledger"), f.clock)
+	s.IDs = mongox.NewLedger(db.Collection("auth_ids"), f.clock)
+	return c
+}
+
+// A login costs a known number of store operations, from an unknown device
+// and from a trusted one, once the process has seen the account (the
+// README's life of a login counts them).
+func TestLoginStoreOperations(t *testing.T) {
+	f := newFixture(t)
+	const phone = "+18681239109"
+	f.account(1, phone, "4829")
+	ops := f.monitored()
+	for _, c := range []struct {
+		name, device string
+		max          int
+	}{
+		{"no device token", "", 12},
+		{"trusted device", "owner-fcm", 12},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// As the gateway calls it, with the client's address.
+			ctx := natsx.WithCaller(context.Background(), natsx.Caller{Client: contract.Client{IP: "10.0.0.9"}})
+			login := func() {
+				r, err := f.svc.Login(ctx, contract.LoginRequest{Phone: phone, Password: "4829", DeviceToken: c.device}, contract.Client{IP: "10.0.0.9"})
+				if err != nil || r.Session == nil {
+					t.Fatalf("login: %+v %v", r, err)
+				}
+			}
+			login() // the device is trusted from here
+			ops.take()
+			login()
+			got := ops.take()
+			t.Logf("%d store operations: %s", len(got), strings.Join(got, ", "))
+			if len(got) > c.max {
+				t.Fatalf("%d store operations, want at most %d", len(got), c.max)
+			}
+		})
+	}
+}
