@@ -51,29 +51,7 @@ func loadCredentials(dir string) (*BusCredentials, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	changed := false
-	if c.Seeds == nil {
-		c.Seeds = map[string]string{}
-	}
-	for _, u := range contract.BusUsers {
-		if c.Seeds[u.Name] != "" {
-			continue
-		}
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			return nil, err
-		}
-		seed, _ := kp.Seed()
-		c.Seeds[u.Name], changed = string(seed), true
-	}
-	if c.DevPassword == "" {
-		c.DevPassword, changed = randomText(), true
-	}
-	if len(c.AssertionSeed) != ed25519.SeedSize {
-		c.AssertionSeed, changed = make([]byte, ed25519.SeedSize), true
-		_, _ = rand.Read(c.AssertionSeed)
-	}
-	if !changed {
+	if !c.fill() {
 		return c, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -88,6 +66,66 @@ func loadCredentials(dir string) (*BusCredentials, error) {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	return c, nil
+}
+
+// NewBusCredentials makes a fresh set (make bus-keys, for compose and
+// Kubernetes).
+func NewBusCredentials() *BusCredentials {
+	c := &BusCredentials{}
+	c.fill()
+	return c
+}
+
+// fill generates whatever c lacks and says whether it did.
+func (c *BusCredentials) fill() bool {
+	changed := false
+	if c.Seeds == nil {
+		c.Seeds = map[string]string{}
+	}
+	for _, u := range contract.BusUsers {
+		if c.Seeds[u.Name] != "" {
+			continue
+		}
+		kp, _ := nkeys.CreateUser() // fails only if the system has no randomness
+		seed, _ := kp.Seed()
+		c.Seeds[u.Name], changed = string(seed), true
+	}
+	if c.DevPassword == "" {
+		c.DevPassword, changed = randomText(), true
+	}
+	if len(c.AssertionSeed) != ed25519.SeedSize {
+		c.AssertionSeed, changed = make([]byte, ed25519.SeedSize), true
+		_, _ = rand.Read(c.AssertionSeed)
+	}
+	return changed
+}
+
+// PublicKey is bus user name's nkey, which the server's config names.
+func (c *BusCredentials) PublicKey(name string) string {
+	kp, err := nkeys.FromSeed([]byte(c.Seeds[name]))
+	if err != nil {
+		return ""
+	}
+	pub, _ := kp.PublicKey()
+	return pub
+}
+
+// NKeyVar is the variable deploy/nats/nats.conf and the Helm values read a
+// bus user's public nkey from.
+func NKeyVar(user string) string { return "DOSS_NKEY_" + strings.ToUpper(user) }
+
+// EnvFile is c as the lines of a .env file: the public nkeys for the
+// server, the seeds (DOSS_NATS_SEED_<USER>) and the assertion keys for the
+// services.
+func (c *BusCredentials) EnvFile() string {
+	var b strings.Builder
+	key := c.AssertionKey()
+	for _, u := range contract.BusUsers {
+		fmt.Fprintf(&b, "%s=%s\n%s=%s\n", NKeyVar(u.Name), c.PublicKey(u.Name), SeedVar(u.Name), c.Seeds[u.Name])
+	}
+	fmt.Fprintf(&b, "DOSS_BUS_SIGNING_KEY=%s\nDOSS_BUS_VERIFY_KEYS=%s\n",
+		base64.StdEncoding.EncodeToString(key.Seed()), base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
+	return b.String()
 }
 
 func randomText() string {
