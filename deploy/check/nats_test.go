@@ -1,6 +1,7 @@
 package check
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"sigs.k8s.io/yaml"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded"
@@ -93,4 +95,69 @@ func sameAllow(a, b *server.SubjectPermission) bool {
 	slices.Sort(x)
 	slices.Sort(y)
 	return slices.Equal(x, y) && len(a.Deny) == 0
+}
+
+// TestHelmNATSValues: the Helm values give the cluster the same users and
+// permissions as nats.conf, each nkey from the doss-bus Secret.
+func TestHelmNATSValues(t *testing.T) {
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", "helm", "nats-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type allow struct {
+		Allow []string `json:"allow"`
+	}
+	type user struct {
+		Nkey        string `json:"nkey"`
+		Permissions struct {
+			Publish        allow `json:"publish"`
+			Subscribe      allow `json:"subscribe"`
+			AllowResponses *struct {
+				Max int `json:"max"`
+			} `json:"allow_responses"`
+		} `json:"permissions"`
+	}
+	var v struct {
+		Config struct {
+			Merge struct {
+				Authorization struct {
+					Users []user `json:"users"`
+				} `json:"authorization"`
+			} `json:"merge"`
+		} `json:"config"`
+		Container struct {
+			Env map[string]any `json:"env"`
+		} `json:"container"`
+	}
+	if err := yaml.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	users := v.Config.Merge.Authorization.Users
+	if len(users) != len(contract.BusUsers) {
+		t.Fatalf("%d users, want %d (contract.BusUsers)", len(users), len(contract.BusUsers))
+	}
+	for _, u := range contract.BusUsers {
+		ref := "<< $" + embedded.NKeyVar(u.Name) + " >>"
+		i := slices.IndexFunc(users, func(x user) bool { return x.Nkey == ref })
+		if i < 0 {
+			t.Errorf("no user with nkey %s", ref)
+			continue
+		}
+		got := users[i].Permissions
+		pub, sub := u.Permissions()
+		if !sameAllow(&server.SubjectPermission{Allow: got.Publish.Allow}, &server.SubjectPermission{Allow: pub}) ||
+			!sameAllow(&server.SubjectPermission{Allow: got.Subscribe.Allow}, &server.SubjectPermission{Allow: sub}) {
+			t.Errorf("%s's permissions differ from contract.BusUsers; want\npublish: %q\nsubscribe: %q", u.Name, pub, sub)
+		}
+		if (got.AllowResponses != nil) != u.Serves {
+			t.Errorf("%s: allow_responses %v, serves %v", u.Name, got.AllowResponses != nil, u.Serves)
+		}
+		if _, ok := v.Container.Env[embedded.NKeyVar(u.Name)]; !ok {
+			t.Errorf("container.env lacks %s", embedded.NKeyVar(u.Name))
+		}
+	}
 }
