@@ -87,3 +87,22 @@ func TestVerifiedCallerIgnoresIdentityHeaders(t *testing.T) {
 		t.Fatalf("a good assertion: %+v, %v", c, err)
 	}
 }
+
+func BenchmarkAssertion(b *testing.B) {
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	trusted := []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
+	p := contract.Principal{UserID: 1, UUID: "6f1c2d3e-0000-4000-8000-000000000001", SessionID: "s-1"}
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			SignAssertion(key, NewAssertion("gateway", contract.ProfileGet, p, "req", time.Now()))
+		}
+	})
+	token := SignAssertion(key, NewAssertion("gateway", contract.ProfileGet, p, "req", time.Now()))
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := VerifyAssertion(trusted, token, contract.ProfileGet, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
