@@ -179,7 +179,7 @@ func (e *Env) readBus(url string, dev bool) Bus {
 	if b.Seed == "" && !dev {
 		e.Required("DOSS_NATS_SEED")
 	}
-	if v := e.String(busSigningKey, ""); v != "" {
+	if v := e.String("DOSS_BUS_SIGNING_KEY", ""); v != "" {
 		seed, err := decodeKey(v, ed25519.SeedSize)
 		if err != nil {
 			e.fail(busSigningKey, err)
