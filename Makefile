@@ -4,7 +4,7 @@ SHELL := /bin/bash
 MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/documents services/devstack deploy/check
 GO ?= go
 
-.PHONY: help run test bench fuzz lint fmt tidy build up down
+.PHONY: help run test bench fuzz lint fmt tidy build up down bus-keys
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ tidy: ## go mod tidy in every module, each on its own
 
 build: ## build every service binary into ./bin
 	@mkdir -p bin; set -e; for s in auth gateway notifier profile documents devstack; do (cd services/$$s && $(GO) build -o ../../bin/$$s .); done
+
+bus-keys: ## print a fresh set of bus credentials (nkeys, seeds, identity keys) as .env lines: make bus-keys > .env (compose); a secret
+	@cd services/devstack && $(GO) run ./buskeys
 
 up: ## the real stack in Docker (MongoDB, NATS, MinIO, Mailpit, services): needs a Docker engine
 	docker compose up --build -d

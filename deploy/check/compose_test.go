@@ -11,6 +11,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/dossapp/backend/pkg/contract"
 )
 
 // gatewayPort is the one fixed host port of our services: the gateway's.
@@ -208,6 +210,46 @@ func TestEveryServiceHasAnImage(t *testing.T) {
 		}
 		if !built[svc] {
 			t.Errorf("services/%s has no entry in docker-compose.yml", svc)
+		}
+	}
+}
+
+// TestComposeBusCredentials: each service joins the bus as its own user
+// (its own seed variable), only the services that call others on a
+// user's behalf hold the signing key, every one may verify, and NATS's
+// client port is not published to the host.
+func TestComposeBusCredentials(t *testing.T) {
+	p, _ := loadCompose(t, map[string]string{"DOSS_NATS_SEED_AUTH": "seed-of-auth", "DOSS_NATS_SEED_GATEWAY": "seed-of-gateway",
+		"DOSS_NATS_SEED_PROFILE": "seed-of-profile", "DOSS_NATS_SEED_DOCUMENTS": "seed-of-documents", "DOSS_NATS_SEED_NOTIFIER": "seed-of-notifier",
+		"DOSS_BUS_SIGNING_KEY": "signing", "DOSS_BUS_VERIFY_KEYS": "verify"})
+	for _, u := range contract.BusUsers {
+		s, ok := p.Services[u.Name]
+		if !ok {
+			t.Errorf("bus user %s has no compose service", u.Name)
+			continue
+		}
+		env := func(k string) string {
+			if v := s.Environment[k]; v != nil {
+				return *v
+			}
+			return ""
+		}
+		if got := env("DOSS_NATS_SEED"); got != "seed-of-"+u.Name {
+			t.Errorf("%s joins the bus with %q, not its own seed", u.Name, got)
+		}
+		if signs := env("DOSS_BUS_SIGNING_KEY") != ""; signs != (len(u.Calls) > 0) {
+			t.Errorf("%s holds the signing key: %v; only a service that calls others may", u.Name, signs)
+		}
+		if env("DOSS_BUS_VERIFY_KEYS") != "verify" {
+			t.Errorf("%s has no verify keys", u.Name)
+		}
+	}
+	for _, port := range p.Services["nats"].Ports {
+		if port.Target == 4222 && port.Published != "" {
+			t.Errorf("NATS's client port is published on the host (%s:%s)", port.HostIP, port.Published)
+		}
+		if port.Published != "" && port.HostIP != "127.0.0.1" {
+			t.Errorf("NATS port %d is published beyond this host", port.Target)
 		}
 	}
 }

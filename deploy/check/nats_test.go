@@ -1,11 +1,18 @@
 package check
 
 import (
+	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/embedded"
 )
 
 // TestNATSConfig: deploy/nats/nats.conf is what the nats image reads in
@@ -16,10 +23,16 @@ func TestNATSConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The public nkeys come from the environment, as compose gives them.
+	creds := embedded.NewBusCredentials()
+	for _, u := range contract.BusUsers {
+		t.Setenv(embedded.NKeyVar(u.Name), creds.PublicKey(u.Name))
+	}
 	opts, err := server.ProcessConfigFile(filepath.Join(root, "deploy", "nats", "nats.conf"))
 	if err != nil {
 		t.Fatalf("nats.conf: %v", err)
 	}
+	checkBusUsers(t, "nats.conf", creds, opts)
 	if !opts.JetStream || opts.StoreDir != "/data" || opts.Port != 4222 || opts.HTTPPort != 8222 {
 		t.Fatalf("nats.conf: jetstream=%v store=%q port=%d http=%d; compose expects JetStream in /data (the volume), 4222 and 8222",
 			opts.JetStream, opts.StoreDir, opts.Port, opts.HTTPPort)
@@ -37,5 +50,114 @@ func TestNATSConfig(t *testing.T) {
 	}
 	if !s.JetStreamEnabled() {
 		t.Fatal("JetStream is off")
+	}
+}
+
+// checkBusUsers: the server's users are exactly the bus users, each with
+// the permissions of contract.BusUsers, no user without credentials and
+// no anonymous access.
+func checkBusUsers(t *testing.T, file string, creds *embedded.BusCredentials, opts *server.Options) {
+	t.Helper()
+	if len(opts.Users) > 0 || opts.NoAuthUser != "" || opts.Username != "" || opts.Authorization != "" {
+		t.Errorf("%s: users with passwords or anonymous access; only the nkey users of contract.BusUsers may connect", file)
+	}
+	byKey := map[string]*server.NkeyUser{}
+	for _, u := range opts.Nkeys {
+		byKey[u.Nkey] = u
+	}
+	if len(byKey) != len(contract.BusUsers) {
+		t.Errorf("%s: %d nkey users, want %d (contract.BusUsers)", file, len(byKey), len(contract.BusUsers))
+	}
+	for _, u := range contract.BusUsers {
+		got, ok := byKey[creds.PublicKey(u.Name)]
+		if !ok {
+			t.Errorf("%s: no user with nkey $%s", file, embedded.NKeyVar(u.Name))
+			continue
+		}
+		want := embedded.ServerPermissions(u)
+		if got.Permissions == nil || !sameAllow(got.Permissions.Publish, want.Publish) || !sameAllow(got.Permissions.Subscribe, want.Subscribe) {
+			pub, sub := u.Permissions()
+			t.Errorf("%s: %s's permissions differ from contract.BusUsers; want\npublish: %q\nsubscribe: %q", file, u.Name, pub, sub)
+			continue
+		}
+		if (got.Permissions.Response != nil) != (want.Response != nil) ||
+			want.Response != nil && !reflect.DeepEqual(*got.Permissions.Response, *want.Response) {
+			t.Errorf("%s: %s's allow_responses is %+v, want %+v", file, u.Name, got.Permissions.Response, want.Response)
+		}
+	}
+}
+
+func sameAllow(a, b *server.SubjectPermission) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := slices.Clone(a.Allow), slices.Clone(b.Allow)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y) && len(a.Deny) == 0
+}
+
+// TestHelmNATSValues: the Helm values give the cluster the same users and
+// permissions as nats.conf, each nkey from the doss-bus Secret.
+func TestHelmNATSValues(t *testing.T) {
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", "helm", "nats-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type allow struct {
+		Allow []string `json:"allow"`
+	}
+	type user struct {
+		Nkey        string `json:"nkey"`
+		Permissions struct {
+			Publish        allow `json:"publish"`
+			Subscribe      allow `json:"subscribe"`
+			AllowResponses *struct {
+				Max int `json:"max"`
+			} `json:"allow_responses"`
+		} `json:"permissions"`
+	}
+	var v struct {
+		Config struct {
+			Merge struct {
+				Authorization struct {
+					Users []user `json:"users"`
+				} `json:"authorization"`
+			} `json:"merge"`
+		} `json:"config"`
+		Container struct {
+			Env map[string]any `json:"env"`
+		} `json:"container"`
+	}
+	if err := yaml.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	users := v.Config.Merge.Authorization.Users
+	if len(users) != len(contract.BusUsers) {
+		t.Fatalf("%d users, want %d (contract.BusUsers)", len(users), len(contract.BusUsers))
+	}
+	for _, u := range contract.BusUsers {
+		ref := "<< $" + embedded.NKeyVar(u.Name) + " >>"
+		i := slices.IndexFunc(users, func(x user) bool { return x.Nkey == ref })
+		if i < 0 {
+			t.Errorf("no user with nkey %s", ref)
+			continue
+		}
+		got := users[i].Permissions
+		pub, sub := u.Permissions()
+		if !sameAllow(&server.SubjectPermission{Allow: got.Publish.Allow}, &server.SubjectPermission{Allow: pub}) ||
+			!sameAllow(&server.SubjectPermission{Allow: got.Subscribe.Allow}, &server.SubjectPermission{Allow: sub}) {
+			t.Errorf("%s's permissions differ from contract.BusUsers; want\npublish: %q\nsubscribe: %q", u.Name, pub, sub)
+		}
+		if (got.AllowResponses != nil) != u.Serves {
+			t.Errorf("%s: allow_responses %v, serves %v", u.Name, got.AllowResponses != nil, u.Serves)
+		}
+		if _, ok := v.Container.Env[embedded.NKeyVar(u.Name)]; !ok {
+			t.Errorf("container.env lacks %s", embedded.NKeyVar(u.Name))
+		}
 	}
 }

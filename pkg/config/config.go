@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -131,12 +132,31 @@ type Common struct {
 	// single node, 3 on a 3-node cluster). Every service ensures the streams
 	// at start, so all must read the same value.
 	StreamReplicas int
+	// Bus is how the service joins NATS and vouches for its callers.
+	Bus Bus
+}
+
+// Bus is how a process joins NATS: as which nkey user, and with which keys
+// it signs and verifies the callers' identity (natsx).
+type Bus struct {
+	URL string
+	// Seed is the nkey user's seed (DOSS_NATS_SEED); empty connects
+	// without credentials, which only a dev server without users accepts.
+	Seed string
+	// SigningKey (DOSS_BUS_SIGNING_KEY, base64 of a 32-byte Ed25519 seed)
+	// signs the identity of this service's callers; VerifyKeys
+	// (DOSS_BUS_VERIFY_KEYS, comma-separated base64 public keys) are the
+	// keys it believes.
+	SigningKey ed25519.PrivateKey
+	VerifyKeys []ed25519.PublicKey
 }
 
 func (c Common) Dev() bool { return c.Env == "dev" }
 
 // ReadCommon reads DOSS_ENV, DOSS_NATS_URL, DOSS_MONGO_URI, DOSS_MONGO_DB,
-// DOSS_NATS_REPLICAS.
+// DOSS_NATS_REPLICAS and the bus credentials (DOSS_NATS_SEED,
+// DOSS_BUS_SIGNING_KEY, DOSS_BUS_VERIFY_KEYS): outside dev mode the seed and
+// the verify keys are required.
 func (e *Env) ReadCommon() Common {
 	c := Common{
 		Env:      e.String("DOSS_ENV", "prod"),
@@ -148,7 +168,64 @@ func (e *Env) ReadCommon() Common {
 	if c.Env != "dev" && c.Env != "prod" {
 		e.fail("DOSS_ENV", fmt.Errorf("must be dev or prod, not %q", c.Env))
 	}
+	c.Bus = e.readBus(c.NATSURL, c.Dev())
 	return c
+}
+
+const busSigningKey = "DOSS_BUS_SIGNING_KEY"
+
+func (e *Env) readBus(url string, dev bool) Bus {
+	b := Bus{URL: url, Seed: e.String("DOSS_NATS_SEED", "")}
+	if b.Seed == "" && !dev {
+		e.Required("DOSS_NATS_SEED")
+	}
+	if v := e.String("DOSS_BUS_SIGNING_KEY", ""); v != "" {
+		seed, err := decodeKey(v, ed25519.SeedSize)
+		if err != nil {
+			e.fail(busSigningKey, err)
+		} else {
+			b.SigningKey = ed25519.NewKeyFromSeed(seed)
+		}
+	}
+	for _, v := range strings.Split(e.String("DOSS_BUS_VERIFY_KEYS", ""), ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		k, err := decodeKey(v, ed25519.PublicKeySize)
+		if err != nil {
+			e.fail("DOSS_BUS_VERIFY_KEYS", err)
+			continue
+		}
+		b.VerifyKeys = append(b.VerifyKeys, ed25519.PublicKey(k))
+	}
+	if len(b.VerifyKeys) == 0 && !dev {
+		e.Required("DOSS_BUS_VERIFY_KEYS")
+	}
+	return b
+}
+
+// RequireBusSigner is for a service that calls others on its callers'
+// behalf: outside dev mode it needs DOSS_BUS_SIGNING_KEY.
+func (e *Env) RequireBusSigner(c Common) {
+	if c.Bus.SigningKey == nil && !c.Dev() {
+		// Not e.Required: deploy/check finds who needs the key from
+		// contract.BusUsers (those that call others), not from this line.
+		e.fail(busSigningKey, errors.New("is required outside dev mode"))
+	}
+}
+
+func decodeKey(v string, size int) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		b, err = base64.RawURLEncoding.DecodeString(v)
+	}
+	if err != nil {
+		return nil, errors.New("is not base64")
+	}
+	if len(b) != size {
+		return nil, fmt.Errorf("must be %d bytes, not %d", size, len(b))
+	}
+	return b, nil
 }
 
 // DevNotifyKey is the dev-mode key auth seals codes with and the notifier

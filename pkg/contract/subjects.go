@@ -116,16 +116,20 @@ const (
 	BucketRevokedSessions = "auth_revoked_sessions"
 )
 
-// NATS headers set by the gateway and read by the services.
+// NATS headers set by the gateway and read by the services. Who the caller
+// is travels only in HeaderAssertion (bus.go); the identity headers below
+// are what the old bus believed, sent by no one and read by no one now, and
+// kept for the tests that forge them.
 const (
 	HeaderCorrelationID = "Doss-Correlation-Id"
-	HeaderUserID        = "Doss-User-Id"
-	HeaderUserUUID      = "Doss-User-Uuid"
-	HeaderSessionID     = "Doss-Session-Id"
 	HeaderClientIP      = "Doss-Client-Ip"
 	HeaderUserAgent     = "Doss-User-Agent"
 	HeaderLocale        = "Doss-Locale"
-	HeaderAdmin         = "Doss-Admin"
+
+	HeaderUserID    = "Doss-User-Id"
+	HeaderUserUUID  = "Doss-User-Uuid"
+	HeaderSessionID = "Doss-Session-Id"
+	HeaderAdmin     = "Doss-Admin"
 )
 
 // Documents and the profile: documents tells profile its new state at once

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -14,27 +15,41 @@ import (
 // JetStream recovering a large store dir is the slow part.
 const natsReadyTimeout = 30 * time.Second
 
-// NATS is an in-process nats-server with JetStream enabled.
+// NATS is an in-process nats-server with JetStream enabled, which, like
+// the real one, lets no connection in without credentials: each bus user
+// of contract.BusUsers has an nkey and its permissions, and user "dev" may
+// do anything.
 //
 // Server is replaced by Restart; do not call Restart concurrently with
 // anything that reads Server.
 type NATS struct {
-	URL    string // nats://127.0.0.1:port
-	Server *server.Server
+	// URL carries the dev user's credentials (nats://dev:…@127.0.0.1:port),
+	// so a test's nats.Connect(URL) is let in and may do anything.
+	URL string
+	// HostURL is the address alone: a connection to it must bring its
+	// own credentials (ServiceEnv).
+	HostURL     string
+	Server      *server.Server
+	Credentials *BusCredentials
 
 	storeDir string
 	port     int
 }
 
 // StartNATS starts nats-server on 127.0.0.1 with JetStream storing under
-// storeDir, and returns once it accepts client connections. A port of -1
-// picks a random free port.
+// storeDir, and returns once it accepts client connections. The bus
+// credentials are read from storeDir, or generated there on first start.
+// A port of -1 picks a random free port.
 func StartNATS(storeDir string, port int) (*NATS, error) {
 	absStoreDir, err := filepath.Abs(storeDir)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: store dir: %w", err)
 	}
-	srv, err := startNATSServer(absStoreDir, port)
+	creds, err := loadCredentials(absStoreDir)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := startNATSServer(absStoreDir, port, creds)
 	if err != nil {
 		return nil, err
 	}
@@ -43,11 +58,14 @@ func StartNATS(storeDir string, port int) (*NATS, error) {
 		shutdownNATSServer(srv)
 		return nil, fmt.Errorf("embedded nats: unexpected listener address %v", srv.Addr())
 	}
+	host := fmt.Sprintf("127.0.0.1:%d", addr.Port)
 	return &NATS{
-		URL:      fmt.Sprintf("nats://127.0.0.1:%d", addr.Port),
-		Server:   srv,
-		storeDir: absStoreDir,
-		port:     addr.Port,
+		URL:         (&url.URL{Scheme: "nats", User: url.UserPassword(DevUser, creds.DevPassword), Host: host}).String(),
+		HostURL:     "nats://" + host,
+		Server:      srv,
+		Credentials: creds,
+		storeDir:    absStoreDir,
+		port:        addr.Port,
 	}, nil
 }
 
@@ -61,7 +79,7 @@ func (n *NATS) Shutdown() {
 // Connected clients see a disconnect and reconnect on their own.
 func (n *NATS) Restart() error {
 	n.Shutdown()
-	srv, err := startNATSServer(n.storeDir, n.port)
+	srv, err := startNATSServer(n.storeDir, n.port, n.Credentials)
 	if err != nil {
 		return err
 	}
@@ -69,7 +87,7 @@ func (n *NATS) Restart() error {
 	return nil
 }
 
-func startNATSServer(storeDir string, port int) (*server.Server, error) {
+func startNATSServer(storeDir string, port int, creds *BusCredentials) (*server.Server, error) {
 	opts := &server.Options{
 		Host:      "127.0.0.1",
 		Port:      port,
@@ -78,6 +96,9 @@ func startNATSServer(storeDir string, port int) (*server.Server, error) {
 		// An embedded server must leave the host process's signals alone.
 		NoSigs: true,
 		NoLog:  true,
+	}
+	if err := creds.authorize(opts); err != nil {
+		return nil, err
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

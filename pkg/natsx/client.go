@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nkeys"
+	"go.uber.org/zap"
 
+	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/logx"
 )
@@ -49,7 +53,9 @@ func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) (_
 	if cid := logx.CorrelationID(ctx); cid != "" {
 		msg.Header.Set(contract.HeaderCorrelationID, cid)
 	}
-	CallerFrom(ctx).setHeaders(msg.Header)
+	c := CallerFrom(ctx)
+	c.setHeaders(msg.Header)
+	assert(nc, msg.Header, subject, c.Principal, logx.CorrelationID(ctx))
 	ctx, span := traceCall(ctx, msg)
 	defer func() { endCall(span, err) }()
 
@@ -96,19 +102,83 @@ func decodeError(code string, reply *nats.Msg) error {
 	return &contract.Error{Code: contract.Code(code), Message: reply.Header.Get(micro.ErrorHeader)}
 }
 
-// Connect connects a service to NATS: it reconnects forever, so a NATS
-// restart heals by itself, and returns the JetStream handle too.
+// Connect connects to NATS at url with no bus credentials (what a dev
+// server's URL may carry itself); see Dial.
 func Connect(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
-	opts = append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}, opts...)
-	nc, err := nats.Connect(url, opts...)
+	return Dial(config.Bus{URL: url}, name, nil, opts...)
+}
+
+// Dial connects a service to NATS as the bus user name, with bus's seed
+// and assertion keys: it reconnects forever, so a NATS restart heals by
+// itself, and returns the JetStream handle too. Replies come to the user's
+// own inbox prefix, the only one its permissions let it read. A subject the
+// server refuses is logged on log (nil: not logged).
+func Dial(bus config.Bus, name string, log *zap.Logger, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	base, err := BusOptions(bus, name, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nats %s: %w", url, err)
+		return nil, nil, err
+	}
+	base = append(base, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	nc, err := nats.Connect(bus.URL, append(base, opts...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats %s: %w", redact(bus.URL), err)
 	}
 	watch(nc)
+	UseKeys(nc, Keys{Issuer: name, Sign: bus.SigningKey, Verify: bus.VerifyKeys})
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return nc, js, nil
+}
+
+// BusOptions are the options that join the bus as user name: its nkey,
+// its own inbox prefix, and a log line for every subject the server
+// refuses (log may be nil).
+func BusOptions(bus config.Bus, name string, log *zap.Logger) ([]nats.Option, error) {
+	var opts []nats.Option
+	if bus.Seed != "" {
+		auth, err := nkeyOption(bus.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("DOSS_NATS_SEED: %w", err)
+		}
+		opts = append(opts, auth, nats.CustomInboxPrefix(contract.InboxPrefix(name)))
+	}
+	if log != nil {
+		opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				log.Error("the bus refused a subject: see contract.BusUsers", zap.Error(err))
+				return
+			}
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("nats", zap.String("subscription", subject), zap.Error(err))
+		}))
+	}
+	return opts, nil
+}
+
+// nkeyOption authenticates as the nkey user whose seed is seed.
+func nkeyOption(seed string) (nats.Option, error) {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return nil, errors.New("not an nkey seed")
+	}
+	pub, err := kp.PublicKey()
+	if err != nil || !nkeys.IsValidPublicUserKey(pub) {
+		return nil, errors.New("not an nkey user seed")
+	}
+	return nats.Nkey(pub, kp.Sign), nil
+}
+
+// redact drops a password from a URL for an error message.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
 }

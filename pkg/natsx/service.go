@@ -5,10 +5,10 @@ package natsx
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +39,8 @@ type Service struct {
 	running sync.WaitGroup
 	name    string
 	outcome func(subject, code string)
+	// trusted are the keys whose assertions name a caller.
+	trusted []ed25519.PublicKey
 }
 
 // ServiceConfig names a service and bounds its work.
@@ -90,7 +92,7 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 		return nil, fmt.Errorf("add micro service %s: %w", cfg.Name, err)
 	}
 	return &Service{svc: svc, own: own, closed: closed, log: log, slots: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout,
-		name: cfg.Name, outcome: cfg.Outcome}, nil
+		name: cfg.Name, outcome: cfg.Outcome, trusted: keysOf(nc).Verify}, nil
 }
 
 // Stop stops taking requests and waits for those in flight to finish, so
@@ -171,10 +173,15 @@ func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any
 	defer cancel()
 	h := r.Headers()
 	ctx = logx.With(ctx, s.log, h.Get(contract.HeaderCorrelationID))
-	ctx = withCaller(ctx, callerFromHeaders(nats.Header(h)))
+	caller, err := verifiedCaller(s.trusted, nats.Header(h), r.Subject())
+	ctx = withCaller(ctx, caller)
 	ctx, done := s.observe(ctx, r)
 	code := obs.CodeOK
 	defer func() { done(code) }()
+	if err != nil {
+		code = replyError(ctx, r, err)
+		return
+	}
 
 	resp, err := func() (resp any, err error) {
 		defer func() {
@@ -227,31 +234,20 @@ func withCaller(ctx context.Context, c Caller) context.Context {
 	return context.WithValue(ctx, callerKey{}, c)
 }
 
-// CallerFrom returns the caller the gateway vouched for.
+// CallerFrom returns the caller whose assertion the request carried (the
+// principal is zero without one), or the one given to WithCaller.
 func CallerFrom(ctx context.Context) Caller {
 	c, _ := ctx.Value(callerKey{}).(Caller)
 	return c
 }
 
-// WithCaller lets the gateway (and tests) say who is calling; Call puts it
-// into the request headers.
+// WithCaller lets the gateway (and tests) say who is calling; Call signs
+// it into the request when its connection holds a signing key.
 func WithCaller(ctx context.Context, c Caller) context.Context { return withCaller(ctx, c) }
 
-func callerFromHeaders(h nats.Header) Caller {
-	id, _ := strconv.ParseInt(h.Get(contract.HeaderUserID), 10, 64)
-	return Caller{
-		Principal: contract.Principal{UserID: id, UUID: h.Get(contract.HeaderUserUUID), SessionID: h.Get(contract.HeaderSessionID), Admin: h.Get(contract.HeaderAdmin)},
-		Client:    contract.Client{IP: h.Get(contract.HeaderClientIP), UserAgent: h.Get(contract.HeaderUserAgent), Locale: h.Get(contract.HeaderLocale)},
-	}
-}
-
+// setHeaders puts the client's fields into h; who the caller is travels
+// only in the assertion (assert).
 func (c Caller) setHeaders(h nats.Header) {
-	if c.UserID != 0 {
-		h.Set(contract.HeaderUserID, strconv.FormatInt(c.UserID, 10))
-	}
-	setIf(h, contract.HeaderUserUUID, c.UUID)
-	setIf(h, contract.HeaderSessionID, c.SessionID)
-	setIf(h, contract.HeaderAdmin, c.Admin)
 	setIf(h, contract.HeaderClientIP, c.IP)
 	setIf(h, contract.HeaderUserAgent, c.UserAgent)
 	setIf(h, contract.HeaderLocale, c.Locale)
@@ -263,8 +259,8 @@ func setIf(h nats.Header, k, v string) {
 	}
 }
 
-// RequireAdmin returns the operator the gateway's admin API vouched for,
-// or Forbidden.
+// RequireAdmin returns the operator the gateway's admin API vouched for
+// in the request's assertion, or Forbidden.
 func RequireAdmin(ctx context.Context) (Caller, error) {
 	c := CallerFrom(ctx)
 	if c.Admin == "" {
@@ -273,7 +269,8 @@ func RequireAdmin(ctx context.Context) (Caller, error) {
 	return c, nil
 }
 
-// RequireUser returns the authenticated caller or Unauthenticated.
+// RequireUser returns the caller the request's assertion vouched for, or
+// Unauthenticated.
 func RequireUser(ctx context.Context) (Caller, error) {
 	c := CallerFrom(ctx)
 	if c.UserID == 0 {

@@ -19,8 +19,8 @@ import (
 
 // Buckets of uploads in flight.
 const (
-	ProfileBucket   = "profile_uploads"
-	DocumentsBucket = "documents_uploads"
+	ProfileBucket   = contract.BucketProfileUploads
+	DocumentsBucket = contract.BucketDocumentsUploads
 )
 
 // Store opens bucket, creating it with replicas copies when missing: the

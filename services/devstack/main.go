@@ -61,9 +61,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer s3.Shutdown()
 
-	env := stack.Env(map[string]string{
+	// Each service joins the bus as its own user, with the credentials
+	// generated into the data dir on the first start.
+	vars := map[string]string{
 		"DOSS_ENV":           "dev",
-		"DOSS_NATS_URL":      ns.URL,
 		"DOSS_MONGO_URI":     mongo.URI,
 		"DOSS_S3_ENDPOINT":   s3.Endpoint,
 		"DOSS_S3_ACCESS_KEY": s3.AccessKey,
@@ -73,7 +74,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		// tracing are started once below, not by each service.
 		"DOSS_METRICS_ADDR":    "",
 		"OTEL_TRACES_EXPORTER": "none",
-	}, getenv)
+	}
+	for k, v := range ns.ServiceEnv() {
+		vars[k] = v
+	}
+	env := stack.Env(vars, getenv)
 	ops, err := obs.Start(getenv, "devstack", nil)
 	if err != nil {
 		return err

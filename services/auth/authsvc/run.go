@@ -49,6 +49,7 @@ type settings struct {
 func readSettings(getenv func(string) string) (settings, error) {
 	e := config.New(getenv)
 	c := e.ReadCommon()
+	e.RequireBusSigner(c) // it reads the profile of whoever logs in
 	dev := c.Dev()
 	s := settings{
 		common:     c,
@@ -135,7 +136,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log := logx.New(stdout, s.common.Dev(), contract.ServiceAuth)
 	defer func() { _ = log.Sync() }()
 
-	nc, js, err := natsx.Connect(s.common.NATSURL, "auth")
+	nc, js, err := natsx.Dial(s.common.Bus, contract.ServiceAuth, log)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ type bench struct {
 	out            io.Writer
 	ops            map[string]string // process label → its ops listener
 	profileDir     string
+	busEnv         map[string]string // the embedded server's credentials (embedded.NATS.ServiceEnv)
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -135,8 +136,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer s3.Shutdown()
 	defer b.stopAll() // before the stores they use
+	b.busEnv = ns.ServiceEnv()
 	b.env = append(os.Environ(),
-		"DOSS_ENV=dev", "DOSS_NATS_URL="+ns.URL, "DOSS_MONGO_URI="+mongo.URI, "DOSS_MONGO_DB=bench",
+		"DOSS_ENV=dev", "DOSS_NATS_URL="+ns.HostURL, "DOSS_MONGO_URI="+mongo.URI, "DOSS_MONGO_DB=bench",
+		"DOSS_BUS_SIGNING_KEY="+b.busEnv["DOSS_BUS_SIGNING_KEY"], "DOSS_BUS_VERIFY_KEYS="+b.busEnv["DOSS_BUS_VERIFY_KEYS"],
 		"DOSS_S3_ENDPOINT="+s3.Endpoint, "DOSS_S3_ACCESS_KEY="+s3.AccessKey, "DOSS_S3_SECRET_KEY="+s3.SecretKey,
 		// One client address sends everything here.
 		"DOSS_IP_SENDS_PER_HOUR=100000000", "DOSS_IP_CHECKS_PER_10MIN=100000000",
@@ -433,6 +436,9 @@ func (b *bench) build(names []string) (map[string]bool, error) {
 func (b *bench) start(name string, extra []string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(filepath.Join(b.bin, name), args...)
 	cmd.Env = append(append([]string{}, b.env...), extra...)
+	if seed := b.busEnv[embedded.SeedVar(name)]; seed != "" { // each service its own bus user
+		cmd.Env = append(cmd.Env, "DOSS_NATS_SEED="+seed)
+	}
 	if ops, err := freeAddr(); err == nil && name != "baseline" {
 		cmd.Env = append(cmd.Env, "DOSS_METRICS_ADDR="+ops)
 		b.ops[labelOf(name, extra)] = ops

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dossapp/backend/pkg/embedded/testkit"
+	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/devstack/stack"
 )
 
@@ -31,7 +32,6 @@ func start(t *testing.T, extra map[string]string) *env {
 	ks := testkit.Start(t)
 	vars := map[string]string{
 		"DOSS_ENV":               "dev",
-		"DOSS_NATS_URL":          ks.NATS.URL,
 		"DOSS_MONGO_URI":         ks.Mongo.URI,
 		"DOSS_MONGO_DB":          "e2e",
 		"DOSS_S3_ENDPOINT":       ks.S3.Endpoint,
@@ -45,14 +45,20 @@ func start(t *testing.T, extra map[string]string) *env {
 		"DOSS_IP_SENDS_PER_HOUR":   "100000",
 		"DOSS_IP_CHECKS_PER_10MIN": "100000",
 	}
+	for k, v := range ks.NATS.ServiceEnv() { // each service its own bus user
+		vars[k] = v
+	}
 	for k, v := range extra {
 		vars[k] = v
 	}
+	// The test's own connection may do anything, and vouches for the
+	// callers it names with natsx.WithCaller, as the gateway would.
 	nc, err := nats.Connect(ks.NATS.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	natsx.UseKeys(nc, natsx.Keys{Issuer: "e2e", Sign: ks.NATS.Credentials.AssertionKey()})
 	logs := &testkit.Logs{}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/auth/authsvc"
 	"github.com/dossapp/backend/services/documents/documentsvc"
@@ -46,6 +47,25 @@ func Env(vars map[string]string, parent func(string) string) func(string) string
 	}
 }
 
+// AsBusUser is getenv as the bus user name sees it: its own seed
+// (embedded.SeedVar, from embedded.NATS.ServiceEnv) as DOSS_NATS_SEED, and
+// no signing key unless its calls vouch for a user, as in production.
+func AsBusUser(name string, getenv func(string) string) func(string) string {
+	return func(k string) string {
+		switch k {
+		case "DOSS_NATS_SEED":
+			if v := getenv(embedded.SeedVar(name)); v != "" {
+				return v
+			}
+		case "DOSS_BUS_SIGNING_KEY":
+			if name == contract.ServiceNotifier {
+				return ""
+			}
+		}
+		return getenv(k)
+	}
+}
+
 // Proc is one running service.
 type Proc struct {
 	Name   string
@@ -74,6 +94,7 @@ func Start(nc *nats.Conn, name string, getenv func(string) string, out io.Writer
 	before := Replicas(nc, name)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proc{Name: name, cancel: cancel, done: make(chan error, 1)}
+	getenv = AsBusUser(name, getenv)
 	go func() { p.done <- run(ctx, getenv, out) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -106,6 +127,7 @@ func StartGateway(getenv func(string) string, out io.Writer) (*Proc, string, err
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proc{Name: "gateway", cancel: cancel, done: make(chan error, 1)}
 	addrc := make(chan string, 1)
+	getenv = AsBusUser(contract.BusGateway, getenv)
 	go func() { p.done <- gateway.RunWith(ctx, getenv, out, func(a string) { addrc <- a }) }()
 	select {
 	case a := <-addrc:

@@ -34,6 +34,7 @@ const maxLinkTTL = 15 * time.Minute
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	e := config.New(getenv)
 	common := e.ReadCommon()
+	e.RequireBusSigner(common) // it tells profile of a user's documents
 	s3 := blob.ReadConfig(e)
 	limits := app.Limits{
 		MaxBytes:      e.Int64("DOSS_DOCUMENT_MAX_BYTES", 10<<20),
@@ -58,7 +59,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log := logx.New(stdout, common.Dev(), contract.ServiceDocuments)
 	defer func() { _ = log.Sync() }()
 
-	nc, js, err := natsx.Connect(common.NATSURL, contract.ServiceDocuments)
+	nc, js, err := natsx.Dial(common.Bus, contract.ServiceDocuments, log)
 	if err != nil {
 		return err
 	}

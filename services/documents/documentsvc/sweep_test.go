@@ -11,6 +11,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 )
 
@@ -49,6 +51,9 @@ func TestRunRefusesAMaxAgeTooShortToClaimIn(t *testing.T) {
 		{"DOSS_INCOMING_MAX_AGE": "20m", "DOSS_DOCUMENT_UPLOAD_TTL": "1h"}, // capped at 15m, still too short
 		{"DOSS_INCOMING_MAX_AGE": "an hour"},
 	} {
+		for k, v := range prodBus(embedded.NewBusCredentials().EnvFile()) {
+			env[k] = v
+		}
 		err := Run(t.Context(), func(k string) string { return env[k] }, &testkit.Logs{})
 		if err == nil || !strings.Contains(err.Error(), "DOSS_INCOMING_MAX_AGE") {
 			t.Errorf("%v: %v, want an error naming DOSS_INCOMING_MAX_AGE", env, err)
@@ -65,6 +70,10 @@ func TestRunSweepsAndStops(t *testing.T) {
 		"DOSS_S3_ENDPOINT": ks.S3.Endpoint, "DOSS_S3_ACCESS_KEY": testkit.S3AccessKey, "DOSS_S3_SECRET_KEY": testkit.S3SecretKey,
 		"DOSS_S3_BUCKET": "documents-sweep-test",
 	}
+	for k, v := range ks.NATS.ServiceEnv() { // prod needs its own bus user
+		env[k] = v
+	}
+	env["DOSS_NATS_SEED"] = env[embedded.SeedVar(contract.ServiceDocuments)]
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
@@ -97,4 +106,16 @@ func TestRunSweepsAndStops(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not stop")
 	}
+}
+
+// prodBus is the bus settings prod mode requires, from a .env text.
+func prodBus(envFile string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(envFile, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[k] = v
+		}
+	}
+	out["DOSS_NATS_SEED"] = out[embedded.SeedVar(contract.ServiceDocuments)]
+	return out
 }

@@ -61,6 +61,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(addr string)) error {
 	e := config.New(getenv)
 	s := settings{common: e.ReadCommon()}
+	e.RequireBusSigner(s.common)
 	defAddr := ":8080"
 	if s.common.Dev() {
 		defAddr = "127.0.0.1:8080"
@@ -81,7 +82,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 
 	cache := newProfileCache(cacheTTL, cacheMax)
 	v := newVerifier(nil, log)
-	nc, js, err := natsx.Connect(s.common.NATSURL, "gateway", nats.ReconnectHandler(func(*nats.Conn) {
+	nc, js, err := natsx.Dial(s.common.Bus, contract.BusGateway, log, nats.ReconnectHandler(func(*nats.Conn) {
 		// Events and revocations may have gone by while this replica was
 		// away: drop every cached profile and replay the revocations.
 		cache.flush()

@@ -98,7 +98,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = client.Disconnect(dctx)
 	}()
 	closed := make(chan struct{})
-	nc, err := nats.Connect(s.common.NATSURL,
+	bus, err := natsx.BusOptions(s.common.Bus, contract.ServiceNotifier, log)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(s.common.Bus.URL, append(bus,
 		nats.Name(contract.ServiceNotifier),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
@@ -109,7 +113,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}

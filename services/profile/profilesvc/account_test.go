@@ -2,6 +2,7 @@ package profilesvc
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/natsx"
@@ -155,12 +157,20 @@ func startProfile(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	// The test vouches for its callers as the gateway would, and the fake
+	// auth believes profile's assertions.
+	key := ks.NATS.Credentials.AssertionKey()
+	natsx.UseKeys(nc, natsx.Keys{Issuer: "test", Sign: key, Verify: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}})
 	auth := startFakeAuth(t, nc)
 	env := map[string]string{
-		"DOSS_ENV": "dev", "DOSS_NATS_URL": ks.NATS.URL, "DOSS_MONGO_URI": ks.Mongo.URI, "DOSS_MONGO_DB": "profile",
+		"DOSS_ENV": "dev", "DOSS_MONGO_URI": ks.Mongo.URI, "DOSS_MONGO_DB": "profile",
 		"DOSS_S3_ENDPOINT": ks.S3.Endpoint, "DOSS_S3_ACCESS_KEY": testkit.S3AccessKey, "DOSS_S3_SECRET_KEY": testkit.S3SecretKey,
 		"DOSS_S3_BUCKET": "profile-account-test",
 	}
+	for k, v := range ks.NATS.ServiceEnv() {
+		env[k] = v
+	}
+	env["DOSS_NATS_SEED"] = env[embedded.SeedVar(contract.ServiceProfile)] // profile's own bus user
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, func(k string) string { return env[k] }, io.Discard) }()

@@ -83,6 +83,7 @@ const PostingsDurable = "profile-postings"
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	e := config.New(getenv)
 	common := e.ReadCommon()
+	e.RequireBusSigner(common) // it changes a user's contacts in auth
 	s3 := blob.ReadConfig(e)
 	photoTTL := e.Duration("DOSS_IMAGE_LINK_TTL", time.Hour)
 	docTTL := min(e.Duration("DOSS_DOCUMENT_LINK_TTL", 15*time.Minute), 15*time.Minute)
@@ -107,7 +108,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			p.ForgetAll()
 		}
 	}
-	nc, js, err := natsx.Connect(common.NATSURL, contract.ServiceProfile,
+	nc, js, err := natsx.Dial(common.Bus, contract.ServiceProfile, log,
 		nats.DisconnectErrHandler(func(*nats.Conn, error) { forgetAll() }),
 		nats.ReconnectHandler(func(*nats.Conn) { forgetAll() }))
 	if err != nil {

@@ -1,0 +1,155 @@
+package contract
+
+import "strings"
+
+// The bus's users: every process joins NATS as one of these, and the
+// server lets it publish and subscribe only what its entry here allows
+// (pkg/embedded builds the server's users from this table; deploy/nats and
+// the Helm values carry the same, and deploy/check holds them to it).
+//
+// Adding an endpoint to a service needs no change here: a service serves
+// "<name>.v1.>" and the gateway may call every service's commands. Adding a
+// call from one service to another, an event type or a stream does: the
+// server refuses the publish, and natsx logs the refused subject.
+
+// BusGateway is the gateway's bus user (it serves no commands).
+const BusGateway = "gateway"
+
+// HeaderAssertion carries the caller's identity, signed by the process
+// that vouches for it (natsx): Doss-User-Id and Doss-Admin alone are never
+// believed.
+const HeaderAssertion = "Doss-Assertion"
+
+// BusUser is what one process may do on the bus.
+type BusUser struct {
+	Name string
+	// Serves: this user answers "<Name>.v1.>" (and $SRV discovery).
+	Serves bool
+	// Calls are the commands it may request: exact subjects, or
+	// "<service>.v1.>" for all of a service's.
+	Calls []string
+	// Emits are the event subjects it publishes ("events.auth.>").
+	Emits []string
+	// Hears are the event subjects it subscribes to without JetStream.
+	Hears []string
+	// Streams are the JetStream streams it creates, reads and consumes:
+	// the events, a KV bucket ("KV_" + name) or an object store ("OBJ_" +
+	// name).
+	Streams []string
+	// KV and Objects are the buckets whose keys or objects it writes.
+	KV, Objects []string
+	// DeadLetters: it consumes events and may park the ones it gives up on.
+	DeadLetters bool
+}
+
+// Upload buckets (pkg/uploads): the gateway puts, the service takes.
+const (
+	BucketProfileUploads   = "profile_uploads"
+	BucketDocumentsUploads = "documents_uploads"
+)
+
+func commands(service string) string { return service + ".v1.>" }
+
+var eventStreams = []string{StreamEvents, StreamDeadLetters}
+
+// BusUsers is every bus user and its rights.
+var BusUsers = []BusUser{
+	{
+		Name:    BusGateway,
+		Calls:   []string{commands(ServiceAuth), commands(ServiceProfile), commands(ServiceDocuments), commands(ServiceNotifier)},
+		Emits:   []string{EventSubject(EventAdminAudited)},
+		Hears:   []string{EventSubject(EventProfileUpdated)},
+		Streams: []string{"KV_" + BucketRevokedSessions, "OBJ_" + BucketProfileUploads, "OBJ_" + BucketDocumentsUploads},
+		KV:      []string{BucketRevokedSessions},
+		Objects: []string{BucketProfileUploads, BucketDocumentsUploads},
+	},
+	{
+		Name: ServiceAuth, Serves: true,
+		Calls:   []string{ProfileGet},
+		Emits:   []string{"events.auth.>", EventSubject(EventNotificationWanted)},
+		Streams: append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
+		KV:      []string{BucketRevokedSessions},
+	},
+	{
+		Name: ServiceProfile, Serves: true,
+		Calls:       []string{AuthAccountGet, AuthChangeEmail, AuthChangePhone, AuthTwoFAStart, AuthTwoFAVerify},
+		Emits:       []string{"events.profile.>", EventSubject(EventWalletPosted), EventSubject(EventOrderPosted)},
+		Hears:       []string{EventSubject(EventProfileUpdated)},
+		Streams:     append([]string{"OBJ_" + BucketProfileUploads}, eventStreams...),
+		Objects:     []string{BucketProfileUploads},
+		DeadLetters: true,
+	},
+	{
+		Name: ServiceDocuments, Serves: true,
+		Calls:       []string{ProfileApplyDocuments, AuthAccountGet},
+		Emits:       []string{"events.documents.>", EventSubject(EventNotificationWanted)},
+		Streams:     append([]string{"OBJ_" + BucketDocumentsUploads}, eventStreams...),
+		Objects:     []string{BucketDocumentsUploads},
+		DeadLetters: true,
+	},
+	{
+		Name: ServiceNotifier, Serves: true,
+		Streams:     eventStreams,
+		DeadLetters: true,
+	},
+}
+
+// BusUserFor returns the named bus user.
+func BusUserFor(name string) (BusUser, bool) {
+	for _, u := range BusUsers {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return BusUser{}, false
+}
+
+// InboxPrefix is where a bus user's replies arrive: a user subscribes to
+// its own inbox only, so it cannot read the replies meant for another.
+func InboxPrefix(user string) string { return "_INBOX_" + user }
+
+// Permissions are the subjects u may publish and subscribe to, in NATS
+// wildcard syntax. Replies to requests it received are allowed apart
+// (the server's allow_responses), so no service may publish to inboxes.
+func (u BusUser) Permissions() (publish, subscribe []string) {
+	publish = append(publish, u.Calls...)
+	publish = append(publish, u.Emits...)
+	subscribe = append(subscribe, InboxPrefix(u.Name)+".>")
+	subscribe = append(subscribe, u.Hears...)
+	if u.Serves {
+		subscribe = append(subscribe, commands(u.Name), "$SRV.*", "$SRV.*."+u.Name, "$SRV.*."+u.Name+".>")
+	}
+	if len(u.Streams) > 0 {
+		publish = append(publish, "$JS.API.INFO")
+	}
+	for _, s := range u.Streams {
+		publish = append(publish, streamAPI(s)...)
+	}
+	for _, b := range u.KV {
+		publish = append(publish, "$KV."+b+".>")
+	}
+	for _, b := range u.Objects {
+		publish = append(publish, "$O."+b+".>", "$JS.API.STREAM.PURGE.OBJ_"+b)
+	}
+	if u.DeadLetters {
+		publish = append(publish, StreamDeadLetterSubject)
+	}
+	return publish, subscribe
+}
+
+// streamAPI is the JetStream API of one stream a user needs: create and
+// read it, create, read and consume its consumers, ack and flow control.
+// Never deleting a stream, nor any other stream's API.
+func streamAPI(stream string) []string {
+	var out []string
+	for _, p := range []string{
+		"$JS.API.STREAM.INFO.%", "$JS.API.STREAM.CREATE.%", "$JS.API.STREAM.UPDATE.%",
+		"$JS.API.STREAM.MSG.GET.%", "$JS.API.DIRECT.GET.%", "$JS.API.DIRECT.GET.%.>",
+		"$JS.API.CONSUMER.CREATE.%", "$JS.API.CONSUMER.CREATE.%.>", "$JS.API.CONSUMER.DURABLE.CREATE.%.>",
+		"$JS.API.CONSUMER.INFO.%.>", "$JS.API.CONSUMER.MSG.NEXT.%.>", "$JS.API.CONSUMER.DELETE.%.>",
+		"$JS.ACK.%.>", "$JS.FC.%.>",
+	} {
+		out = append(out, strings.ReplaceAll(p, "%", stream))
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
+)
+
+// publicCommands need no caller: the registration and login steps, the
+// token keys, health, the dev outbox, and auth's account lookup, which
+// only services call (their bus users are what allows it). Every other
+// command of every service acts for a user or an admin; a new public
+// command must be added here, and says so by failing the test below.
+var publicCommands = map[string]bool{
+	contract.AuthEmailSendOTP: true, contract.AuthEmailVerifyOTP: true, contract.AuthPhoneSendOTP: true,
+	contract.AuthPhoneVerifyOTP: true, contract.AuthSetPIN: true, contract.AuthConfirmPIN: true,
+	contract.AuthLogin: true, contract.AuthLoginVerifyOTP: true, contract.AuthKeys: true,
+	contract.AuthAccountGet: true, contract.NotifierOutbox: true,
+}
+
+// busAs joins the running system's bus as bus user name, with its real
+// credentials but no signing key: what a process holding that user's
+// secret, and nothing else, can do.
+func (e *env) busAs(name string) *nats.Conn {
+	e.t.Helper()
+	nc, _, err := natsx.Dial(config.Bus{URL: e.ks.NATS.HostURL, Seed: e.ks.NATS.Credentials.Seeds[name]}, name, nil,
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.Close)
+	return nc
+}
+
+// endpoints lists every command the running services serve, from their
+// own $SRV.INFO.
+func (e *env) endpoints() []string {
+	e.t.Helper()
+	var out []string
+	for _, service := range []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments, contract.ServiceNotifier} {
+		m, err := e.nc.Request("$SRV.INFO."+service, nil, 2*time.Second)
+		if err != nil {
+			e.t.Fatalf("%s: %v", service, err)
+		}
+		var info micro.Info
+		if err := json.Unmarshal(m.Data, &info); err != nil {
+			e.t.Fatal(err)
+		}
+		for _, ep := range info.Endpoints {
+			out = append(out, ep.Subject)
+		}
+	}
+	return out
+}
+
+// refused answers whether reply is a refusal for want of a caller.
+func refused(m *nats.Msg) bool {
+	code := contract.Code(m.Header.Get(micro.ErrorCodeHeader))
+	return code == contract.Unauthenticated || code == contract.Forbidden
+}
+
+// The attack of issue 15: a process with valid bus credentials (the
+// gateway's, which may call every command) but no signing key names a
+// victim in Doss-User-Id and an admin in Doss-Admin. Every command that
+// acts for a user or an admin refuses it, whichever service serves it.
+func TestForgedIdentityHeadersAreRefusedEverywhere(t *testing.T) {
+	e := start(t, nil)
+	_, token := e.register("victim@example.com", "+18681239001", "4829")
+	r := e.do(http.MethodGet, "/api/v2/profile", token, "")
+	expect(t, r, 200)
+	victim := strconv.Itoa(int(r.body["id"].(float64)))
+
+	forger := e.busAs(contract.BusGateway)
+	scoped := 0
+	for _, subject := range e.endpoints() {
+		if publicCommands[subject] || subject == contract.HealthSubject(subjectService(subject)) {
+			continue
+		}
+		scoped++
+		t.Run(subject, func(t *testing.T) {
+			msg := nats.NewMsg(subject)
+			// The commands that take the user in the body as well (a
+			// contact change, the documents' snapshot) are told the same.
+			msg.Data = []byte(`{"user_id":` + victim + `}`)
+			msg.Header.Set(contract.HeaderUserID, victim)
+			msg.Header.Set(contract.HeaderUserUUID, "forged")
+			msg.Header.Set(contract.HeaderAdmin, "root")
+			reply, err := forger.RequestMsg(msg, 5*time.Second)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			if !refused(reply) {
+				t.Fatalf("the forged caller was served: code %q, %s", reply.Header.Get(micro.ErrorCodeHeader), reply.Data)
+			}
+		})
+	}
+	if scoped < 20 {
+		t.Fatalf("only %d user- or admin-scoped commands found", scoped)
+	}
+}
+
+func subjectService(subject string) string {
+	service, _, _ := strings.Cut(subject, ".")
+	return service
+}
+
+func otherKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// A real assertion, signed with the stack's own key, is still refused when
+// it was made for another subject, has expired, or was signed by another
+// key; the same one made for the subject, now, is served.
+func TestAssertionsAreBoundToSubjectAndTime(t *testing.T) {
+	e := start(t, nil)
+	_, token := e.register("bound@example.com", "+18681239002", "4829")
+	p := principal(t, token)
+	key := e.ks.NATS.Credentials.AssertionKey()
+	forger := e.busAs(contract.BusGateway)
+	send := func(subject, assertion string) *nats.Msg {
+		t.Helper()
+		msg := nats.NewMsg(subject)
+		msg.Data = []byte("{}")
+		msg.Header.Set(contract.HeaderAssertion, assertion)
+		reply, err := forger.RequestMsg(msg, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply
+	}
+	now := time.Now()
+	expired := natsx.NewAssertion("gateway", contract.ProfileGet, p, "", now.Add(-2*natsx.AssertionTTL))
+	for name, a := range map[string]string{
+		"for another subject": natsx.SignAssertion(key, natsx.NewAssertion("gateway", contract.DocumentsList, p, "", now)),
+		"expired":             natsx.SignAssertion(key, expired),
+		"signed by another":   natsx.SignAssertion(otherKey(t), natsx.NewAssertion("gateway", contract.ProfileGet, p, "", now)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if reply := send(contract.ProfileGet, a); !refused(reply) {
+				t.Fatalf("served: %s", reply.Data)
+			}
+		})
+	}
+	reply := send(contract.ProfileGet, natsx.SignAssertion(key, natsx.NewAssertion("gateway", contract.ProfileGet, p, "", now)))
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("the good assertion was refused: %s %s", code, reply.Data)
+	}
+}
+
+// The notifier's credentials reach neither auth nor profile: the server
+// refuses the publish, so no service ever sees the request.
+func TestNotifierCannotCallAuthOrProfile(t *testing.T) {
+	e := start(t, nil)
+	notifier := e.busAs(contract.ServiceNotifier)
+	for _, subject := range []string{contract.AuthLogin, contract.AuthAccountGet, contract.AuthChangeEmail, contract.ProfileGet, contract.DocumentsList} {
+		t.Run(subject, func(t *testing.T) {
+			if reply, err := notifier.Request(subject, []byte("{}"), 500*time.Millisecond); err == nil {
+				t.Fatalf("answered: %s %s", reply.Header.Get(micro.ErrorCodeHeader), reply.Data)
+			}
+		})
+	}
+	// The same request from the gateway's user is answered: the refusal
+	// above is the permissions', not a missing service.
+	if _, err := e.busAs(contract.BusGateway).Request(contract.AuthKeys, nil, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
