@@ -152,7 +152,6 @@ func (e *env) postFrom(ip, path, body string) resp {
 	return e.send(req, "")
 }
 
-
 func js(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
