@@ -379,6 +379,12 @@ func corpus(t *testing.T, k tokenKit, valid string) []attack {
 		attack{name: "email with zero-width space", path: "/api/v2/email_send_otp", body: `{"email":"a\u200b@example.com"}`, auth: noHeader, status: 422, field: "email"},
 		attack{name: "email with a display name", path: "/api/v2/email_send_otp", body: `{"email":"Eve <eve@example.com>"}`, auth: noHeader, status: 422, field: "email"},
 		attack{name: "email with CRLF header injection", path: "/api/v2/email_send_otp", body: `{"email":"a@example.com\r\nBcc: all@example.com"}`, auth: noHeader, status: 422, field: "email"},
+		// Look-alikes of another address (issue 15): one script per part.
+		attack{name: "email with a Cyrillic a", path: "/api/v2/email_send_otp", body: `{"email":"\u0430lice@example.com"}`, auth: noHeader, status: 422, field: "email"},
+		attack{name: "email domain with a Cyrillic a", path: "/api/v2/email_send_otp", body: `{"email":"alice@ex\u0430mple.com"}`, auth: noHeader, status: 422, field: "email"},
+		attack{name: "email with a Greek o", path: "/api/v2/phone_send_otp", body: `{"email":"vict\u03bfm@example.com","phone":"+18681239000"}`, auth: noHeader, status: 422, field: "email"},
+		attack{name: "email with a fullwidth letter", path: "/api/v2/email_verify_otp", body: `{"email":"\uff56ictim@example.com","verification_code":"1234"}`, auth: noHeader, status: 422, field: "email"},
+		attack{name: "new email with a Cyrillic i", path: "/api/v2/update_email", body: `{"last_email":"victim@example.com","new_email":"vict\u0456m@example.com"}`, status: 422, field: "new_email"},
 		attack{name: "email 300 chars", path: "/api/v2/email_send_otp", body: `{"email":"` + strings.Repeat("a", 290) + `@example.com"}`, auth: noHeader, status: 422, field: "email"},
 		attack{name: "phone with Arabic-Indic digits", path: "/api/v2/phone_send_otp", body: `{"email":"a@example.com","phone":"+١٨٦٨١٢٣٤٥٦٧"}`, auth: noHeader, status: 422, field: "phone"},
 		attack{name: "phone with fullwidth digits", path: "/api/v2/new-login", body: `{"phone":"+１８６８１２３４５６７","password":"4829"}`, auth: noHeader, status: 422, field: "phone"},
@@ -793,6 +799,24 @@ func TestAdversarialCorpus(t *testing.T) {
 	if r.str("response", "user", "email") != "victim@example.com" {
 		t.Fatalf("login: %s", r.raw)
 	}
+}
+
+// A body has one reading (issue 15): a name in another case is not the
+// field (encoding/json alone took the last of "email" and "EMAIL").
+func TestJSONNamesMatchExactly(t *testing.T) {
+	e := start(t, nil)
+	r := e.post("/api/v2/email_send_otp", `{"email":"first@example.com","EMAIL":"second@example.com"}`)
+	expect(t, r, http.StatusOK)
+	if got := r.str("response", "user", "email"); got != "first@example.com" {
+		t.Fatalf("the code went to %q: %s", got, r.raw)
+	}
+	r = e.post("/api/v2/email_send_otp", `{"Email":"second@example.com"}`)
+	expect(t, r, http.StatusUnprocessableEntity)
+	if r.raw == "" || !strings.Contains(r.raw, `"email"`) {
+		t.Fatalf("want errors.email: %s", r.raw)
+	}
+	r = e.post("/api/v2/email_send_otp", "{\"email\":\"\xff\xfe@example.com\"}")
+	expect(t, r, http.StatusBadRequest)
 }
 
 // A real photo with a ZIP after its end is a photo: it is taken, and what
