@@ -40,7 +40,7 @@ func TestNormalizeEmail(t *testing.T) {
 		{"alice@example.\u0441om", ""},
 		{"p\u03bfst@example.com", ""},
 		{"ａlice@example.com", ""}, // fullwidth: a compatibility look-alike
-		{"ﬁle@example.com", ""},    // a ligature
+		{"ﬁle@example.com", ""},   // a ligature
 		{"иван@example.com", "иван@example.com"},
 		{"почта@пример.рф", "почта@пример.рф"},
 		{"иван@пример.com", "иван@пример.com"}, // each label in one script
