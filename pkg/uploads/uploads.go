@@ -97,6 +97,10 @@ type Upload struct {
 	Size  int64
 }
 
+// putTimeout bounds a put whose sender stalls without going away; the
+// HTTP server's read timeout comes first.
+const putTimeout = 2 * time.Minute
+
 // Put streams r into bucket under a fresh name, a chunk at a time: the
 // file is never whole in this process. When r fails (the sender went
 // away, or a limit reader refused more), nothing is stored and r's error
@@ -108,7 +112,12 @@ func Put(ctx context.Context, js jetstream.JetStream, bucket string, r io.Reader
 	}
 	src := &sourceReader{r: r}
 	name := uuid.NewString()
-	info, err := store.Put(ctx, jetstream.ObjectMeta{Name: name}, src)
+	// Not the request's context: when the sender goes away, its reader
+	// fails, the put stops, and the object store purges the chunks it
+	// wrote, which it cannot do with a cancelled context.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), putTimeout)
+	defer cancel()
+	info, err := store.Put(pctx, jetstream.ObjectMeta{Name: name}, src)
 	if src.err != nil {
 		return nil, src.err // the object store purges the chunks it had
 	}

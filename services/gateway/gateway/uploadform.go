@@ -55,13 +55,24 @@ func (g *Gateway) objectSink(bucket string) fileSink {
 // none is declared. A body declared larger than that is a 413 at once.
 func (g *Gateway) reserveUpload(c echo.Context, max int64) (func(), error) {
 	n := c.Request().ContentLength
+	var err error
+	var release func()
 	switch {
 	case n > max+multipartSlack:
-		return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+		err = echo.NewHTTPError(http.StatusRequestEntityTooLarge)
 	case n < 0:
 		n = max + multipartSlack
 	}
-	return g.budget.acquire(c.Request().Context(), c.Get(callerKey).(contract.Principal).UserID, n)
+	if err == nil {
+		release, err = g.budget.acquire(c.Request().Context(), c.Get(callerKey).(contract.Principal).UserID, n)
+	}
+	if err != nil {
+		// Refused unread: without this, net/http would first read up to
+		// 256 KB of the body the client is still sending, and the client
+		// would wait for that before it sees the answer.
+		c.Response().Header().Set(echo.HeaderConnection, "close")
+	}
+	return release, err
 }
 
 // readUpload streams a multipart body: the file part goes to sink as it
