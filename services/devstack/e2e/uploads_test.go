@@ -117,7 +117,7 @@ func TestUploadBudgets(t *testing.T) {
 		"DOSS_S3_BUCKET":                       "budget-" + hex.EncodeToString(suffix),
 		"DOSS_DOCUMENT_MAX_BYTES":              fmt.Sprint(limit),
 		"DOSS_IMAGE_MAX_BYTES":                 fmt.Sprint(limit),
-		"DOSS_UPLOAD_BYTES_IN_FLIGHT_PER_USER": fmt.Sprint(reserved),   // one upload at a time
+		"DOSS_UPLOAD_BYTES_IN_FLIGHT_PER_USER": fmt.Sprint(reserved),     // one upload at a time
 		"DOSS_UPLOAD_BYTES_IN_FLIGHT":          fmt.Sprint(2 * reserved), // two in all
 		"DOSS_UPLOAD_QUEUE_WAIT":               "200ms",
 	})
