@@ -86,18 +86,9 @@ func (s *jsonScan) value(t reflect.Type, depth int) bool {
 			if !s.value(elem, depth+1) {
 				return false
 			}
-			s.space()
-			if s.i >= len(s.b) {
-				return false
+			if more, ok := s.separator(']'); !more {
+				return ok
 			}
-			s.i++
-			switch s.b[s.i-1] {
-			case ',':
-				continue
-			case ']':
-				return true
-			}
-			return false
 		}
 	case '"':
 		_, _, ok := s.str()
@@ -156,19 +147,27 @@ func (s *jsonScan) object(t reflect.Type, depth int) bool {
 		if !s.value(ft, depth) {
 			return false
 		}
-		s.space()
-		if s.i >= len(s.b) {
-			return false
+		if more, ok := s.separator('}'); !more {
+			return ok
 		}
-		s.i++
-		switch s.b[s.i-1] {
-		case ',':
-			continue
-		case '}':
-			return true
-		}
-		return false
 	}
+}
+
+// separator scans what follows an element or member: a comma (more), the
+// closing bracket (not more, ok), or a syntax error (neither).
+func (s *jsonScan) separator(closing byte) (more, ok bool) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	s.i++
+	switch s.b[s.i-1] {
+	case ',':
+		return true, true
+	case closing:
+		return false, true
+	}
+	return false, false
 }
 
 // str scans a string at s.i and returns its raw content; a lone surrogate
