@@ -1,9 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/dossapp/backend/pkg/contract"
 )
@@ -46,5 +52,33 @@ func TestUploadBudget(t *testing.T) {
 	}
 	if _, err := b.acquire(ctx, 1, 15); err != nil {
 		t.Fatalf("user 1 after release: %v", err)
+	}
+}
+
+// A form has one reading: a field sent twice is a 422 naming it, and no
+// file is kept.
+func TestReadUploadTakesEachFieldOnce(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		spec  uploadSpec
+		parts [][2]string
+		field string
+	}{
+		{"two images", imageSpec(64), [][2]string{{"image", "a"}, {"image", "b"}}, "image"},
+		{"two images, the second empty", imageSpec(64), [][2]string{{"image", "a"}, {"image", ""}}, "image"},
+		{"two files", documentSpec(64), [][2]string{{"typeId", "1"}, {"file", "a"}, {"file", "b"}}, "file"},
+		{"two type ids around the file", documentSpec(64), [][2]string{{"typeId", "1"}, {"file", "a"}, {"typeId", "2"}}, "typeId"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ct, body := multipartBody(t, c.parts...)
+			req := httptest.NewRequest(http.MethodPost, documentsRoute, bytes.NewReader(body))
+			req.Header.Set("Content-Type", ct)
+			ctx := echo.New().NewContext(req, httptest.NewRecorder())
+			var sink memorySink
+			form, err := readUpload(ctx, ct[strings.Index(ct, "=")+1:], c.spec, sink.put)
+			if e := contract.AsError(err); e.Code != contract.Invalid || len(e.Fields[c.field]) == 0 || form.file != nil {
+				t.Fatalf("%v (file kept: %v), want a 422 on %s", err, form.file != nil, c.field)
+			}
+		})
 	}
 }
