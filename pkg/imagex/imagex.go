@@ -47,7 +47,10 @@ func Normalize(data []byte, field string) ([]byte, error) {
 	if format == "jpeg" {
 		img = Orient(img, Orientation(data))
 	}
+	// Grown once to about the size it will have: grown as the encoder
+	// writes, the buffer cost twice the output again in garbage.
 	var out bytes.Buffer
+	out.Grow(len(data))
 	if err := jpeg.Encode(&out, img, &jpeg.Options{Quality: 85}); err != nil {
 		return nil, err
 	}

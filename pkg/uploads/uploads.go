@@ -48,7 +48,9 @@ func Unavailable(err error) error {
 }
 
 // Take reads the named upload (at most max bytes, else TooLarge) and
-// deletes it; field names the request field when it is missing.
+// deletes it; field names the request field when it is missing. The
+// buffer is allocated once at the object's size: growing one as the
+// chunks arrive cost more than twice the file in garbage per upload.
 func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field string, max int64) ([]byte, error) {
 	if name == "" {
 		return nil, contract.FieldError(field, "The "+field+" field is required.")
@@ -66,31 +68,95 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 		return nil, Unavailable(err)
 	}
 	defer func() { _ = obj.Close() }()
-	data, err := io.ReadAll(io.LimitReader(obj, max+1))
+	info, err := obj.Info()
 	if err != nil {
 		return nil, Unavailable(err)
 	}
-	if int64(len(data)) > max {
-		return nil, &contract.Error{Code: contract.TooLarge, Message: "The file is too large."}
+	if info.Size > uint64(max) {
+		return nil, tooLarge()
 	}
-	return data, nil
+	data := make([]byte, info.Size+1) // one more byte tells a short object from a lying one
+	n, err := io.ReadFull(obj, data)
+	switch {
+	case err == nil:
+		return nil, tooLarge()
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return data[:n], nil
+	}
+	return nil, Unavailable(err)
 }
 
-// Send puts data in bucket under a fresh name and runs call with that
-// name; when call fails the upload is deleted, since the service may never
-// have seen it (one that did has deleted it already).
-func Send(ctx context.Context, js jetstream.JetStream, bucket string, data []byte, call func(name string) error) error {
+func tooLarge() error {
+	return &contract.Error{Code: contract.TooLarge, Message: "The file is too large."}
+}
+
+// Upload is a file in a bucket that no service has taken yet.
+type Upload struct {
+	store jetstream.ObjectStore
+	Name  string
+	Size  int64
+}
+
+// putTimeout bounds a put whose sender stalls without going away; the
+// HTTP server's read timeout comes first.
+const putTimeout = 2 * time.Minute
+
+// Put streams r into bucket under a fresh name, a chunk at a time: the
+// file is never whole in this process. When r fails (the sender went
+// away, or a limit reader refused more), nothing is stored and r's error
+// is returned as it is.
+func Put(ctx context.Context, js jetstream.JetStream, bucket string, r io.Reader) (*Upload, error) {
 	store, err := js.ObjectStore(ctx, bucket)
 	if err != nil {
-		return Unavailable(err)
+		return nil, Unavailable(err)
 	}
+	src := &sourceReader{r: r}
 	name := uuid.NewString()
-	if _, err := store.PutBytes(ctx, name, data); err != nil {
-		return Unavailable(err)
+	// Not the request's context: when the sender goes away, its reader
+	// fails, the put stops, and the object store purges the chunks it
+	// wrote, which it cannot do with a cancelled context.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), putTimeout)
+	defer cancel()
+	info, err := store.Put(pctx, jetstream.ObjectMeta{Name: name}, src)
+	if src.err != nil {
+		return nil, src.err // the object store purges the chunks it had
 	}
-	if err := call(name); err != nil {
-		_ = store.Delete(context.WithoutCancel(ctx), name)
+	if err != nil {
+		return nil, Unavailable(err)
+	}
+	return &Upload{store: store, Name: name, Size: int64(info.Size)}, nil
+}
+
+// sourceReader remembers the failure of the sender's side, to tell it
+// from the object store's.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.err = err
+	}
+	return n, err
+}
+
+// Hand runs call with the upload's name; when call fails the upload is
+// deleted, since the service may never have seen it (one that did has
+// deleted it already).
+func (u *Upload) Hand(ctx context.Context, call func(name string) error) error {
+	if err := call(u.Name); err != nil {
+		u.Discard(ctx)
 		return err
 	}
 	return nil
+}
+
+// Discard deletes an upload no service will take.
+func (u *Upload) Discard(ctx context.Context) {
+	if u.store == nil {
+		return // made by hand, in a test
+	}
+	_ = u.store.Delete(context.WithoutCancel(ctx), u.Name)
 }

@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	conc := fs.Int("concurrency", 32, "concurrent connections for the peak-rate cases")
 	outFile := fs.String("out", "", "also write the results (markdown) to this file")
 	profileDir := fs.String("profile", "", "write CPU profiles of the services during each load case into this directory")
-	cases := []string{"get", "login", "documents", "flow", "down"}
+	cases := []string{"get", "login", "documents", "uploads", "flow", "down"}
 	only := fs.String("only", "", "run only these load cases, comma-separated ("+strings.Join(cases, ", ")+"); the targets of the others are not checked")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -143,6 +143,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"DOSS_S3_ENDPOINT="+s3.Endpoint, "DOSS_S3_ACCESS_KEY="+s3.AccessKey, "DOSS_S3_SECRET_KEY="+s3.SecretKey,
 		// One client address sends everything here.
 		"DOSS_IP_SENDS_PER_HOUR=100000000", "DOSS_IP_CHECKS_PER_10MIN=100000000",
+		// The uploads case stores thousands of documents per account.
+		"DOSS_DOCUMENTS_PER_ACCOUNT=1000000",
 	)
 	nc, err := nats.Connect(ns.URL)
 	if err != nil {
@@ -251,6 +253,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		} else {
 			rep.add("GET /api/v2/my/documents", "not measured", "", false)
 			rep.notes = append(rep.notes, "documents list not measured: "+err.Error())
+		}
+	}
+	if want("uploads") {
+		if err := b.uploads(rep, hit, token, *d); err != nil {
+			return err
 		}
 	}
 	if want("flow") {

@@ -135,10 +135,20 @@ func genericBodies(ep jsonEndpoint) []attack {
 		{name: "huge array", body: `{` + q(f) + `:[` + strings.TrimSuffix(strings.Repeat("0,", arrayLen), ",") + `]}`, status: 422, field: f},
 		{name: "deep nesting", body: `{` + q(f) + `:` + strings.Repeat("[", min(over-100, 12000)), status: 400},
 		{name: "dotted and dollar keys", body: `{` + q(f+".$") + `:"x","$where":"1==1",` + q("$set") + `:{` + q(f) + `:"x"},` + q(f) + `:"x"}`},
-		{name: "duplicate key, the last an operator", body: `{` + q(f) + `:"x",` + q(f) + `:{"$gt":""}}`, status: 422, field: f},
+		// One reading of a body (issue 15): a repeated name or bytes that
+		// are not UTF-8 are a 400, and a name in another case is an
+		// unknown member, never the field.
+		{name: "duplicate key, the last an operator", body: `{` + q(f) + `:"x",` + q(f) + `:{"$gt":""}}`, status: 400},
+		{name: "duplicate key, both strings", body: `{` + q(f) + `:"x",` + q(f2) + `:"y",` + q(f) + `:"z"}`, status: 400},
+		{name: "duplicate key, the second escaped", body: `{` + q(f) + `:"x",` + q(fmt.Sprintf(`\u%04x`, f[0])+f[1:]) + `:"y"}`, status: 400},
+		{name: "duplicate key in a nested object", body: `{` + q(f) + `:"x","extra":{"a":1,"a":2}}`, status: 400},
+		{name: "case variant holding an operator", body: `{` + q(strings.ToUpper(f)) + `:{"$gt":""}}`},
+		{name: "case variant with Kelvin sign", body: `{` + q(strings.ReplaceAll(f, "k", "K")) + `:{"$gt":""}}`},
+		{name: "invalid UTF-8 in a value", body: `{` + q(f) + `:"` + "\xff\xfe" + `@example.com"}`, status: 400},
+		{name: "invalid UTF-8 in a name", body: `{` + q(f+"\xc3") + `:"x"}`, status: 400},
 		{name: "NUL in values", body: `{` + q(f) + `:"a\u0000b",` + q(f2) + `:"\u0000"}`},
-		{name: "lone surrogates", body: `{` + q(f) + `:"\ud800",` + q(f2) + `:"x\udc00"}`},
-		{name: "overlong UTF-8 bytes", body: `{` + q(f) + `:"` + "\xc0\xaf\xc0\xae\xe0\x80\xaf" + `",` + q(f2) + `:"` + "\xff\xfe" + `"}`},
+		{name: "lone surrogates", body: `{` + q(f) + `:"\ud800",` + q(f2) + `:"x\udc00"}`, status: 400},
+		{name: "overlong UTF-8 bytes", body: `{` + q(f) + `:"` + "\xc0\xaf\xc0\xae\xe0\x80\xaf" + `",` + q(f2) + `:"` + "\xff\xfe" + `"}`, status: 400},
 		{name: "RTL override and zero-width", body: `{` + q(f) + `:"\u202e\u200bx\u200d",` + q(f2) + `:"\u2066\ufeff"}`},
 		{name: "combining marks", body: `{` + q(f) + `:"` + "Z" + strings.Repeat("\u0336\u0337\u0338", 40) + `",` + q(f2) + `:"` + strings.Repeat("\u0301", 60) + `"}`},
 		{name: "byte-order mark before the body", body: "\ufeff{" + q(f) + `:"x"}`, status: 400},
@@ -330,6 +340,10 @@ func multipartAttacks(path, field string, extra ...part) []attack {
 		{name: "wrong field name", ct: ct, body: with(formPart(field+"s", "a.jpg", jpeg)), status: 422},
 		{name: "empty file", ct: ct, body: with(formPart(field, "a.jpg", "")), status: 422},
 		{name: "no parts", ct: ct, body: "--" + b + "--\r\n", status: 422},
+		// One part per field (issue 15): which of two a reader takes is
+		// its choice, so no reader gets one.
+		{name: "two file parts", ct: ct, body: with(formPart(field, "a.jpg", jpeg), formPart(field, "b.jpg", jpeg)), status: 422, field: field},
+		{name: "two file parts, the second empty", ct: ct, body: with(formPart(field, "a.jpg", jpeg), formPart(field, "b.jpg", "")), status: 422, field: field},
 		{name: "empty body", ct: ct, body: ""},
 		{name: "3000 parts, none the file", ct: ct, body: with(many...), status: 422},
 		{name: "huge part header", ct: ct, body: with(part{header: `Content-Disposition: form-data; name="` + field + `"; filename="` + strings.Repeat("A", 60<<10) + `.jpg"`, data: "not an image"})},
@@ -366,6 +380,12 @@ func corpus(t *testing.T, k tokenKit, valid string) []attack {
 		attack{name: "email with zero-width space", path: "/api/v2/email_send_otp", body: `{"email":"a\u200b@example.com"}`, auth: noHeader, status: 422, field: "email"},
 		attack{name: "email with a display name", path: "/api/v2/email_send_otp", body: `{"email":"Eve <eve@example.com>"}`, auth: noHeader, status: 422, field: "email"},
 		attack{name: "email with CRLF header injection", path: "/api/v2/email_send_otp", body: `{"email":"a@example.com\r\nBcc: all@example.com"}`, auth: noHeader, status: 422, field: "email"},
+		// Look-alikes of another address (issue 15): one script per part.
+		attack{name: "email with a Cyrillic a", path: "/api/v2/email_send_otp", body: `{"email":"\u0430lice@example.com"}`, auth: noHeader, status: 422, field: "email"},
+		attack{name: "email domain with a Cyrillic a", path: "/api/v2/email_send_otp", body: `{"email":"alice@ex\u0430mple.com"}`, auth: noHeader, status: 422, field: "email"},
+		attack{name: "email with a Greek o", path: "/api/v2/phone_send_otp", body: `{"email":"vict\u03bfm@example.com","phone":"+18681239000"}`, auth: noHeader, status: 422, field: "email"},
+		attack{name: "email with a fullwidth letter", path: "/api/v2/email_verify_otp", body: `{"email":"\uff56ictim@example.com","verification_code":"1234"}`, auth: noHeader, status: 422, field: "email"},
+		attack{name: "new email with a Cyrillic i", path: "/api/v2/update_email", body: `{"last_email":"victim@example.com","new_email":"vict\u0456m@example.com"}`, status: 422, field: "new_email"},
 		attack{name: "email 300 chars", path: "/api/v2/email_send_otp", body: `{"email":"` + strings.Repeat("a", 290) + `@example.com"}`, auth: noHeader, status: 422, field: "email"},
 		attack{name: "phone with Arabic-Indic digits", path: "/api/v2/phone_send_otp", body: `{"email":"a@example.com","phone":"+١٨٦٨١٢٣٤٥٦٧"}`, auth: noHeader, status: 422, field: "phone"},
 		attack{name: "phone with fullwidth digits", path: "/api/v2/new-login", body: `{"phone":"+１８６８１２３４５６７","password":"4829"}`, auth: noHeader, status: 422, field: "phone"},
@@ -380,7 +400,7 @@ func corpus(t *testing.T, k tokenKit, valid string) []attack {
 		attack{name: "name with NUL", path: "/api/v2/update_name", body: `{"first_name":"Ja\u0000ne","last_name":"Doe"}`, status: 422, field: "first_name"},
 		attack{name: "name with RTL override", path: "/api/v2/update_name", body: `{"first_name":"Jane","last_name":"\u202eeoD"}`, status: 422, field: "last_name"},
 		attack{name: "name of zero-width spaces", path: "/api/v2/update_name", body: `{"first_name":"\u200b\u200b","last_name":"Doe"}`, status: 422, field: "first_name"},
-		attack{name: "name with a lone surrogate", path: "/api/v2/update_name", body: `{"first_name":"Ja\ud800ne","last_name":"Doe"}`, status: 422, field: "first_name"},
+		attack{name: "name with a lone surrogate", path: "/api/v2/update_name", body: `{"first_name":"Ja\ud800ne","last_name":"Doe"}`, status: 400},
 		attack{name: "name with markup", path: "/api/v2/update_name", body: `{"first_name":"<script>alert(1)</script>","last_name":"Doe"}`, status: 422, field: "first_name"},
 		attack{name: "name of 60 combining marks", path: "/api/v2/update_name", body: `{"first_name":"Z` + strings.Repeat("\u0336", 60) + `","last_name":"Doe"}`, status: 422, field: "first_name"},
 		attack{name: "update_email with the wrong current email", path: "/api/v2/update_email", body: `{"last_email":{"$ne":""},"new_email":"new@example.com"}`, status: 422, field: "last_email"},
@@ -507,6 +527,9 @@ func corpus(t *testing.T, k tokenKit, valid string) []attack {
 
 	out = append(out, multipartAttacks("/api/v2/update_image", "image")...)
 	out = append(out, multipartAttacks("/api/v2/my/documents", "file", part{header: `Content-Disposition: form-data; name="typeId"`, data: "1"})...)
+	typeID := func(v string) part { return part{header: `Content-Disposition: form-data; name="typeId"`, data: v} }
+	out = append(out, attack{name: "document with two typeId parts", method: http.MethodPost, path: "/api/v2/my/documents", ct: "multipart/form-data; boundary=xBOUNDARYx",
+		body: multipartBody("xBOUNDARYx", typeID("1"), formPart("file", "a.jpg", string(imagextest.JPEG(16, 16, 1))), typeID("2")), status: 422, field: "typeId"})
 	b := "xBOUNDARYx"
 	jpeg := string(imagextest.JPEG(16, 16, 1))
 	for _, typeID := range []string{"", "١", "1e3", "-1", "0", "99999999999999999999", "1; DROP", `{"$gt":0}`, strings.Repeat("9", 40)} {
@@ -777,6 +800,24 @@ func TestAdversarialCorpus(t *testing.T) {
 	if r.str("response", "user", "email") != "victim@example.com" {
 		t.Fatalf("login: %s", r.raw)
 	}
+}
+
+// A body has one reading (issue 15): a name in another case is not the
+// field (encoding/json alone took the last of "email" and "EMAIL").
+func TestJSONNamesMatchExactly(t *testing.T) {
+	e := start(t, nil)
+	r := e.post("/api/v2/email_send_otp", `{"email":"first@example.com","EMAIL":"second@example.com"}`)
+	expect(t, r, http.StatusOK)
+	if got := r.str("response", "user", "email"); got != "first@example.com" {
+		t.Fatalf("the code went to %q: %s", got, r.raw)
+	}
+	r = e.post("/api/v2/email_send_otp", `{"Email":"second@example.com"}`)
+	expect(t, r, http.StatusUnprocessableEntity)
+	if r.raw == "" || !strings.Contains(r.raw, `"email"`) {
+		t.Fatalf("want errors.email: %s", r.raw)
+	}
+	r = e.post("/api/v2/email_send_otp", "{\"email\":\"\xff\xfe@example.com\"}")
+	expect(t, r, http.StatusBadRequest)
 }
 
 // A real photo with a ZIP after its end is a photo: it is taken, and what

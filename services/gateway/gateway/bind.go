@@ -16,9 +16,12 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 )
 
-// bindJSON reads a JSON object into v. Unknown fields are ignored (the app
-// may send more than an endpoint needs); a value of the wrong type, such as
-// an object where a string belongs, is a 422 naming the field.
+// bindJSON reads a JSON object into v, the one way every endpoint reads
+// JSON. Unknown fields are ignored (the app may send more than an endpoint
+// needs, such as its device token); names match exactly (checkJSON), so a
+// name in another case is unknown; invalid UTF-8 and a repeated name are a
+// 400; a value of the wrong type, such as an object where a string belongs,
+// is a 422 naming the field.
 func bindJSON(c echo.Context, v any) error {
 	req := c.Request()
 	ct := req.Header.Get(echo.HeaderContentType)
@@ -42,6 +45,9 @@ func bindJSON(c echo.Context, v any) error {
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
+	}
+	if err := checkJSON(body, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	err = json.Unmarshal(body, v)
 	var te *json.UnmarshalTypeError

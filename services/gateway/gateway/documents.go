@@ -1,15 +1,11 @@
 package gateway
 
 import (
-	"errors"
-	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
@@ -157,18 +153,24 @@ func (g *Gateway) addDocument(c echo.Context) error {
 	var req contract.AddDocumentRequest
 	switch {
 	case err == nil && mt == echo.MIMEMultipartForm && params["boundary"] != "":
-		file, typeID, err := g.readDocumentForm(c, params["boundary"])
+		release, err := g.reserveUpload(c, g.documentMaxBytes)
 		if err != nil {
 			return err
 		}
-		req.TypeID = typeID
-		ctx := g.callCtx(c)
-		js, err := jetstream.New(g.nc)
+		defer release()
+		form, err := readUpload(c, params["boundary"], documentSpec(g.documentMaxBytes), g.objectSink(uploads.DocumentsBucket))
 		if err != nil {
-			return uploads.Unavailable(err)
+			return err
 		}
+		if req.TypeID, err = checkDocumentForm(form); err != nil {
+			if form.file != nil {
+				form.file.Discard(c.Request().Context())
+			}
+			return err
+		}
+		ctx := g.callCtx(c)
 		var doc contract.Document
-		err = uploads.Send(ctx, js, uploads.DocumentsBucket, file, func(name string) (err error) {
+		err = form.file.Hand(ctx, func(name string) (err error) {
 			req.Upload = name
 			doc, err = natsx.Call[contract.AddDocumentRequest, contract.Document](ctx, g.nc, contract.DocumentsAdd, req)
 			return err
@@ -192,45 +194,20 @@ func (g *Gateway) addDocument(c echo.Context) error {
 	return &contract.Error{Code: contract.UnsupportedMedia, Message: "Send the document as multipart/form-data or application/json."}
 }
 
-// readDocumentForm streams the multipart body: the "file" part (at most
-// the document limit, 413 beyond) and the small "typeId" field.
-func (g *Gateway) readDocumentForm(c echo.Context, boundary string) ([]byte, int, error) {
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, g.documentMaxBytes+multipartSlack)
-	mr := multipart.NewReader(body, boundary)
-	var file []byte
-	typeID := ""
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, 0, readError(err)
-		}
-		switch part.FormName() {
-		case "file":
-			file, err = io.ReadAll(io.LimitReader(part, g.documentMaxBytes+1))
-			if err != nil {
-				return nil, 0, readError(err)
-			}
-			if int64(len(file)) > g.documentMaxBytes {
-				return nil, 0, &contract.Error{Code: contract.TooLarge, Message: "The file is too large."}
-			}
-		case "typeId":
-			v, err := io.ReadAll(io.LimitReader(part, 32))
-			if err != nil {
-				return nil, 0, readError(err)
-			}
-			typeID = string(v)
-		}
-	}
+func documentSpec(max int64) uploadSpec {
+	return uploadSpec{file: "file", max: max, small: []string{"typeId"}}
+}
+
+// checkDocumentForm names every missing or malformed field of the form
+// and returns its type id.
+func checkDocumentForm(form uploadForm) (int, error) {
 	var v contract.Validation
-	if len(file) == 0 {
+	if form.file == nil {
 		v.Add("file", "The file field is required.")
 	}
-	n, err := strconv.Atoi(typeID)
+	n, err := strconv.Atoi(form.fields["typeId"])
 	if err != nil {
 		v.Add("typeId", "The typeId field must be a document type id.")
 	}
-	return file, n, v.Err()
+	return n, v.Err()
 }

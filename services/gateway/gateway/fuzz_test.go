@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/uploads"
 )
 
 // fuzzKey signs the seed tokens; the verifier trusts only its public half.
@@ -133,6 +136,18 @@ func multipartBody(tb testing.TB, parts ...[2]string) (string, []byte) {
 	return w.FormDataContentType(), buf.Bytes()
 }
 
+// memorySink keeps the file in memory, for the tests without NATS.
+type memorySink struct{ data []byte }
+
+func (m *memorySink) put(_ context.Context, r io.Reader) (*uploads.Upload, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	m.data = data
+	return &uploads.Upload{Name: "memory", Size: int64(len(data))}, nil
+}
+
 // fuzzImageMax is small so that the fuzzer reaches the limit easily.
 const fuzzImageMax = 64
 
@@ -157,15 +172,20 @@ func FuzzReadImage(f *testing.F) {
 		req.Header["Content-Type"] = []string{contentType}
 		rec := httptest.NewRecorder()
 		c := e.NewContext(req, rec)
-		data, err := readImage(c, fuzzImageMax)
+		var sink memorySink
+		boundary, err := imageBoundary(c)
+		var form uploadForm
 		if err == nil {
-			if len(data) == 0 || len(data) > fuzzImageMax {
-				t.Fatalf("returned %d bytes, want 1..%d", len(data), fuzzImageMax)
+			form, err = readUpload(c, boundary, imageSpec(fuzzImageMax), sink.put)
+		}
+		if err == nil {
+			if form.file != nil && (len(sink.data) == 0 || len(sink.data) > fuzzImageMax) {
+				t.Fatalf("returned %d bytes, want 1..%d", len(sink.data), fuzzImageMax)
 			}
 			return
 		}
-		if data != nil {
-			t.Fatalf("returned %d bytes with %v", len(data), err)
+		if form.file != nil {
+			t.Fatalf("kept an upload with %v", err)
 		}
 		renderError(err, c)
 		if rec.Code < 400 || rec.Code > 499 || !json.Valid(rec.Body.Bytes()) {
@@ -204,16 +224,19 @@ func FuzzReadDocumentForm(f *testing.F) {
 	f.Add(ct[strings.Index(ct, "=")+1:], body)
 	f.Add("x", []byte("--x\r\nContent-Disposition: form-data; name=\"typeId\"\r\n\r\n١\r\n--x--\r\n"))
 	f.Add("x", []byte("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc"))
-	g := &Gateway{documentMaxBytes: fuzzImageMax}
 	e := echo.New()
 	f.Fuzz(func(t *testing.T, boundary string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, documentsRoute, bytes.NewReader(body))
 		rec := httptest.NewRecorder()
 		c := e.NewContext(req, rec)
-		file, _, err := g.readDocumentForm(c, boundary)
+		var sink memorySink
+		form, err := readUpload(c, boundary, documentSpec(fuzzImageMax), sink.put)
 		if err == nil {
-			if len(file) == 0 || len(file) > fuzzImageMax {
-				t.Fatalf("returned %d bytes, want 1..%d", len(file), fuzzImageMax)
+			_, err = checkDocumentForm(form)
+		}
+		if err == nil {
+			if form.file == nil || len(sink.data) == 0 || len(sink.data) > fuzzImageMax {
+				t.Fatalf("returned %d bytes, want 1..%d", len(sink.data), fuzzImageMax)
 			}
 			return
 		}

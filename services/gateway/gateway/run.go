@@ -38,7 +38,9 @@ type Gateway struct {
 	imageMaxBytes int64
 	// documentMaxBytes bounds a document upload (DOSS_DOCUMENT_MAX_BYTES).
 	documentMaxBytes int64
-	needs            []string
+	// budget bounds the upload bytes in flight, per user and in all.
+	budget *uploadBudget
+	needs  []string
 	// adminTokens admit the admin API; none disables it.
 	adminTokens []adminToken
 	publisher   *events.Publisher
@@ -73,9 +75,16 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	cacheMax := e.Int("DOSS_PROFILE_CACHE_ENTRIES", 100_000)
 	imageMax := e.Int64("DOSS_IMAGE_MAX_BYTES", 5<<20)
 	documentMax := e.Int64("DOSS_DOCUMENT_MAX_BYTES", 10<<20)
+	largest := max(imageMax, documentMax) + multipartSlack
+	inFlight := e.Int64("DOSS_UPLOAD_BYTES_IN_FLIGHT", 6*largest)
+	inFlightPerUser := e.Int64("DOSS_UPLOAD_BYTES_IN_FLIGHT_PER_USER", 2*largest)
+	uploadWait := e.Duration("DOSS_UPLOAD_QUEUE_WAIT", 5*time.Second)
 	adminTokens, err := parseAdminTokens(e.String("DOSS_ADMIN_TOKENS", ""))
 	if err := errors.Join(e.Err(), err); err != nil {
 		return err
+	}
+	if inFlight < largest || inFlightPerUser < largest {
+		return fmt.Errorf("DOSS_UPLOAD_BYTES_IN_FLIGHT and DOSS_UPLOAD_BYTES_IN_FLIGHT_PER_USER must hold the largest upload (%d bytes)", largest)
 	}
 	log := logx.New(stdout, s.common.Dev(), "gateway")
 	defer func() { _ = log.Sync() }()
@@ -100,7 +109,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	defer ops.Stop()
 	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
 		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publisher: events.NewPublisher(js),
-		documentMaxBytes: documentMax}
+		documentMaxBytes: documentMax, budget: newUploadBudget(inFlight, inFlightPerUser, uploadWait)}
 	if _, err := cache.watch(nc, log); err != nil {
 		return fmt.Errorf("profile cache watch: %w", err)
 	}

@@ -26,6 +26,30 @@ func TestNormalizeEmail(t *testing.T) {
 		{"a\u00a0b@example.com", ""},
 		{"a@exa\u2060mple.com", ""},
 		{"é@exämple.com", "é@exämple.com"},
+		// One address, one spelling (issue 15): NFC, and the domain in
+		// its Unicode form however it was sent.
+		{"e\u0301@example.com", "é@example.com"},
+		{"é@xn--exmple-cua.com", "é@exämple.com"},
+		{"É@EXÄMPLE.COM", "é@exämple.com"},
+		{"é@exa\u0308mple.com", "é@exämple.com"},
+		{"a@ｅｘａｍｐｌｅ.com", "a@example.com"},
+		// One script per part: a Cyrillic or Greek letter among Latin
+		// ones is a look-alike of another address.
+		{"\u0430lice@example.com", ""},
+		{"alice@ex\u0430mple.com", ""},
+		{"alice@example.\u0441om", ""},
+		{"p\u03bfst@example.com", ""},
+		{"ａlice@example.com", ""}, // fullwidth: a compatibility look-alike
+		{"ﬁle@example.com", ""},   // a ligature
+		{"иван@example.com", "иван@example.com"},
+		{"почта@пример.рф", "почта@пример.рф"},
+		{"иван@пример.com", "иван@пример.com"}, // each label in one script
+		{"山田たろう@example.jp", "山田たろう@example.jp"},
+		{"김철수@example.kr", "김철수@example.kr"},
+		{"a.b-c_d+e@example.com", "a.b-c_d+e@example.com"},
+		{"a@ex_ample.com", ""},
+		{"a@xn--zz-.com", ""},
+		{"a@-example.com", ""},
 	} {
 		t.Run(c.in, func(t *testing.T) {
 			got, err := NormalizeEmail("email", c.in)
