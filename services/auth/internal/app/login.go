@@ -12,27 +12,6 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
-// pinAttempt claims the right to check one PIN for key. The claim is
-// recorded as a failure first and cleared by pinSuccess, so N concurrent
-// guesses can never check more than the cap. After every PINFailures
-// consecutive failures the key is locked, twice as long each time.
-func (s *Service) pinAttempt(ctx context.Context, key, field string) (int, error) {
-	var consecutive int
-	_, err := s.Ledger.Append(ctx, "pin:"+key, func(t *mongox.Tail, now time.Time) (string, error) {
-		tail, err := t.First(mongox.RecentEntries)
-		if err != nil {
-			return "", err
-		}
-		var wait time.Duration
-		consecutive, wait = lockout(tail, now, s.Limits)
-		if wait > 0 {
-			return "", tooMany(field, wait, "Too many failed attempts. Please try again later.")
-		}
-		return "fail", nil
-	})
-	return consecutive + 1, err
-}
-
 // lockout reads a PIN chain's tail (newest first): the failures since the
 // last success, and how long the key stays locked. Every PINFailures-th
 // consecutive failure locks it, twice as long as the time before.
@@ -52,10 +31,6 @@ func lockout(tail []mongox.Entry, now time.Time, lim Limits) (int, time.Duration
 		lock = min(lim.PINLockBase<<n, lim.PINLockMax)
 	}
 	return consecutive, max(0, tail[0].At.Add(lock).Sub(now))
-}
-
-func (s *Service) pinSuccess(ctx context.Context, key string) {
-	_, _ = s.Ledger.Append(ctx, "pin:"+key, func(*mongox.Tail, time.Time) (string, error) { return "ok", nil })
 }
 
 func badLogin() error {

@@ -309,13 +309,17 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	if acc.PendingPINHash == "" || acc.EmailVerifiedAt == nil || acc.PhoneVerifiedAt == nil {
 		return contract.Session{}, contract.FieldError("uuid", "Set a PIN first.")
 	}
-	if _, err := s.pinAttempt(ctx, "confirm:"+acc.UUID, "confirm_pin"); err != nil {
+	// The attempt's own counter (its uuid is its capability): checks take
+	// turns and only a mismatch counts, UnknownPINFailures a day.
+	ok, err := s.checkPIN(ctx, pinScope{key: "confirm:" + acc.UUID}, "confirm_pin", func() bool {
+		return s.Hasher.Verify(acc.PendingPINHash, req.ConfirmPIN)
+	})
+	if err != nil {
 		return contract.Session{}, err
 	}
-	if !s.Hasher.Verify(acc.PendingPINHash, req.ConfirmPIN) {
+	if !ok {
 		return contract.Session{}, contract.FieldError("confirm_pin", "The PIN confirmation does not match.")
 	}
-	s.pinSuccess(ctx, "confirm:"+acc.UUID)
 	emailKey, phoneKey := "email:"+acc.Email, "phone:"+acc.Phone
 	emailInUse := func(a Account) bool { return a.Active && a.Email == acc.Email }
 	if err := s.takeClaim(ctx, emailKey, acc.UUID, emailInUse); errors.Is(err, errTaken) {

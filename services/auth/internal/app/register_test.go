@@ -489,3 +489,42 @@ func TestSMSBudgets(t *testing.T) {
 		}
 	})
 }
+
+// confirm_pin counts only mismatches: the right PIN sent ten times at once
+// is never refused as locked (one of them activates the account, the
+// others find it active), and mismatches stop at the attempt's daily cap.
+func TestConfirmPINCountsOnlyMismatches(t *testing.T) {
+	f := newFixture(t)
+	c := f.as("198.51.100.1")
+	id := c.upToPIN("confirm@example.com", "+18685550800", "5830")
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.confirm(id, "5830")
+			switch {
+			case err == nil:
+				won.Add(1)
+			case code(err) == contract.RateLimited:
+				t.Errorf("the right PIN refused as locked: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("%d confirmations activated the account, want 1", won.Load())
+	}
+
+	other := c.upToPIN("mismatch@example.com", "+18685550801", "5830")
+	checked := 0
+	for range 2 * f.svc.Limits.UnknownPINFailures {
+		if _, err := c.confirm(other, "1357"); code(err) == contract.Invalid {
+			checked++
+		}
+	}
+	if checked != f.svc.Limits.UnknownPINFailures {
+		t.Fatalf("%d mismatches checked, want the cap %d", checked, f.svc.Limits.UnknownPINFailures)
+	}
+}
