@@ -145,7 +145,9 @@ func (s *Service) IssuePass(ctx context.Context, userID int64, req contract.Pass
 			cl.LastName = p.LastName
 		case contract.PassPhoto:
 			if p.Image == nil || *p.Image == "" {
-				v.Add("fields", "You have no photo to show.")
+				if req.Fields != nil { // asked for; the default shows it only when there is one
+					v.Add("fields", "You have no photo to show.")
+				}
 				continue
 			}
 			cl.Photo = photoDigest(*p.Image)
@@ -165,6 +167,9 @@ func (s *Service) IssuePass(ctx context.Context, userID int64, req contract.Pass
 	}
 	if err := v.Err(); err != nil {
 		return contract.PassIssueReply{}, err
+	}
+	if cl.Photo == "" {
+		fields = slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return f == contract.PassPhoto })
 	}
 	jti := randomToken()
 	exp := now.Add(ttl)
