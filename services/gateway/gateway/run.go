@@ -41,7 +41,9 @@ type Gateway struct {
 	needs            []string
 	// adminTokens admit the admin API; none disables it.
 	adminTokens []adminToken
-	publisher   *events.Publisher
+	// publicURL is where a pass's QR code points (DOSS_PUBLIC_URL).
+	publicURL string
+	publisher *events.Publisher
 }
 
 type settings struct {
@@ -73,6 +75,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	cacheMax := e.Int("DOSS_PROFILE_CACHE_ENTRIES", 100_000)
 	imageMax := e.Int64("DOSS_IMAGE_MAX_BYTES", 5<<20)
 	documentMax := e.Int64("DOSS_DOCUMENT_MAX_BYTES", 10<<20)
+	publicURL := strings.TrimRight(e.String("DOSS_PUBLIC_URL", "http://localhost:8080"), "/")
 	adminTokens, err := parseAdminTokens(e.String("DOSS_ADMIN_TOKENS", ""))
 	if err := errors.Join(e.Err(), err); err != nil {
 		return err
@@ -99,7 +102,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	defer ops.Stop()
 	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
-		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publisher: events.NewPublisher(js),
+		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publicURL: publicURL, publisher: events.NewPublisher(js),
 		documentMaxBytes: documentMax}
 	if _, err := cache.watch(nc, log); err != nil {
 		return fmt.Errorf("profile cache watch: %w", err)
