@@ -47,6 +47,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 	g.documentRoutes(authed)
 	g.accountRoutes(authed)
 	g.accountAuthRoutes(api, authed)
+	g.passRoutes(e, api, authed)
 
 	if len(g.adminTokens) > 0 {
 		admin := e.Group("/admin/v1", g.adminAuth)

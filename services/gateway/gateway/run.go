@@ -43,7 +43,9 @@ type Gateway struct {
 	needs  []string
 	// adminTokens admit the admin API; none disables it.
 	adminTokens []adminToken
-	publisher   *events.Publisher
+	// publicURL is where a pass's QR code points (DOSS_PUBLIC_URL).
+	publicURL string
+	publisher *events.Publisher
 }
 
 type settings struct {
@@ -79,6 +81,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	inFlight := e.Int64("DOSS_UPLOAD_BYTES_IN_FLIGHT", 6*largest)
 	inFlightPerUser := e.Int64("DOSS_UPLOAD_BYTES_IN_FLIGHT_PER_USER", 2*largest)
 	uploadWait := e.Duration("DOSS_UPLOAD_QUEUE_WAIT", 5*time.Second)
+	publicURL := strings.TrimRight(e.String("DOSS_PUBLIC_URL", "http://localhost:8080"), "/")
 	adminTokens, err := parseAdminTokens(e.String("DOSS_ADMIN_TOKENS", ""))
 	if err := errors.Join(e.Err(), err); err != nil {
 		return err
@@ -108,7 +111,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	defer ops.Stop()
 	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
-		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publisher: events.NewPublisher(js),
+		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publicURL: publicURL, publisher: events.NewPublisher(js),
 		documentMaxBytes: documentMax, budget: newUploadBudget(inFlight, inFlightPerUser, uploadWait)}
 	if _, err := cache.watch(nc, log); err != nil {
 		return fmt.Errorf("profile cache watch: %w", err)

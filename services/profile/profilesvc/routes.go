@@ -94,6 +94,9 @@ func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 			return err
 		}
 	}
+	if err := passRoutes(ms, svc); err != nil {
+		return err
+	}
 	return accountRoutes(ms, svc)
 }
 

@@ -6,6 +6,7 @@ package profilesvc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -87,7 +88,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	s3 := blob.ReadConfig(e)
 	photoTTL := e.Duration("DOSS_IMAGE_LINK_TTL", time.Hour)
 	docTTL := min(e.Duration("DOSS_DOCUMENT_LINK_TTL", 15*time.Minute), 15*time.Minute)
-	if err := e.Err(); err != nil {
+	passKeys, passKeysErr := readPassKeys(e.String("DOSS_PASS_SIGNING_KEY", ""), e.String("DOSS_PASS_PREVIOUS_KEYS", ""), common.Dev())
+	verifyPerMin := e.Int("DOSS_PASS_VERIFY_PER_MIN", 60)
+	if err := errors.Join(e.Err(), passKeysErr); err != nil {
 		return err
 	}
 	if photoTTL < time.Second || docTTL < time.Second {
@@ -129,6 +132,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer func() { _ = client.Disconnect(context.Background()) }()
 
+	passStore := adapters.Passes{Issues: db.Collection("profile_passes"), Revocations: db.Collection("profile_pass_revocations"), Shown: db.Collection("profile_pass_verifications")}
 	svc := &app.Service{
 		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")).WithCache(cacheEntries, cacheTTL),
 		Accounts: accountsFrom(nc),
@@ -142,6 +146,13 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Postings:  db.Collection("profile_postings"),
 		Referrals: db.Collection("profile_referral_codes"),
 		Publish:   events.NewPublisher(js).Publish,
+		Passes: app.Passes{
+			Keys:         passKeys,
+			Store:        passStore,
+			Photos:       adapters.Images{Store: store, TTL: contract.PassDefaultTTL},
+			Limits:       mongox.NewLedger(db.Collection("profile_pass_limits"), nil),
+			VerifyPerMin: verifyPerMin,
+		},
 	}
 	profiles.Store(svc.Profiles)
 	changed, err := nc.Subscribe(contract.EventSubject(contract.EventProfileUpdated), func(m *nats.Msg) {
@@ -158,6 +169,12 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer func() { _ = changed.Unsubscribe() }()
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	if err := passStore.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	if err := svc.Passes.Limits.EnsureIndexes(ctx); err != nil {
 		return err
 	}
 	if err := app.EnsurePostingIndexes(ctx, svc.Postings); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"reflect"
 	"strings"
 	"time"
 
@@ -261,7 +262,7 @@ func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)
 	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
 		before := *p
 		apply(p)
-		if *p == before {
+		if reflect.DeepEqual(*p, before) { // VerifiedDocuments is a slice
 			return nil, errUnchanged
 		}
 		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})

@@ -37,6 +37,9 @@ type Profile struct {
 	// DocumentsVersion is the documents snapshot the six document fields
 	// and IdentityStatus come from; only a newer one is applied.
 	DocumentsVersion int64 `bson:"documents_version"`
+	// VerifiedDocuments are the document kinds whose every side is
+	// approved (contract.DocNationalID, ...), for the identity pass.
+	VerifiedDocuments []string `bson:"verified_documents,omitempty"`
 	// The account API's fields (/api/user/profile).
 	Gender       string `bson:"gender,omitempty"`
 	Birthdate    string `bson:"birthdate,omitempty"` // YYYY-MM-DD; set once
@@ -99,8 +102,10 @@ type Service struct {
 	Postings        *mongo.Collection
 	Referrals       *mongo.Collection
 	Publish         func(ctx context.Context, ev contract.Event) error
-	NewReferralCode func() string    // NewReferralCode when nil
-	Now             func() time.Time // time.Now when nil
+	NewReferralCode func() string // NewReferralCode when nil
+	// Passes signs and checks identity passes (issue 19).
+	Passes Passes
+	Now    func() time.Time // time.Now when nil
 }
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }

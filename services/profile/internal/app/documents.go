@@ -36,6 +36,7 @@ func (s *Service) ApplyDocuments(ctx context.Context, snap contract.DocumentsSna
 			}
 		}
 		p.IdentityStatus = IdentityStatus(snap.Documents)
+		p.VerifiedDocuments = VerifiedDocuments(snap.Documents)
 		return nil, nil
 	})
 	if errors.Is(err, errUnchanged) {
@@ -72,22 +73,12 @@ func (s *Service) OnDocumentChanged(ctx context.Context, ev contract.Event) erro
 // pending while something awaits review; rejected when the latest
 // submission of every type present was rejected; else unverified.
 func IdentityStatus(docs []contract.DocumentRef) string {
+	if len(VerifiedDocuments(docs)) > 0 {
+		return contract.IdentityVerified
+	}
 	status := map[int]string{}
 	for _, d := range docs {
 		status[d.TypeID] = d.Status
-	}
-	sides := map[string][]int{}
-	for _, t := range contract.DocumentTypes {
-		sides[t.Document] = append(sides[t.Document], t.ID)
-	}
-	for _, ids := range sides {
-		whole := true
-		for _, id := range ids {
-			whole = whole && status[id] == contract.DocumentApproved
-		}
-		if whole {
-			return contract.IdentityVerified
-		}
 	}
 	rejected := 0
 	for _, st := range status {
@@ -102,4 +93,29 @@ func IdentityStatus(docs []contract.DocumentRef) string {
 		return contract.IdentityRejected
 	}
 	return contract.IdentityUnverified
+}
+
+// VerifiedDocuments are the document kinds, in contract.DocumentTypes
+// order, whose every side is approved among a user's current documents.
+func VerifiedDocuments(docs []contract.DocumentRef) []string {
+	status := map[int]string{}
+	for _, d := range docs {
+		status[d.TypeID] = d.Status
+	}
+	var kinds []string
+	whole := map[string]bool{}
+	for _, t := range contract.DocumentTypes {
+		if _, seen := whole[t.Document]; !seen {
+			kinds = append(kinds, t.Document)
+			whole[t.Document] = true
+		}
+		whole[t.Document] = whole[t.Document] && status[t.ID] == contract.DocumentApproved
+	}
+	var out []string
+	for _, k := range kinds {
+		if whole[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }

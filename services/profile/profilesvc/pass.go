@@ -1,0 +1,91 @@
+package profilesvc
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/profile/internal/app"
+)
+
+// readPassKeys reads DOSS_PASS_SIGNING_KEY ("kid:base64 ed25519 seed") and
+// DOSS_PASS_PREVIOUS_KEYS ("kid:base64 public key", comma-separated). Dev
+// mode without a key uses one derived from a fixed name, never production.
+func readPassKeys(signing, previous string, dev bool) (app.PassKeys, error) {
+	if signing == "" {
+		if !dev {
+			return app.PassKeys{}, fmt.Errorf("DOSS_PASS_SIGNING_KEY is required")
+		}
+		seed := sha256.Sum256([]byte("doss-dev-only:pass"))
+		return app.PassKeys{KeyID: "dev-pass", Key: ed25519.NewKeyFromSeed(seed[:])}, nil
+	}
+	kid, b64, ok := strings.Cut(signing, ":")
+	seed, err := base64.StdEncoding.DecodeString(b64)
+	if !ok || kid == "" || err != nil || len(seed) != ed25519.SeedSize {
+		return app.PassKeys{}, fmt.Errorf("DOSS_PASS_SIGNING_KEY: want kid:base64 32-byte ed25519 seed")
+	}
+	keys := app.PassKeys{KeyID: kid, Key: ed25519.NewKeyFromSeed(seed)}
+	for _, v := range strings.Split(previous, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		kid, b64, ok := strings.Cut(v, ":")
+		pub, err := base64.StdEncoding.DecodeString(b64)
+		if !ok || kid == "" || err != nil || len(pub) != ed25519.PublicKeySize {
+			return app.PassKeys{}, fmt.Errorf("DOSS_PASS_PREVIOUS_KEYS: want kid:base64 32-byte ed25519 public key")
+		}
+		keys.Previous = append(keys.Previous, contract.VerificationKey{KeyID: kid, Algorithm: "EdDSA", PublicKey: pub})
+	}
+	return keys, nil
+}
+
+// passRoutes are the identity pass's endpoints: the owner's (issue,
+// revoke, verifications) and anyone's (verify, photo, keys).
+func passRoutes(ms *natsx.Service, svc *app.Service) error {
+	for _, add := range []func() error{
+		func() error {
+			return natsx.Handle(ms, contract.ProfilePassIssue, func(ctx context.Context, r contract.PassIssueRequest) (contract.PassIssueReply, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.PassIssueReply{}, err
+				}
+				return svc.IssuePass(ctx, c.UserID, r)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.ProfilePassRevoke, func(ctx context.Context, _ struct{}) (struct{}, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return struct{}{}, err
+				}
+				return struct{}{}, svc.RevokePasses(ctx, c.UserID)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.ProfilePassVerifications, func(ctx context.Context, _ struct{}) (contract.PassVerificationsReply, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.PassVerificationsReply{}, err
+				}
+				return svc.PassVerifications(ctx, c.UserID)
+			})
+		},
+		func() error { return natsx.Handle(ms, contract.ProfilePassVerify, svc.VerifyPass) },
+		func() error { return natsx.Handle(ms, contract.ProfilePassPhoto, svc.PassPhoto) },
+		func() error {
+			return natsx.Handle(ms, contract.ProfilePassKeys, func(context.Context, struct{}) (contract.PassKeysReply, error) {
+				return svc.PassKeySet(), nil
+			})
+		},
+	} {
+		if err := add(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
