@@ -105,6 +105,24 @@ type Session struct {
 	User      User   `json:"user"`
 }
 
+// ForgotPINRequest asks for the two codes that reset a forgotten PIN.
+type ForgotPINRequest struct {
+	Phone string `json:"phone"`
+}
+
+// ForgotPINMessage is the one answer forgot_pin gives, whether or not the
+// phone has an account.
+const ForgotPINMessage = "If this phone number belongs to an account, we sent a code to it and another code to the account's email."
+
+// ResetPINRequest sets a new PIN with both codes ForgotPIN sent.
+type ResetPINRequest struct {
+	Phone       string `json:"phone"`
+	SMSCode     string `json:"sms_code"`
+	EmailCode   string `json:"email_code"`
+	PIN         string `json:"pin"`
+	DeviceToken string `json:"fcm_last_login_device_token,omitempty"`
+}
+
 // LoginReply is either a session or, with 2FA on, a challenge.
 type LoginReply struct {
 	Session   *Session `json:"session,omitempty"`
@@ -319,6 +337,10 @@ const (
 	PurposeProfile2FA    = "profile_2fa"
 	PurposeChangeEmail   = "change_email"
 	PurposeChangePhone   = "change_phone"
+	// A forgotten PIN is reset with two codes, one by SMS to the phone and
+	// one to the account's email, each bound to the account.
+	PurposeForgotPINSMS   = "forgot_pin_sms"
+	PurposeForgotPINEmail = "forgot_pin_email"
 )
 
 // Notifier dev outbox.

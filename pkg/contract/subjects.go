@@ -39,6 +39,8 @@ const (
 	AuthSessionRevoke  = "auth.v1.session-revoke"
 	AuthTwoFAStart     = "auth.v1.twofa-start"
 	AuthTwoFAVerify    = "auth.v1.twofa-verify"
+	AuthForgotPIN      = "auth.v1.forgot-pin"
+	AuthResetPIN       = "auth.v1.reset-pin"
 )
 
 // Profile commands.

@@ -72,6 +72,16 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 		func() error { return natsx.Handle(ms, contract.AuthTwoFAStart, asUser(svc.TwoFAStart)) },
 		func() error { return natsx.Handle(ms, contract.AuthTwoFAVerify, asUser(svc.TwoFAVerify)) },
 		func() error { return natsx.Handle(ms, contract.AuthVerifyContact, asUser(svc.VerifyContact)) },
+		func() error {
+			return natsx.Handle(ms, contract.AuthForgotPIN, func(ctx context.Context, r contract.ForgotPINRequest) (struct{}, error) {
+				return struct{}{}, svc.ForgotPIN(ctx, r)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.AuthResetPIN, func(ctx context.Context, r contract.ResetPINRequest) (contract.Session, error) {
+				return svc.ResetPIN(ctx, r, natsx.CallerFrom(ctx).Client)
+			})
+		},
 	} {
 		if err := add(); err != nil {
 			return err

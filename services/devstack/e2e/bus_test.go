@@ -27,6 +27,7 @@ var publicCommands = map[string]bool{
 	contract.AuthEmailSendOTP: true, contract.AuthEmailVerifyOTP: true, contract.AuthPhoneSendOTP: true,
 	contract.AuthPhoneVerifyOTP: true, contract.AuthSetPIN: true, contract.AuthConfirmPIN: true,
 	contract.AuthLogin: true, contract.AuthLoginVerifyOTP: true, contract.AuthKeys: true,
+	contract.AuthForgotPIN: true, contract.AuthResetPIN: true,
 	contract.AuthAccountGet: true, contract.NotifierOutbox: true,
 	// Anyone may check an identity pass: the pass is the credential.
 	contract.ProfilePassVerify: true, contract.ProfilePassPhoto: true, contract.ProfilePassKeys: true,

@@ -35,6 +35,12 @@ func (g *Gateway) routes(e *echo.Echo) {
 		return echo.Map{"success": s}
 	}))
 	v2.POST("/new-login", g.login)
+	v2.POST("/forgot_pin", forward[contract.ForgotPINRequest, struct{}](g, contract.AuthForgotPIN, func(struct{}) any {
+		return echo.Map{"message": contract.ForgotPINMessage}
+	}))
+	v2.POST("/reset_pin", forward[contract.ResetPINRequest, contract.Session](g, contract.AuthResetPIN, func(s contract.Session) any {
+		return echo.Map{"response": s}
+	}))
 
 	authed := api.Group("", g.verifier.authenticate)
 	authed.POST("/v2/logout", g.logout)

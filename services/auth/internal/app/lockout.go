@@ -148,6 +148,16 @@ func (s *Service) pinRefused(tail *mongox.Tail, sc pinScope, field string) error
 		}
 		return nil
 	}
+	// A PIN reset (both codes proved) ends the count of the failures before it.
+	for i := range s.Limits.UnknownPINFailures {
+		e, ok, err := tail.At(i)
+		if err != nil {
+			return err
+		}
+		if !ok || e.Kind == pinReset {
+			return nil
+		}
+	}
 	oldest, ok, err := tail.At(s.Limits.UnknownPINFailures - 1)
 	if err != nil {
 		return err

@@ -55,6 +55,9 @@ func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address
 type codeRequest struct {
 	field, channel, purpose, address, subject, userUUID string
 	length                                              int
+	// silent stores the code but sends nothing: a decoy that costs what a
+	// real code costs (see forgotPINDecoy).
+	silent bool
 }
 
 // sendKind is a send ledger entry's kind: who asked (a keyed digest of the
@@ -140,11 +143,14 @@ func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string,
 		ID: id, Purpose: r.purpose, Address: r.address, Subject: r.subject,
 		MAC: CodeMAC(s.CodeKey, r.purpose, r.address, code), CreatedAt: now, ExpiresAt: now.Add(lim.CodeTTL),
 	}
-	evs := s.event(ctx, contract.EventOTPRequested, contract.OTPRequested{
-		Channel: r.channel, To: r.address, Purpose: r.purpose, UserUUID: r.userUUID, ExpiresAt: otp.ExpiresAt,
-		Locale:     natsx.CallerFrom(ctx).Locale,
-		SealedCode: s.Box.Seal([]byte(code), []byte(r.purpose+":"+r.address)),
-	})
+	var evs []contract.Event
+	if !r.silent {
+		evs = s.event(ctx, contract.EventOTPRequested, contract.OTPRequested{
+			Channel: r.channel, To: r.address, Purpose: r.purpose, UserUUID: r.userUUID, ExpiresAt: otp.ExpiresAt,
+			Locale:     natsx.CallerFrom(ctx).Locale,
+			SealedCode: s.Box.Seal([]byte(code), []byte(r.purpose+":"+r.address)),
+		})
+	}
 	// Each code is its own chain: a new code never inherits or resets the
 	// attempts of the last one.
 	if err := s.OTPs.Put(ctx, otpKey(r.purpose, r.address)+"/"+otp.ID, 0, otp, evs); err != nil {
