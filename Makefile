@@ -4,7 +4,10 @@ SHELL := /bin/bash
 MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/documents services/devstack deploy/check
 GO ?= go
 
-.PHONY: help run test bench fuzz lint fmt tidy build up down bus-keys
+.PHONY: help run test bench fuzz lint fmt tidy build up down bus-keys images compose-test
+# `docker compose` (plugin) where there is one, else Debian's docker-compose.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+OFFLINE := $(COMPOSE) -f docker-compose.yml -f deploy/compose/offline.yml
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,8 +51,15 @@ up: ## the real stack in Docker (MongoDB, NATS, MinIO, Mailpit, services): needs
 down: ## stop the Docker stack
 	docker compose down
 
-images: ## build one image per service (deploy/Dockerfile), tagged doss/<service>:$$DOSS_VERSION: needs a Docker engine
-	docker compose build
+images: ## static binaries on the host (its Go build cache), then every image FROM scratch (deploy/Dockerfile.scratch, deploy/compose/offline.yml): no registry needed
+	deploy/compose/stage.sh
+	$(OFFLINE) build
+
+images-registry: ## the same images with the multi-stage deploy/Dockerfile (pulls golang; machines with a registry)
+	$(COMPOSE) build
+
+compose-test: ## make images, the offline stack up, the app's flows against :8080, scale profile=3 auth=2 and check every replica served ($$SRV.STATS), down -v
+	deploy/compose/test.sh
 
 deploy-check: ## check docker-compose.yml, deploy/Dockerfile, nats.conf and deploy/k8s against the code (part of make test)
 	cd deploy/check && $(GO) test -count=1 ./...
