@@ -182,22 +182,32 @@ func (s *Service) sendNotice(ctx context.Context, field, channel, address, templ
 	return s.OTPs.Put(ctx, otpKey("notice", address)+"/"+id, 0, OTP{ID: id, Purpose: "notice", Address: address, CreatedAt: s.now(), ExpiresAt: s.now()}, evs)
 }
 
+// codeOrNotice issues r's code, or, for an address that already belongs
+// to an account, the "account_exists" notice in its place and a code that
+// opens nothing: the caller's answer is the same either way.
+func (s *Service) codeOrNotice(ctx context.Context, taken bool, r codeRequest) (string, error) {
+	if taken {
+		if err := s.sendNotice(ctx, r.field, r.channel, r.address, "account_exists"); err != nil {
+			return "", err
+		}
+		return NewCode(r.length), nil
+	}
+	code, _, err := s.issueCode(ctx, r)
+	return code, err
+}
+
 // liveCodes are the newest unexpired codes sent to address for purpose,
 // newest first, at most MaxLiveCodes: several registration attempts may be
 // pending for one address, each with its own code.
 func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]OTP, error) {
-	tail, err := s.Ledger.Tail(ctx, "send:"+address)
-	if err != nil {
-		return nil, err
-	}
-	recent, err := tail.First(mongox.RecentEntries)
+	recent, err := s.within(ctx, "send:"+address, s.Limits.CodeTTL)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	var out []OTP
 	for _, e := range recent {
-		if now.Sub(e.At) >= s.Limits.CodeTTL || len(out) == MaxLiveCodes {
+		if len(out) == MaxLiveCodes {
 			break
 		}
 		_, p, id := parseSendKind(e.Kind)
@@ -216,6 +226,26 @@ func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]OTP
 		}
 	}
 	return out, nil
+}
+
+// within is key's chain entries younger than age, newest first, as far as
+// one read reaches (mongox.RecentEntries).
+func (s *Service) within(ctx context.Context, key string, age time.Duration) ([]mongox.Entry, error) {
+	tail, err := s.Ledger.Tail(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	recent, err := tail.First(mongox.RecentEntries)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	for i, e := range recent {
+		if now.Sub(e.At) >= age {
+			return recent[:i], nil
+		}
+	}
+	return recent, nil
 }
 
 // MaxLiveCodes bounds the codes one check compares against: each one

@@ -57,19 +57,12 @@ func (s *Service) EmailSendOTP(ctx context.Context, req contract.EmailSendOTPReq
 	if taken && s.Limits.RevealRegistered {
 		return contract.EmailSendOTPReply{}, s.emailTaken()
 	}
+	// A registered address gets a uuid no code exists for.
 	id := uuid.NewString()
-	var code string
-	if taken {
-		// The same answer as for a new address, a uuid no code exists for;
-		// the address itself hears that it already has an account.
-		err = s.sendNotice(ctx, "email", contract.ChannelEmail, email, "account_exists")
-		code = NewCode(s.Limits.CodeLength)
-	} else {
-		code, _, err = s.issueCode(ctx, codeRequest{
-			field: "email", channel: contract.ChannelEmail, purpose: contract.PurposeRegisterEmail,
-			address: email, subject: id, userUUID: id, length: s.Limits.CodeLength,
-		})
-	}
+	code, err := s.codeOrNotice(ctx, taken, codeRequest{
+		field: "email", channel: contract.ChannelEmail, purpose: contract.PurposeRegisterEmail,
+		address: email, subject: id, userUUID: id, length: s.Limits.CodeLength,
+	})
 	if err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
@@ -188,16 +181,10 @@ func (s *Service) PhoneSendOTP(ctx context.Context, req contract.PhoneSendOTPReq
 	if err := s.smsBudget(ctx, "phone", email, phone); err != nil {
 		return contract.PhoneSendOTPReply{}, err
 	}
-	var code string
-	if taken {
-		err = s.sendNotice(ctx, "phone", contract.ChannelSMS, phone, "account_exists")
-		code = NewCode(s.Limits.CodeLength)
-	} else {
-		code, _, err = s.issueCode(ctx, codeRequest{
-			field: "phone", channel: contract.ChannelSMS, purpose: contract.PurposeRegisterPhone,
-			address: phone, subject: email, length: s.Limits.CodeLength,
-		})
-	}
+	code, err := s.codeOrNotice(ctx, taken, codeRequest{
+		field: "phone", channel: contract.ChannelSMS, purpose: contract.PurposeRegisterPhone,
+		address: phone, subject: email, length: s.Limits.CodeLength,
+	})
 	if err != nil {
 		return contract.PhoneSendOTPReply{}, err
 	}

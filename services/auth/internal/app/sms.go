@@ -108,18 +108,13 @@ func parseSMSKind(kind string) (client, phone string, ok bool) {
 // registrationPhones are the phones sent a registration SMS for email within
 // a code's lifetime, newest first, at most MaxLiveCodes.
 func (s *Service) registrationPhones(ctx context.Context, email string) ([]string, error) {
-	tail, err := s.Ledger.Tail(ctx, "sms:reg:"+email)
+	recent, err := s.within(ctx, "sms:reg:"+email, s.Limits.CodeTTL)
 	if err != nil {
 		return nil, err
 	}
-	recent, err := tail.First(mongox.RecentEntries)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
 	var out []string
 	for _, e := range recent {
-		if now.Sub(e.At) >= s.Limits.CodeTTL || len(out) == MaxLiveCodes {
+		if len(out) == MaxLiveCodes {
 			break
 		}
 		if _, phone, ok := parseSMSKind(e.Kind); ok && !slices.Contains(out, phone) {
