@@ -24,12 +24,15 @@ const (
 )
 
 // Error is the one error type that survives the wire. Message and Fields
-// are safe to show to the app; Op and Err are for logs only.
+// are safe to show to the app; Op and Err are for logs only. Code (the kind)
+// decides the HTTP status; Reason, when set, says which condition of that
+// kind it is, and is what the app reads as "code" (see Reason).
 type Error struct {
 	Code       Code                `json:"code"`
 	Message    string              `json:"message"`
 	Fields     map[string][]string `json:"errors,omitempty"`
 	RetryAfter int                 `json:"retry_after,omitempty"` // seconds, for RateLimited and Unavailable
+	Reason     Reason              `json:"reason,omitempty"`
 
 	Op  string `json:"-"`
 	Err error  `json:"-"`
@@ -47,6 +50,12 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Because sets the specific reason of e and returns e.
+func (e *Error) Because(r Reason) *Error {
+	e.Reason = r
+	return e
+}
 
 // Errorf builds an *Error with a formatted, user-facing message.
 func Errorf(code Code, format string, args ...any) *Error {
@@ -129,4 +138,132 @@ func AsError(err error) *Error {
 		return e
 	}
 	return &Error{Code: Internal, Message: "Something went wrong. Please try again.", Err: err}
+}
+
+// Reason is the stable, machine-readable code of an error, the "code" the
+// gateway writes beside the Laravel fields: {"message", "errors", "code"}.
+// The set is closed: every value is listed in reasons with the one kind it
+// belongs to, and documented in the gateway's openapi.yaml (the Error
+// schema's enum; a test holds the two equal) and docs/errors.md. Codes are
+// Supabase Auth's where one fits. A code is never renamed or reused for
+// another condition; a new condition gets a new code.
+type Reason string
+
+// The generic code of each kind, used when the service that decided set
+// no specific one.
+const (
+	ReasonValidationFailed     Reason = "validation_failed"
+	ReasonUnauthenticated      Reason = "unauthenticated"
+	ReasonForbidden            Reason = "forbidden"
+	ReasonNotFound             Reason = "not_found"
+	ReasonConflict             Reason = "conflict"
+	ReasonRateLimited          Reason = "rate_limited"
+	ReasonPayloadTooLarge      Reason = "payload_too_large"
+	ReasonUnsupportedMediaType Reason = "unsupported_media_type"
+	ReasonServiceUnavailable   Reason = "service_unavailable"
+	ReasonInternal             Reason = "internal"
+)
+
+// The specific codes: each names one condition the app may handle on its
+// own (a countdown, a "request a new code" button, a log-in screen).
+const (
+	// Invalid (422): the code typed was wrong, is past its lifetime (said
+	// only to a caller who typed that very code), or was checked too often.
+	ReasonOTPInvalid          Reason = "otp_invalid"
+	ReasonOTPExpired          Reason = "otp_expired"
+	ReasonOTPAttemptsExceeded Reason = "otp_attempts_exceeded"
+
+	// Unauthenticated (401): a wrong phone or PIN (the same for both), and
+	// a token that was good once but whose session has ended.
+	ReasonInvalidCredentials Reason = "invalid_credentials"
+	ReasonSessionExpired     Reason = "session_expired"
+
+	// RateLimited (429, with Retry-After).
+	ReasonPINLocked              Reason = "pin_locked"
+	ReasonOTPSendTooSoon         Reason = "otp_send_too_soon"
+	ReasonOverEmailSendRateLimit Reason = "over_email_send_rate_limit"
+	ReasonOverSMSSendRateLimit   Reason = "over_sms_send_rate_limit"
+	ReasonTooManyFailures        Reason = "too_many_failures"
+
+	// Codes only the gateway gives, for requests it cannot read at all
+	// (no kind of the closed set above fits them).
+	ReasonBadJSON           Reason = "bad_json"             // 400
+	ReasonRequestURITooLong Reason = "request_uri_too_long" // 414
+)
+
+// reasons is the closed set, in the order the docs list it (by HTTP
+// status), each with the kind it belongs to ("" for the gateway's own).
+var reasons = []struct {
+	reason Reason
+	kind   Code
+}{
+	{ReasonBadJSON, ""},
+	{ReasonUnauthenticated, Unauthenticated},
+	{ReasonInvalidCredentials, Unauthenticated},
+	{ReasonSessionExpired, Unauthenticated},
+	{ReasonForbidden, Forbidden},
+	{ReasonNotFound, NotFound},
+	{ReasonConflict, Conflict},
+	{ReasonPayloadTooLarge, TooLarge},
+	{ReasonRequestURITooLong, ""},
+	{ReasonUnsupportedMediaType, UnsupportedMedia},
+	{ReasonValidationFailed, Invalid},
+	{ReasonOTPInvalid, Invalid},
+	{ReasonOTPExpired, Invalid},
+	{ReasonOTPAttemptsExceeded, Invalid},
+	{ReasonRateLimited, RateLimited},
+	{ReasonPINLocked, RateLimited},
+	{ReasonOTPSendTooSoon, RateLimited},
+	{ReasonOverEmailSendRateLimit, RateLimited},
+	{ReasonOverSMSSendRateLimit, RateLimited},
+	{ReasonTooManyFailures, RateLimited},
+	{ReasonInternal, Internal},
+	{ReasonServiceUnavailable, Unavailable},
+}
+
+// Reasons lists every code an error body may carry.
+func Reasons() []Reason {
+	out := make([]Reason, len(reasons))
+	for i, r := range reasons {
+		out[i] = r.reason
+	}
+	return out
+}
+
+// DefaultReason is the generic code of a kind; Internal for an unknown one.
+func DefaultReason(kind Code) Reason {
+	switch kind {
+	case Invalid:
+		return ReasonValidationFailed
+	case Unauthenticated:
+		return ReasonUnauthenticated
+	case Forbidden:
+		return ReasonForbidden
+	case NotFound:
+		return ReasonNotFound
+	case Conflict:
+		return ReasonConflict
+	case RateLimited:
+		return ReasonRateLimited
+	case TooLarge:
+		return ReasonPayloadTooLarge
+	case UnsupportedMedia:
+		return ReasonUnsupportedMediaType
+	case Unavailable:
+		return ReasonServiceUnavailable
+	default:
+		return ReasonInternal
+	}
+}
+
+// PublicReason is the code the app is shown for e: its Reason when that is
+// in the set and belongs to e's kind (so a code can never contradict the
+// status), otherwise the kind's generic one.
+func (e *Error) PublicReason() Reason {
+	for _, r := range reasons {
+		if r.reason == e.Reason && r.kind == e.Code && r.kind != "" {
+			return e.Reason
+		}
+	}
+	return DefaultReason(e.Code)
 }

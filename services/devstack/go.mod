@@ -24,7 +24,10 @@ require (
 	golang.org/x/crypto v0.58.0
 )
 
-require github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e // indirect
+require (
+	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e // indirect
+	github.com/swaggo/files/v2 v2.0.2 // indirect
+)
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect

@@ -67,6 +67,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 		limits: app.DefaultLimits(),
 	}
 	s.limits.CodeLength = e.Int("DOSS_OTP_LENGTH", 4)
+	s.limits.CodeTTL = e.Duration("DOSS_OTP_TTL", s.limits.CodeTTL)
 	s.limits.SendGap = e.Duration("DOSS_OTP_SEND_GAP", s.limits.SendGap)
 	s.limits.SendsPerHour = e.Int("DOSS_OTP_SENDS_PER_HOUR", s.limits.SendsPerHour)
 	s.limits.PINLockBase = e.Duration("DOSS_PIN_LOCK_BASE", s.limits.PINLockBase)

@@ -38,10 +38,41 @@ func status(code contract.Code) int {
 	}
 }
 
-// errorBody is the Laravel shape the app parses.
+// errorBody is the Laravel shape the app parses, with the stable code of
+// the condition beside it (contract.Reason; additive, the app may ignore it).
 type errorBody struct {
 	Message string              `json:"message"`
 	Errors  map[string][]string `json:"errors,omitempty"`
+	Code    contract.Reason     `json:"code"`
+}
+
+// statusReason is the code of an error the gateway's HTTP layer raised
+// itself (no service decided it), from its status alone.
+func statusReason(st int) contract.Reason {
+	switch st {
+	case http.StatusBadRequest:
+		return contract.ReasonBadJSON
+	case http.StatusUnauthorized:
+		return contract.ReasonUnauthenticated
+	case http.StatusForbidden:
+		return contract.ReasonForbidden
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return contract.ReasonNotFound
+	case http.StatusRequestEntityTooLarge:
+		return contract.ReasonPayloadTooLarge
+	case http.StatusRequestURITooLong:
+		return contract.ReasonRequestURITooLong
+	case http.StatusUnsupportedMediaType:
+		return contract.ReasonUnsupportedMediaType
+	case http.StatusTooManyRequests:
+		return contract.ReasonRateLimited
+	case http.StatusServiceUnavailable:
+		return contract.ReasonServiceUnavailable
+	}
+	if st < 500 {
+		return contract.ReasonValidationFailed
+	}
+	return contract.ReasonInternal
 }
 
 // badRequest is a request the gateway cannot even read (malformed JSON):
@@ -64,7 +95,7 @@ func renderError(err error, c echo.Context) {
 	)
 	switch {
 	case errors.As(err, &br):
-		st, body = http.StatusBadRequest, errorBody{Message: br.msg}
+		st, body = http.StatusBadRequest, errorBody{Message: br.msg, Code: contract.ReasonBadJSON}
 	case errors.As(err, &he):
 		st = he.Code
 		body.Message = http.StatusText(st)
@@ -77,17 +108,18 @@ func renderError(err error, c echo.Context) {
 		if st == http.StatusNotFound {
 			body.Message = "Not found."
 		}
+		body.Code = statusReason(st)
 	default:
 		e := contract.AsError(err)
 		st = status(e.Code)
-		body = errorBody{Message: e.Message, Errors: e.Fields}
+		body = errorBody{Message: e.Message, Errors: e.Fields, Code: e.PublicReason()}
 		if e.RetryAfter > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 		}
 		if st >= 500 {
 			logx.From(c.Request().Context()).Error("request failed", zap.String("path", c.Path()), zap.Error(err))
 			if st == http.StatusInternalServerError {
-				body = errorBody{Message: "Something went wrong. Please try again."}
+				body = errorBody{Message: "Something went wrong. Please try again.", Code: contract.ReasonInternal}
 			}
 		}
 	}

@@ -58,10 +58,14 @@ func TestRenderErrorHidesInternals(t *testing.T) {
 		status int
 		body   string
 	}{
-		{&contract.Error{Code: contract.Internal, Message: "db password is hunter2"}, 500, `{"message":"Something went wrong. Please try again."}`},
-		{contract.FieldError("email", "Bad."), 422, `{"message":"Bad.","errors":{"email":["Bad."]}}`},
-		{contract.RateLimitedFor(7, "Slow down."), 429, `{"message":"Slow down."}`},
-		{badRequest{"The request body is not valid JSON."}, 400, `{"message":"The request body is not valid JSON."}`},
+		{&contract.Error{Code: contract.Internal, Message: "db password is hunter2", Reason: contract.ReasonPINLocked}, 500, `{"message":"Something went wrong. Please try again.","code":"internal"}`},
+		{contract.FieldError("email", "Bad."), 422, `{"message":"Bad.","errors":{"email":["Bad."]},"code":"validation_failed"}`},
+		{contract.RateLimitedFor(7, "Slow down."), 429, `{"message":"Slow down.","code":"rate_limited"}`},
+		{contract.RateLimitedFor(7, "Slow down.").Because(contract.ReasonPINLocked), 429, `{"message":"Slow down.","code":"pin_locked"}`},
+		{contract.RateLimitedFor(7, "Slow down.").Because("made_up"), 429, `{"message":"Slow down.","code":"rate_limited"}`},
+		{badRequest{"The request body is not valid JSON."}, 400, `{"message":"The request body is not valid JSON.","code":"bad_json"}`},
+		{echo.NewHTTPError(http.StatusRequestURITooLong, "The request URL is too long."), 414, `{"message":"The request URL is too long.","code":"request_uri_too_long"}`},
+		{&contract.Error{Code: contract.Unavailable, Message: "Down.", RetryAfter: 2}, 503, `{"message":"Down.","code":"service_unavailable"}`},
 	} {
 		rec := httptest.NewRecorder()
 		ctx := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -198,6 +199,12 @@ func bearer(r *http.Request) (string, bool) {
 
 var errUnauthenticated = &contract.Error{Code: contract.Unauthenticated, Message: "Unauthenticated."}
 
+// errSessionEnded is for a token that was ours and good once (its signature
+// checks) but whose session has ended, by age or by revocation: only its
+// holder can tell the two apart from a forged one, so saying so tells a
+// stranger nothing, and tells the app to show the log-in screen.
+var errSessionEnded = &contract.Error{Code: contract.Unauthenticated, Message: "Your session has ended. Please log in again.", Reason: contract.ReasonSessionExpired}
+
 // authenticate is the middleware of every protected route.
 func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -208,7 +215,7 @@ func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		now := time.Now()
 		if p, ok := v.verified.get(raw, now); ok {
 			if v.isRevoked(p.SessionID) {
-				return errUnauthenticated
+				return errSessionEnded
 			}
 			c.Set(callerKey, p)
 			return next(c)
@@ -231,10 +238,13 @@ func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			if errors.As(keyErr, &ce) && ce.Code == contract.Unavailable {
 				return ce // cannot tell: auth is down and we hold no keys
 			}
+			if expiredOnly(err, &cl) {
+				return errSessionEnded
+			}
 			return errUnauthenticated
 		}
 		if v.isRevoked(cl.SessionID) {
-			return errUnauthenticated
+			return errSessionEnded
 		}
 		p := contract.Principal{UserID: cl.UserID, UUID: cl.Subject, SessionID: cl.SessionID}
 		if cl.ExpiresAt != nil {
@@ -243,4 +253,20 @@ func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(callerKey, p)
 		return next(c)
 	}
+}
+
+// expiredOnly reports whether err says no more than that a token of ours,
+// whose signature was checked (jwt checks it before any claim), is past its
+// expiry.
+func expiredOnly(err error, cl *claims) bool {
+	if !errors.Is(err, jwt.ErrTokenExpired) || cl.SessionID == "" || cl.UserID == 0 || cl.Subject == "" {
+		return false
+	}
+	for _, other := range []error{jwt.ErrTokenSignatureInvalid, jwt.ErrTokenUnverifiable, jwt.ErrTokenMalformed,
+		jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience, jwt.ErrTokenUsedBeforeIssued, jwt.ErrTokenNotValidYet} {
+		if errors.Is(err, other) {
+			return false
+		}
+	}
+	return cl.Issuer == contract.TokenIssuer && slices.Contains(cl.Audience, contract.TokenAudience)
 }

@@ -181,7 +181,7 @@ func (s *Service) changeBudget(ctx context.Context, key, field string, max int, 
 		}
 		if ok {
 			if wait := oldest.At.Add(window).Sub(now); wait > 0 {
-				return "", tooMany(field, wait, msg)
+				return "", tooMany(contract.ReasonRateLimited, field, wait, msg)
 			}
 		}
 		return "try", nil
@@ -241,7 +241,7 @@ func (s *Service) VerifyContact(ctx context.Context, p contract.Principal, req c
 		}
 		return contract.Account{}, contract.FieldError(k.name, "This "+k.name+" now belongs to another account, so the change was dropped.")
 	case errors.Is(err, errChangeReplaced):
-		return contract.Account{}, contract.FieldError("verification_code", "The verification code is invalid or has expired.")
+		return contract.Account{}, contract.FieldError("verification_code", "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 	case err != nil:
 		return contract.Account{}, err
 	}

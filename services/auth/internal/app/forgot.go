@@ -103,7 +103,7 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 	data := map[string]string{}
 	updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 		if !a.Active || a.Phone != phone {
-			return nil, contract.FieldError("sms_code", "The verification code is invalid or has expired.")
+			return nil, contract.FieldError("sms_code", "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 		}
 		a.PINHash, a.Password = hash, false
 		evs := s.notice(ctx, contract.ChannelSMS, a.Phone, "pin_reset", a, data)
@@ -136,7 +136,7 @@ func (s *Service) checkResetCode(ctx context.Context, field, purpose, address st
 		}
 	}
 	_, err := s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
-	return err
+	return s.orExpired(ctx, err, field, purpose, []string{address}, func(c OTP) bool { return acc != nil && c.Subject == acc.UUID }, code)
 }
 
 // clearPINLockout: whoever proved both the phone and the email is the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 )
@@ -30,7 +31,7 @@ func (s *Service) limitIP(ctx context.Context, action string, lim IPLimit) error
 		}
 		if ok {
 			if wait := oldest.At.Add(lim.Window).Sub(now); wait > 0 {
-				return "", tooMany("ip", wait, "Too many requests from your network. Please try again later.")
+				return "", tooMany(contract.ReasonRateLimited, "ip", wait, "Too many requests from your network. Please try again later.")
 			}
 		}
 		return "hit", nil

@@ -144,7 +144,7 @@ func (s *Service) pinRefused(tail *mongox.Tail, sc pinScope, field string) error
 			return errUntrusted
 		}
 		if wait > 0 {
-			return tooMany(field, wait, msg)
+			return tooMany(contract.ReasonPINLocked, field, wait, msg)
 		}
 		return nil
 	}
@@ -164,7 +164,7 @@ func (s *Service) pinRefused(tail *mongox.Tail, sc pinScope, field string) error
 	}
 	if ok {
 		if wait := oldest.At.Add(s.Limits.UnknownPINWindow).Sub(now); wait > 0 {
-			return tooMany(field, wait, msg)
+			return tooMany(contract.ReasonPINLocked, field, wait, msg)
 		}
 	}
 	return nil

@@ -34,7 +34,7 @@ func lockout(tail []mongox.Entry, now time.Time, lim Limits) (int, time.Duration
 }
 
 func badLogin() error {
-	return &contract.Error{Code: contract.Unauthenticated, Message: "The phone number or PIN is incorrect."}
+	return &contract.Error{Code: contract.Unauthenticated, Message: "The phone number or PIN is incorrect.", Reason: contract.ReasonInvalidCredentials}
 }
 
 // Login checks phone + PIN under the lockout of the device it comes from

@@ -109,18 +109,18 @@ func (s *Service) allowSend(ctx context.Context, field, address, kind string) er
 				break
 			}
 			if i+1 >= lim.AddressSendsPerHour {
-				return "", tooMany(field, e.At.Add(time.Hour).Sub(now), "Too many codes requested. Please try again later.")
+				return "", tooMany(overSendLimit(address), field, e.At.Add(time.Hour).Sub(now), "Too many codes requested. Please try again later.")
 			}
 			if c, _, _ := parseSendKind(e.Kind); c != client {
 				continue
 			}
 			if mine == 0 {
 				if wait := e.At.Add(lim.SendGap).Sub(now); wait > 0 {
-					return "", tooMany(field, wait, "Please wait before requesting another code.")
+					return "", tooMany(contract.ReasonOTPSendTooSoon, field, wait, "Please wait before requesting another code.")
 				}
 			}
 			if mine++; mine >= lim.SendsPerHour {
-				return "", tooMany(field, e.At.Add(time.Hour).Sub(now), "Too many codes requested. Please try again later.")
+				return "", tooMany(overSendLimit(address), field, e.At.Add(time.Hour).Sub(now), "Too many codes requested. Please try again later.")
 			}
 		}
 		return kind, nil
@@ -252,11 +252,19 @@ func (s *Service) within(ctx context.Context, key string, age time.Duration) ([]
 // multiplies a guess's odds, so the failure caps allow for it (see README).
 const MaxLiveCodes = 3
 
-func tooMany(field string, wait time.Duration, msg string) error {
+func tooMany(reason contract.Reason, field string, wait time.Duration, msg string) error {
 	secs := int((wait + time.Second - 1) / time.Second)
-	e := contract.RateLimitedFor(secs, msg)
+	e := contract.RateLimitedFor(secs, msg).Because(reason)
 	e.Fields = map[string][]string{field: {msg}}
 	return e
+}
+
+// overSendLimit is the code of an address's hourly sending cap, by channel.
+func overSendLimit(address string) contract.Reason {
+	if strings.Contains(address, "@") {
+		return contract.ReasonOverEmailSendRateLimit
+	}
+	return contract.ReasonOverSMSSendRateLimit
 }
 
 var errBadCode = errors.New("bad code")
@@ -282,6 +290,67 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 		cands = []OTP{otp}
 	}
 	_, err = s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
+	if otp.ID != "" && len(cands) == 0 && isWrongCode(err) && s.now().Before(otp.ExpiresAt.Add(ExpiredLookback)) && otp.matches(s.CodeKey, code) {
+		return errExpired(field)
+	}
+	return err
+}
+
+// ExpiredLookback is how long past its lifetime a code is still recognised
+// to say otp_expired instead of otp_invalid.
+const ExpiredLookback = time.Hour
+
+// errExpired is the answer to a code that was right but is past its
+// lifetime. It is given only to a caller who typed that very code, so it
+// tells nobody else whether a code was ever sent to an address (a stranger
+// guessing meets otp_invalid, and the same failure slots, as before).
+func errExpired(field string) error {
+	return contract.FieldError(field, "The verification code has expired. Please request a new code.").Because(contract.ReasonOTPExpired)
+}
+
+func anyCode(OTP) bool { return true }
+
+func isWrongCode(err error) bool {
+	var e *contract.Error
+	return errors.As(err, &e) && e.Reason == contract.ReasonOTPInvalid
+}
+
+func (otp OTP) matches(key []byte, code string) bool {
+	return subtle.ConstantTimeCompare(otp.MAC, CodeMAC(key, otp.Purpose, otp.Address, code)) == 1
+}
+
+// orExpired is err, or otp_expired when err is a wrong-code answer and code
+// is that of one of the newest codes of purpose sent to one of addresses
+// (of those ours keeps) that expired within ExpiredLookback. It reads only
+// on this failure path, so a right code costs nothing more.
+func (s *Service) orExpired(ctx context.Context, err error, field, purpose string, addresses []string, ours func(OTP) bool, code string) error {
+	if !isWrongCode(err) {
+		return err
+	}
+	now := s.now()
+	for _, addr := range addresses {
+		recent, rerr := s.within(ctx, "send:"+addr, s.Limits.CodeTTL+ExpiredLookback)
+		if rerr != nil {
+			return err
+		}
+		seen := 0
+		for _, e := range recent {
+			_, p, id := parseSendKind(e.Kind)
+			if p != purpose {
+				continue
+			}
+			if seen++; seen > 2*MaxLiveCodes {
+				break
+			}
+			otp, gerr := s.otpByID(ctx, purpose, addr, id)
+			if gerr != nil || now.Before(otp.ExpiresAt) || !ours(otp) {
+				continue
+			}
+			if otp.matches(s.CodeKey, code) {
+				return errExpired(field)
+			}
+		}
+	}
 	return err
 }
 
@@ -294,7 +363,7 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 // in ledgers, so N concurrent guesses never get more checks than the caps.
 func (s *Service) checkCodes(ctx context.Context, field string, failKeys []string, cands []OTP, code string) (OTP, error) {
 	lim := s.Limits
-	invalid := contract.FieldError(field, "The verification code is invalid or has expired.")
+	invalid := contract.FieldError(field, "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 	if err := s.limitIP(ctx, "check", lim.IPChecks); err != nil {
 		return OTP{}, err
 	}
@@ -316,7 +385,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 		return OTP{}, invalid
 	}
 	// A code whose checks are spent drops out; the newer ones stay.
-	spent := contract.FieldError(field, "Too many attempts for this code. Please request a new code.")
+	spent := contract.FieldError(field, "Too many attempts for this code. Please request a new code.").Because(contract.ReasonOTPAttemptsExceeded)
 	open := cands[:0:0]
 	for _, otp := range cands {
 		_, err := s.Ledger.Append(ctx, "try:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
@@ -404,11 +473,11 @@ func (s *Service) claimFailure(ctx context.Context, field, address, client strin
 			}
 		}
 		if all >= lim.FailuresPerDay {
-			return "", tooMany(field, oldestAll.Add(24*time.Hour).Sub(now), "Too many failed attempts. Please try again later.")
+			return "", tooMany(contract.ReasonTooManyFailures, field, oldestAll.Add(24*time.Hour).Sub(now), "Too many failed attempts. Please try again later.")
 		}
 		// An unknown client ("-": a call from inside) has no cap of its own.
 		if client != "-" && mine >= lim.ClientFailuresPerDay {
-			return "", tooMany(field, oldestMine.Add(24*time.Hour).Sub(now), "Too many failed attempts. Please try again later.")
+			return "", tooMany(contract.ReasonTooManyFailures, field, oldestMine.Add(24*time.Hour).Sub(now), "Too many failed attempts. Please try again later.")
 		}
 		return "f|" + client, nil
 	})

@@ -89,7 +89,7 @@ func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOT
 	}
 	otp, err := s.checkCodes(ctx, "verification_code", []string{failKey(contract.PurposeRegisterEmail, email)}, cands, req.VerificationCode)
 	if err != nil {
-		return contract.EmailVerifyOTPReply{}, err
+		return contract.EmailVerifyOTPReply{}, s.orExpired(ctx, err, "verification_code", contract.PurposeRegisterEmail, []string{email}, anyCode, req.VerificationCode)
 	}
 	at := s.now().Truncate(time.Second)
 	acc, err := s.Accounts.Update(ctx, otp.Subject, func(a *Account) ([]contract.Event, error) {
@@ -243,7 +243,8 @@ func (s *Service) PhoneVerifyOTP(ctx context.Context, req contract.PhoneVerifyOT
 	}
 	otp, err := s.checkCodes(ctx, "verification_code", keys, cands, req.VerificationCode)
 	if err != nil {
-		return contract.PhoneVerifyOTPReply{}, err
+		return contract.PhoneVerifyOTPReply{}, s.orExpired(ctx, err, "verification_code", contract.PurposeRegisterPhone, phones,
+			func(c OTP) bool { return c.Subject == acc.Email }, req.VerificationCode)
 	}
 	at := s.now().Truncate(time.Second)
 	_, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {

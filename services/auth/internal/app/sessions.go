@@ -81,7 +81,7 @@ func (s *Service) newSession(ctx context.Context, acc Account, device string, cl
 		if err := s.revoke(ctx, acc.UserID, sess.ID, false); err != nil {
 			return contract.Session{}, err
 		}
-		return contract.Session{}, contract.Errorf(contract.Unauthenticated, "Your PIN was just changed. Please log in again.")
+		return contract.Session{}, contract.Errorf(contract.Unauthenticated, "Your PIN was just changed. Please log in again.").Because(contract.ReasonSessionExpired)
 	}
 	tok, err := s.Signer.Sign(acc.UUID, acc.UserID, sess.ID, now)
 	if err != nil {

@@ -67,7 +67,7 @@ func (s *Service) smsBudget(ctx context.Context, field, email, phone string) err
 				}
 				if mine >= lim.SMSPerRegistration || all >= 2*lim.SMSPerRegistration {
 					s.tripped("sms_registration", "")
-					return "", tooMany(field, e.At.Add(24*time.Hour).Sub(now), "Too many text messages for this registration. Please try again later.")
+					return "", tooMany(contract.ReasonOverSMSSendRateLimit, field, e.At.Add(24*time.Hour).Sub(now), "Too many text messages for this registration. Please try again later.")
 				}
 			}
 			return "p|" + client + "|" + phone, nil
@@ -83,7 +83,7 @@ func (s *Service) smsBudget(ctx context.Context, field, email, phone string) err
 				return "", err
 			} else if ok && newest.Seq >= int64(lim.SMSPerHour) {
 				s.tripped("sms_hourly", "")
-				return "", tooMany(field, hour.Add(time.Hour).Sub(now), "Text messages are paused for a while. Please try again later.")
+				return "", tooMany(contract.ReasonOverSMSSendRateLimit, field, hour.Add(time.Hour).Sub(now), "Text messages are paused for a while. Please try again later.")
 			}
 			return "sms", nil
 		})

@@ -171,7 +171,7 @@ func (s *Service) TwoFAVerify(ctx context.Context, p contract.Principal, req con
 		return contract.TwoFAVerifyReply{}, err
 	}
 	s.touch(ctx, p)
-	invalid := contract.FieldError("otp", "The verification code is invalid or has expired.")
+	invalid := contract.FieldError("otp", "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 	ch, err := s.pendingChange(ctx, acc.UUID)
 	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
 		return contract.TwoFAVerifyReply{}, invalid
