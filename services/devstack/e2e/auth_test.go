@@ -46,7 +46,7 @@ func TestRegistrationAndLogin(t *testing.T) {
 	expect(t, e.do(http.MethodPost, "/api/v2/logout", tok, ""), 204)
 	r = e.do(http.MethodPost, "/api/v2/logout", tok, "")
 	expect(t, r, 401)
-	if r.raw != `{"message":"Unauthenticated."}`+"\n" {
+	if r.raw != `{"message":"Unauthenticated.","code":"session_expired"}`+"\n" {
 		t.Fatalf("401 body %q", r.raw)
 	}
 	// The first session is untouched by the second's logout.

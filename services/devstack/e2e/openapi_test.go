@@ -98,13 +98,18 @@ func checkSpec(t reporter, req *http.Request, body []byte, res *http.Response, r
 	route, params, err := router.FindRoute(vreq)
 	if err != nil {
 		// What the document says of any other path or method: 404 (or
-		// 405), or 401 under /api for want of a token, with the Error body.
+		// 405), or 401 under /api for want of a token, with the Error body
+		// and that status's code.
 		doc, _ := spec()
 		var body any
+		schema := "NotFoundError"
+		if res.StatusCode == 401 {
+			schema = "UnauthenticatedError"
+		}
 		switch {
 		case res.StatusCode != 404 && res.StatusCode != 405 && (res.StatusCode != 401 || !strings.HasPrefix(req.URL.Path, "/api/")):
 		case json.Unmarshal(raw, &body) != nil:
-		case doc.Components.Schemas["Error"].Value.VisitJSON(body, openapi3.EnableJSONSchema2020()) != nil:
+		case doc.Components.Schemas[schema].Value.VisitJSON(body, openapi3.EnableJSONSchema2020()) != nil:
 		default:
 			return
 		}
@@ -184,7 +189,8 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 }
 
 // TestOpenAPIDocumentServed: the gateway serves the document it embeds and
-// the page rendered from it (both exchanges checked like any other).
+// the viewer reading it (every exchange checked like any other), under the
+// viewer's CSP, while the API keeps its own headers.
 func TestOpenAPIDocumentServed(t *testing.T) {
 	e := start(t, nil)
 	r := e.do(http.MethodGet, "/openapi.yaml", "", "")
@@ -194,8 +200,20 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 	}
 	r = e.do(http.MethodGet, "/docs", "", "")
 	expect(t, r, 200)
-	if !strings.Contains(r.raw, "/api/v2/my/documents/{documentId}") || !strings.Contains(r.raw, "next_Tss_Money_To_Expire") {
-		t.Fatalf("/docs: %.500s", r.raw)
+	if !strings.Contains(r.raw, `<div id="swagger-ui">`) || !strings.Contains(r.header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("/docs: %v %.500s", r.header, r.raw)
+	}
+	for _, asset := range []string{"swagger-ui-bundle.js", "swagger-ui.css", "init.js"} {
+		r := e.do(http.MethodGet, "/docs/"+asset, "", "")
+		if r.status != 200 || len(r.raw) == 0 {
+			t.Errorf("/docs/%s: %d", asset, r.status)
+		}
+	}
+	if r := e.do(http.MethodGet, "/docs/swagger-ui-bundle.js.map", "", ""); r.status != 404 || r.str("code") != "not_found" {
+		t.Errorf("a file the viewer does not load: %d %s", r.status, r.raw)
+	}
+	if r := e.do(http.MethodGet, "/healthz", "", ""); r.header.Get("Content-Security-Policy") != "" {
+		t.Errorf("the viewer's CSP leaked onto the API: %q", r.header.Get("Content-Security-Policy"))
 	}
 }
 
@@ -232,17 +250,22 @@ func TestSpecCheckCatchesDrift(t *testing.T) {
 		ok               bool
 	}{
 		{"documented", "GET", "/api/v2/profile", "", 200, profile, nil, true},
-		{"validation error", "POST", "/api/v2/update_name", `{"first_name":""}`, 422, `{"message":"m","errors":{"first_name":["m"]}}`, nil, true},
+		{"validation error", "POST", "/api/v2/update_name", `{"first_name":""}`, 422, `{"message":"m","errors":{"first_name":["m"]},"code":"validation_failed"}`, nil, true},
+		{"validation error without a code", "POST", "/api/v2/update_name", `{"first_name":""}`, 422, `{"message":"m","errors":{"first_name":["m"]}}`, nil, false},
+		{"validation error with a 429's code", "POST", "/api/v2/update_name", `{"first_name":""}`, 422, `{"message":"m","errors":{"first_name":["m"]},"code":"pin_locked"}`, nil, false},
 		{"undocumented route", "GET", "/api/v2/nothing", "", 200, `{}`, nil, false},
-		{"unknown route, 404", "GET", "/api/v2/nothing", "", 404, `{"message":"Not found."}`, nil, true},
+		{"unknown route, 404", "GET", "/api/v2/nothing", "", 404, `{"message":"Not found.","code":"not_found"}`, nil, true},
+		{"unknown route, 404 with another code", "GET", "/api/v2/nothing", "", 404, `{"message":"Not found.","code":"conflict"}`, nil, false},
+		{"unknown code", "GET", "/api/v2/profile", "", 401, `{"message":"m","code":"nope"}`, nil, false},
 		{"unknown route, 404 of another shape", "GET", "/nothing", "", 404, `{"error":"Not found."}`, nil, false},
 		{"undocumented method", "DELETE", "/api/v2/profile", "", 204, ``, nil, false},
 		{"undocumented status", "GET", "/api/v2/profile", "", 500, `{"message":"m"}`, nil, false},
 		{"renamed field", "GET", "/api/v2/profile", "", 200, strings.Replace(profile, `"first_name"`, `"firstName"`, 1), nil, false},
 		{"extra field", "GET", "/api/v2/profile", "", 200, strings.Replace(profile, `{"id":1`, `{"id":1,"x":1`, 1), nil, false},
-		{"422 without errors", "POST", "/api/v2/update_name", `{}`, 422, `{"message":"m"}`, nil, false},
-		{"503 without Retry-After", "GET", "/api/v2/profile", "", 503, `{"message":"m"}`, nil, false},
-		{"503 with Retry-After", "GET", "/api/v2/profile", "", 503, `{"message":"m"}`, []string{"Retry-After", "1"}, true},
+		{"422 without errors", "POST", "/api/v2/update_name", `{}`, 422, `{"message":"m","code":"validation_failed"}`, nil, false},
+		{"503 without Retry-After", "GET", "/api/v2/profile", "", 503, `{"message":"m","code":"service_unavailable"}`, nil, false},
+		{"503 with Retry-After", "GET", "/api/v2/profile", "", 503, `{"message":"m","code":"service_unavailable"}`, []string{"Retry-After", "1"}, true},
+		{"503 with another status's code", "GET", "/api/v2/profile", "", 503, `{"message":"m","code":"internal"}`, []string{"Retry-After", "1"}, false},
 		{"document", "GET", "/api/v2/my/documents/7", "", 200, document, nil, true},
 		{"document with an owner", "GET", "/api/v2/my/documents/7", "", 200, strings.Replace(document, `{"id":7`, `{"id":7,"user_id":3`, 1), nil, false},
 		{"list without X-Total-Count", "GET", "/api/v2/my/documents", "", 200, `[` + document + `]`, nil, false},

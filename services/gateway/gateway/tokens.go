@@ -202,8 +202,9 @@ var errUnauthenticated = &contract.Error{Code: contract.Unauthenticated, Message
 // errSessionEnded is for a token that was ours and good once (its signature
 // checks) but whose session has ended, by age or by revocation: only its
 // holder can tell the two apart from a forged one, so saying so tells a
-// stranger nothing, and tells the app to show the log-in screen.
-var errSessionEnded = &contract.Error{Code: contract.Unauthenticated, Message: "Your session has ended. Please log in again.", Reason: contract.ReasonSessionExpired}
+// stranger nothing, and tells the app to show the log-in screen. The
+// message stays the one the app has always had.
+var errSessionEnded = &contract.Error{Code: contract.Unauthenticated, Message: "Unauthenticated.", Reason: contract.ReasonSessionExpired}
 
 // authenticate is the middleware of every protected route.
 func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
