@@ -37,6 +37,14 @@ func runSteps(t *testing.T, steps []step) {
 	}
 }
 
+// otherCode is a code of the same length that is not code.
+func otherCode(code string) string {
+	if code == "0000" {
+		return "1111"
+	}
+	return "0000"
+}
+
 // TestErrorCodes walks each condition the app may handle on its own and
 // checks it gets its own code, beside the unchanged Laravel fields. The
 // order matters: each step builds on the state the ones before left.
@@ -52,10 +60,7 @@ func TestErrorCodes(t *testing.T) {
 	}
 	r := sendEmail("10.0.0.1", "guessed@example.com")()
 	expect(t, r, 200)
-	wrong := "0000"
-	if r.str("response", "user", "verification_code") == wrong {
-		wrong = "1111"
-	}
+	wrong := otherCode(r.str("response", "user", "verification_code"))
 	verify := func(ip string) func() resp {
 		return func() resp {
 			return e.postFrom(ip, "/api/v2/email_verify_otp", js(map[string]string{"email": "guessed@example.com", "verification_code": wrong}))
@@ -129,10 +134,7 @@ func TestErrorCodeExpired(t *testing.T) {
 	r := e.post("/api/v2/email_send_otp", js(map[string]string{"email": "late@example.com"}))
 	expect(t, r, 200)
 	code := r.str("response", "user", "verification_code")
-	wrong := "0000"
-	if code == wrong {
-		wrong = "1111"
-	}
+	wrong := otherCode(code)
 	verify := func(c string) func() resp {
 		return func() resp {
 			return e.post("/api/v2/email_verify_otp", js(map[string]string{"email": "late@example.com", "verification_code": c}))

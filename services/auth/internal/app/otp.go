@@ -339,7 +339,7 @@ func (s *Service) orExpired(ctx context.Context, err error, field, purpose strin
 			if p != purpose {
 				continue
 			}
-			if seen++; seen > 2*MaxLiveCodes {
+			if seen++; seen > MaxLiveCodes {
 				break
 			}
 			otp, gerr := s.otpByID(ctx, purpose, addr, id)
