@@ -24,7 +24,11 @@ require (
 	golang.org/x/crypto v0.58.0
 )
 
-require github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e // indirect
+require (
+	cloud.google.com/go/compute/metadata v0.9.0 // indirect
+	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e // indirect
+	golang.org/x/oauth2 v0.38.0 // indirect
+)
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
