@@ -202,21 +202,27 @@ type fcmError struct {
 	} `json:"error"`
 }
 
-func (e fcmError) errorCode() string {
+// fcmErrorType marks a detail FCM itself wrote about the message (not
+// Google's front end about a project or an API).
+const fcmErrorType = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+
+// errorCode is FCM's own code, and whether FCM wrote a detail at all.
+func (e fcmError) errorCode() (string, bool) {
 	for _, d := range e.Error.Details {
-		if d.ErrorCode != "" {
-			return d.ErrorCode
+		if d.Type == fcmErrorType {
+			return d.ErrorCode, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // Send posts one message. A 401 (the token was revoked or expired early)
 // mints a new token and tries once more. The device token is reported
 // unregistered (domain.ErrUnregistered) only when FCM itself says so: its
-// UNREGISTERED code, or a 404 carrying Google's NOT_FOUND error body. A
-// bare 404 (a wrong base URL, a proxy) is an ordinary failure, retried, so
-// a misconfiguration cannot drop every device. INVALID_ARGUMENT is
+// UNREGISTERED code, or a 404 carrying an FcmError detail. Any other 404
+// (a wrong base URL, a proxy, Google's front end on an unknown project)
+// is an ordinary failure, retried, so a misconfiguration cannot drop every
+// device. INVALID_ARGUMENT is
 // permanent (domain.ErrRejected); 429, 5xx and the rest are retried.
 func (s *FCMSender) Send(ctx context.Context, m domain.Message) error {
 	var b pushBody
@@ -266,13 +272,13 @@ func (s *FCMSender) post(ctx context.Context, token string, body []byte) (int, [
 func classifyFCM(status int, detail []byte) error {
 	var e fcmError
 	googleBody := json.Unmarshal(detail, &e) == nil && e.Error.Status != ""
-	code := e.errorCode()
+	code, fromFCM := e.errorCode()
 	summary := fmt.Sprintf("push provider: %d %s %s: %s", status, e.Error.Status, code, e.Error.Message)
 	if !googleBody {
 		summary = fmt.Sprintf("push provider: %d: %s", status, strings.TrimSpace(string(detail[:min(len(detail), 512)])))
 	}
 	switch {
-	case code == "UNREGISTERED", status == http.StatusNotFound && googleBody && e.Error.Status == "NOT_FOUND":
+	case code == "UNREGISTERED", status == http.StatusNotFound && fromFCM:
 		return fmt.Errorf("%w: %s", domain.ErrUnregistered, summary)
 	case code == "INVALID_ARGUMENT", status == http.StatusBadRequest && googleBody && e.Error.Status == "INVALID_ARGUMENT":
 		return fmt.Errorf("%w: %s", domain.ErrRejected, summary)

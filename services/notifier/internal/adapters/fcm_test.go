@@ -251,6 +251,7 @@ func TestAccessTokenConcurrentSendsMintOnce(t *testing.T) {
 
 const (
 	unregistered = `{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}`
+	fcmNotFound  = `{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError"}]}}`
 	notFound     = `{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}`
 	invalidArg   = `{"error":{"code":400,"message":"The registration token is not a valid FCM registration token","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}`
 	unauth       = `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`
@@ -276,7 +277,8 @@ func TestFCMSender(t *testing.T) {
 		{"401 mints a new token and retries once", []answer{{401, unauth}, ok}, false, nil, 2, 2, []string{"Bearer at-1", "Bearer at-2"}},
 		{"401 twice is a failure, not a loop", []answer{{401, unauth}}, false, errAny, 2, 2, []string{"Bearer at-1", "Bearer at-2"}},
 		{"UNREGISTERED drops the device", []answer{{404, unregistered}}, false, domain.ErrUnregistered, 1, 1, nil},
-		{"Google's NOT_FOUND drops the device", []answer{{404, notFound}}, false, domain.ErrUnregistered, 1, 1, nil},
+		{"a 404 from FCM about the message drops the device", []answer{{404, fcmNotFound}}, false, domain.ErrUnregistered, 1, 1, nil},
+		{"Google's NOT_FOUND without FCM's detail (a project) is retried", []answer{{404, notFound}}, false, errAny, 1, 1, nil},
 		{"a bare 404 (wrong URL) is retried, the device kept", []answer{{404, "<html>not here</html>"}}, false, errAny, 1, 1, nil},
 		{"INVALID_ARGUMENT is permanent", []answer{{400, invalidArg}}, false, domain.ErrRejected, 1, 1, nil},
 		{"503 is retried later", []answer{{503, unavailable}}, false, errAny, 1, 1, nil},
