@@ -25,8 +25,10 @@ require (
 )
 
 require (
+	cloud.google.com/go/compute/metadata v0.9.0 // indirect
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e // indirect
 	github.com/swaggo/files/v2 v2.0.2 // indirect
+	golang.org/x/oauth2 v0.38.0 // indirect
 )
 
 require (

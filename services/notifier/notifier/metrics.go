@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"context"
+	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -11,7 +12,7 @@ import (
 
 var sends = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "doss_notifier_sends_total",
-	Help: "Delivery attempts by channel (email, sms, push) and outcome (ok, failed).",
+	Help: "Delivery attempts by channel (email, sms, push) and outcome (ok, failed, unregistered: a push token the provider declared dead).",
 }, []string{"channel", "outcome"})
 
 // countSends wraps each channel's sender so every attempt is counted; a
@@ -22,7 +23,10 @@ func countSends(senders map[string]domain.Sender) map[string]domain.Sender {
 		counted[channel] = domain.SenderFunc(func(ctx context.Context, m domain.Message) error {
 			err := s.Send(ctx, m)
 			outcome := "ok"
-			if err != nil {
+			switch {
+			case errors.Is(err, domain.ErrUnregistered):
+				outcome = "unregistered"
+			case err != nil:
 				outcome = "failed"
 			}
 			sends.WithLabelValues(channel, outcome).Inc()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,7 +46,8 @@ type settings struct {
 	smtpURL    string
 	mailFrom   string
 	sms        adapters.SMSConfig
-	push       adapters.PushConfig
+	fcmKeyFile string
+	fcmBaseURL string
 	replicas   int
 	maxDeliver int
 }
@@ -70,7 +72,15 @@ func readSettings(getenv func(string) string) (settings, error) {
 	if s.sms.URL != "" && (s.sms.AccountSID == "" || s.sms.AuthToken == "" || s.sms.From == "") {
 		problems = append(problems, errors.New("DOSS_SMS_URL: needs DOSS_SMS_ACCOUNT_SID, DOSS_SMS_AUTH_TOKEN and DOSS_SMS_FROM"))
 	}
-	s.push = adapters.PushConfig{URL: env.String("DOSS_FCM_URL", ""), Token: env.String("DOSS_FCM_TOKEN", "")}
+	s.fcmKeyFile = env.String("DOSS_FCM_CREDENTIALS_FILE", "")
+	s.fcmBaseURL = env.String("DOSS_FCM_BASE_URL", adapters.FCMBaseURL)
+	for _, gone := range []string{"DOSS_FCM_TOKEN", "DOSS_FCM_URL"} {
+		// A static bearer stops working within the hour FCM grants it;
+		// refusing the old settings beats a push that silently dies.
+		if getenv(gone) != "" {
+			problems = append(problems, fmt.Errorf("%s: no longer read; give the service-account key in DOSS_FCM_CREDENTIALS_FILE", gone))
+		}
+	}
 	s.replicas = env.Int("DOSS_NATS_REPLICAS", 1)
 	s.maxDeliver = env.Int("DOSS_NOTIFY_MAX_DELIVER", 6)
 	return s, errors.Join(append([]error{env.Err()}, problems...)...)
@@ -174,10 +184,28 @@ func buildSenders(s settings, outbox *adapters.Outbox) (map[string]domain.Sender
 	if s.sms.URL != "" {
 		senders[contract.ChannelSMS] = adapters.NewSMSSender(s.sms, httpClient)
 	}
-	if s.push.URL != "" {
-		senders[contract.ChannelPush] = adapters.NewPushSender(s.push, httpClient)
+	if s.fcmKeyFile != "" {
+		push, err := fcmSender(s.fcmKeyFile, s.fcmBaseURL, httpClient)
+		if err != nil {
+			return nil, fmt.Errorf("DOSS_FCM_CREDENTIALS_FILE: %w", err)
+		}
+		senders[contract.ChannelPush] = push
 	}
 	return senders, nil
+}
+
+// fcmSender reads the service-account key once; its access tokens are
+// minted on first use and replaced before they expire.
+func fcmSender(keyFile, baseURL string, client *http.Client) (*adapters.FCMSender, error) {
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	key, err := adapters.ParseFCMKey(data)
+	if err != nil {
+		return nil, err
+	}
+	return adapters.NewFCMSender(baseURL, key, adapters.NewAccessTokens(key, client, time.Now), client)
 }
 
 // deps is everything start needs; tests build it with fake senders and
@@ -240,7 +268,7 @@ func start(ctx context.Context, d deps) (*running, error) {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("endpoints: %w", err)
 	}
-	n := app.New(box, tpl, countSends(d.senders), adapters.NewDeliveries(d.db))
+	n := app.New(box, tpl, countSends(d.senders), adapters.NewDeliveries(d.db), adapters.NewDroppedDevices(d.db))
 	consumer, err := events.Consume(ctx, js, d.log, events.ConsumerConfig{
 		Durable:    Durable,
 		Subjects:   []string{contract.EventOTPRequested, contract.EventNotificationWanted},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -359,9 +361,29 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	env := map[string]string{"DOSS_ENV": "prod"} // no DOSS_NOTIFY_KEY
-	err := Run(t.Context(), func(k string) string { return env[k] }, &testkit.Logs{})
-	if err == nil || !strings.Contains(err.Error(), "DOSS_NOTIFY_KEY") {
-		t.Errorf("err = %v, want DOSS_NOTIFY_KEY", err)
+	notJSON := filepath.Join(t.TempDir(), "fcm.json")
+	if err := os.WriteFile(notJSON, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no notify key in prod", map[string]string{"DOSS_ENV": "prod"}, "DOSS_NOTIFY_KEY"},
+		// A static FCM bearer dies within the hour: the old settings are refused, not ignored.
+		{"the static FCM token", map[string]string{"DOSS_ENV": "dev", "DOSS_FCM_TOKEN": "ya29.x"}, "DOSS_FCM_TOKEN"},
+		{"the old FCM URL", map[string]string{"DOSS_ENV": "dev", "DOSS_FCM_URL": "https://fcm.googleapis.com/v1/projects/p/messages:send"}, "DOSS_FCM_URL"},
+		{"a missing key file", map[string]string{"DOSS_ENV": "dev", "DOSS_FCM_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none.json")}, "DOSS_FCM_CREDENTIALS_FILE"},
+		{"a key file that is not a key", map[string]string{"DOSS_ENV": "dev", "DOSS_FCM_CREDENTIALS_FILE": notJSON}, "DOSS_FCM_CREDENTIALS_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.env["DOSS_NATS_URL"] = "nats://127.0.0.1:1" // never reached: config fails first
+			err := Run(t.Context(), func(k string) string { return tt.env[k] }, &testkit.Logs{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %s", err, tt.want)
+			}
+		})
 	}
 }

@@ -1,9 +1,7 @@
 package adapters
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,51 +39,6 @@ func (s *SMSSender) Send(ctx context.Context, m domain.Message) error {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(s.cfg.AccountSID, s.cfg.AuthToken)
 	return do(s.client, req, "sms")
-}
-
-// PushConfig is an FCM HTTP v1 style endpoint, e.g.
-// https://fcm.googleapis.com/v1/projects/{project}/messages:send.
-type PushConfig struct {
-	URL   string
-	Token string // bearer token
-}
-
-// PushSender posts {"message":{"token":..,"notification":{"title":..,"body":..}}}.
-type PushSender struct {
-	cfg    PushConfig
-	client *http.Client
-}
-
-func NewPushSender(cfg PushConfig, client *http.Client) *PushSender {
-	return &PushSender{cfg: cfg, client: client}
-}
-
-type pushBody struct {
-	Message struct {
-		Token        string `json:"token"`
-		Notification struct {
-			Title string `json:"title"`
-			Body  string `json:"body"`
-		} `json:"notification"`
-	} `json:"message"`
-}
-
-func (s *PushSender) Send(ctx context.Context, m domain.Message) error {
-	var b pushBody
-	b.Message.Token = m.To
-	b.Message.Notification.Title = m.Subject
-	b.Message.Notification.Body = m.Body
-	body, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
-	return do(s.client, req, "push")
 }
 
 // do sends req and turns any non-2xx answer into an error (with a bounded

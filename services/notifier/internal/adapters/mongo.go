@@ -20,6 +20,9 @@ import (
 const (
 	DeliveriesCollection = "notifier_deliveries"
 	OutboxCollection     = "notifier_outbox"
+	// DroppedDevicesCollection holds the push tokens FCM declared dead,
+	// by fingerprint (never the token itself).
+	DroppedDevicesCollection = "notifier_dropped_devices"
 )
 
 // Deliveries claims an event by inserting its id: the one insert that
@@ -119,4 +122,35 @@ func (o *Outbox) List(ctx context.Context, to string) ([]contract.OutboxMessage,
 		out[i] = contract.OutboxMessage{Channel: d.Channel, To: d.To, Subject: d.Subject, Body: d.Body, Code: d.Code, SentAt: d.SentAt}
 	}
 	return out, nil
+}
+
+// DroppedDevices is the notifier's list of dead push tokens, one document
+// per token fingerprint; a read by _id is the hot path (FerretDB indexes
+// only that).
+type DroppedDevices struct{ c *mongo.Collection }
+
+func NewDroppedDevices(db *mongo.Database) *DroppedDevices {
+	return &DroppedDevices{c: db.Collection(DroppedDevicesCollection)}
+}
+
+type droppedDoc struct {
+	ID        string    `bson:"_id"`
+	DroppedAt time.Time `bson:"dropped_at"`
+}
+
+// Drop records the token; dropping it twice is not an error.
+func (d *DroppedDevices) Drop(ctx context.Context, deviceToken string) error {
+	_, err := d.c.InsertOne(ctx, droppedDoc{ID: DeviceFingerprint(deviceToken), DroppedAt: time.Now().UTC()})
+	if mongo.IsDuplicateKeyError(err) {
+		return nil
+	}
+	return err
+}
+
+func (d *DroppedDevices) Dropped(ctx context.Context, deviceToken string) (bool, error) {
+	err := d.c.FindOne(ctx, bson.D{{Key: "_id", Value: DeviceFingerprint(deviceToken)}}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -51,23 +50,6 @@ func TestSMSSender(t *testing.T) {
 				t.Errorf("form = %v", form)
 			}
 		})
-	}
-}
-
-func TestPushSender(t *testing.T) {
-	var body pushBody
-	var auth string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth = r.Header.Get("Authorization")
-		_ = json.NewDecoder(r.Body).Decode(&body)
-	}))
-	defer srv.Close()
-	s := NewPushSender(PushConfig{URL: srv.URL + "/v1/projects/p/messages:send", Token: "bearer-tok"}, srv.Client())
-	if err := s.Send(t.Context(), domain.Message{Channel: "push", To: "device-1", Subject: "Hi", Body: "There"}); err != nil {
-		t.Fatal(err)
-	}
-	if auth != "Bearer bearer-tok" || body.Message.Token != "device-1" || body.Message.Notification.Title != "Hi" || body.Message.Notification.Body != "There" {
-		t.Errorf("auth %q, body %+v", auth, body)
 	}
 }
 

@@ -3,6 +3,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -25,12 +27,14 @@ type Notifier struct {
 	templates  *templates.Set
 	senders    map[string]domain.Sender
 	deliveries domain.Deliveries
+	dropped    domain.DroppedDevices
 }
 
 // New takes the box that opens sealed codes, the templates, one sender per
-// channel and the delivery claims.
-func New(box *seal.Box, tpl *templates.Set, senders map[string]domain.Sender, deliveries domain.Deliveries) *Notifier {
-	return &Notifier{box: box, templates: tpl, senders: senders, deliveries: deliveries}
+// channel, the delivery claims and the push tokens the provider declared
+// dead.
+func New(box *seal.Box, tpl *templates.Set, senders map[string]domain.Sender, deliveries domain.Deliveries, dropped domain.DroppedDevices) *Notifier {
+	return &Notifier{box: box, templates: tpl, senders: senders, deliveries: deliveries, dropped: dropped}
 }
 
 // HandleEvent is the events.Consume handler for every event the notifier
@@ -106,6 +110,18 @@ func (n *Notifier) deliverOnce(ctx context.Context, eventID string, m domain.Mes
 	if !ok {
 		return fmt.Errorf("%w: unknown channel %q", events.ErrPermanent, m.Channel)
 	}
+	push := m.Channel == contract.ChannelPush
+	if push {
+		log = log.With(zap.String("device", shortFingerprint(m.To)))
+		dead, err := n.dropped.Dropped(ctx, m.To)
+		if err != nil {
+			return fmt.Errorf("dropped devices: %w", err)
+		}
+		if dead {
+			log.Info("push to a dropped device token skipped")
+			return nil
+		}
+	}
 	state, err := n.deliveries.Claim(ctx, eventID, m.Channel)
 	if errors.Is(err, domain.ErrClaimed) {
 		if state == domain.StateSent {
@@ -123,6 +139,18 @@ func (n *Notifier) deliverOnce(ctx context.Context, eventID string, m domain.Mes
 			// The claim stays: the retry will skip it rather than send twice.
 			log.Error("release claim failed", zap.Error(rerr))
 		}
+		switch {
+		case push && errors.Is(err, domain.ErrUnregistered):
+			// Retrying cannot help and every later push would fail the
+			// same way: remember the token and ack.
+			if derr := n.dropped.Drop(ctx, m.To); derr != nil {
+				return fmt.Errorf("drop device token: %w", derr)
+			}
+			log.Warn("device token unregistered at the provider; dropped", zap.Error(err))
+			return nil
+		case errors.Is(err, domain.ErrRejected):
+			return fmt.Errorf("%w: send %s: %v", events.ErrPermanent, m.Channel, err)
+		}
 		return fmt.Errorf("send %s: %w", m.Channel, err)
 	}
 	if err := n.deliveries.MarkSent(context.WithoutCancel(ctx), eventID); err != nil {
@@ -131,4 +159,10 @@ func (n *Notifier) deliverOnce(ctx context.Context, eventID string, m domain.Mes
 	}
 	log.Info("notification sent")
 	return nil
+}
+
+// shortFingerprint names a device token in the log without revealing it.
+func shortFingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:6])
 }

@@ -47,3 +47,19 @@ type Deliveries interface {
 	// Release forgets a claim whose send failed, so a retry may claim again.
 	Release(ctx context.Context, eventID string) error
 }
+
+// ErrUnregistered means the push provider says the device token is dead
+// (the app was uninstalled or the token replaced): no send to it can ever
+// succeed, so it is dropped rather than retried.
+var ErrUnregistered = errors.New("device token unregistered")
+
+// ErrRejected means the provider refused the message as invalid: retrying
+// the same request cannot succeed.
+var ErrRejected = errors.New("message rejected by the provider")
+
+// DroppedDevices remembers the push tokens the provider declared dead, so
+// that no later notification is sent (and retried) to them.
+type DroppedDevices interface {
+	Drop(ctx context.Context, deviceToken string) error
+	Dropped(ctx context.Context, deviceToken string) (bool, error)
+}

@@ -289,8 +289,13 @@ func (s *Service) checkPass(ctx context.Context, raw string) (contract.PassVerif
 }
 
 // stillTrue says whether the identity a pass claims is still the
-// profile's: the same status, and each document it names still verified.
+// profile's: the same photo (a pass whose face can no longer be shown
+// would vouch for a name with no face), the same status, and each
+// document it names still verified.
 func stillTrue(cl contract.PassClaims, p Profile) bool {
+	if cl.Photo != "" && (p.Image == nil || photoDigest(*p.Image) != cl.Photo) {
+		return false
+	}
 	if cl.IdentityStatus == "" {
 		return true
 	}
