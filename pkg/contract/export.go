@@ -18,7 +18,6 @@ const (
 	DocumentsExport = "documents.v1.export"
 	NotifierExport  = "notifier.v1.export"
 	ExportInterval  = time.Hour
-	ExportLinkTTL   = 15 * time.Minute
 	ExportRedacted  = "[redacted]"
 	ExportTooOften  = "You can export your data once an hour. Please try again later."
 )
