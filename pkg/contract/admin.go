@@ -13,4 +13,7 @@ type AdminAudited struct {
 	ClientIP  string    `json:"client_ip"`
 	UserAgent string    `json:"user_agent,omitempty"`
 	At        time.Time `json:"at"`
+	// UserID is the user the call is about, when its path names one
+	// (/admin/v1/users/{id}/...): what the user's data export lists.
+	UserID int64 `json:"user_id,omitempty"`
 }

@@ -67,6 +67,15 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 			})
 		},
 		func() error {
+			return natsx.Handle(ms, contract.DocumentsExport, func(ctx context.Context, _ contract.ExportRequest) (contract.DocumentsExportPart, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.DocumentsExportPart{}, err
+				}
+				return svc.Export(ctx, c.UserID)
+			})
+		},
+		func() error {
 			return natsx.Handle(ms, contract.DocumentsAdminList, func(ctx context.Context, r contract.AdminListDocumentsRequest) (contract.AdminDocumentList, error) {
 				if _, err := natsx.RequireAdmin(ctx); err != nil {
 					return contract.AdminDocumentList{}, err

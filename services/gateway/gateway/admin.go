@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +69,7 @@ func (g *Gateway) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := c.Request().Context()
 		ev, err := events.New(ctx, contract.EventAdminAudited, contract.AdminAudited{
 			Admin: name, Method: c.Request().Method, Path: c.Request().URL.Path, Route: c.Path(),
-			ClientIP: c.RealIP(), UserAgent: c.Request().UserAgent(), At: time.Now().UTC(),
+			ClientIP: c.RealIP(), UserAgent: c.Request().UserAgent(), At: time.Now().UTC(), UserID: auditedUser(c),
 		})
 		if err == nil {
 			err = g.publisher.Publish(ctx, ev)
@@ -79,4 +80,17 @@ func (g *Gateway) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		logx.From(ctx).Info("admin call", zap.String("admin", name), zap.String("method", c.Request().Method), zap.String("path", c.Request().URL.Path))
 		return next(c)
 	}
+}
+
+// auditedUser is the user an admin call is about, when its route names
+// one (/admin/v1/users/:id/...), else 0.
+func auditedUser(c echo.Context) int64 {
+	if !strings.HasPrefix(c.Path(), "/admin/v1/users/:id") {
+		return 0
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0
+	}
+	return id
 }

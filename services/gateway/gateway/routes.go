@@ -50,6 +50,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
 	authed.POST("/v2/verify_contact", g.invalidating(g.verifyContact()))
 	authed.POST("/v2/update_image", g.invalidating(g.updateImage))
+	authed.GET("/v2/account/export", g.accountExport)
 	g.documentRoutes(authed)
 	g.accountRoutes(authed)
 	g.accountAuthRoutes(api, authed)

@@ -133,6 +133,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 		<-closed
 	}()
+	// It vouches for no one (no signing key), but believes the gateway's
+	// assertion of who asks for their own export.
+	natsx.UseKeys(nc, natsx.Keys{Issuer: contract.ServiceNotifier, Verify: s.common.Bus.VerifyKeys})
 
 	ops, err := obs.Start(getenv, contract.ServiceNotifier, obs.NATSReady(nc))
 	if err != nil {
@@ -264,7 +267,7 @@ func start(ctx context.Context, d deps) (*running, error) {
 		_ = svc.Stop()
 		return nil, err
 	}
-	if err := ports.Register(svc, outbox); err != nil {
+	if err := ports.Register(svc, outbox, adapters.NewDeliveries(d.db)); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("endpoints: %w", err)
 	}

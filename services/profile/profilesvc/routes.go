@@ -125,6 +125,15 @@ func accountRoutes(ms *natsx.Service, svc *app.Service) error {
 			})
 		},
 		func() error {
+			return natsx.Handle(ms, contract.ProfileExport, func(ctx context.Context, _ contract.ExportRequest) (contract.ProfileExportPart, error) {
+				c, err := natsx.RequireUser(ctx)
+				if err != nil {
+					return contract.ProfileExportPart{}, err
+				}
+				return svc.Export(ctx, c.UserID)
+			})
+		},
+		func() error {
 			return natsx.Handle(ms, contract.AccountWalletPost, func(ctx context.Context, r contract.WalletPosted) (contract.WalletPostReply, error) {
 				if _, err := natsx.RequireAdmin(ctx); err != nil {
 					return contract.WalletPostReply{}, err

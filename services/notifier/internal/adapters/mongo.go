@@ -6,6 +6,7 @@ package adapters
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -34,16 +35,32 @@ func NewDeliveries(db *mongo.Database) *Deliveries {
 	return &Deliveries{c: db.Collection(DeliveriesCollection)}
 }
 
+// deliveryDoc is also the record of what was sent to whom, for the user's
+// data export: the message as domain.Shown has it, never its code, and no
+// device token as a push's recipient.
 type deliveryDoc struct {
 	ID        string     `bson:"_id"`
 	State     string     `bson:"state"`
 	Channel   string     `bson:"channel"`
 	ClaimedAt time.Time  `bson:"claimed_at"`
 	SentAt    *time.Time `bson:"sent_at,omitempty"`
+	UserID    int64      `bson:"user_id,omitempty"`
+	UserUUID  string     `bson:"user_uuid,omitempty"`
+	To        string     `bson:"to,omitempty"`
+	Template  string     `bson:"template,omitempty"`
+	Subject   string     `bson:"subject,omitempty"`
+	Body      string     `bson:"body,omitempty"`
 }
 
-func (d *Deliveries) Claim(ctx context.Context, eventID, channel string) (string, error) {
-	_, err := d.c.InsertOne(ctx, deliveryDoc{ID: eventID, State: domain.StateSending, Channel: channel, ClaimedAt: time.Now().UTC()})
+func (d *Deliveries) Claim(ctx context.Context, eventID string, m domain.Message) (string, error) {
+	to := m.To
+	if m.Channel == contract.ChannelPush {
+		to = ""
+	}
+	_, err := d.c.InsertOne(ctx, deliveryDoc{
+		ID: eventID, State: domain.StateSending, Channel: m.Channel, ClaimedAt: time.Now().UTC(),
+		UserID: m.UserID, UserUUID: m.UserUUID, To: to, Template: m.Template, Subject: m.Shown.Subject, Body: m.Shown.Body,
+	})
 	if err == nil {
 		return domain.StateSending, nil
 	}
@@ -73,6 +90,40 @@ func (d *Deliveries) MarkSent(ctx context.Context, eventID string) error {
 func (d *Deliveries) Release(ctx context.Context, eventID string) error {
 	_, err := d.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: eventID}, {Key: "state", Value: domain.StateSending}})
 	return err
+}
+
+// SentLimit bounds one user's export of sent messages, so that the part
+// fits in one NATS message (about 0.5 KB each against the 1 MB default);
+// the sending limits make 1000 more than a year of an active account's.
+const SentLimit = 1000
+
+// Sent lists the newest SentLimit messages sent to the account userID (or,
+// for codes, to its uuid), oldest first. A filter on anything but _id
+// scans on FerretDB: an export runs at most once an hour per account.
+func (d *Deliveries) Sent(ctx context.Context, userID int64, uuid string) ([]contract.ExportNotification, error) {
+	who := bson.A{bson.D{{Key: "user_id", Value: userID}}}
+	if uuid != "" {
+		who = append(who, bson.D{{Key: "user_uuid", Value: uuid}})
+	}
+	cur, err := d.c.Find(ctx, bson.D{{Key: "state", Value: domain.StateSent}, {Key: "$or", Value: who}},
+		options.Find().SetSort(bson.D{{Key: "sent_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(SentLimit))
+	if err != nil {
+		return nil, err
+	}
+	var docs []deliveryDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	out := make([]contract.ExportNotification, 0, len(docs))
+	for _, doc := range docs {
+		n := contract.ExportNotification{Channel: doc.Channel, To: doc.To, Template: doc.Template, Subject: doc.Subject, Body: doc.Body}
+		if doc.SentAt != nil {
+			n.SentAt = *doc.SentAt
+		}
+		out = append(out, n)
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // Outbox keeps what the dev sender "sent", for tests and the dev app.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -72,7 +73,24 @@ func (n *Notifier) otpMessage(ev contract.Event) (domain.Message, error) {
 	if err != nil {
 		return domain.Message{}, fmt.Errorf("%w: %v", events.ErrPermanent, err)
 	}
-	return domain.Message{Channel: d.Channel, To: d.To, Subject: subject, Body: body, Code: string(code)}, nil
+	// What the export shows: the same template with the code masked, and
+	// the code gone from it whatever the template does with it.
+	data["Code"] = contract.ExportRedacted
+	shownSubject, shownBody, err := n.templates.Render(d.Purpose, d.Locale, d.Channel, data)
+	if err != nil {
+		return domain.Message{}, fmt.Errorf("%w: %v", events.ErrPermanent, err)
+	}
+	shown := domain.Shown{Subject: mask(shownSubject, string(code)), Body: mask(shownBody, string(code))}
+	return domain.Message{Channel: d.Channel, To: d.To, Subject: subject, Body: body, Code: string(code),
+		UserUUID: d.UserUUID, Template: d.Purpose, Shown: shown}, nil
+}
+
+// mask removes code from s.
+func mask(s, code string) string {
+	if code == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, code, contract.ExportRedacted)
 }
 
 // minutesValid is measured from when the code was issued, so that a retry
@@ -97,7 +115,8 @@ func (n *Notifier) notificationMessage(ev contract.Event) (domain.Message, error
 	if d.Channel == contract.ChannelPush && d.DeviceToken != "" {
 		to = d.DeviceToken
 	}
-	return domain.Message{Channel: d.Channel, To: to, Subject: subject, Body: body}, nil
+	return domain.Message{Channel: d.Channel, To: to, Subject: subject, Body: body,
+		UserID: d.UserID, Template: d.Template, Shown: domain.Shown{Subject: subject, Body: body}}, nil
 }
 
 // deliverOnce claims the event, sends, and marks it sent. A claim that
@@ -122,7 +141,7 @@ func (n *Notifier) deliverOnce(ctx context.Context, eventID string, m domain.Mes
 			return nil
 		}
 	}
-	state, err := n.deliveries.Claim(ctx, eventID, m.Channel)
+	state, err := n.deliveries.Claim(ctx, eventID, m)
 	if errors.Is(err, domain.ErrClaimed) {
 		if state == domain.StateSent {
 			log.Debug("already sent, skipped")

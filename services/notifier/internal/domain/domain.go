@@ -16,7 +16,18 @@ type Message struct {
 	Subject string
 	Body    string
 	Code    string
+	// Who it is for and what it is, kept with the delivery for the user's
+	// data export: the account (UserID, or the UUID a code names) and the
+	// template. Shown is the message as the export shows it: with any code
+	// replaced.
+	UserID   int64
+	UserUUID string
+	Template string
+	Shown    Shown
 }
+
+// Shown is a message's text without its code.
+type Shown struct{ Subject, Body string }
 
 // Sender delivers a message on one channel. An error means "not sent" and
 // the event is retried.
@@ -42,7 +53,8 @@ var ErrClaimed = errors.New("delivery already claimed")
 type Deliveries interface {
 	// Claim records that eventID is being sent; ErrClaimed with the current
 	// state when it already is (or was).
-	Claim(ctx context.Context, eventID, channel string) (state string, err error)
+	// The claim keeps m's recipient and Shown text, never its code.
+	Claim(ctx context.Context, eventID string, m Message) (state string, err error)
 	MarkSent(ctx context.Context, eventID string) error
 	// Release forgets a claim whose send failed, so a retry may claim again.
 	Release(ctx context.Context, eventID string) error

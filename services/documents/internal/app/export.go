@@ -1,0 +1,26 @@
+package app
+
+import (
+	"context"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+// Export is the documents' part of the user's data export: every current
+// document with a link signed now (Limits.LinkTTL), and who reviewed it.
+func (s *Service) Export(ctx context.Context, userID int64) (contract.DocumentsExportPart, error) {
+	d, err := s.current(mongox.WithFresh(ctx), userID)
+	if err != nil {
+		return contract.DocumentsExportPart{}, err
+	}
+	out := contract.DocumentsExportPart{Documents: make([]contract.ExportDocument, 0, len(d.Items))}
+	for _, it := range d.Items {
+		doc, err := s.document(ctx, it)
+		if err != nil {
+			return contract.DocumentsExportPart{}, err
+		}
+		out.Documents = append(out.Documents, contract.ExportDocument{Document: doc, ReviewedBy: it.ReviewedBy})
+	}
+	return out, nil
+}
