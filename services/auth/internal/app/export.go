@@ -67,7 +67,7 @@ func (s *Service) exportDue(tail *mongox.Tail, now time.Time) error {
 		return err
 	}
 	if wait := last.At.Add(contract.ExportInterval).Sub(now); wait > 0 {
-		return tooMany("export", wait, contract.ExportTooOften)
+		return tooMany(contract.ReasonRateLimited, "export", wait, contract.ExportTooOften)
 	}
 	return nil
 }
