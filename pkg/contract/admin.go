@@ -13,4 +13,9 @@ type AdminAudited struct {
 	ClientIP  string    `json:"client_ip"`
 	UserAgent string    `json:"user_agent,omitempty"`
 	At        time.Time `json:"at"`
+	// Action names what a console action or sign-in was ("approve",
+	// "sign-in failed", …) and UserID the user it was about, for the
+	// console's audit filters; the API's calls leave them empty.
+	Action string `json:"action,omitempty"`
+	UserID int64  `json:"user_id,omitempty"`
 }

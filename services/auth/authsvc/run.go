@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -127,6 +128,9 @@ func (r revocations) Revoke(ctx context.Context, sid string) error {
 	return nil
 }
 
+// DurableAudit is auth's consumer of admin.audited (the audit trail).
+const DurableAudit = "auth-audit"
+
 // Run serves until ctx ends.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	s, err := readSettings(getenv)
@@ -213,10 +217,23 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := routes(ms, svc); err != nil {
+	staff, err := newStaff(db, svc.Hasher, s.codeKey)
+	if err != nil {
 		_ = ms.Stop()
 		return err
 	}
+	if err := errors.Join(routes(ms, svc), staffRoutes(ms, staff, svc)); err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	// The console's audit page reads the admin.audited events from a
+	// collection of auth's own: the stream keeps them for 7 days only.
+	audit, err := events.Consume(ctx, js, log, events.ConsumerConfig{Durable: DurableAudit, Subjects: []string{contract.EventAdminAudited}, Handler: auditHandler(staff)})
+	if err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	defer audit.Stop()
 	if err := natsx.AddHealth(ms, contract.ServiceAuth, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
 		_ = ms.Stop()
 		return err
@@ -225,6 +242,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
 	go sweep(rctx, svc, log)
+	go sweepStaff(rctx, staff, log)
 	go republishRevocations(rctx, svc, log)
 
 	log.Info("auth ready")
@@ -289,6 +307,30 @@ func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
 				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
 					log.Warn(name+" sweep", zap.Error(err))
 				}
+			}
+		}
+	}
+}
+
+// sweepStaff removes sign-in failures and used TOTP steps no check reads
+// any more, and sessions past their absolute lifetime.
+func sweepStaff(ctx context.Context, st *app.Staff, log *zap.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := st.Ledger.Sweep(ctx, 24*time.Hour); err != nil {
+				log.Warn("staff ledger sweep", zap.Error(err))
+			}
+			old := bson.M{"$lt": time.Now().Add(-24 * time.Hour)}
+			if _, err := st.UsedCodes.DeleteMany(ctx, bson.M{"at": old}); err != nil {
+				log.Warn("staff codes sweep", zap.Error(err))
+			}
+			if _, err := st.Sessions.DeleteMany(ctx, bson.M{"created_at": old}); err != nil {
+				log.Warn("staff sessions sweep", zap.Error(err))
 			}
 		}
 	}
