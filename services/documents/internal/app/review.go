@@ -106,7 +106,8 @@ func (s *Service) Review(ctx context.Context, reviewer string, req contract.Revi
 			return nil, contract.DocumentNotFound()
 		}
 		if d.Items[i].Status != contract.DocumentPending {
-			return nil, contract.Errorf(contract.Conflict, "This document was already reviewed.")
+			// The second of two reviewers learns who decided first.
+			return nil, contract.Errorf(contract.Conflict, "This document was already %s by %s.", d.Items[i].Status, cmpOr(d.Items[i].ReviewedBy, "someone"))
 		}
 		d.Items = slices.Clone(d.Items)
 		it := &d.Items[i]
@@ -158,4 +159,11 @@ func (s *Service) notices(ctx context.Context, acc contract.Account, d Doc) ([]c
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
