@@ -2,6 +2,7 @@ package authsvc
 
 import (
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -260,4 +261,25 @@ func EnsureDevAdmin(ctx context.Context, getenv func(string) string, path string
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// CreateStaff creates a staff member in the store getenv names (tests and
+// tools; the console itself creates through auth.v1.staff-create).
+func CreateStaff(ctx context.Context, getenv func(string) string, name, role string) (contract.StaffCredentials, error) {
+	st, closeStore, err := staffStore(ctx, getenv)
+	if err != nil {
+		return contract.StaffCredentials{}, err
+	}
+	defer closeStore()
+	return st.Create(ctx, "test", contract.StaffCreateRequest{Name: name, Role: role})
+}
+
+// StaffCode is the TOTP code of a base32 secret for the step at t, plus
+// steps (what an authenticator app shows).
+func StaffCode(secret string, t time.Time, steps int) (string, error) {
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil {
+		return "", err
+	}
+	return app.StaffTOTP.Code(raw, uint64(int64(app.StaffTOTP.Counter(t))+int64(steps))), nil
 }
