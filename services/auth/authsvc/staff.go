@@ -65,7 +65,9 @@ func staffRoutes(ms *natsx.Service, st *app.Staff, svc *app.Service) error {
 		func() error { return natsx.Handle(ms, contract.AuthStaffUpdate, asStaffAdmin(st, st.Update)) },
 		func() error { return natsx.Handle(ms, contract.AuthAuditList, asAdmin(st.AuditList)) },
 		func() error { return natsx.Handle(ms, contract.AuthAdminUser, asAdmin(svc.AdminUser)) },
-		func() error { return natsx.Handle(ms, contract.AuthAdminSessionsRevoke, asAdmin(svc.AdminSessionsRevoke)) },
+		func() error {
+			return natsx.Handle(ms, contract.AuthAdminSessionsRevoke, asAdmin(svc.AdminSessionsRevoke))
+		},
 		func() error { return natsx.Handle(ms, contract.AuthAdminUnlock, asAdmin(svc.AdminUnlock)) },
 	} {
 		if err := add(); err != nil {

@@ -107,7 +107,9 @@ func (cc *consoleClient) do(t *testing.T, method, path string, form url.Values, 
 
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
-func (cc *consoleClient) get(t *testing.T, path string) page { return cc.do(t, http.MethodGet, path, nil, "") }
+func (cc *consoleClient) get(t *testing.T, path string) page {
+	return cc.do(t, http.MethodGet, path, nil, "")
+}
 
 // post sends a form with the page's CSRF token.
 func (cc *consoleClient) post(t *testing.T, path string, form url.Values) page {

@@ -164,14 +164,14 @@ func (g *Gateway) consoleSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		s.Token = ck.Value
+		c.Set(staffKey, s) // the refusal page below still shows who is signed in
 		if c.Request().Method == http.MethodPost {
 			sent := c.FormValue("_csrf")
 			if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(s.CSRF)) != 1 {
 				return contract.Errorf(contract.Forbidden, "This form has expired or did not come from the console. Reload the page and try again.")
 			}
 		}
-		s.Token = ck.Value
-		c.Set(staffKey, s)
 		c.Set(callerKey, contract.Principal{Admin: s.Name})
 		return next(c)
 	}

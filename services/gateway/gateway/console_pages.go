@@ -338,7 +338,9 @@ func (g *Gateway) staffPage(c echo.Context, code int, p consolePage) error {
 	return render(c, code, "staff", p)
 }
 
-func (g *Gateway) consoleStaff(c echo.Context) error { return g.staffPage(c, http.StatusOK, consolePage{}) }
+func (g *Gateway) consoleStaff(c echo.Context) error {
+	return g.staffPage(c, http.StatusOK, consolePage{})
+}
 
 func (g *Gateway) consoleStaffCreate(c echo.Context) error {
 	req := contract.StaffCreateRequest{Name: strings.TrimSpace(c.FormValue("name")), Role: c.FormValue("role")}

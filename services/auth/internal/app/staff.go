@@ -119,7 +119,9 @@ func (s *Staff) credentials(a staffAccount, password string, secret []byte) cont
 		TOTPSecret: totpEncoding.EncodeToString(secret), OTPAuthURI: OTPAuthURI(s.Issuer, a.Name, secret)}
 }
 
-func (s *Staff) seal(name string, secret []byte) []byte { return s.Box.Seal(secret, []byte("staff:"+name)) }
+func (s *Staff) seal(name string, secret []byte) []byte {
+	return s.Box.Seal(secret, []byte("staff:"+name))
+}
 
 // Create makes a staff account with a generated password and TOTP secret,
 // returned once and never again.
@@ -368,7 +370,9 @@ func tokenDigest(token string) string {
 	return hex.EncodeToString(d[:])
 }
 
-func sessionGone() error { return contract.Errorf(contract.Unauthenticated, "Your console session has ended. Please sign in.") }
+func sessionGone() error {
+	return contract.Errorf(contract.Unauthenticated, "Your console session has ended. Please sign in.")
+}
 
 // Session is the live session of a cookie's token: within 8 h of sign-in
 // and 30 min of the last request, its member enabled and unchanged since;
