@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/imagex/imagextest"
 	"github.com/dossapp/backend/services/auth/authsvc"
 	"github.com/dossapp/backend/services/gateway/gateway"
 )
@@ -59,6 +60,9 @@ type consoleClient struct {
 	e    *env
 	c    *http.Client
 	csrf string
+	// from is the client address a trusted proxy reports (the env started
+	// with DOSS_TRUSTED_PROXIES), else the loopback peer.
+	from string
 }
 
 func (e *env) consoleClient() *consoleClient {
@@ -90,6 +94,9 @@ func (cc *consoleClient) do(t *testing.T, method, path string, form url.Values, 
 		accept = "text/html"
 	}
 	req.Header.Set("Accept", accept)
+	if cc.from != "" {
+		req.Header.Set("X-Forwarded-For", cc.from)
+	}
 	reqBody := requestBody(t, req)
 	res, err := cc.c.Do(req)
 	if err != nil {
@@ -311,14 +318,14 @@ func TestConsoleCSRF(t *testing.T) {
 	}
 }
 
-// Five wrong sign-ins for a name from one address lock that pair (the
-// owner elsewhere is not locked: auth's TestStaffLockoutIsPerNameAndAddress)
-// and the lockout is in the audit trail; an admin creates staff and the
+// Five wrong sign-ins for a name from one address lock that pair, not the
+// owner at another address, and the lockout is in the audit trail; an admin creates staff and the
 // password and otpauth URI are shown once.
 func TestConsoleLockoutAndStaffPage(t *testing.T) {
-	e := start(t, nil)
+	e := start(t, map[string]string{"DOSS_TRUSTED_PROXIES": "127.0.0.1/32"})
 	victim := e.staff("lock-me", contract.RoleReviewer)
 	attacker := e.consoleClient()
+	attacker.from = "203.0.113.9"
 	for i := range 5 {
 		attacker.get(t, "/console/login")
 		p := attacker.post(t, "/console/login", url.Values{"name": {victim.Name}, "password": {"guess-" + fmt.Sprint(i)}, "code": {"123456"}})
@@ -331,6 +338,10 @@ func TestConsoleLockoutAndStaffPage(t *testing.T) {
 	if p.status != 429 || p.header.Get("Retry-After") == "" {
 		t.Fatalf("locked: %d %q", p.status, p.header.Get("Retry-After"))
 	}
+	// The owner, at their own address, is not locked out by the stranger.
+	owner := e.consoleClient()
+	owner.from = "198.51.100.7"
+	owner.mustLogin(t, victim)
 	admin := e.staff("staff-admin", contract.RoleAdmin)
 	cc := e.consoleClient()
 	cc.mustLogin(t, admin)
@@ -354,4 +365,71 @@ func TestConsoleLockoutAndStaffPage(t *testing.T) {
 	eventually(t, "the creation in the audit trail", func() bool {
 		return strings.Contains(cc.get(t, "/console/audit?admin=staff-admin&text=staff").body, "create staff")
 	})
+}
+
+// Two reviewers open the same document; the first decision stands and the
+// second reviewer is told who made it (409), nothing changed by the
+// second.
+func TestConsoleTwoReviewersCannotBothDecide(t *testing.T) {
+	e, _ := startDocuments(t, nil)
+	_, token := e.register("two-reviewers@example.com", "+14155550161", "7193")
+	doc := decodeDoc(t, e.addDocument(token, "3", "passport.jpg", imagextest.JPEG(64, 48, 1)))
+	first, second := e.staff("first-rev", contract.RoleReviewer), e.staff("second-rev", contract.RoleReviewer)
+	c1, c2 := e.consoleClient(), e.consoleClient()
+	c1.mustLogin(t, first)
+	c2.mustLogin(t, second)
+	path := fmt.Sprintf("/console/documents/%d", doc.ID)
+	for _, cc := range []*consoleClient{c1, c2} {
+		if p := cc.get(t, path); p.status != 200 || !strings.Contains(p.body, `id="approve"`) {
+			t.Fatalf("review page: %d", p.status)
+		}
+	}
+	if p := c1.post(t, path+"/decide", url.Values{"decision": {"approved"}}); p.status != 303 {
+		t.Fatalf("first decision: %d %.300s", p.status, p.body)
+	}
+	p := c2.post(t, path+"/decide", url.Values{"decision": {"rejected"}, "reason": {"The document has expired."}})
+	if p.status != 409 || !strings.Contains(p.body, "already approved by first-rev") || strings.Contains(p.body, `id="approve"`) {
+		t.Fatalf("second decision: %d %.500s", p.status, p.body)
+	}
+	if docs, _ := e.listDocuments(token, ""); len(docs) != 1 || docs[0].Status != "approved" || docs[0].RejectionReason != nil {
+		t.Fatalf("the first decision did not stand: %+v", docs)
+	}
+	// A rejection needs a reason (422, the page kept).
+	_, token2 := e.register("no-reason@example.com", "+14155550162", "7193")
+	doc2 := decodeDoc(t, e.addDocument(token2, "3", "passport.jpg", imagextest.JPEG(64, 48, 1)))
+	p = c1.post(t, fmt.Sprintf("/console/documents/%d/decide", doc2.ID), url.Values{"decision": {"rejected"}, "reason": {""}})
+	if p.status != 422 || !strings.Contains(p.body, `id="reject"`) {
+		t.Fatalf("reject without a reason: %d", p.status)
+	}
+}
+
+// doss-admin (make admin) prints the password and the otpauth URI once,
+// and the member it made signs in; list shows it, disable ends that.
+func TestDossAdminCommand(t *testing.T) {
+	e := start(t, nil)
+	var out strings.Builder
+	if err := authsvc.Admin(context.Background(), []string{"create", "cli-rev", "--role", "reviewer"}, e.getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	pw := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out.String())
+	secret := regexp.MustCompile(`totp:\s+(\S+)`).FindStringSubmatch(out.String())
+	if pw == nil || secret == nil || !strings.Contains(out.String(), "otpauth://totp/DOSS:cli-rev?") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	m := &staffMember{StaffCredentials: contract.StaffCredentials{StaffMember: contract.StaffMember{Name: "cli-rev"}, Password: pw[1], TOTPSecret: secret[1]}}
+	cc := e.consoleClient()
+	cc.mustLogin(t, m)
+	out.Reset()
+	if err := authsvc.Admin(context.Background(), []string{"list"}, e.getenv, &out); err != nil || !strings.Contains(out.String(), "cli-rev") || strings.Contains(out.String(), pw[1]) {
+		t.Fatalf("list: %v\n%s", err, out.String())
+	}
+	if err := authsvc.Admin(context.Background(), []string{"disable", "cli-rev"}, e.getenv, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if p := cc.get(t, "/console/queue"); p.status != 303 || p.location != "/console/login" {
+		t.Fatalf("a disabled member's session: %d %s", p.status, p.location)
+	}
+	if err := authsvc.Admin(context.Background(), []string{"create", "x", "--role", "root"}, e.getenv, io.Discard); err == nil {
+		t.Fatal("a bad name and role were accepted")
+	}
 }
