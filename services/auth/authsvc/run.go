@@ -241,8 +241,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
-	go sweep(rctx, svc, log)
-	go sweepStaff(rctx, staff, log)
+	go sweep(rctx, svc, staff, log)
 	go republishRevocations(rctx, svc, log)
 
 	log.Info("auth ready")
@@ -275,7 +274,7 @@ func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger
 	}
 }
 
-func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
+func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -308,30 +307,21 @@ func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
 					log.Warn(name+" sweep", zap.Error(err))
 				}
 			}
+			// Staff sign-in failures and used TOTP steps no check reads any
+			// more, and console sessions past their 8 h.
+			if _, err := staff.Ledger.Sweep(ctx, 24*time.Hour); err != nil {
+				log.Warn("staff ledger sweep", zap.Error(err))
+			}
+			day := bson.M{"$lt": time.Now().Add(-24 * time.Hour)}
+			for name, q := range map[string]struct {
+				c *mongo.Collection
+				f bson.M
+			}{"staff code": {staff.UsedCodes, bson.M{"at": day}}, "staff session": {staff.Sessions, bson.M{"created_at": day}}} {
+				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
+					log.Warn(name+" sweep", zap.Error(err))
+				}
+			}
 		}
 	}
 }
 
-// sweepStaff removes sign-in failures and used TOTP steps no check reads
-// any more, and sessions past their absolute lifetime.
-func sweepStaff(ctx context.Context, st *app.Staff, log *zap.Logger) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := st.Ledger.Sweep(ctx, 24*time.Hour); err != nil {
-				log.Warn("staff ledger sweep", zap.Error(err))
-			}
-			old := bson.M{"$lt": time.Now().Add(-24 * time.Hour)}
-			if _, err := st.UsedCodes.DeleteMany(ctx, bson.M{"at": old}); err != nil {
-				log.Warn("staff codes sweep", zap.Error(err))
-			}
-			if _, err := st.Sessions.DeleteMany(ctx, bson.M{"created_at": old}); err != nil {
-				log.Warn("staff sessions sweep", zap.Error(err))
-			}
-		}
-	}
-}

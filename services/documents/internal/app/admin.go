@@ -2,13 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // AdminUser is every current document of one user, for staff: with who
@@ -32,13 +27,9 @@ func (s *Service) AdminUser(ctx context.Context, userID int64) (contract.AdminDo
 // AdminGet is one document by id, for staff: the review page, which shows
 // who decided it when someone did.
 func (s *Service) AdminGet(ctx context.Context, id int64) (contract.AdminDocument, error) {
-	var entry idEntry
-	err := s.IDs.FindOne(ctx, bson.M{"_id": id}).Decode(&entry)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return contract.AdminDocument{}, contract.DocumentNotFound()
-	}
+	entry, err := s.owner(ctx, id)
 	if err != nil {
-		return contract.AdminDocument{}, mongox.Wrap("document owner", err)
+		return contract.AdminDocument{}, err
 	}
 	list, err := s.AdminUser(ctx, entry.UserID)
 	if err != nil {
