@@ -324,4 +324,3 @@ func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Log
 		}
 	}
 }
-
