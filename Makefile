@@ -4,7 +4,7 @@ SHELL := /bin/bash
 MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/documents services/devstack deploy/check
 GO ?= go
 
-.PHONY: help run test bench fuzz lint fmt tidy build up down bus-keys images compose-test
+.PHONY: help run test admin bench fuzz lint fmt tidy build up down bus-keys images compose-test
 # `docker compose` (plugin) where there is one, else Debian's docker-compose.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 OFFLINE := $(COMPOSE) -f docker-compose.yml -f deploy/compose/offline.yml
@@ -41,6 +41,9 @@ tidy: ## go mod tidy in every module, each on its own
 
 build: ## build every service binary into ./bin
 	@mkdir -p bin; set -e; for s in auth gateway notifier profile documents devstack; do (cd services/$$s && $(GO) build -o ../../bin/$$s .); done
+
+admin: ## staff accounts for the console: make admin ARGS="create NAME --role reviewer" (also list, disable, enable, reset, role NAME ROLE); against make run's store by default
+	cd services/auth && DOSS_ENV="$${DOSS_ENV:-dev}" $(GO) run ./cmd/doss-admin $(ARGS)
 
 bus-keys: ## print a fresh set of bus credentials (nkeys, seeds, identity keys) as .env lines: make bus-keys > .env (compose); a secret
 	@cd services/devstack && $(GO) run ./buskeys

@@ -6,14 +6,16 @@ import "time"
 // and when. It stays in the EVENTS stream, so the audit trail is as durable
 // as the events themselves.
 type AdminAudited struct {
-	Admin     string    `json:"admin"`
-	Method    string    `json:"method"`
-	Path      string    `json:"path"`
-	Route     string    `json:"route"`
-	ClientIP  string    `json:"client_ip"`
-	UserAgent string    `json:"user_agent,omitempty"`
-	At        time.Time `json:"at"`
-	// UserID is the user the call is about, when its path names one
-	// (/admin/v1/users/{id}/...): what the user's data export lists.
-	UserID int64 `json:"user_id,omitempty"`
+	Admin     string    `json:"admin" bson:"admin"`
+	Method    string    `json:"method" bson:"method"`
+	Path      string    `json:"path" bson:"path"`
+	Route     string    `json:"route" bson:"route"`
+	ClientIP  string    `json:"client_ip" bson:"client_ip"`
+	UserAgent string    `json:"user_agent,omitempty" bson:"user_agent,omitempty"`
+	At        time.Time `json:"at" bson:"at"`
+	// Action names what a console action or sign-in was ("approve",
+	// "sign-in failed", …) and UserID the user it was about, for the
+	// console's audit filters; the API's calls leave them empty.
+	Action string `json:"action,omitempty" bson:"action,omitempty"`
+	UserID int64  `json:"user_id,omitempty" bson:"user_id,omitempty"`
 }

@@ -69,6 +69,8 @@ var BusUsers = []BusUser{
 		Emits:   []string{"events.auth.>", EventSubject(EventNotificationWanted)},
 		Streams: append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
 		KV:      []string{BucketRevokedSessions},
+		// It keeps the audit trail from admin.audited (the console's).
+		DeadLetters: true,
 	},
 	{
 		Name: ServiceProfile, Serves: true,

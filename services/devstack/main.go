@@ -18,6 +18,7 @@ import (
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/obs"
+	"github.com/dossapp/backend/services/auth/authsvc"
 	"github.com/dossapp/backend/services/devstack/stack"
 )
 
@@ -94,6 +95,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer all.Stop()
+	// A newcomer signs in to the console at once: dev-admin's password and
+	// TOTP secret are in the data dir (make run only; doss-admin elsewhere).
+	devAdmin := filepath.Join(dir, "dev-admin.json")
+	if err := authsvc.EnsureDevAdmin(ctx, env, devAdmin); err != nil {
+		return fmt.Errorf("dev admin: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nConsole: http://%s/console/ as dev-admin (password and TOTP secret in %s)\n", all.Addr, devAdmin)
 	fmt.Fprintf(stdout, "\nDOSS is up in %s: http://%s (dev mode, data in %s). Ctrl-C stops it.\n\n", time.Since(start).Round(time.Millisecond), all.Addr, dir)
 	<-ctx.Done()
 	return nil

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -128,6 +129,9 @@ func (r revocations) Revoke(ctx context.Context, sid string) error {
 	return nil
 }
 
+// DurableAudit is auth's consumer of admin.audited (the audit trail).
+const DurableAudit = "auth-audit"
+
 // Run serves until ctx ends.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	s, err := readSettings(getenv)
@@ -214,10 +218,23 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := routes(ms, svc); err != nil {
+	staff, err := newStaff(db, svc.Hasher, s.codeKey)
+	if err != nil {
 		_ = ms.Stop()
 		return err
 	}
+	if err := errors.Join(routes(ms, svc), staffRoutes(ms, staff, svc)); err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	// The console's audit page reads the admin.audited events from a
+	// collection of auth's own: the stream keeps them for 7 days only.
+	audit, err := events.Consume(ctx, js, log, events.ConsumerConfig{Durable: DurableAudit, Subjects: []string{contract.EventAdminAudited}, Handler: auditHandler(staff)})
+	if err != nil {
+		_ = ms.Stop()
+		return err
+	}
+	defer audit.Stop()
 	if err := natsx.AddHealth(ms, contract.ServiceAuth, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
 		_ = ms.Stop()
 		return err
@@ -225,7 +242,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
-	go sweep(rctx, svc, log)
+	go sweep(rctx, svc, staff, log)
 	go republishRevocations(rctx, svc, log)
 
 	log.Info("auth ready")
@@ -258,7 +275,7 @@ func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger
 	}
 }
 
-func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
+func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -287,6 +304,20 @@ func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {
 				"revocation": {svc.Revocations, bson.M{"at": bson.M{"$lt": time.Now().Add(-48*time.Hour - svc.Signer.TTL)}}},
 				"challenge":  {svc.Challenges, bson.M{"expires_at": gone}},
 			} {
+				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
+					log.Warn(name+" sweep", zap.Error(err))
+				}
+			}
+			// Staff sign-in failures and used TOTP steps no check reads any
+			// more, and console sessions past their 8 h.
+			if _, err := staff.Ledger.Sweep(ctx, 24*time.Hour); err != nil {
+				log.Warn("staff ledger sweep", zap.Error(err))
+			}
+			day := bson.M{"$lt": time.Now().Add(-24 * time.Hour)}
+			for name, q := range map[string]struct {
+				c *mongo.Collection
+				f bson.M
+			}{"staff code": {staff.UsedCodes, bson.M{"at": day}}, "staff session": {staff.Sessions, bson.M{"created_at": day}}} {
 				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
 					log.Warn(name+" sweep", zap.Error(err))
 				}

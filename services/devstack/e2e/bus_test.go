@@ -29,6 +29,10 @@ var publicCommands = map[string]bool{
 	contract.AuthLogin: true, contract.AuthLoginVerifyOTP: true, contract.AuthKeys: true,
 	contract.AuthForgotPIN: true, contract.AuthResetPIN: true,
 	contract.AuthAccountGet: true, contract.NotifierOutbox: true,
+	// The console's sign-in and session look-up: the password and code, or
+	// the session token, are the credential; only the gateway's bus user
+	// may publish them (TestOnlyTheGatewayReachesStaffCommands).
+	contract.AuthStaffLogin: true, contract.AuthStaffSession: true, contract.AuthStaffLogout: true,
 	// Anyone may check an identity pass: the pass is the credential.
 	contract.ProfilePassVerify: true, contract.ProfilePassPhoto: true, contract.ProfilePassKeys: true,
 }
@@ -183,5 +187,25 @@ func TestNotifierCannotCallAuthOrProfile(t *testing.T) {
 	// above is the permissions', not a missing service.
 	if _, err := e.busAs(contract.BusGateway).Request(contract.AuthKeys, nil, 5*time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The staff commands are the gateway's alone: the other services' bus
+// users cannot publish them (the server refuses), so a compromised
+// profile or documents process cannot try staff passwords or sessions.
+func TestOnlyTheGatewayReachesStaffCommands(t *testing.T) {
+	e := start(t, nil)
+	for _, user := range []string{contract.ServiceProfile, contract.ServiceDocuments, contract.ServiceNotifier} {
+		nc := e.busAs(user)
+		for _, subject := range []string{contract.AuthStaffLogin, contract.AuthStaffSession, contract.AuthStaffCreate, contract.AuthAdminUnlock, contract.AuthAuditList} {
+			t.Run(user+" "+subject, func(t *testing.T) {
+				if reply, err := nc.Request(subject, []byte("{}"), 500*time.Millisecond); err == nil {
+					t.Fatalf("answered: %s %s", reply.Header.Get(micro.ErrorCodeHeader), reply.Data)
+				}
+			})
+		}
+	}
+	if reply, err := e.busAs(contract.BusGateway).Request(contract.AuthStaffSession, []byte(`{"token":"x"}`), 5*time.Second); err != nil || reply.Header.Get(micro.ErrorCodeHeader) == "" {
+		t.Fatalf("the gateway's user: %v", err)
 	}
 }

@@ -84,6 +84,22 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 			})
 		},
 		func() error {
+			return natsx.Handle(ms, contract.DocumentsAdminUser, func(ctx context.Context, r contract.AdminUserIDRequest) (contract.AdminDocumentList, error) {
+				if _, err := natsx.RequireAdmin(ctx); err != nil {
+					return contract.AdminDocumentList{}, err
+				}
+				return svc.AdminUser(ctx, r.UserID)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.DocumentsAdminGet, func(ctx context.Context, r contract.DocumentRequest) (contract.AdminDocument, error) {
+				if _, err := natsx.RequireAdmin(ctx); err != nil {
+					return contract.AdminDocument{}, err
+				}
+				return svc.AdminGet(ctx, r.ID)
+			})
+		},
+		func() error {
 			return natsx.Handle(ms, contract.DocumentsReview, func(ctx context.Context, r contract.ReviewDocumentRequest) (contract.AdminDocument, error) {
 				c, err := natsx.RequireAdmin(ctx)
 				if err != nil {

@@ -20,11 +20,13 @@ import (
 // comparing takes the same time whatever the guess.
 type adminToken struct {
 	name   string
+	role   string
 	digest [32]byte
 }
 
-// parseAdminTokens reads DOSS_ADMIN_TOKENS: "name:token,name:token". An
-// empty value disables the admin API.
+// parseAdminTokens reads DOSS_ADMIN_TOKENS: "name:role:token,…", where
+// role is reviewer, support or admin; the older "name:token" is an admin.
+// An empty value disables the admin API.
 func parseAdminTokens(v string) ([]adminToken, error) {
 	var out []adminToken
 	for _, pair := range strings.Split(v, ",") {
@@ -33,24 +35,46 @@ func parseAdminTokens(v string) ([]adminToken, error) {
 			continue
 		}
 		name, tok, ok := strings.Cut(pair, ":")
-		if !ok || name == "" || len(tok) < 32 {
-			return nil, fmt.Errorf("DOSS_ADMIN_TOKENS: want name:token pairs with tokens of at least 32 characters")
+		role := contract.RoleAdmin
+		if r, rest, cut := strings.Cut(tok, ":"); cut && contract.ValidRole(r) {
+			role, tok = r, rest
 		}
-		out = append(out, adminToken{name: name, digest: sha256.Sum256([]byte(tok))})
+		if !ok || name == "" || len(tok) < 32 {
+			return nil, fmt.Errorf("DOSS_ADMIN_TOKENS: want name:role:token (or name:token, an admin) with tokens of at least 32 characters")
+		}
+		out = append(out, adminToken{name: name, role: role, digest: sha256.Sum256([]byte(tok))})
 	}
 	return out, nil
 }
 
-// adminName is the operator whose token this is, or "".
-func adminName(tokens []adminToken, bearer string) string {
+// adminName is the operator whose token this is and its role, or "".
+func adminName(tokens []adminToken, bearer string) (string, string) {
 	d := sha256.Sum256([]byte(bearer))
-	name := ""
+	name, role := "", ""
 	for _, t := range tokens {
 		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
-			name = t.name
+			name, role = t.name, t.role
 		}
 	}
-	return name
+	return name, role
+}
+
+// adminRole is the role of the admin API's caller.
+const adminRoleKey = "doss.admin_role"
+
+// adminAllow lets only tokens of the given roles through.
+func adminAllow(roles ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			role, _ := c.Get(adminRoleKey).(string)
+			for _, r := range roles {
+				if r == role {
+					return next(c)
+				}
+			}
+			return contract.Errorf(contract.Forbidden, "This token's role (%s) may not call this endpoint.", role)
+		}
+	}
 }
 
 // adminAuth admits a request with an admin token and writes the audit
@@ -58,14 +82,15 @@ func adminName(tokens []adminToken, bearer string) string {
 func (g *Gateway) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token, ok := bearer(c.Request())
-		name := ""
+		name, role := "", ""
 		if ok {
-			name = adminName(g.adminTokens, strings.TrimSpace(token))
+			name, role = adminName(g.adminTokens, strings.TrimSpace(token))
 		}
 		if name == "" {
 			return contract.Errorf(contract.Unauthenticated, "Unauthenticated.")
 		}
 		c.Set(callerKey, contract.Principal{Admin: name})
+		c.Set(adminRoleKey, role)
 		ctx := c.Request().Context()
 		ev, err := events.New(ctx, contract.EventAdminAudited, contract.AdminAudited{
 			Admin: name, Method: c.Request().Method, Path: c.Request().URL.Path, Route: c.Path(),

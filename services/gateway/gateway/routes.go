@@ -59,11 +59,14 @@ func (g *Gateway) routes(e *echo.Echo) {
 	if len(g.adminTokens) > 0 {
 		admin := e.Group("/admin/v1", g.adminAuth)
 		admin.GET("/whoami", func(c echo.Context) error {
-			return c.JSON(http.StatusOK, echo.Map{"admin": c.Get(callerKey).(contract.Principal).Admin})
+			return c.JSON(http.StatusOK, echo.Map{"admin": c.Get(callerKey).(contract.Principal).Admin, "role": c.Get(adminRoleKey)})
 		})
-		g.documentAdminRoutes(admin)
-		g.accountAdminRoutes(admin)
+		// Per-key roles (DOSS_ADMIN_TOKENS name:role:token): documents for
+		// reviewers, postings for support, admins everything.
+		g.documentAdminRoutes(admin.Group("", adminAllow(contract.RoleReviewer, contract.RoleAdmin)))
+		g.accountAdminRoutes(admin.Group("", adminAllow(contract.RoleSupport, contract.RoleAdmin)))
 	}
+	g.consoleRoutes(e)
 
 	if g.dev {
 		e.GET("/dev/outbox", g.devOutbox)

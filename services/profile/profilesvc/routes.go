@@ -105,6 +105,15 @@ func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 func accountRoutes(ms *natsx.Service, svc *app.Service) error {
 	for _, add := range []func() error{
 		func() error {
+			// Staff read a user's profile through the console.
+			return natsx.Handle(ms, contract.ProfileAdminGet, func(ctx context.Context, r contract.AdminUserIDRequest) (contract.Profile, error) {
+				if _, err := natsx.RequireAdmin(ctx); err != nil {
+					return contract.Profile{}, err
+				}
+				return svc.Get(mongox.WithFresh(ctx), r.UserID)
+			})
+		},
+		func() error {
 			return natsx.Handle(ms, contract.AccountGet, func(ctx context.Context, r contract.AccountProfileRequest) (contract.AccountProfile, error) {
 				c, err := natsx.RequireUser(ctx)
 				if err != nil {

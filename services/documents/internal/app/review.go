@@ -87,13 +87,9 @@ func (s *Service) Review(ctx context.Context, reviewer string, req contract.Revi
 	default:
 		return contract.AdminDocument{}, contract.FieldError("decision", "The decision must be approved or rejected.")
 	}
-	var entry idEntry
-	err := s.IDs.FindOne(ctx, bson.M{"_id": req.ID}).Decode(&entry)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return contract.AdminDocument{}, contract.DocumentNotFound()
-	}
+	entry, err := s.owner(ctx, req.ID)
 	if err != nil {
-		return contract.AdminDocument{}, mongox.Wrap("document owner", err)
+		return contract.AdminDocument{}, err
 	}
 	acc, err := s.Accounts(ctx, entry.UserID)
 	if err != nil {
@@ -106,7 +102,8 @@ func (s *Service) Review(ctx context.Context, reviewer string, req contract.Revi
 			return nil, contract.DocumentNotFound()
 		}
 		if d.Items[i].Status != contract.DocumentPending {
-			return nil, contract.Errorf(contract.Conflict, "This document was already reviewed.")
+			// The second of two reviewers learns who decided first.
+			return nil, contract.Errorf(contract.Conflict, "This document was already %s by %s.", d.Items[i].Status, cmpOr(d.Items[i].ReviewedBy, "someone"))
 		}
 		d.Items = slices.Clone(d.Items)
 		it := &d.Items[i]
@@ -127,6 +124,19 @@ func (s *Service) Review(ctx context.Context, reviewer string, req contract.Revi
 		return contract.AdminDocument{}, err
 	}
 	return contract.AdminDocument{Document: doc, UserID: entry.UserID, ReviewedBy: reviewer}, nil
+}
+
+// owner is the queue mark of document id: whose it is.
+func (s *Service) owner(ctx context.Context, id int64) (idEntry, error) {
+	var entry idEntry
+	err := s.IDs.FindOne(ctx, bson.M{"_id": id}).Decode(&entry)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return entry, contract.DocumentNotFound()
+	}
+	if err != nil {
+		return entry, mongox.Wrap("document owner", err)
+	}
+	return entry, nil
 }
 
 func trimReason(r string) string {
@@ -158,4 +168,11 @@ func (s *Service) notices(ctx context.Context, acc contract.Account, d Doc) ([]c
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
