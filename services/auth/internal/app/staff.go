@@ -268,7 +268,7 @@ func (s *Staff) failures(tail *mongox.Tail, now time.Time) (int, time.Time, erro
 }
 
 func (s *Staff) locked(name string, wait time.Duration) error {
-	return tooMany("name", wait, "Too many failed sign-ins for "+name+" from your address. Please try again later.")
+	return tooMany(contract.ReasonRateLimited, "name", wait, "Too many failed sign-ins for "+name+" from your address. Please try again later.")
 }
 
 // Login checks the password and the TOTP code. Five failures for one name
