@@ -65,10 +65,11 @@ var BusUsers = []BusUser{
 	},
 	{
 		Name: ServiceAuth, Serves: true,
-		Calls:   []string{ProfileGet},
-		Emits:   []string{"events.auth.>", EventSubject(EventNotificationWanted)},
-		Streams: append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
-		KV:      []string{BucketRevokedSessions},
+		Calls:       []string{ProfileGet, ProfilePassRevoke},
+		Emits:       []string{"events.auth.>", EventSubject(EventNotificationWanted)},
+		DeadLetters: true,
+		Streams:     append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
+		KV:          []string{BucketRevokedSessions},
 	},
 	{
 		Name: ServiceProfile, Serves: true,
@@ -89,6 +90,7 @@ var BusUsers = []BusUser{
 	},
 	{
 		Name: ServiceNotifier, Serves: true,
+		Emits:       []string{EventSubject(EventNotifierAccountErased)},
 		Streams:     eventStreams,
 		DeadLetters: true,
 	},

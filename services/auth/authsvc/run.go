@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -79,8 +80,12 @@ func readSettings(getenv func(string) string) (settings, error) {
 	s.limits.SMSPerHour = e.Int("DOSS_SMS_PER_HOUR", s.limits.SMSPerHour)
 	s.limits.SMSCountries = countryList(e.String("DOSS_SMS_COUNTRIES", ""))
 	s.limits.RevealRegistered = e.Bool("DOSS_REVEAL_REGISTERED", false)
+	s.limits.DeletionGrace = e.Duration("DOSS_ACCOUNT_DELETION_GRACE", s.limits.DeletionGrace)
 	if s.signingKey == "" && !dev {
 		e.Required("DOSS_JWT_SIGNING_KEY")
+	}
+	if s.limits.DeletionGrace < 0 {
+		return s, errors.Join(e.Err(), errors.New("DOSS_ACCOUNT_DELETION_GRACE: must not be negative"))
 	}
 	return s, e.Err()
 }
@@ -191,8 +196,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Revoked:     revocations{kv: kv},
 		NATS:        nc,
 		Observe:     budgetLog{log: log},
+		Deletions:   mongox.NewVersioned[app.Deletion](db.Collection("auth_deletions")),
+		// Only deletions in flight: the deletion loop reads all of it.
+		DeletionsDue: db.Collection("auth_deletions_due"),
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return err
 		}
@@ -205,9 +213,10 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		}
 	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Accounts.Collection(), svc.OTPs.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Accounts.Collection(), svc.OTPs.Collection(), svc.Deletions.Collection())
 	svc.Accounts.RelayTo(relay)
 	svc.OTPs.RelayTo(relay)
+	svc.Deletions.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceAuth, Version: "0.1.0", Description: "registration, PIN login, tokens and sessions", Outcome: countOutcome})
 	if err != nil {
@@ -221,19 +230,52 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = ms.Stop()
 		return err
 	}
+	deletions, err := events.Consume(ctx, js, log, events.ConsumerConfig{
+		Durable: DurableDeletions, Subjects: app.DeletionEvents(), Handler: svc.HandleDeletionEvent,
+		// A purge is retried until it is done: a long tail of retries, and
+		// the deletion loop asks the services again after that.
+		MaxDeliver: 50, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute},
+	})
+	if err != nil {
+		_ = ms.Stop()
+		return err
+	}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
 	go sweep(rctx, svc, log)
 	go republishRevocations(rctx, svc, log)
+	go deletionLoop(rctx, svc, log)
 
 	log.Info("auth ready")
 	<-ctx.Done()
 	log.Info("auth stopping")
+	deletions.Stop()
 	_ = ms.Stop()
 	stopRelay()
 	<-relayDone
 	return nil
+}
+
+// DurableDeletions is auth's consumer of the deletion saga.
+const DurableDeletions = "auth-deletions"
+
+// deletionLoop starts the purges that come due and asks again for the
+// parts of a purge that are late. It reads only the index of deletions in
+// flight, every few seconds.
+func deletionLoop(ctx context.Context, svc *app.Service, log *zap.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := svc.DeletionsPass(ctx); err != nil {
+				log.Warn("deletions pass", zap.Error(err))
+			}
+		}
+	}
 }
 
 // sweep removes ledger entries no limit looks at any more (FerretDB has no

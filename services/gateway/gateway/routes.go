@@ -54,6 +54,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 	g.accountRoutes(authed)
 	g.accountAuthRoutes(api, authed)
 	g.passRoutes(e, api, authed)
+	g.deletionRoutes(authed)
 
 	if len(g.adminTokens) > 0 {
 		admin := e.Group("/admin/v1", g.adminAuth)
@@ -62,6 +63,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 		})
 		g.documentAdminRoutes(admin)
 		g.accountAdminRoutes(admin)
+		g.deletionAdminRoutes(admin)
 	}
 
 	if g.dev {

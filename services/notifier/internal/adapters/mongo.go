@@ -120,3 +120,14 @@ func (o *Outbox) List(ctx context.Context, to string) ([]contract.OutboxMessage,
 	}
 	return out, nil
 }
+
+// Erase deletes what the dev sender kept for these addresses (an
+// account's purge). Deliveries are kept: an event id and a state, naming
+// no one, they stop a redelivered event from being sent twice.
+func (o *Outbox) Erase(ctx context.Context, addresses []string) error {
+	if len(addresses) == 0 {
+		return nil
+	}
+	_, err := o.c.DeleteMany(ctx, bson.D{{Key: "to", Value: bson.D{{Key: "$in", Value: addresses}}}})
+	return err
+}
