@@ -110,7 +110,8 @@ func (s *Service) RequestDeletion(ctx context.Context, p contract.Principal, req
 	if err := s.revokePasses(ctx, acc); err != nil {
 		return contract.AccountDeleteReply{}, err
 	}
-	now := s.now()
+	// The store keeps milliseconds; the event must name the same instant.
+	now := s.now().Truncate(time.Millisecond)
 	mark := accountDeletion{RequestedAt: now, PurgeAt: now.Add(max(0, s.Limits.DeletionGrace))}
 	checked := acc.PINHash
 	updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
