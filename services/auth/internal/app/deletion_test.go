@@ -177,7 +177,10 @@ func TestCancelRacingThePurge(t *testing.T) {
 		var wg sync.WaitGroup
 		var cancelErr, passErr error
 		wg.Add(2)
-		go func() { defer wg.Done(); _, cancelErr = f.svc.CancelDeletion(ctx, "alice", contract.DeletionCancelRequest{UserID: id}) }()
+		go func() {
+			defer wg.Done()
+			_, cancelErr = f.svc.CancelDeletion(ctx, "alice", contract.DeletionCancelRequest{UserID: id})
+		}()
 		go func() { defer wg.Done(); passErr = f.svc.DeletionsPass(ctx) }()
 		wg.Wait()
 		if passErr != nil {
