@@ -264,16 +264,23 @@ const DurableDeletions = "auth-deletions"
 // parts of a purge that are late. It reads only the index of deletions in
 // flight, every few seconds.
 func deletionLoop(ctx context.Context, svc *app.Service, log *zap.Logger) {
-	t := time.NewTicker(5 * time.Second)
+	every(ctx, 5*time.Second, func() {
+		if err := svc.DeletionsPass(ctx); err != nil {
+			log.Warn("deletions pass", zap.Error(err))
+		}
+	})
+}
+
+// every runs fn at each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := svc.DeletionsPass(ctx); err != nil {
-				log.Warn("deletions pass", zap.Error(err))
-			}
+			fn()
 		}
 	}
 }
@@ -283,20 +290,13 @@ func deletionLoop(ctx context.Context, svc *app.Service, log *zap.Logger) {
 // republishRevocations retries, every few seconds, telling the gateways
 // of revocations whose first attempt failed.
 func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := svc.RepublishRevocations(ctx, 2*time.Second); err != nil {
-				log.Warn("revocations still pending", zap.Error(err))
-			} else if n > 0 {
-				log.Info("pending revocations sent to the gateways", zap.Int("sessions", n))
-			}
+	every(ctx, 2*time.Second, func() {
+		if n, err := svc.RepublishRevocations(ctx, 2*time.Second); err != nil {
+			log.Warn("revocations still pending", zap.Error(err))
+		} else if n > 0 {
+			log.Info("pending revocations sent to the gateways", zap.Int("sessions", n))
 		}
-	}
+	})
 }
 
 func sweep(ctx context.Context, svc *app.Service, log *zap.Logger) {

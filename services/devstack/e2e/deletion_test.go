@@ -277,7 +277,7 @@ func TestAccountPurgeErasesEveryPartAndSurvivesADeadService(t *testing.T) {
 		t.Fatalf("purged: %+v", got)
 	}
 	v := e.post("/api/v2/identity/verify", js(map[string]string{"token": pass}))
-	if v.body["valid"] != false {
+	if v.body["valid"] != false || v.str("reason") != "revoked" {
 		t.Fatalf("a pass of a purged account: %s", v.raw)
 	}
 	expect(t, e.do(http.MethodGet, "/api/v2/profile", token, ""), 401)
