@@ -200,9 +200,6 @@ func DeletionEvents() []string {
 // (again), the saga's record and its place in the due index, and the
 // purge started at once when the grace is over (or zero).
 func (s *Service) onDeletionRequested(ctx context.Context, d contract.AccountDeletionRequested) error {
-	if _, err := s.revokeOthers(ctx, d.UserID, ""); err != nil {
-		return err
-	}
 	acc, err := s.account(ctx, d.UUID)
 	if errors.Is(err, mongox.ErrNotFound) {
 		return nil // erased already
@@ -211,7 +208,11 @@ func (s *Service) onDeletionRequested(ctx context.Context, d contract.AccountDel
 		return err
 	}
 	if acc.Deletion == nil || !acc.Deletion.RequestedAt.Equal(d.RequestedAt) {
-		return nil // cancelled meanwhile
+		// Cancelled meanwhile: the sessions the owner opened since stay.
+		return nil
+	}
+	if _, err := s.revokeOthers(ctx, d.UserID, ""); err != nil {
+		return err
 	}
 	if _, _, err := s.changeDeletion(ctx, d.UUID, func(cur *Deletion, exists bool) (string, []contract.Event, error) {
 		if exists && !(cur.Status == contract.DeletionCancelled && cur.RequestedAt.Before(d.RequestedAt)) {

@@ -208,3 +208,30 @@ func TestCancelRacingThePurge(t *testing.T) {
 		}
 	}
 }
+
+// A redelivered request event after support's cancel leaves the owner's
+// new sessions and the account alone.
+func TestCancelledRequestReplayedChangesNothing(t *testing.T) {
+	f := deletionFixture(t)
+	ctx := context.Background()
+	acc := f.account(8, "+18681239120", "4829")
+	f.requested(f.mustLogin("+18681239120", "4829"), "4829")
+	before, err := f.svc.account(ctx, acc.UUID)
+	if err != nil || before.Deletion == nil {
+		t.Fatalf("%+v %v", before, err)
+	}
+	marked := *before.Deletion
+	if _, err := f.svc.CancelDeletion(ctx, "alice", contract.DeletionCancelRequest{UserID: 8}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := f.mustLogin("+18681239120", "4829")
+	if err := f.svc.onDeletionRequested(ctx, contract.AccountDeletionRequested{UserID: 8, UUID: acc.UUID, RequestedAt: marked.RequestedAt, PurgeAt: marked.PurgeAt}); err != nil {
+		t.Fatal(err)
+	}
+	if f.revoked.has(fresh.SessionID) {
+		t.Fatal("a replayed request revoked a session opened after the cancel")
+	}
+	if d := f.deletion(acc.UUID); d.Status != contract.DeletionCancelled {
+		t.Fatalf("replay changed the deletion: %+v", d)
+	}
+}
