@@ -240,6 +240,21 @@ func (s *Store) DeleteOlder(ctx context.Context, prefix string, cutoff time.Time
 	return deleted, nil
 }
 
+// List returns the keys under prefix; no bucket yet is none.
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	for obj := range s.c.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			if minio.ToErrorResponse(obj.Err).Code == minio.NoSuchBucket {
+				return nil, nil
+			}
+			return keys, unavailable("s3 list", obj.Err)
+		}
+		keys = append(keys, obj.Key)
+	}
+	return keys, ctx.Err()
+}
+
 // GetURL presigns a GET of key on the public host for ttl.
 func (s *Store) GetURL(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	u, err := s.public.PresignedGetObject(ctx, s.bucket, key, ttl, nil)

@@ -65,11 +65,12 @@ var BusUsers = []BusUser{
 	},
 	{
 		Name: ServiceAuth, Serves: true,
-		Calls:   []string{ProfileGet},
+		Calls:   []string{ProfileGet, ProfilePassRevoke},
 		Emits:   []string{"events.auth.>", EventSubject(EventNotificationWanted)},
 		Streams: append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
 		KV:      []string{BucketRevokedSessions},
-		// It keeps the audit trail from admin.audited (the console's).
+		// It keeps the audit trail from admin.audited (the console's) and
+		// runs the erasure saga's reports: durable consumers.
 		DeadLetters: true,
 	},
 	{
@@ -91,6 +92,7 @@ var BusUsers = []BusUser{
 	},
 	{
 		Name: ServiceNotifier, Serves: true,
+		Emits:       []string{EventSubject(EventNotifierAccountErased)},
 		Streams:     eventStreams,
 		DeadLetters: true,
 	},

@@ -360,3 +360,21 @@ func (l *Ledger) Sweep(ctx context.Context, age time.Duration) (int64, error) {
 	l.mu.Unlock()
 	return res.DeletedCount, nil
 }
+
+// Erase deletes every chain whose key matches the regular expression
+// pattern, entries and heads: an account's erasure removes the counters
+// named after its addresses and devices. A chain erased whole starts again
+// from 1, as after Sweep. It scans the collection, which only a purge does.
+func (l *Ledger) Erase(ctx context.Context, pattern string) (int64, error) {
+	res, err := l.c.DeleteMany(ctx, bson.M{"key": bson.M{"$regex": pattern}})
+	if err != nil {
+		return 0, Wrap("ledger erase", err)
+	}
+	if _, err := l.heads.DeleteMany(ctx, bson.M{"_id": bson.M{"$regex": pattern}}); err != nil {
+		return 0, Wrap("ledger erase", err)
+	}
+	l.mu.Lock()
+	l.known = map[string]Entry{}
+	l.mu.Unlock()
+	return res.DeletedCount, nil
+}

@@ -258,3 +258,26 @@ func (v *Versioned[T]) Find(ctx context.Context, filter any, limit int64) ([]Rec
 	}
 	return out, nil
 }
+
+// Erase deletes every version of key and its head, and forgets it from
+// this replica's cache: an erased key reads as one that never existed.
+// Records whose events are not yet out are left for the relay, which
+// publishes them, and a later Erase removes them; erasing twice is a no-op.
+func (v *Versioned[T]) Erase(ctx context.Context, key string) error {
+	defer v.local.lock(key)()
+	if _, err := v.c.DeleteMany(ctx, bson.M{"key": key, "published": true}); err != nil {
+		return Wrap("versioned erase", err)
+	}
+	left, err := v.c.CountDocuments(ctx, bson.M{"key": key})
+	if err != nil {
+		return Wrap("versioned erase", err)
+	}
+	if left > 0 {
+		return Wrap("versioned erase", fmt.Errorf("%s: %d versions with events not yet published", key, left))
+	}
+	if _, err := v.c.DeleteOne(ctx, bson.M{"_id": headID(key)}); err != nil {
+		return Wrap("versioned erase", err)
+	}
+	v.Forget(key)
+	return nil
+}

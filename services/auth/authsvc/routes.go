@@ -84,6 +84,24 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 				return svc.ResetPIN(ctx, r, natsx.CallerFrom(ctx).Client)
 			})
 		},
+		func() error { return natsx.Handle(ms, contract.AuthAccountDelete, asUser(svc.RequestDeletion)) },
+		func() error {
+			return natsx.Handle(ms, contract.AuthDeletionsList, func(ctx context.Context, r contract.DeletionsListRequest) (contract.DeletionsListReply, error) {
+				if _, err := natsx.RequireAdmin(ctx); err != nil {
+					return contract.DeletionsListReply{}, err
+				}
+				return svc.DeletionsList(ctx, r)
+			})
+		},
+		func() error {
+			return natsx.Handle(ms, contract.AuthDeletionCancel, func(ctx context.Context, r contract.DeletionCancelRequest) (contract.AdminDeletion, error) {
+				c, err := natsx.RequireAdmin(ctx)
+				if err != nil {
+					return contract.AdminDeletion{}, err
+				}
+				return svc.CancelDeletion(ctx, c.Admin, r)
+			})
+		},
 	} {
 		if err := add(); err != nil {
 			return err

@@ -81,8 +81,12 @@ func readSettings(getenv func(string) string) (settings, error) {
 	s.limits.SMSPerHour = e.Int("DOSS_SMS_PER_HOUR", s.limits.SMSPerHour)
 	s.limits.SMSCountries = countryList(e.String("DOSS_SMS_COUNTRIES", ""))
 	s.limits.RevealRegistered = e.Bool("DOSS_REVEAL_REGISTERED", false)
+	s.limits.DeletionGrace = e.Duration("DOSS_ACCOUNT_DELETION_GRACE", s.limits.DeletionGrace)
 	if s.signingKey == "" && !dev {
 		e.Required("DOSS_JWT_SIGNING_KEY")
+	}
+	if s.limits.DeletionGrace < 0 {
+		return s, errors.Join(e.Err(), errors.New("DOSS_ACCOUNT_DELETION_GRACE: must not be negative"))
 	}
 	return s, e.Err()
 }
@@ -196,8 +200,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Revoked:     revocations{kv: kv},
 		NATS:        nc,
 		Observe:     budgetLog{log: log},
+		Deletions:   mongox.NewVersioned[app.Deletion](db.Collection("auth_deletions")),
+		// Only deletions in flight: the deletion loop reads all of it.
+		DeletionsDue: db.Collection("auth_deletions_due"),
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return err
 		}
@@ -210,9 +217,10 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		}
 	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Accounts.Collection(), svc.OTPs.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Accounts.Collection(), svc.OTPs.Collection(), svc.Deletions.Collection())
 	svc.Accounts.RelayTo(relay)
 	svc.OTPs.RelayTo(relay)
+	svc.Deletions.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceAuth, Version: "0.1.0", Description: "registration, PIN login, tokens and sessions", Outcome: countOutcome})
 	if err != nil {
@@ -239,19 +247,59 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = ms.Stop()
 		return err
 	}
+	deletions, err := events.Consume(ctx, js, log, events.ConsumerConfig{
+		Durable: DurableDeletions, Subjects: app.DeletionEvents(), Handler: svc.HandleDeletionEvent,
+		// A purge is retried until it is done: a long tail of retries, and
+		// the deletion loop asks the services again after that.
+		MaxDeliver: 50, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute},
+	})
+	if err != nil {
+		_ = ms.Stop()
+		return err
+	}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
 	go sweep(rctx, svc, staff, log)
 	go republishRevocations(rctx, svc, log)
+	go deletionLoop(rctx, svc, log)
 
 	log.Info("auth ready")
 	<-ctx.Done()
 	log.Info("auth stopping")
+	deletions.Stop()
 	_ = ms.Stop()
 	stopRelay()
 	<-relayDone
 	return nil
+}
+
+// DurableDeletions is auth's consumer of the deletion saga.
+const DurableDeletions = "auth-deletions"
+
+// deletionLoop starts the purges that come due and asks again for the
+// parts of a purge that are late. It reads only the index of deletions in
+// flight, every few seconds.
+func deletionLoop(ctx context.Context, svc *app.Service, log *zap.Logger) {
+	every(ctx, 5*time.Second, func() {
+		if err := svc.DeletionsPass(ctx); err != nil {
+			log.Warn("deletions pass", zap.Error(err))
+		}
+	})
+}
+
+// every runs fn at each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // sweep removes ledger entries no limit looks at any more (FerretDB has no
@@ -259,20 +307,13 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // republishRevocations retries, every few seconds, telling the gateways
 // of revocations whose first attempt failed.
 func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := svc.RepublishRevocations(ctx, 2*time.Second); err != nil {
-				log.Warn("revocations still pending", zap.Error(err))
-			} else if n > 0 {
-				log.Info("pending revocations sent to the gateways", zap.Int("sessions", n))
-			}
+	every(ctx, 2*time.Second, func() {
+		if n, err := svc.RepublishRevocations(ctx, 2*time.Second); err != nil {
+			log.Warn("revocations still pending", zap.Error(err))
+		} else if n > 0 {
+			log.Info("pending revocations sent to the gateways", zap.Int("sessions", n))
 		}
-	}
+	})
 }
 
 func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Logger) {

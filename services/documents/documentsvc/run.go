@@ -27,6 +27,9 @@ import (
 // DurableObjects deletes the objects document changes orphan.
 const DurableObjects = "documents-objects"
 
+// DurableErasure erases documents' part of a deleted account.
+const DurableErasure = "documents-erasure"
+
 // maxLinkTTL is the longest a document link or an upload link may live.
 const maxLinkTTL = 15 * time.Minute
 
@@ -92,6 +95,10 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Profile:  profileFrom(nc),
 		Accounts: accountsFrom(nc),
 		Limits:   limits,
+		EraseObjects: func(ctx context.Context, prefix string) error {
+			_, err := files.DeleteOlder(ctx, prefix, time.Now().Add(24*time.Hour))
+			return err
+		},
 	}
 	if err := svc.Docs.EnsureIndexes(ctx); err != nil {
 		return err
@@ -124,6 +131,15 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		_ = ms.Stop()
 		return err
 	}
+	erasure, err := events.Consume(ctx, js, log, events.ConsumerConfig{
+		Durable: DurableErasure, Subjects: []string{contract.EventAccountDeletionDue},
+		Handler: events.Erasure(events.NewPublisher(js), contract.ServiceDocuments, svc.EraseAccount), MaxDeliver: 50,
+	})
+	if err != nil {
+		consumer.Stop()
+		_ = ms.Stop()
+		return err
+	}
 	rctx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); relay.Run(rctx) }()
@@ -133,6 +149,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log.Info("documents ready")
 	<-ctx.Done()
 	log.Info("documents stopping")
+	erasure.Stop()
 	consumer.Stop()
 	_ = ms.Stop()
 	stopRelay()

@@ -55,6 +55,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 	g.accountRoutes(authed)
 	g.accountAuthRoutes(api, authed)
 	g.passRoutes(e, api, authed)
+	g.deletionRoutes(authed)
 
 	if len(g.adminTokens) > 0 {
 		admin := e.Group("/admin/v1", g.adminAuth)
@@ -65,6 +66,7 @@ func (g *Gateway) routes(e *echo.Echo) {
 		// reviewers, postings for support, admins everything.
 		g.documentAdminRoutes(admin.Group("", adminAllow(contract.RoleReviewer, contract.RoleAdmin)))
 		g.accountAdminRoutes(admin.Group("", adminAllow(contract.RoleSupport, contract.RoleAdmin)))
+		g.deletionAdminRoutes(admin.Group("", adminAllow(contract.RoleSupport, contract.RoleAdmin)))
 	}
 	g.consoleRoutes(e)
 

@@ -229,6 +229,7 @@ type deps struct {
 
 type running struct {
 	consumer *events.Consumer
+	erasure  *events.Consumer
 	service  *natsx.Service
 }
 
@@ -236,7 +237,31 @@ type running struct {
 // flight finish.
 func (r *running) stop() {
 	r.consumer.Stop()
+	r.erasure.Stop()
 	_ = r.service.Stop()
+}
+
+// DurableErasure erases the notifier's part of a deleted account.
+const DurableErasure = "notifier-erasure"
+
+// eraseAccount is the notifier's part of a purge: the messages kept for
+// the account's addresses, and what its delivery records say about the
+// account (recipient, template, text). It keeps no device tokens (a push
+// names its token in the event); a dropped token's fingerprint names no
+// one and stays, so a dead token is never retried.
+func eraseAccount(outbox *adapters.Outbox, deliveries *adapters.Deliveries) func(context.Context, contract.AccountDeletionDue) error {
+	return func(ctx context.Context, due contract.AccountDeletionDue) error {
+		var addrs []string
+		for _, a := range []string{due.Email, due.Phone} {
+			if a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+		if err := deliveries.Forget(ctx, due.UserID, due.UUID, addrs); err != nil {
+			return err
+		}
+		return outbox.Erase(ctx, addrs)
+	}
 }
 
 func start(ctx context.Context, d deps) (*running, error) {
@@ -283,5 +308,14 @@ func start(ctx context.Context, d deps) (*running, error) {
 		_ = svc.Stop()
 		return nil, err
 	}
-	return &running{consumer: consumer, service: svc}, nil
+	erasure, err := events.Consume(ctx, js, d.log, events.ConsumerConfig{
+		Durable: DurableErasure, Subjects: []string{contract.EventAccountDeletionDue}, MaxDeliver: 50,
+		Handler: events.Erasure(events.NewPublisher(js), contract.ServiceNotifier, eraseAccount(adapters.NewOutbox(d.db), adapters.NewDeliveries(d.db))),
+	})
+	if err != nil {
+		consumer.Stop()
+		_ = svc.Stop()
+		return nil, err
+	}
+	return &running{consumer: consumer, erasure: erasure, service: svc}, nil
 }

@@ -77,6 +77,9 @@ func (a authContacts) TwoFAVerify(ctx context.Context, req contract.TwoFAVerifyR
 	return natsx.Call[contract.TwoFAVerifyRequest, contract.TwoFAVerifyReply](ctx, a.nc, contract.AuthTwoFAVerify, req)
 }
 
+// DurableErasure erases profile's part of a deleted account.
+const DurableErasure = "profile-erasure"
+
 // PostingsDurable is the consumer of the wallet and order events.
 const PostingsDurable = "profile-postings"
 
@@ -157,6 +160,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			Limits:       mongox.NewLedger(db.Collection("profile_pass_limits"), nil),
 			VerifyPerMin: verifyPerMin,
 		},
+		EraseObjects: func(ctx context.Context, prefix string) error {
+			// Everything under the prefix, whenever it was written.
+			_, err := store.DeleteOlder(ctx, prefix, time.Now().Add(24*time.Hour))
+			return err
+		},
 	}
 	profiles.Store(svc.Profiles)
 	changed, err := nc.Subscribe(contract.EventSubject(contract.EventProfileUpdated), func(m *nats.Msg) {
@@ -214,6 +222,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		{Durable: DurableObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
 		{Durable: PostingsDurable, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.HandlePosting},
 		{Durable: AuditDurable, Subjects: []string{contract.EventAdminAudited}, Handler: svc.HandleAudit},
+		{Durable: DurableErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
 	} {
 		c, err := events.Consume(ctx, js, log, cfg)
 		if err != nil {

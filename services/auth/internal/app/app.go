@@ -48,6 +48,10 @@ type Account struct {
 	// the devices that logged in to this account, newest first, at most
 	// Limits.TrustedDevices of them; never the tokens.
 	TrustedDevices []string `bson:"trusted_devices,omitempty"`
+
+	// Deletion is set while the owner's deletion request waits for its
+	// purge (see deletion.go): no login, no code, no command.
+	Deletion *accountDeletion `bson:"deletion,omitempty"`
 }
 
 func (a Account) contract() contract.Account {
@@ -107,6 +111,9 @@ type Limits struct {
 	// Per client address: codes sent, and code or PIN checks.
 	IPSends  IPLimit
 	IPChecks IPLimit
+	// DeletionGrace is how long a deletion request waits before its purge
+	// (0: at once); support can cancel it meanwhile.
+	DeletionGrace time.Duration
 }
 
 func DefaultLimits() Limits {
@@ -118,8 +125,9 @@ func DefaultLimits() Limits {
 		ChangeSendsPerHour: 3, ChangeChecksPerDay: 4,
 		PINFailures: 5, PINLockBase: time.Minute, PINLockMax: 24 * time.Hour,
 		DeviceUntrustAfter: 10, UnknownPINFailures: 9, UnknownPINWindow: 24 * time.Hour, TrustedDevices: 10,
-		IPSends:  IPLimit{Max: 30, Window: time.Hour},
-		IPChecks: IPLimit{Max: 60, Window: 10 * time.Minute},
+		IPSends:       IPLimit{Max: 30, Window: time.Hour},
+		IPChecks:      IPLimit{Max: 60, Window: 10 * time.Minute},
+		DeletionGrace: 7 * 24 * time.Hour,
 	}
 }
 
@@ -160,6 +168,11 @@ type Service struct {
 	// (see checkPIN): only checks in flight, so it stays tiny.
 	PINLocks *mongo.Collection
 	turns    turns
+
+	// Deletions are the deletion sagas' records (keyed by account uuid);
+	// DeletionsDue indexes the ones in flight.
+	Deletions    *mongox.Versioned[Deletion]
+	DeletionsDue *mongo.Collection
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }

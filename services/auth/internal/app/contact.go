@@ -22,7 +22,7 @@ func (s *Service) activeAccount(ctx context.Context, userID int64) (Account, err
 		return Account{}, err
 	}
 	acc, err := s.account(ctx, owner)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !acc.Active) {
+	if errors.Is(err, mongox.ErrNotFound) || (err == nil && (!acc.Active || acc.Deletion != nil)) {
 		return Account{}, contract.Errorf(contract.NotFound, "No such account.")
 	}
 	return acc, err

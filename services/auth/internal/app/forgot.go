@@ -24,7 +24,8 @@ func (s *Service) ForgotPIN(ctx context.Context, req contract.ForgotPINRequest) 
 		return err
 	}
 	acc, err := s.activeByPhone(ctx, phone)
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, mongox.ErrNotFound) || (err == nil && acc.Deletion != nil) {
+		// An account being deleted gets nothing, and looks like no account.
 		return s.forgotPINDecoy(ctx, phone)
 	}
 	if err != nil {
@@ -86,9 +87,10 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 	}
 	acc, err := s.activeByPhone(ctx, phone)
 	var known *Account
-	if err == nil {
+	switch {
+	case err == nil && acc.Deletion == nil:
 		known = &acc
-	} else if !errors.Is(err, mongox.ErrNotFound) {
+	case err != nil && !errors.Is(err, mongox.ErrNotFound):
 		return contract.Session{}, err
 	}
 	if err := s.checkResetCode(ctx, "sms_code", contract.PurposeForgotPINSMS, phone, known, req.SMSCode); err != nil {
@@ -102,7 +104,7 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 	hash := s.Hasher.Hash(req.PIN)
 	data := map[string]string{}
 	updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
-		if !a.Active || a.Phone != phone {
+		if !a.Active || a.Phone != phone || a.Deletion != nil {
 			return nil, contract.FieldError("sms_code", "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 		}
 		a.PINHash, a.Password = hash, false

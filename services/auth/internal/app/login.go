@@ -77,6 +77,11 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 	if !right {
 		return contract.LoginReply{}, badLogin()
 	}
+	// Told only to whoever knows the PIN: a stranger with the number
+	// learns nothing from a deletion.
+	if acc.Deletion != nil {
+		return contract.LoginReply{}, errDeleting()
+	}
 	if acc.TwoFA {
 		id, err := s.startLogin2FA(ctx, *acc, req.DeviceToken)
 		if err != nil {
@@ -152,6 +157,9 @@ func (s *Service) AccountGet(ctx context.Context, req contract.AccountGetRequest
 	acc, err := s.account(ctx, owner)
 	if err != nil {
 		return contract.Account{}, err
+	}
+	if acc.Deletion != nil {
+		return contract.Account{}, contract.Errorf(contract.NotFound, "No such account.")
 	}
 	if p := callerPrincipal(ctx); p.UserID == req.UserID {
 		s.touch(ctx, p)

@@ -77,9 +77,12 @@ func (s *Service) newSession(ctx context.Context, acc Account, device string, cl
 	if err != nil {
 		return contract.Session{}, err
 	}
-	if !fresh.Active || fresh.PINHash != acc.PINHash {
+	if !fresh.Active || fresh.PINHash != acc.PINHash || fresh.Deletion != nil {
 		if err := s.revoke(ctx, acc.UserID, sess.ID, false); err != nil {
 			return contract.Session{}, err
+		}
+		if fresh.Deletion != nil {
+			return contract.Session{}, errDeleting()
 		}
 		return contract.Session{}, contract.Errorf(contract.Unauthenticated, "Your PIN was just changed. Please log in again.").Because(contract.ReasonSessionExpired)
 	}

@@ -84,6 +84,8 @@ type Service struct {
 	Accounts func(ctx context.Context, userID int64) (contract.Account, error)
 	Limits   Limits
 	Now      func() time.Time
+	// EraseObjects deletes every object under a prefix (an account's purge).
+	EraseObjects func(ctx context.Context, prefix string) error
 }
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }
@@ -110,6 +112,9 @@ const IncomingRoot = "incoming/"
 // incomingPrefix is where a user's presigned uploads land; the key is bound
 // to the user by it and unguessable by its random part.
 func incomingPrefix(userID int64) string { return IncomingRoot + key(userID) + "/" }
+
+// documentPrefix holds the user's stored documents.
+func documentPrefix(userID int64) string { return "documents/" + key(userID) + "/" }
 
 // Types lists the document types.
 func (s *Service) Types(context.Context) ([]contract.DocumentType, error) {
@@ -147,7 +152,7 @@ func (s *Service) Add(ctx context.Context, userID int64, req contract.AddDocumen
 		return contract.Document{}, err
 	}
 	now := s.now()
-	doc := Doc{ID: seq.Seq, TypeID: t.ID, Status: contract.DocumentPending, Key: "documents/" + key(userID) + "/" + randomHex() + ".jpg",
+	doc := Doc{ID: seq.Seq, TypeID: t.ID, Status: contract.DocumentPending, Key: documentPrefix(userID) + randomHex() + ".jpg",
 		Size: int64(len(img)), CreatedAt: now, UpdatedAt: now}
 	if err := s.Files.Put(ctx, doc.Key, img, imagex.ContentType); err != nil {
 		return contract.Document{}, err

@@ -126,6 +126,26 @@ func (d *Deliveries) Sent(ctx context.Context, userID int64, uuid string) ([]con
 	return out, nil
 }
 
+// Forget strips from the delivery records of a deleted account everything
+// that says who it was for and what it said; the id and state stay, so a
+// redelivered event is still not sent twice. Idempotent (an account's
+// purge). The filter scans on FerretDB: it runs once per purge, off the
+// request path.
+func (d *Deliveries) Forget(ctx context.Context, userID int64, uuid string, addresses []string) error {
+	who := bson.A{bson.D{{Key: "user_id", Value: userID}}}
+	if uuid != "" {
+		who = append(who, bson.D{{Key: "user_uuid", Value: uuid}})
+	}
+	if len(addresses) > 0 {
+		who = append(who, bson.D{{Key: "to", Value: bson.D{{Key: "$in", Value: addresses}}}})
+	}
+	_, err := d.c.UpdateMany(ctx, bson.D{{Key: "$or", Value: who}}, bson.D{{Key: "$unset", Value: bson.D{
+		{Key: "user_id", Value: ""}, {Key: "user_uuid", Value: ""}, {Key: "to", Value: ""},
+		{Key: "template", Value: ""}, {Key: "subject", Value: ""}, {Key: "body", Value: ""},
+	}}})
+	return err
+}
+
 // Outbox keeps what the dev sender "sent", for tests and the dev app.
 type Outbox struct{ c *mongo.Collection }
 
@@ -204,4 +224,15 @@ func (d *DroppedDevices) Dropped(ctx context.Context, deviceToken string) (bool,
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// Erase deletes what the dev sender kept for these addresses (an
+// account's purge). Deliveries are stripped instead (Deliveries.Forget):
+// their ids stop a redelivered event from being sent twice.
+func (o *Outbox) Erase(ctx context.Context, addresses []string) error {
+	if len(addresses) == 0 {
+		return nil
+	}
+	_, err := o.c.DeleteMany(ctx, bson.D{{Key: "to", Value: bson.D{{Key: "$in", Value: addresses}}}})
+	return err
 }

@@ -95,3 +95,18 @@ func (p Passes) Verifications(ctx context.Context, userID int64, limit int) ([]c
 	}
 	return out, nil
 }
+
+// Erase removes what the user's passes said about them: the names, photo
+// digest and age in each pass record (bson names of contract.PassClaims),
+// and every verification. The record itself stays, with its owner's id,
+// status and expiry, so a pass that outlives the purge reads as revoked
+// (by the revocation the deletion made) rather than as unknown.
+func (p Passes) Erase(ctx context.Context, userID int64) error {
+	if _, err := p.Issues.UpdateMany(ctx, bson.M{"user_id": userID}, bson.M{"$unset": bson.M{
+		"claims.firstname": "", "claims.lastname": "", "claims.photo": "", "claims.ageover18": "",
+	}}); err != nil {
+		return mongox.Wrap("erase passes", err)
+	}
+	_, err := p.Shown.DeleteMany(ctx, bson.M{"user_id": userID})
+	return mongox.Wrap("erase pass verifications", err)
+}

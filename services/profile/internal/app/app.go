@@ -109,6 +109,8 @@ type Service struct {
 	// Passes signs and checks identity passes (issue 19).
 	Passes Passes
 	Now    func() time.Time // time.Now when nil
+	// EraseObjects deletes every object under a prefix (an account's purge).
+	EraseObjects func(ctx context.Context, prefix string) error
 }
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }

@@ -25,8 +25,11 @@ type LinkSigner interface {
 func photoKey(userID int64) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return "profiles/" + key(userID) + "/" + hex.EncodeToString(b) + ".jpg"
+	return photoPrefix(userID) + hex.EncodeToString(b) + ".jpg"
 }
+
+// photoPrefix holds every photo of the user, and nothing else.
+func photoPrefix(userID int64) string { return "profiles/" + key(userID) + "/" }
 
 // UpdateImage stores a new profile photo. The previous one is deleted by
 // the profile.object_orphaned event stored with the change, so it goes

@@ -51,6 +51,9 @@ type PassStore interface {
 	Seen(ctx context.Context, userID int64, v contract.PassVerification) error
 	// Verifications are the user's newest verifications, newest first.
 	Verifications(ctx context.Context, userID int64, limit int) ([]contract.PassVerification, error)
+	// Erase removes what the user's passes and verifications say of them
+	// (an account's purge); revocations stay.
+	Erase(ctx context.Context, userID int64) error
 }
 
 // Passes is the pass part of the service.

@@ -1,0 +1,237 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/mongox"
+)
+
+func deletionFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	db := f.svc.Claims.Database()
+	f.svc.Deletions = mongox.NewVersioned[Deletion](db.Collection("auth_deletions"))
+	f.svc.DeletionsDue = db.Collection("auth_deletions_due")
+	f.svc.Limits.DeletionGrace = time.Hour
+	return f
+}
+
+// requested asks for the deletion of acc's account and runs what its
+// event does (the consumer in production).
+func (f *fixture) requested(p contract.Principal, pin string) contract.AccountDeleteReply {
+	f.t.Helper()
+	ctx := context.Background()
+	r, err := f.svc.RequestDeletion(ctx, p, contract.AccountDeleteRequest{PIN: pin})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	acc, err := f.svc.account(ctx, p.UUID)
+	if err != nil || acc.Deletion == nil {
+		f.t.Fatalf("account not marked: %+v %v", acc, err)
+	}
+	if err := f.svc.onDeletionRequested(ctx, contract.AccountDeletionRequested{
+		UserID: p.UserID, UUID: p.UUID, RequestedAt: acc.Deletion.RequestedAt, PurgeAt: acc.Deletion.PurgeAt,
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) deletion(uuid string) Deletion {
+	f.t.Helper()
+	d, _, err := f.svc.Deletions.Get(mongox.WithFresh(context.Background()), uuid)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
+// dueEvents counts the erase events stored with the deletion's versions.
+func (f *fixture) dueEvents(uuid string) int {
+	recs, err := f.svc.Deletions.Find(context.Background(), bson.M{"key": uuid}, 100)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		for _, ev := range r.Events {
+			if ev.Type == contract.EventAccountDeletionDue {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// In the grace period the right PIN gets a clear refusal, a wrong one the
+// usual answer; the purge waits for its time, then one erase event goes
+// out, the parts are counted once each whatever is redelivered, and the
+// last one ends it.
+func TestDeletionLifecycle(t *testing.T) {
+	f := deletionFixture(t)
+	ctx := context.Background()
+	acc := f.account(1, "+18681239101", "4829")
+	p := f.mustLogin("+18681239101", "4829")
+	if _, err := f.svc.RequestDeletion(ctx, p, contract.AccountDeleteRequest{PIN: "5831"}); code(err) != contract.Invalid || field(err) != "pin" {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	r := f.requested(p, "4829")
+	if r.Deletion.Status != contract.DeletionPending || r.Deletion.PurgeAt.Sub(r.Deletion.RequestedAt) != time.Hour || !f.revoked.has(p.SessionID) {
+		t.Fatalf("reply %+v, revoked %v", r, f.revoked.ids)
+	}
+	if _, err := f.login("+18681239101", "4829"); code(err) != contract.Forbidden {
+		t.Fatalf("login in grace: %v", err)
+	}
+	if _, err := f.login("+18681239101", "5831"); code(err) != contract.Unauthenticated {
+		t.Fatalf("wrong PIN in grace: %v", err)
+	}
+	if _, err := f.svc.AccountGet(ctx, contract.AccountGetRequest{UserID: 1}); code(err) != contract.NotFound {
+		t.Fatalf("account-get in grace: %v", err)
+	}
+
+	if err := f.svc.DeletionsPass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.deletion(acc.UUID); d.Status != contract.DeletionPending || f.dueEvents(acc.UUID) != 0 {
+		t.Fatalf("purged before its time: %+v", d)
+	}
+	f.advance(time.Hour)
+	for range 2 { // a second pass does not start it twice
+		if err := f.svc.DeletionsPass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := f.deletion(acc.UUID); d.Status != contract.DeletionPurging || f.dueEvents(acc.UUID) != 1 {
+		t.Fatalf("after the grace: %+v, %d erase events", d, f.dueEvents(acc.UUID))
+	}
+	for i, svc := range contract.ErasureParts {
+		for range 2 { // redelivered
+			if err := f.svc.partErased(ctx, acc.UUID, svc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d := f.deletion(acc.UUID)
+		if last := i == len(contract.ErasureParts)-1; (d.Status == contract.DeletionPurged) != last || len(d.Parts) != i+1 {
+			t.Fatalf("after %s: %+v", svc, d)
+		}
+	}
+	if n, _ := f.svc.DeletionsDue.CountDocuments(ctx, bson.M{}); n != 0 {
+		t.Fatalf("%d deletions left in the due index", n)
+	}
+	// Late parts and a late pass change nothing.
+	if err := f.svc.partErased(ctx, acc.UUID, contract.ServiceProfile); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(2 * DeletionResend)
+	if err := f.svc.DeletionsPass(ctx); err != nil || f.dueEvents(acc.UUID) != 1 {
+		t.Fatalf("a purged deletion asked again: %v", err)
+	}
+}
+
+// Auth's own part frees the phone and email: the claims are gone, a login
+// is an unknown phone, and erasing again is a no-op.
+func TestEraseAccountFreesTheAddresses(t *testing.T) {
+	f := deletionFixture(t)
+	ctx := context.Background()
+	acc := f.account(2, "+18681239102", "4829")
+	f.mustLogin("+18681239102", "4829")
+	due := contract.AccountDeletionDue{UserID: 2, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone}
+	for range 2 {
+		if err := f.svc.EraseAccount(ctx, due); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"phone:" + acc.Phone, "uid:2"} {
+		if _, err := f.svc.findClaim(ctx, k); !errors.Is(err, mongox.ErrNotFound) {
+			t.Fatalf("claim %s: %v", k, err)
+		}
+	}
+	if _, _, err := f.svc.Accounts.Get(ctx, acc.UUID); !errors.Is(err, mongox.ErrNotFound) {
+		t.Fatalf("account: %v", err)
+	}
+	if n, _ := f.svc.Sessions.CountDocuments(ctx, bson.M{"user_id": 2}); n != 0 {
+		t.Fatalf("%d sessions left", n)
+	}
+	if _, err := f.login("+18681239102", "4829"); code(err) != contract.Unauthenticated {
+		t.Fatalf("login after erasure: %v", err)
+	}
+}
+
+// Support's cancel and the purge race at the end of the grace period: of
+// the two, exactly one wins, and the account ends consistent with it.
+func TestCancelRacingThePurge(t *testing.T) {
+	f := deletionFixture(t)
+	ctx := context.Background()
+	for i := range 4 {
+		id := int64(3 + i)
+		phone := "+1868123911" + itoa(i)
+		acc := f.account(id, phone, "4829")
+		f.requested(f.mustLogin(phone, "4829"), "4829")
+		f.advance(time.Hour)
+		var wg sync.WaitGroup
+		var cancelErr, passErr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, cancelErr = f.svc.CancelDeletion(ctx, "alice", contract.DeletionCancelRequest{UserID: id})
+		}()
+		go func() { defer wg.Done(); passErr = f.svc.DeletionsPass(ctx) }()
+		wg.Wait()
+		if passErr != nil {
+			t.Fatal(passErr)
+		}
+		d := f.deletion(acc.UUID)
+		a, err := f.svc.account(ctx, acc.UUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case cancelErr == nil:
+			if d.Status != contract.DeletionCancelled || a.Deletion != nil || f.dueEvents(acc.UUID) != 0 {
+				t.Fatalf("cancelled, yet %+v, account %+v, %d erase events", d, a.Deletion, f.dueEvents(acc.UUID))
+			}
+			if _, err := f.login(phone, "4829"); err != nil {
+				t.Fatalf("login after cancel: %v", err)
+			}
+		case code(cancelErr) == contract.Conflict:
+			if d.Status != contract.DeletionPurging || a.Deletion == nil || f.dueEvents(acc.UUID) != 1 {
+				t.Fatalf("purging, yet %+v, account %+v", d, a.Deletion)
+			}
+		default:
+			t.Fatal(cancelErr)
+		}
+	}
+}
+
+// A redelivered request event after support's cancel leaves the owner's
+// new sessions and the account alone.
+func TestCancelledRequestReplayedChangesNothing(t *testing.T) {
+	f := deletionFixture(t)
+	ctx := context.Background()
+	acc := f.account(8, "+18681239120", "4829")
+	f.requested(f.mustLogin("+18681239120", "4829"), "4829")
+	before, err := f.svc.account(ctx, acc.UUID)
+	if err != nil || before.Deletion == nil {
+		t.Fatalf("%+v %v", before, err)
+	}
+	marked := *before.Deletion
+	if _, err := f.svc.CancelDeletion(ctx, "alice", contract.DeletionCancelRequest{UserID: 8}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := f.mustLogin("+18681239120", "4829")
+	if err := f.svc.onDeletionRequested(ctx, contract.AccountDeletionRequested{UserID: 8, UUID: acc.UUID, RequestedAt: marked.RequestedAt, PurgeAt: marked.PurgeAt}); err != nil {
+		t.Fatal(err)
+	}
+	if f.revoked.has(fresh.SessionID) {
+		t.Fatal("a replayed request revoked a session opened after the cancel")
+	}
+	if d := f.deletion(acc.UUID); d.Status != contract.DeletionCancelled {
+		t.Fatalf("replay changed the deletion: %+v", d)
+	}
+}
