@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -385,5 +386,67 @@ func TestRunRejectsBadConfig(t *testing.T) {
 				t.Errorf("err = %v, want %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// An account's purge leaves no trace of the person in the notifier: the
+// outbox messages and what the delivery records say (recipient, template,
+// text) go, another account's stay, and a redelivered event is still sent
+// once (the delivery's id and state are kept for exactly that).
+func TestEraseAccountForgetsTheDeliveries(t *testing.T) {
+	s := startStack(t)
+	sender := s.start(t, true)
+	const victim, other = "gone@example.com", "stays@example.com"
+	gone := s.otpEvent(t, contract.ChannelEmail, victim, contract.PurposeForgotPINEmail, "514233")
+	s.publish(t, gone)
+	s.publish(t, s.otpEvent(t, contract.ChannelEmail, other, contract.PurposeForgotPINEmail, "771204"))
+	eventually(t, "both sent", func() bool { return len(s.outbox(t, victim)) == 1 && len(s.outbox(t, other)) == 1 })
+
+	erase := eraseAccount(adapters.NewOutbox(s.db), adapters.NewDeliveries(s.db))
+	due := contract.AccountDeletionDue{UserID: 41, UUID: "u-gone", Email: victim, Phone: "+15550009"}
+	for range 2 { // idempotent: a redelivered erase event does it again
+		if err := erase(t.Context(), due); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.outbox(t, victim); len(got) != 0 {
+		t.Errorf("outbox still holds %d messages to the erased address", len(got))
+	}
+	if got := s.outbox(t, other); len(got) != 1 {
+		t.Errorf("another account's outbox = %d messages, want 1", len(got))
+	}
+	raw, err := s.db.Collection(adapters.DeliveriesCollection).Find(t.Context(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.M
+	if err := raw.All(t.Context(), &docs); err != nil {
+		t.Fatal(err)
+	}
+	var kept, others int
+	for _, d := range docs {
+		dump := fmt.Sprint(d)
+		switch {
+		case d["_id"] == gone.ID:
+			kept++
+			for _, f := range []string{"to", "user_id", "user_uuid", "template", "subject", "body"} {
+				if _, ok := d[f]; ok {
+					t.Errorf("erased delivery still has %q: %s", f, dump)
+				}
+			}
+		case strings.Contains(dump, other):
+			others++
+		}
+		if strings.Contains(dump, victim) {
+			t.Errorf("a delivery still names the erased address: %s", dump)
+		}
+	}
+	if kept != 1 || others != 1 {
+		t.Fatalf("deliveries: erased kept %d (want 1), other %d (want 1)", kept, others)
+	}
+	s.publishCopy(t, gone)
+	eventually(t, "consumer drained", func() bool { return s.drained(t) })
+	if n := sender.count(victim); n != 1 {
+		t.Errorf("sends to the erased address = %d, want 1 (a redelivery after the purge must not resend)", n)
 	}
 }
