@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // Buckets of uploads in flight.
@@ -28,14 +29,18 @@ const (
 // replication, and the gateway only opens it (a bucket nobody serves yet
 // is a 503 anyway).
 func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.ObjectStore, error) {
-	store, err := js.ObjectStore(ctx, bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, TTL: time.Hour, Replicas: max(1, replicas),
-			Description: "uploads in flight from the gateway"})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			store, err = js.ObjectStore(ctx, bucket)
+	var store jetstream.ObjectStore
+	err := natsx.Settle(ctx, "object store "+bucket, func(ctx context.Context) (err error) {
+		store, err = js.ObjectStore(ctx, bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, TTL: time.Hour, Replicas: max(1, replicas),
+				Description: "uploads in flight from the gateway"})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				store, err = js.ObjectStore(ctx, bucket)
+			}
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return nil, Unavailable(err)
 	}
