@@ -12,6 +12,10 @@ t0=$(date +%s)
 secs() { echo $(( $(date +%s) - t0 ))s; }
 
 if [ ! -s .env ]; then make -s bus-keys > .env; fi # the bus needs credentials even in dev
+# An .env from before the NATS cluster lacks only the route password.
+if ! grep -q '^DOSS_NATS_ROUTE_PASSWORD=' .env; then
+  echo "DOSS_NATS_ROUTE_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')" >> .env
+fi
 # The test's operator (e2e adminToken); the shell's value wins over .env.
 export DOSS_ADMIN_TOKENS="alice:test-admin-token-0123456789abcdef0123"
 
