@@ -66,6 +66,19 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 	}
 	defer func() { _ = store.Delete(context.WithoutCancel(ctx), name) }()
 	obj, err := store.Get(ctx, name)
+	// An object store answers lookups from any replica (direct get), and a
+	// follower may not yet hold the put its leader acknowledged to the
+	// gateway a moment ago: a name just written is asked again, for about
+	// 1.5 s, before it counts as missing (seen on the compose cluster:
+	// "The upload was not found" for about 1 upload in 30).
+	for wait := 25 * time.Millisecond; errors.Is(err, jetstream.ErrObjectNotFound) && wait <= 800*time.Millisecond; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return nil, Unavailable(ctx.Err())
+		case <-time.After(wait):
+		}
+		obj, err = store.Get(ctx, name)
+	}
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, contract.FieldError(field, "The upload was not found.")
 	}
