@@ -115,6 +115,7 @@ func poll(t *testing.T, within time.Duration, what string, cond func() bool) {
 // --- the load ---------------------------------------------------------
 
 type outcome struct {
+	what   string // method and path
 	at     time.Time
 	ok     bool
 	bad    string // an answer no fault may cause (a 500, a 503 without Retry-After, a hang): "" if none
@@ -177,7 +178,7 @@ func (c *cluster) send(method, path, token, contentType string, body []byte) (in
 // call sends one request of the load and records its outcome.
 func (c *cluster) call(s *loadStats, method, path, token, contentType string, body []byte, want int) map[string]any {
 	status, h, m, err := c.send(method, path, token, contentType, body)
-	o := outcome{at: time.Now(), status: status, ok: err == nil && status == want}
+	o := outcome{what: method + " " + path, at: time.Now(), status: status, ok: err == nil && status == want}
 	switch {
 	case err != nil:
 		o.bad = fmt.Sprintf("%s %s: %v", method, path, err) // a hang or a broken connection
@@ -311,7 +312,7 @@ type faultRow struct {
 	longestFailure time.Duration
 	renames        int
 	otpAcked       int
-	otpDelivered   int
+	failures       map[string]int // "status method path" → count
 }
 
 // summarize the outcomes in [from, to): counts and the longest stretch
@@ -329,6 +330,10 @@ func summarize(name string, outs []outcome, from, to time.Time) faultRow {
 		}
 		if !o.ok {
 			row.failed++
+			if row.failures == nil {
+				row.failures = map[string]int{}
+			}
+			row.failures[fmt.Sprintf("%d %s", o.status, o.what)]++
 			if failingSince.IsZero() {
 				failingSince = o.at
 			}
@@ -455,8 +460,8 @@ func TestComposeClusterFaults(t *testing.T) {
 	for _, n := range s.otpEmails {
 		otp += n
 	}
-	c.checkConsumersCaughtUp()
 	c.printTable(rows, otp, delivered, s.renames)
+	c.checkConsumersCaughtUp()
 	if delivered != otp {
 		t.Errorf("otp_requested: %d acknowledged, %d consumed (mails in Mailpit); want every acknowledged one exactly once", otp, delivered)
 	}
@@ -804,7 +809,7 @@ func (c *cluster) printTable(rows []faultRow, otp, delivered, renames int) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%-40s %8s %8s %16s %10s %10s\n", "fault", "sent", "failed", "longest failure", "renames", "otp acked")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-40s %8d %8d %16s %10d %10d\n", r.name, r.sent, r.failed, r.longestFailure.Round(time.Millisecond), r.renames, r.otpAcked)
+		fmt.Fprintf(&b, "%-40s %8d %8d %16s %10d %10d  %v\n", r.name, r.sent, r.failed, r.longestFailure.Round(time.Millisecond), r.renames, r.otpAcked, r.failures)
 	}
 	fmt.Fprintf(&b, "events: otp_requested acknowledged %d, consumed (one mail each, Mailpit) %d; profile.updated acknowledged %d; consumers: nothing pending, nothing awaiting ack\n", otp, delivered, renames)
 	c.t.Log(b.String())
