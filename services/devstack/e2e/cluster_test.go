@@ -144,8 +144,9 @@ func (s *loadStats) record(o outcome) {
 func (c *cluster) send(method, path, token, contentType string, body []byte) (int, http.Header, map[string]any, error) {
 	var lastErr error
 	gateways := *c.gateways.Load()
-	for range len(gateways) {
-		base := gateways[c.next.Add(1)%uint64(len(gateways))]
+	first := c.next.Add(1) // shared by the workers: taken once, then each gateway in turn
+	for i := range uint64(len(gateways)) {
+		base := gateways[(first+i)%uint64(len(gateways))]
 		req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 		if err != nil {
 			return 0, nil, nil, err
@@ -670,7 +671,10 @@ func (c *cluster) checkInvariants(s *loadStats) {
 	defer func() { _ = client.Disconnect(context.Background()) }()
 	db := client.Database("doss")
 
-	cur, err := db.Collection("auth_accounts").Find(ctx, bson.M{})
+	// A versioned store keeps every version ("key@version", with "state")
+	// and one head per key ("head_state"): the heads are the accounts.
+	heads := bson.M{"head_state": bson.M{"$exists": true}}
+	cur, err := db.Collection("auth_accounts").Find(ctx, heads)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -681,7 +685,7 @@ func (c *cluster) checkInvariants(s *loadStats) {
 	byEmail, byPhone := map[string]int{}, map[string]int{}
 	for _, a := range accounts {
 		for k, m := range map[string]map[string]int{"email": byEmail, "phone": byPhone} {
-			if v := findString(a, k); v != "" {
+			if v := findString(a["head_state"], k); v != "" {
 				m[v]++
 			}
 		}
@@ -706,7 +710,7 @@ func (c *cluster) checkInvariants(s *loadStats) {
 	var problems []string
 	poll(t, 80*time.Second, "every document record with its object and every object with its record", func() bool {
 		records := map[string]bool{}
-		cur, err := db.Collection("documents_docs").Find(ctx, bson.M{})
+		cur, err := db.Collection("documents_docs").Find(ctx, heads)
 		if err != nil {
 			return false
 		}
@@ -715,7 +719,7 @@ func (c *cluster) checkInvariants(s *loadStats) {
 			return false
 		}
 		for _, d := range docs {
-			collectKeys(d, records)
+			collectKeys(d["head_state"], records)
 		}
 		objects := map[string]bool{}
 		for o := range s3c.ListObjects(ctx, "doss-private", minio.ListObjectsOptions{Prefix: "documents/", Recursive: true}) {
