@@ -29,6 +29,10 @@ func loadCompose(t *testing.T, env map[string]string) (*types.Project, string) {
 	if env == nil {
 		env = map[string]string{}
 	}
+	// The one variable compose refuses to start without (TestComposeNATSCluster).
+	if _, ok := env[routePasswordVar]; !ok {
+		env[routePasswordVar] = "route-password"
+	}
 	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  root,
 		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yml")}},
@@ -244,12 +248,89 @@ func TestComposeBusCredentials(t *testing.T) {
 			t.Errorf("%s has no verify keys", u.Name)
 		}
 	}
-	for _, port := range p.Services["nats"].Ports {
-		if port.Target == 4222 && port.Published != "" {
-			t.Errorf("NATS's client port is published on the host (%s:%s)", port.HostIP, port.Published)
+	for _, node := range natsNodes {
+		for _, port := range p.Services[node].Ports {
+			if port.Target != 8222 && port.Published != "" {
+				t.Errorf("%s's port %d is published on the host (%s:%s); only monitoring may be", node, port.Target, port.HostIP, port.Published)
+			}
+			if port.Published != "" && port.HostIP != "127.0.0.1" {
+				t.Errorf("%s port %d is published beyond this host", node, port.Target)
+			}
 		}
-		if port.Published != "" && port.HostIP != "127.0.0.1" {
-			t.Errorf("NATS port %d is published beyond this host", port.Target)
+	}
+}
+
+const routePasswordVar = "DOSS_NATS_ROUTE_PASSWORD"
+
+var natsNodes = []string{"nats-1", "nats-2", "nats-3"}
+
+// TestComposeNATSCluster: three NATS nodes, each its own name and volume,
+// routed to all three with the route password; every service lists all
+// three nodes and keeps three copies; and compose refuses to load without
+// the route password rather than start a cluster anyone could join.
+func TestComposeNATSCluster(t *testing.T) {
+	p, _ := loadCompose(t, map[string]string{routePasswordVar: "s3cret"})
+	volumes := map[string]bool{}
+	for _, node := range natsNodes {
+		s, ok := p.Services[node]
+		if !ok {
+			t.Fatalf("no %s in docker-compose.yml", node)
 		}
+		env := func(k string) string {
+			if v := s.Environment[k]; v != nil {
+				return *v
+			}
+			return ""
+		}
+		if env("DOSS_NATS_NAME") != node {
+			t.Errorf("%s calls itself %q", node, env("DOSS_NATS_NAME"))
+		}
+		if env(routePasswordVar) != "s3cret" {
+			t.Errorf("%s: route password %q, not the .env one", node, env(routePasswordVar))
+		}
+		for i, peer := range natsNodes {
+			if got, want := env(fmt.Sprintf("DOSS_NATS_ROUTE_%d", i+1)), "nats://route:s3cret@"+peer+":6222"; got != want {
+				t.Errorf("%s: route %d is %q, want %q", node, i+1, got, want)
+			}
+		}
+		for _, v := range s.Volumes {
+			if v.Target == "/data" {
+				if volumes[v.Source] {
+					t.Errorf("%s shares its store volume %s", node, v.Source)
+				}
+				volumes[v.Source] = true
+			}
+		}
+	}
+	if len(volumes) != len(natsNodes) {
+		t.Errorf("%d store volumes for %d nodes", len(volumes), len(natsNodes))
+	}
+	for _, name := range sortedNames(p) {
+		s := p.Services[name]
+		if ours(s) == "" {
+			continue
+		}
+		url := s.Environment["DOSS_NATS_URL"]
+		for _, node := range natsNodes {
+			if url == nil || !strings.Contains(*url, "nats://"+node+":4222") {
+				t.Errorf("%s does not list %s in DOSS_NATS_URL", name, node)
+			}
+		}
+		if r := s.Environment["DOSS_NATS_REPLICAS"]; r == nil || *r != "3" {
+			t.Errorf("%s keeps DOSS_NATS_REPLICAS=%v copies, want 3", name, r)
+		}
+	}
+
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  root,
+		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yml")}},
+		Environment: map[string]string{},
+	}, func(o *loader.Options) { o.SetProjectName("doss", true) })
+	if err == nil || !strings.Contains(err.Error(), routePasswordVar) {
+		t.Errorf("docker-compose.yml loads without %s (err %v); a cluster must not start with open routes", routePasswordVar, err)
 	}
 }

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -28,11 +29,32 @@ func TestNATSConfig(t *testing.T) {
 	for _, u := range contract.BusUsers {
 		t.Setenv(embedded.NKeyVar(u.Name), creds.PublicKey(u.Name))
 	}
+	// and, per node, its name and the routes (docker-compose.yml).
+	t.Setenv("DOSS_NATS_NAME", "nats-2")
+	t.Setenv(routePasswordVar, "s3cret")
+	for i, node := range natsNodes {
+		t.Setenv(fmt.Sprintf("DOSS_NATS_ROUTE_%d", i+1), "nats://route:s3cret@"+node+":6222")
+	}
 	opts, err := server.ProcessConfigFile(filepath.Join(root, "deploy", "nats", "nats.conf"))
 	if err != nil {
 		t.Fatalf("nats.conf: %v", err)
 	}
 	checkBusUsers(t, "nats.conf", creds, opts)
+	if opts.ServerName != "nats-2" || opts.Cluster.Name == "" || opts.Cluster.Port != 6222 || len(opts.Routes) != len(natsNodes) {
+		t.Errorf("nats.conf: server %q, cluster %q on %d with %d routes; want each node named, one cluster on 6222 routed to all %d",
+			opts.ServerName, opts.Cluster.Name, opts.Cluster.Port, len(opts.Routes), len(natsNodes))
+	}
+	// A route is a server's whole view of the bus: it must authenticate.
+	if opts.Cluster.Username == "" || opts.Cluster.Password != "s3cret" {
+		t.Errorf("nats.conf: routes authenticate as %q with %q; want the route password from %s", opts.Cluster.Username, opts.Cluster.Password, routePasswordVar)
+	}
+	for _, r := range opts.Routes {
+		if pw, _ := r.User.Password(); r.User == nil || r.User.Username() != opts.Cluster.Username || pw != opts.Cluster.Password {
+			t.Errorf("nats.conf: route %s does not carry the route credentials", r.Redacted())
+		}
+	}
+	// The server below runs alone: its peers are not in this test.
+	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
 	if !opts.JetStream || opts.StoreDir != "/data" || opts.Port != 4222 || opts.HTTPPort != 8222 {
 		t.Fatalf("nats.conf: jetstream=%v store=%q port=%d http=%d; compose expects JetStream in /data (the volume), 4222 and 8222",
 			opts.JetStream, opts.StoreDir, opts.Port, opts.HTTPPort)

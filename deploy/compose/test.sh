@@ -7,15 +7,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if docker compose version >/dev/null 2>&1; then dc=(docker compose); else dc=(docker-compose); fi
-dc+=(-p doss-compose-test -f docker-compose.yml -f deploy/compose/offline.yml)
+project=doss-compose-test
+dc+=(-p "$project" -f docker-compose.yml -f deploy/compose/offline.yml -f deploy/compose/load.yml)
 t0=$(date +%s)
 secs() { echo $(( $(date +%s) - t0 ))s; }
 
 if [ ! -s .env ]; then make -s bus-keys > .env; fi # the bus needs credentials even in dev
+# An .env from before the NATS cluster lacks only the route password.
+if ! grep -q '^DOSS_NATS_ROUTE_PASSWORD=' .env; then
+  echo "DOSS_NATS_ROUTE_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')" >> .env
+fi
 # The test's operator (e2e adminToken); the shell's value wins over .env.
 export DOSS_ADMIN_TOKENS="alice:test-admin-token-0123456789abcdef0123"
 
-down() { "${dc[@]}" down -v --remove-orphans >/dev/null 2>&1 || true; }
+down() {
+  "${dc[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+  # The second gateway is a one-off (compose run) container.
+  local left; left=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
+  if [ -n "$left" ]; then docker rm -f -v $left >/dev/null 2>&1 || true; fi
+  "${dc[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+}
 fail() {
   echo "compose-test: FAILED: $*" >&2
   "${dc[@]}" ps >&2 || true
@@ -49,6 +60,20 @@ until [ "$("${dc[@]}" ps | grep -E '_(profile|auth)_[0-9]+ ' | grep -c '(healthy
 done
 (cd services/devstack && go test -count=1 -v -run '^TestComposeReplicasServe$' ./e2e/) || fail "replicas"
 echo "compose-test: every replica served at $(secs)"
+
+# Faults under load: two replicas of everything, and a second gateway (the
+# published port allows one; a one-off container on the same network, which
+# the test reaches by its address, as a load balancer would).
+"${dc[@]}" up -d --no-recreate --scale profile=3 --scale auth=2 --scale documents=2 --scale notifier=2
+"${dc[@]}" run -d --no-deps gateway >/dev/null
+deadline=$(( $(date +%s) + 120 ))
+until [ "$(docker ps --filter "label=com.docker.compose.project=$project" --filter health=healthy -q | wc -l)" -ge 17 ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "the fault test's replicas were not healthy within 120 s"
+  sleep 1
+done
+export DOSS_COMPOSE_PROJECT=$project
+(cd services/devstack && go test -count=1 -v -timeout 12m -run '^TestComposeClusterFaults$' ./e2e/) || fail "faults"
+echo "compose-test: faults passed at $(secs)"
 
 trap - ERR INT TERM
 down

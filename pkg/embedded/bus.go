@@ -125,6 +125,8 @@ func (c *BusCredentials) EnvFile() string {
 	}
 	fmt.Fprintf(&b, "DOSS_BUS_SIGNING_KEY=%s\nDOSS_BUS_VERIFY_KEYS=%s\n",
 		base64.StdEncoding.EncodeToString(key.Seed()), base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
+	// What the NATS nodes of the compose cluster show each other (nats.conf).
+	fmt.Fprintf(&b, "DOSS_NATS_ROUTE_PASSWORD=%s\n", randomText())
 	return b.String()
 }
 

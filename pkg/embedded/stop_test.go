@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
@@ -105,4 +107,105 @@ func TestStopHandsOverEveryRoutedRequest(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("%d of %d requests failed while one of two replicas stopped; first: %v", len(failures), answered.Load(), failures[0])
 	}
+}
+
+// A handler still running when Stop is called gets its answer out: Stop
+// waits for it before closing the connection the answer goes on.
+func TestStopLetsARunningHandlerAnswer(t *testing.T) {
+	n := startNATS(t)
+	const subject = "slowpoke.v1.work"
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ms, err := natsx.NewService(nc, zap.NewNop(), natsx.ServiceConfig{Name: "slowpoke", Version: "0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	if err := natsx.Handle(ms, subject, func(_ context.Context, in string) (string, error) {
+		close(started)
+		<-release
+		return "done:" + in, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	client, err := nats.Connect(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	type answer struct {
+		out string
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := natsx.Call[string, string](ctx, client, subject, "x")
+		got <- answer{out, err}
+	}()
+	<-started
+	stopped := make(chan error, 1)
+	go func() { stopped <- ms.Stop() }()
+	// The handler is released only once the server no longer routes
+	// anything to the stopping replica: its subscriptions are gone (or, as
+	// before, its whole connection).
+	for subscribed(t, n, "slowpoke requests") {
+		select {
+		case err := <-stopped:
+			t.Fatalf("Stop returned (%v) while a handler was still running", err)
+		case a := <-got:
+			t.Fatalf("answered before the handler finished: %+v", a)
+		default:
+			runtime.Gosched()
+		}
+	}
+	// Before, the connection closed here, under the running handler. It
+	// must stay for as long as the handler runs: watched for a while (a
+	// bound on something that must not happen, not a wait for readiness).
+	for until := time.Now().Add(300 * time.Millisecond); time.Now().Before(until); runtime.Gosched() {
+		if !connected(t, n, "slowpoke requests") {
+			t.Fatal("the replica's connection closed while a handler was still running: its answer is lost")
+		}
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if a := <-got; a.err != nil || a.out != "done:x" {
+		t.Fatalf("the running handler's answer was lost in Stop: %q %v", a.out, a.err)
+	}
+}
+
+// subscribed tells whether the server holds a connection of that name
+// with subscriptions on it.
+func subscribed(t *testing.T, n *embedded.NATS, name string) bool {
+	t.Helper()
+	cz, err := n.Server.Connz(&server.ConnzOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cz.Conns {
+		if c.Name == name && c.NumSubs > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func connected(t *testing.T, n *embedded.NATS, name string) bool {
+	t.Helper()
+	cz, err := n.Server.Connz(&server.ConnzOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cz.Conns {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/obs"
 )
 
@@ -61,7 +62,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 			Replicas: replicas,
 		},
 	} {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		err := natsx.Settle(ctx, "stream "+cfg.Name, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, cfg)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 	}
@@ -131,14 +136,18 @@ func Consume(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cfg C
 	for i, s := range cfg.Subjects {
 		filters[i] = contract.EventSubject(s)
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, contract.StreamEvents, jetstream.ConsumerConfig{
-		Durable:        cfg.Durable,
-		FilterSubjects: filters,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        cfg.AckWait,
-		MaxDeliver:     cfg.MaxDeliver,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		MaxAckPending:  256,
+	var cons jetstream.Consumer
+	err := natsx.Settle(ctx, "consumer "+cfg.Durable, func(ctx context.Context) (err error) {
+		cons, err = js.CreateOrUpdateConsumer(ctx, contract.StreamEvents, jetstream.ConsumerConfig{
+			Durable:        cfg.Durable,
+			FilterSubjects: filters,
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        cfg.AckWait,
+			MaxDeliver:     cfg.MaxDeliver,
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			MaxAckPending:  256,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)

@@ -103,13 +103,27 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 // handler ran after Stop had returned and the stores were closed (a 503
 // while another replica was up). Draining the service's connection ends
 // only when every such request has been handed over.
+//
+// Draining the whole connection was not enough either: it closes the
+// connection once the last queued request reached its handler, but the
+// handlers run on goroutines of their own, and one still running then
+// could not send its answer (the caller waited out its timeout; found by
+// the rolling restart in the cluster fault test). So the subscriptions
+// are drained (micro's Stop), the handlers awaited, and only then is the
+// connection flushed and closed.
 func (s *Service) Stop() error {
 	err := s.svc.Stop()
-	if s.own.Drain() != nil {
-		s.own.Close() // not connected: nothing can be queued for it
+	// A drained subscription leaves the connection's list once every
+	// message queued for it has been handed to its handler.
+	for deadline := time.Now().Add(s.timeout); s.own.NumSubscriptions() > 0 && !s.own.IsClosed() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
-	<-s.closed
 	s.running.Wait()
+	if s.own.IsConnected() {
+		_ = s.own.FlushTimeout(2 * time.Second) // the last answers
+	}
+	s.own.Close()
+	<-s.closed
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // Buckets of uploads in flight.
@@ -28,14 +29,18 @@ const (
 // replication, and the gateway only opens it (a bucket nobody serves yet
 // is a 503 anyway).
 func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.ObjectStore, error) {
-	store, err := js.ObjectStore(ctx, bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, TTL: time.Hour, Replicas: max(1, replicas),
-			Description: "uploads in flight from the gateway"})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			store, err = js.ObjectStore(ctx, bucket)
+	var store jetstream.ObjectStore
+	err := natsx.Settle(ctx, "object store "+bucket, func(ctx context.Context) (err error) {
+		store, err = js.ObjectStore(ctx, bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, TTL: time.Hour, Replicas: max(1, replicas),
+				Description: "uploads in flight from the gateway"})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				store, err = js.ObjectStore(ctx, bucket)
+			}
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return nil, Unavailable(err)
 	}
@@ -61,6 +66,19 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 	}
 	defer func() { _ = store.Delete(context.WithoutCancel(ctx), name) }()
 	obj, err := store.Get(ctx, name)
+	// An object store answers lookups from any replica (direct get), and a
+	// follower may not yet hold the put its leader acknowledged to the
+	// gateway a moment ago: a name just written is asked again, for about
+	// 1.5 s, before it counts as missing (seen on the compose cluster:
+	// "The upload was not found" for about 1 upload in 30).
+	for wait := 25 * time.Millisecond; errors.Is(err, jetstream.ErrObjectNotFound) && wait <= 800*time.Millisecond; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return nil, Unavailable(ctx.Err())
+		case <-time.After(wait):
+		}
+		obj, err = store.Get(ctx, name)
+	}
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, contract.FieldError(field, "The upload was not found.")
 	}

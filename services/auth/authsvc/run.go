@@ -158,9 +158,13 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := events.EnsureStreams(ctx, js, s.common.StreamReplicas); err != nil {
 		return err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: contract.BucketRevokedSessions, TTL: s.tokenTTL + time.Hour, Storage: jetstream.FileStorage,
-		Replicas: s.common.StreamReplicas,
+	var kv jetstream.KeyValue
+	err = natsx.Settle(ctx, "revocation bucket", func(ctx context.Context) (err error) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: contract.BucketRevokedSessions, TTL: s.tokenTTL + time.Hour, Storage: jetstream.FileStorage,
+			Replicas: s.common.StreamReplicas,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("revocation bucket: %w", err)

@@ -109,38 +109,51 @@ func TestComposeReplicasServe(t *testing.T) {
 }
 
 // requestsDelivered is, per service, each replica's (by address) count of
-// requests delivered to its micro service connection.
+// requests delivered to its micro service connection, over every NATS
+// node's monitoring port (a replica is connected to any one of them).
 func requestsDelivered(t *testing.T) map[string]map[string]int64 {
 	t.Helper()
-	mon := os.Getenv("DOSS_COMPOSE_NATS_MONITOR")
-	if mon == "" {
-		mon = "http://127.0.0.1:8222"
+	out := map[string]map[string]int64{}
+	for _, mon := range natsMonitors() {
+		var connz struct {
+			Connections []struct {
+				Name    string `json:"name"`
+				IP      string `json:"ip"`
+				OutMsgs int64  `json:"out_msgs"`
+			} `json:"connections"`
+		}
+		getJSON(t, mon+"/connz?limit=1024", &connz)
+		for _, c := range connz.Connections {
+			svc, ok := strings.CutSuffix(c.Name, " requests")
+			if !ok {
+				continue
+			}
+			if out[svc] == nil {
+				out[svc] = map[string]int64{}
+			}
+			out[svc][c.IP] += c.OutMsgs
+		}
 	}
-	res, err := http.Get(mon + "/connz?limit=1024")
+	return out
+}
+
+// natsMonitors are the NATS nodes' monitoring addresses, published on
+// 127.0.0.1 by docker-compose.yml (DOSS_COMPOSE_NATS_MONITORS, comma-separated, overrides).
+func natsMonitors() []string {
+	if v := os.Getenv("DOSS_COMPOSE_NATS_MONITORS"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return []string{"http://127.0.0.1:8222", "http://127.0.0.1:8223", "http://127.0.0.1:8224"}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	res, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var connz struct {
-		Connections []struct {
-			Name    string `json:"name"`
-			IP      string `json:"ip"`
-			OutMsgs int64  `json:"out_msgs"`
-		} `json:"connections"`
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatalf("%s: %v", url, err)
 	}
-	if err := json.NewDecoder(res.Body).Decode(&connz); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]int64{}
-	for _, c := range connz.Connections {
-		svc, ok := strings.CutSuffix(c.Name, " requests")
-		if !ok {
-			continue
-		}
-		if out[svc] == nil {
-			out[svc] = map[string]int64{}
-		}
-		out[svc][c.IP] += c.OutMsgs
-	}
-	return out
 }

@@ -112,13 +112,17 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 	// Auth owns the bucket and sets its TTL from the token lifetime; a
 	// gateway that starts first creates it with a generous one, which
 	// auth's next start corrects, and never updates it itself.
-	kv, err := js.KeyValue(ctx, contract.BucketRevokedSessions)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketRevokedSessions, TTL: 7*24*time.Hour + time.Hour, Storage: jetstream.FileStorage, Replicas: max(1, v.replicas)})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, contract.BucketRevokedSessions)
+	var kv jetstream.KeyValue
+	err := natsx.Settle(ctx, "revocation bucket", func(ctx context.Context) (err error) {
+		kv, err = js.KeyValue(ctx, contract.BucketRevokedSessions)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketRevokedSessions, TTL: 7*24*time.Hour + time.Hour, Storage: jetstream.FileStorage, Replicas: max(1, v.replicas)})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				kv, err = js.KeyValue(ctx, contract.BucketRevokedSessions)
+			}
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return err
 	}

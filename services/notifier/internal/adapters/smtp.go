@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"net/url"
 	"strings"
@@ -19,7 +20,8 @@ import (
 type SMTPSender struct {
 	addr, host string
 	auth       smtp.Auth
-	from       string
+	from       string // the From header, display name and all
+	envelope   string // its bare address: MAIL FROM takes nothing else
 }
 
 // NewSMTPSender parses an smtp:// URL.
@@ -32,7 +34,11 @@ func NewSMTPSender(rawURL, from string) (*SMTPSender, error) {
 	if port == "" {
 		port = "587"
 	}
-	s := &SMTPSender{addr: net.JoinHostPort(u.Hostname(), port), host: u.Hostname(), from: from}
+	sender, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("DOSS_MAIL_FROM %q: %w", from, err)
+	}
+	s := &SMTPSender{addr: net.JoinHostPort(u.Hostname(), port), host: u.Hostname(), from: from, envelope: sender.Address}
 	if u.User != nil {
 		pass, _ := u.User.Password()
 		s.auth = smtp.PlainAuth("", u.User.Username(), pass, u.Hostname())
@@ -67,7 +73,7 @@ func (s *SMTPSender) Send(ctx context.Context, m domain.Message) error {
 			return fmt.Errorf("smtp auth: %w", err)
 		}
 	}
-	if err := c.Mail(s.from); err != nil {
+	if err := c.Mail(s.envelope); err != nil {
 		return fmt.Errorf("smtp mail: %w", err)
 	}
 	if err := c.Rcpt(m.To); err != nil {
