@@ -12,6 +12,7 @@ require (
 	github.com/dossapp/backend/services/notifier v0.0.0
 	github.com/dossapp/backend/services/profile v0.0.0
 	github.com/getkin/kin-openapi v0.152.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/nats-io/nats.go v1.55.0

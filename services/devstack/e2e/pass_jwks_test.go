@@ -4,8 +4,11 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // A verifier offline: the JWKS alone, and nothing of the server's code,
@@ -43,6 +46,30 @@ func TestIdentityPassVerifiesOfflineWithTheJWKS(t *testing.T) {
 	}
 	if !check(parts[1]) {
 		t.Fatal("the JWKS does not verify the pass")
+	}
+	// And with a plain JOSE library, as a third-party verifier would.
+	var keys jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(k.raw), &keys); err != nil {
+		t.Fatal(err)
+	}
+	found := keys.Key(header.Kid)
+	if len(found) != 1 {
+		t.Fatalf("the JWKS holds %d keys named %q", len(found), header.Kid)
+	}
+	jws, err := jose.ParseSigned(pass, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := jws.Verify(found[0])
+	if err != nil {
+		t.Fatalf("go-jose does not verify the pass with the JWKS: %v", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil || claims["jti"] == nil || fmt.Sprint(claims["aud"]) != "[doss-pass]" {
+		t.Fatalf("verified payload %s (%v)", payload, err)
+	}
+	if _, err := jose.ParseSigned(pass, []jose.SignatureAlgorithm{jose.HS256}); err == nil {
+		t.Fatal("go-jose accepted the pass under another algorithm")
 	}
 	forged, _ := json.Marshal(map[string]any{"first_name": "Mallory"})
 	if check(base64.RawURLEncoding.EncodeToString(forged)) {
