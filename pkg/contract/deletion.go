@@ -103,9 +103,12 @@ type AccountPartErased struct {
 	Service string `json:"service"`
 }
 
-// DeletionsListRequest is GET /admin/v1/deletions?status=.
+// DeletionsListRequest is GET /admin/v1/deletions?status=. UserID, when
+// set, narrows the list to that account's deletion (the console's user
+// page): a keyed read, not the scan of every deletion.
 type DeletionsListRequest struct {
 	Status string `json:"status,omitempty"`
+	UserID int64  `json:"user_id,omitempty"`
 }
 
 // AdminDeletion is one deletion as support sees it: no email or phone.

@@ -258,6 +258,28 @@ func TestConsoleInBrowser(t *testing.T) {
 		})
 	})
 
+	t.Run("support cancels a pending deletion and its owner logs in", func(t *testing.T) {
+		_, tokenD := e.register("browser-d@example.com", "+14155550174", "7193")
+		idD := e.userID(tokenD)
+		expect(t, e.deleteAccount(tokenD, "7193"), 202)
+		expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": "+14155550174", "password": "7193"})), 403)
+		eventually(t, "the pending deletion on the user page", func() bool {
+			var s string
+			ctx, cancel := context.WithTimeout(bctx, 10*time.Second)
+			defer cancel()
+			err := chromedp.Run(ctx, chromedp.Navigate(e.base+"/console/users/"+strconv.FormatInt(idD, 10)),
+				chromedp.WaitVisible("#deletion", chromedp.ByQuery), chromedp.Text("#deletion", &s, chromedp.ByQuery))
+			return err == nil && strings.Contains(s, "pending")
+		})
+		shot(t, bctx, "user-deletion")
+		run(t, bctx, chromedp.Click("#cancel-deletion button", chromedp.ByQuery))
+		waitText(t, bctx, ".notice", "Deletion cancelled")
+		if s := text(t, bctx, "#deletion-status"); s != "cancelled" {
+			t.Fatalf("after the cancel %q", s)
+		}
+		expect(t, e.post("/api/v2/new-login", js(map[string]string{"phone": "+14155550174", "password": "7193"})), 200)
+	})
+
 	t.Run("CSRF: a form posted without its token is refused", func(t *testing.T) {
 		run(t, bctx, chromedp.WaitVisible("#unlock", chromedp.ByQuery),
 			chromedp.Evaluate(`document.querySelector('#unlock input[name="_csrf"]').remove(); true`, new(bool)),

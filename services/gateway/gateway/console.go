@@ -73,10 +73,7 @@ var consoleRoutes = []consoleRoute{
 	{http.MethodGet, "/users/:id", support, "view user", func(g *Gateway) echo.HandlerFunc { return g.consoleUser }},
 	{http.MethodPost, "/users/:id/sessions/revoke", support, "revoke sessions", func(g *Gateway) echo.HandlerFunc { return g.consoleRevoke }},
 	{http.MethodPost, "/users/:id/unlock", support, "unlock PIN", func(g *Gateway) echo.HandlerFunc { return g.consoleUnlock }},
-	// DELETION (issue 18 with the lifecycle branch): the lead wires
-	// "POST /users/:id/deletion/cancel" here, for support, calling the
-	// deletion branch's cancel command, audited "cancel deletion"; the
-	// user page has the matching form marked DELETION.
+	{http.MethodPost, "/users/:id/deletion/cancel", support, "cancel deletion", func(g *Gateway) echo.HandlerFunc { return g.consoleCancelDeletion }},
 	{http.MethodGet, "/staff", admins, "", func(g *Gateway) echo.HandlerFunc { return g.consoleStaff }},
 	{http.MethodPost, "/staff", admins, "create staff", func(g *Gateway) echo.HandlerFunc { return g.consoleStaffCreate }},
 	{http.MethodPost, "/staff/:name", admins, "update staff", func(g *Gateway) echo.HandlerFunc { return g.consoleStaffUpdate }},

@@ -263,11 +263,14 @@ type userData struct {
 	Profile   contract.Profile
 	Documents []contract.AdminDocument
 	Audit     []contract.AuditEntry
+	// Deletion is the account's deletion, if it ever asked for one.
+	Deletion *contract.AdminDeletion
 }
 
-func (g *Gateway) consoleUser(c echo.Context) error { return g.userPage(c, "") }
+func (g *Gateway) consoleUser(c echo.Context) error { return g.userPage(c, http.StatusOK, "") }
 
-func (g *Gateway) userPage(c echo.Context, notice string) error {
+// userPage shows a user; errMsg (with code) is an action that was refused.
+func (g *Gateway) userPage(c echo.Context, code int, errMsg string) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -290,15 +293,20 @@ func (g *Gateway) userPage(c echo.Context, notice string) error {
 		return err
 	}
 	d.Audit = trail.Entries
-	if notice == "" {
-		notice = c.QueryParam("notice")
+	// The admin API's list command, narrowed to this user (a keyed read).
+	dels, err := natsx.Call[contract.DeletionsListRequest, contract.DeletionsListReply](ctx, g.nc, contract.AuthDeletionsList, contract.DeletionsListRequest{UserID: id})
+	if err != nil {
+		return err
 	}
-	p := consolePage{Title: "User " + strconv.FormatInt(id, 10), Notice: notice, Data: d}
+	if len(dels.Deletions) > 0 {
+		d.Deletion = &dels.Deletions[0]
+	}
+	p := consolePage{Title: "User " + strconv.FormatInt(id, 10), Notice: c.QueryParam("notice"), Error: errMsg, Data: d}
 	addOrigin(&p, deref(d.Profile.Image))
 	for _, doc := range d.Documents {
 		addOrigin(&p, doc.File)
 	}
-	return render(c, http.StatusOK, "user", p)
+	return render(c, code, "user", p)
 }
 
 func (g *Gateway) consoleRevoke(c echo.Context) error {
@@ -326,6 +334,23 @@ func (g *Gateway) consoleUnlock(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/console/users/"+strconv.FormatInt(id, 10)+"?notice="+url.QueryEscape("PIN lockout cleared."))
+}
+
+// consoleCancelDeletion cancels a deletion in its grace period. One whose
+// purge has started (409), or none to cancel (404), is shown on the user
+// page with the state as it now is.
+func (g *Gateway) consoleCancelDeletion(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := natsx.Call[contract.DeletionCancelRequest, contract.AdminDeletion](g.callCtx(c), g.nc, contract.AuthDeletionCancel, contract.DeletionCancelRequest{UserID: id}); err != nil {
+		if e := contract.AsError(err); e.Code == contract.Conflict || e.Code == contract.NotFound {
+			return g.userPage(c, status(e.Code), e.Message)
+		}
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/console/users/"+strconv.FormatInt(id, 10)+"?notice="+url.QueryEscape("Deletion cancelled; the owner can log in again (every device signs in afresh)."))
 }
 
 func (g *Gateway) staffPage(c echo.Context, code int, p consolePage) error {

@@ -431,6 +431,9 @@ func (s *Service) DeletionsList(ctx context.Context, req contract.DeletionsListR
 	default:
 		return contract.DeletionsListReply{}, contract.FieldError("status", "The status must be pending, purging, purged or cancelled.")
 	}
+	if req.UserID != 0 {
+		return s.deletionOfUser(ctx, req)
+	}
 	recs, err := s.Deletions.Find(ctx, bson.M{"key": bson.M{"$exists": true}}, 5000)
 	if err != nil {
 		return contract.DeletionsListReply{}, err
@@ -449,6 +452,32 @@ func (s *Service) DeletionsList(ctx context.Context, req contract.DeletionsListR
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].RequestedAt.After(out[j].RequestedAt) })
 	return contract.DeletionsListReply{Deletions: out}, nil
+}
+
+// deletionOfUser is the list narrowed to one account: its id's claim
+// names the uuid that keys its deletion. An account without one (or
+// erased, its claims gone) lists nothing.
+func (s *Service) deletionOfUser(ctx context.Context, req contract.DeletionsListRequest) (contract.DeletionsListReply, error) {
+	out := contract.DeletionsListReply{Deletions: []contract.AdminDeletion{}}
+	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(req.UserID, 10))
+	if errors.Is(err, mongox.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	// Fresh: the page shown after a cancel must show it.
+	d, _, err := s.Deletions.Get(mongox.WithFresh(ctx), owner)
+	if errors.Is(err, mongox.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	if req.Status == "" || d.Status == req.Status {
+		out.Deletions = append(out.Deletions, d.admin())
+	}
+	return out, nil
 }
 
 // CancelDeletion is support's cancel in the grace period: the deletion is

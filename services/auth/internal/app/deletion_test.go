@@ -235,3 +235,52 @@ func TestCancelledRequestReplayedChangesNothing(t *testing.T) {
 		t.Fatalf("replay changed the deletion: %+v", d)
 	}
 }
+
+// The list narrowed to one user shows that user's deletion only, follows
+// it through the cancel, honours the status filter, and is empty for an
+// account without one or an id nobody has.
+func TestDeletionsListOfOneUser(t *testing.T) {
+	f := deletionFixture(t)
+	ctx := context.Background()
+	f.account(5, "+18681239131", "4829")
+	f.account(6, "+18681239132", "4829")
+	f.account(7, "+18681239133", "4829")
+	f.requested(f.mustLogin("+18681239131", "4829"), "4829")
+	f.requested(f.mustLogin("+18681239132", "4829"), "4829")
+	list := func(id int64, status string) []contract.AdminDeletion {
+		t.Helper()
+		r, err := f.svc.DeletionsList(ctx, contract.DeletionsListRequest{UserID: id, Status: status})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Deletions
+	}
+	if got := list(5, ""); len(got) != 1 || got[0].UserID != 5 || got[0].Status != contract.DeletionPending {
+		t.Fatalf("user 5: %+v", got)
+	}
+	if _, err := f.svc.CancelDeletion(ctx, "alice", contract.DeletionCancelRequest{UserID: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		id     int64
+		status string
+		want   string // "" for none
+	}{
+		{"cancelled at once", 5, "", contract.DeletionCancelled},
+		{"status filter excludes", 5, contract.DeletionPending, ""},
+		{"the other user untouched", 6, "", contract.DeletionPending},
+		{"no deletion", 7, "", ""},
+		{"no such user", 999, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := list(tc.id, tc.status)
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Fatalf("want none, got %+v", got)
+			case tc.want != "" && (len(got) != 1 || got[0].UserID != tc.id || got[0].Status != tc.want):
+				t.Fatalf("want %s of %d, got %+v", tc.want, tc.id, got)
+			}
+		})
+	}
+}
