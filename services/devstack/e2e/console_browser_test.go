@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/imagex/imagextest"
@@ -78,6 +80,70 @@ func shot(t *testing.T, bctx context.Context, name string) {
 	}
 }
 
+// checkPage checks the page shown as the issue asks of every console page and
+// writes its screenshots: <name>.png at the desktop width, <name>-tablet.png
+// at a tablet's (768×1024) where nothing may overflow sideways, and every
+// control has an accessible name.
+func checkPage(t *testing.T, bctx context.Context, name string) {
+	t.Helper()
+	shot(t, bctx, name)
+	unnamed(t, bctx, name)
+	fits(t, bctx, name, 1280)
+	run(t, bctx, chromedp.EmulateViewport(768, 1024))
+	defer run(t, bctx, emulation.ClearDeviceMetricsOverride())
+	fits(t, bctx, name+" on a tablet", 768)
+	shot(t, bctx, name+"-tablet")
+}
+
+// fits checks that the page, in a window width px wide, needs no sideways
+// scrolling.
+func fits(t *testing.T, bctx context.Context, name string, width int) {
+	t.Helper()
+	var fit struct {
+		ScrollWidth, InnerWidth int
+		Wide                    []string
+	}
+	run(t, bctx, chromedp.Evaluate(overflowJS, &fit))
+	if fit.InnerWidth != width {
+		t.Fatalf("%s: the window is %d px wide, want %d", name, fit.InnerWidth, width)
+	}
+	if fit.ScrollWidth > fit.InnerWidth {
+		t.Errorf("%s: %d px of content in a %d px window; too wide: %s", name, fit.ScrollWidth, fit.InnerWidth, strings.Join(fit.Wide, "; "))
+	}
+}
+
+// overflowJS measures the page and names the innermost elements whose right
+// edge passes the window's (the ones to fix).
+const overflowJS = `(() => {
+  const w = window.innerWidth;
+  const wide = [...document.body.querySelectorAll("*")]
+    .filter(el => el.getBoundingClientRect().right > w + 0.5 && ![...el.children].some(c => c.getBoundingClientRect().right > w + 0.5))
+    .slice(0, 8).map(el => el.outerHTML.slice(0, 120));
+  return {ScrollWidth: document.documentElement.scrollWidth, InnerWidth: w, Wide: wide};
+})()`
+
+// unnamedJS lists the controls a screen reader could not name: no label
+// (for= or wrapping), no aria-label(ledby), and for a button no text.
+const unnamedJS = `[...document.querySelectorAll("input:not([type=hidden]), select, textarea, button")].filter(el => {
+  const said = s => (s || "").trim() !== "";
+  if (said(el.getAttribute("aria-label"))) return false;
+  const by = el.getAttribute("aria-labelledby");
+  if (by && by.split(/\s+/).some(id => said(document.getElementById(id)?.textContent))) return false;
+  if ([...(el.labels || [])].some(l => said(l.textContent))) return false;
+  if (el.tagName === "BUTTON" && said(el.textContent)) return false;
+  if (el.tagName === "INPUT" && ["submit", "button", "reset"].includes(el.type) && said(el.value)) return false;
+  return true;
+}).map(el => el.outerHTML.slice(0, 160))`
+
+func unnamed(t *testing.T, bctx context.Context, name string) {
+	t.Helper()
+	var bad []string
+	run(t, bctx, chromedp.Evaluate(unnamedJS, &bad))
+	if len(bad) > 0 {
+		t.Errorf("%s: controls without an accessible name: %s", name, strings.Join(bad, "; "))
+	}
+}
+
 func text(t *testing.T, bctx context.Context, sel string) string {
 	t.Helper()
 	var s string
@@ -104,7 +170,7 @@ func (e *env) browserLogin(t *testing.T, bctx context.Context, m *staffMember, s
 		chromedp.SendKeys("#name", m.Name, chromedp.ByQuery), chromedp.SendKeys("#password", m.Password, chromedp.ByQuery),
 		chromedp.SendKeys("#code", m.nextCode(t), chromedp.ByQuery))
 	if screenshot != "" {
-		shot(t, bctx, screenshot)
+		checkPage(t, bctx, screenshot)
 	}
 	run(t, bctx, chromedp.Click("#login button", chromedp.ByQuery), chromedp.WaitVisible("form.who", chromedp.ByQuery))
 	if who := text(t, bctx, "form.who span"); !strings.Contains(who, m.Name) {
@@ -122,7 +188,11 @@ func browserLogout(t *testing.T, bctx context.Context) {
 // change; a rejection's reason reaches the user through the notifier),
 // support unlocks a locked phone and its owner logs in, a reviewer cannot
 // reach support actions, and a form without its CSRF token is refused.
-// Each page's screenshot goes to docs/console/.
+// Each page it visits fits 1280 px and a tablet (768×1024) without
+// sideways scrolling, names every control, and has its screenshots written
+// to docs/console/ (<page>.png, <page>-tablet.png); at the end a reviewer
+// signs in and approves both sides of a document by keyboard alone, the
+// focus drawn at every step.
 func TestConsoleInBrowser(t *testing.T) {
 	bctx := browser(t)
 	e, _ := startDocuments(t, nil)
@@ -146,12 +216,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		if c := text(t, bctx, ".counts"); !strings.Contains(c, "3 awaiting review") {
 			t.Fatalf("queue counts %q", c)
 		}
-		shot(t, bctx, "queue")
+		checkPage(t, bctx, "queue")
 	})
 
 	t.Run("approve: the app sees the identity status change", func(t *testing.T) {
 		run(t, bctx, chromedp.Click("#start", chromedp.ByQuery), chromedp.WaitVisible("#approve", chromedp.ByQuery))
-		shot(t, bctx, "review")
+		checkPage(t, bctx, "review")
 		if id := text(t, bctx, ".wide h2"); !strings.Contains(id, "#"+strconv.FormatInt(docA.ID, 10)) {
 			t.Fatalf("the oldest first: %q", id)
 		}
@@ -227,7 +297,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("support unlocks a locked phone and its owner logs in", func(t *testing.T) {
 		e.browserLogin(t, bctx, supporter, "")
 		run(t, bctx, chromedp.WaitVisible("#search", chromedp.ByQuery))
-		shot(t, bctx, "search")
+		checkPage(t, bctx, "search")
 		run(t, bctx, chromedp.SendKeys("#q", "+14155550173", chromedp.ByQuery), chromedp.Click("#search button", chromedp.ByQuery),
 			chromedp.WaitVisible("#lockout", chromedp.ByQuery))
 		if l := text(t, bctx, "#lockout"); !strings.Contains(l, "Locked") {
@@ -236,7 +306,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if f := text(t, bctx, "#twofa"); f != "off" {
 			t.Fatalf("2FA %q", f)
 		}
-		shot(t, bctx, "user")
+		checkPage(t, bctx, "user")
 		run(t, bctx, chromedp.Click("#unlock button", chromedp.ByQuery))
 		waitText(t, bctx, ".notice", "PIN lockout cleared")
 		if l := text(t, bctx, "#lockout"); !strings.HasPrefix(l, "Not locked") {
@@ -271,7 +341,7 @@ func TestConsoleInBrowser(t *testing.T) {
 				chromedp.WaitVisible("#deletion", chromedp.ByQuery), chromedp.Text("#deletion", &s, chromedp.ByQuery))
 			return err == nil && strings.Contains(s, "pending")
 		})
-		shot(t, bctx, "user-deletion")
+		checkPage(t, bctx, "user-deletion")
 		run(t, bctx, chromedp.Click("#cancel-deletion button", chromedp.ByQuery))
 		waitText(t, bctx, ".notice", "Deletion cancelled")
 		if s := text(t, bctx, "#deletion-status"); s != "cancelled" {
@@ -304,7 +374,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if pw := text(t, bctx, "#new-password"); len(pw) < 20 {
 			t.Fatalf("password %q", pw)
 		}
-		shot(t, bctx, "staff")
+		checkPage(t, bctx, "staff")
 		eventually(t, "the actions in the audit page", func() bool {
 			var s string
 			ctx, cancel := context.WithTimeout(bctx, 10*time.Second)
@@ -312,11 +382,77 @@ func TestConsoleInBrowser(t *testing.T) {
 			err := chromedp.Run(ctx, chromedp.Navigate(e.base+"/console/audit"), chromedp.WaitVisible("#audit", chromedp.ByQuery), chromedp.Text("#audit", &s, chromedp.ByQuery))
 			return err == nil && strings.Contains(s, "decide document: approved") && strings.Contains(s, "unlock PIN") && strings.Contains(s, "create staff")
 		})
-		shot(t, bctx, "audit")
+		checkPage(t, bctx, "audit")
 		run(t, bctx, chromedp.Navigate(e.base+"/console/documents/"+strconv.FormatInt(docB.ID, 10)), chromedp.WaitVisible("#history", chromedp.ByQuery))
 		if h := text(t, bctx, "#history"); !strings.Contains(h, "rita decide document: rejected") {
 			t.Fatalf("history %q", h)
 		}
-		shot(t, bctx, "review-decided")
+		checkPage(t, bctx, "review-decided")
+		browserLogout(t, bctx)
 	})
+
+	t.Run("keyboard only: sign in and approve with Tab and Enter", func(t *testing.T) {
+		_, tokenE := e.register("browser-e@example.com", "+14155550175", "7193")
+		docE := decodeDoc(t, e.addDocument(tokenE, "3", "passport.jpg", imagextest.JPEG(320, 200, 3)))
+		backE := decodeDoc(t, e.addDocument(tokenE, "4", "passport-back.jpg", imagextest.JPEG(320, 200, 4)))
+		kim := e.staff("kim", contract.RoleReviewer)
+		run(t, bctx, chromedp.Navigate(e.base+"/console/login"), chromedp.WaitVisible("#login", chromedp.ByQuery),
+			chromedp.Focus("#name", chromedp.ByQuery), chromedp.KeyEvent(kim.Name), chromedp.KeyEvent(kb.Tab))
+		focusShows(t, bctx, "#password")
+		run(t, bctx, chromedp.KeyEvent(kim.Password), chromedp.KeyEvent(kb.Tab))
+		focusShows(t, bctx, "#code")
+		run(t, bctx, chromedp.KeyEvent(kim.nextCode(t)), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible("#start", chromedp.ByQuery))
+		if who := text(t, bctx, "form.who span"); !strings.Contains(who, kim.Name) {
+			t.Fatalf("signed in as %q", who)
+		}
+		tabTo(t, bctx, "#start")
+		run(t, bctx, chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible("#approve", chromedp.ByQuery))
+		// Both sides, each by Tab and Enter; the back follows the front.
+		for _, id := range []int64{docE.ID, backE.ID} {
+			if h := text(t, bctx, ".wide h2"); !strings.Contains(h, "#"+strconv.FormatInt(id, 10)) {
+				t.Fatalf("review page %q, want #%d", h, id)
+			}
+			tabTo(t, bctx, "#approve button")
+			run(t, bctx, chromedp.KeyEvent(kb.Enter))
+			waitText(t, bctx, ".notice", strconv.FormatInt(id, 10)+" approved")
+		}
+		eventually(t, "E verified", func() bool { return e.profile(tokenE).str("identity_status") == "verified" })
+	})
+}
+
+// tabTo presses Tab until sel has the focus (at most 60 times: a page whose
+// action cannot be reached by Tab fails here), and checks the focus shows.
+func tabTo(t *testing.T, bctx context.Context, sel string) {
+	t.Helper()
+	for range 60 {
+		var here bool
+		run(t, bctx, chromedp.KeyEvent(kb.Tab),
+			chromedp.Evaluate(`document.activeElement === document.querySelector(`+strconv.Quote(sel)+`)`, &here))
+		if here {
+			focusShows(t, bctx, sel)
+			return
+		}
+	}
+	t.Fatalf("%s is not reached by Tab", sel)
+}
+
+// focusShows checks that sel has the focus and that it is drawn: the
+// focused element's computed outline is a visible line of 2 px or more.
+func focusShows(t *testing.T, bctx context.Context, sel string) {
+	t.Helper()
+	var f struct {
+		Focused      bool
+		Style, Color string
+		Width        float64
+	}
+	run(t, bctx, chromedp.Evaluate(`(() => {
+  const el = document.activeElement, cs = getComputedStyle(el);
+  return {Focused: el === document.querySelector(`+strconv.Quote(sel)+`), Style: cs.outlineStyle, Width: parseFloat(cs.outlineWidth) || 0, Color: cs.outlineColor};
+})()`, &f))
+	if !f.Focused {
+		t.Fatalf("%s does not have the focus", sel)
+	}
+	if f.Style == "none" || f.Width < 2 || f.Color == "rgba(0, 0, 0, 0)" {
+		t.Errorf("the focus on %s is not visible: outline %s %.1fpx %s", sel, f.Style, f.Width, f.Color)
+	}
 }
