@@ -46,15 +46,35 @@ func browser(t *testing.T) context.Context {
 		}
 		t.Skip("no chromium on PATH: apt-get install -y chromium to run the console's browser tests")
 	}
+	// The profile in a temp dir of the test's own, removed once the browser
+	// has ended (chromedp's /tmp/chromedp-runner* dirs were left behind;
+	// t.TempDir's cleanup could run while chromium still wrote to it).
+	profile, err := os.MkdirTemp("", "doss-console-browser-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900),
-		// The profile in the test's own temp dir, removed after the browser
-		// ends (chromedp's own /tmp/chromedp-runner* dirs were left behind).
-		chromedp.UserDataDir(t.TempDir()))
+		chromedp.UserDataDir(profile))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() }) // ends the browser process
+	ctx, _ := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(ctx) // closes the browser and waits for it
+		cancelAlloc()
+		// A child process may still be finishing its last writes: poll
+		// until the profile is gone.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			err := os.RemoveAll(profile)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("browser profile %s not removed: %v", profile, err)
+				return
+			}
+		}
+	})
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
