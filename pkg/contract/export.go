@@ -30,6 +30,9 @@ type ExportRequest struct{}
 type AuthExportPart struct {
 	Account  ExportAccount `json:"account"`
 	Sessions []SessionInfo `json:"sessions"`
+	// Audit is every staff action about the user, from auth's audit
+	// trail (the console's), oldest first.
+	Audit []ExportAuditRow `json:"audit"`
 }
 
 // ExportAccount is the account without its secrets.
@@ -54,11 +57,10 @@ type ExportAccount struct {
 // ProfileExportPart is the profile (seed 000), the account profile (seed
 // 002), the wallet and order postings and the admin actions on the user.
 type ProfileExportPart struct {
-	Profile        Profile          `json:"profile"`
-	AccountProfile AccountProfile   `json:"account_profile"`
-	Wallet         []ExportWallet   `json:"wallet"`
-	Orders         []ExportOrder    `json:"orders"`
-	Audit          []ExportAuditRow `json:"audit"`
+	Profile        Profile        `json:"profile"`
+	AccountProfile AccountProfile `json:"account_profile"`
+	Wallet         []ExportWallet `json:"wallet"`
+	Orders         []ExportOrder  `json:"orders"`
 }
 
 // ExportWallet is one wallet posting.
@@ -84,7 +86,7 @@ type ExportOrder struct {
 	Received time.Time `json:"received_at"`
 }
 
-// ExportAuditRow is one admin call about the user (AdminAudited).
+// ExportAuditRow is one staff action about the user (AdminAudited).
 type ExportAuditRow struct {
 	Admin  string    `json:"admin"`
 	Method string    `json:"method"`

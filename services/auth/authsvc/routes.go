@@ -72,7 +72,6 @@ func routes(ms *natsx.Service, svc *app.Service) error {
 		func() error { return natsx.Handle(ms, contract.AuthTwoFAStart, asUser(svc.TwoFAStart)) },
 		func() error { return natsx.Handle(ms, contract.AuthTwoFAVerify, asUser(svc.TwoFAVerify)) },
 		func() error { return natsx.Handle(ms, contract.AuthVerifyContact, asUser(svc.VerifyContact)) },
-		func() error { return natsx.Handle(ms, contract.AuthExport, asUser(svc.Export)) },
 		func() error { return natsx.Handle(ms, contract.AuthExportDone, asUser(svc.ExportDone)) },
 		func() error {
 			return natsx.Handle(ms, contract.AuthForgotPIN, func(ctx context.Context, r contract.ForgotPINRequest) (struct{}, error) {

@@ -45,6 +45,18 @@ func newStaff(db *mongo.Database, hasher *app.Hasher, otpSecret []byte) (*app.St
 // staff needs an admin caller who is an enabled admin-role member here.
 func staffRoutes(ms *natsx.Service, st *app.Staff, svc *app.Service) error {
 	for _, add := range []func() error{
+		// The user's export: the account's part and the staff actions
+		// about the user from the audit trail kept here.
+		func() error {
+			return natsx.Handle(ms, contract.AuthExport, asUser(func(ctx context.Context, p contract.Principal, r contract.ExportRequest) (contract.AuthExportPart, error) {
+				part, err := svc.Export(ctx, p, r)
+				if err != nil {
+					return part, err
+				}
+				part.Audit, err = st.AuditAbout(ctx, p.UserID)
+				return part, err
+			}))
+		},
 		func() error {
 			return natsx.Handle(ms, contract.AuthStaffLogin, func(ctx context.Context, r contract.StaffLoginRequest) (contract.StaffSession, error) {
 				return st.Login(ctx, r, natsx.CallerFrom(ctx).Client)

@@ -111,9 +111,10 @@ func TestAccountExport(t *testing.T) {
 	e.sentTo(uid, uuid, "document_reviewed")
 	eventually(t, "the credit in the account", func() bool { return literal(e.account(token).raw, "cashback") == "123.45" })
 	eventually(t, "the operator's calls in the audit", func() bool {
-		// profile keeps them from the stream; its part alone, as the user
+		// auth keeps them from the stream; its part alone, as the user
+		// (asking for a part spends no hour: only a finished export does)
 		ctx := natsx.WithCaller(context.Background(), natsx.Caller{Principal: contract.Principal{UserID: uid, UUID: uuid}})
-		p, err := natsx.Call[contract.ExportRequest, contract.ProfileExportPart](ctx, e.nc, contract.ProfileExport, contract.ExportRequest{})
+		p, err := natsx.Call[contract.ExportRequest, contract.AuthExportPart](ctx, e.nc, contract.AuthExport, contract.ExportRequest{})
 		return err == nil && len(p.Audit) == 2
 	})
 

@@ -64,7 +64,7 @@ func (g *Gateway) accountExport(c echo.Context) error {
 		Wallet:         nonNil(profile.Wallet),
 		Orders:         nonNil(profile.Orders),
 		Notifications:  nonNil(notifier.Notifications),
-		Audit:          nonNil(profile.Audit),
+		Audit:          nonNil(account.Audit),
 	})
 }
 

@@ -83,9 +83,6 @@ const DurableErasure = "profile-erasure"
 // PostingsDurable is the consumer of the wallet and order events.
 const PostingsDurable = "profile-postings"
 
-// AuditDurable keeps the admin calls about a user for the user's export.
-const AuditDurable = "profile-audit"
-
 // Run serves until ctx ends.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	e := config.New(getenv)
@@ -151,7 +148,6 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 		Postings:  db.Collection("profile_postings"),
 		Referrals: db.Collection("profile_referral_codes"),
-		Audit:     db.Collection("profile_audit"),
 		Publish:   events.NewPublisher(js).Publish,
 		Passes: app.Passes{
 			Keys:         passKeys,
@@ -221,7 +217,6 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		{Durable: DurableDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
 		{Durable: DurableObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
 		{Durable: PostingsDurable, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.HandlePosting},
-		{Durable: AuditDurable, Subjects: []string{contract.EventAdminAudited}, Handler: svc.HandleAudit},
 		{Durable: DurableErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
 	} {
 		c, err := events.Consume(ctx, js, log, cfg)

@@ -438,6 +438,25 @@ func (s *Staff) Audited(ctx context.Context, id string, a contract.AdminAudited)
 	return nil
 }
 
+// AuditAbout is every staff action about userID, oldest first, for the
+// user's export. A filter on user_id scans on FerretDB: an export runs at
+// most once an hour per account.
+func (s *Staff) AuditAbout(ctx context.Context, userID int64) ([]contract.ExportAuditRow, error) {
+	cur, err := s.Audit.Find(ctx, bson.D{{Key: "user_id", Value: userID}}, options.Find().SetSort(bson.D{{Key: "at", Value: 1}}))
+	if err != nil {
+		return nil, mongox.Wrap("audit read", err)
+	}
+	var docs []auditDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, mongox.Wrap("audit read", err)
+	}
+	out := make([]contract.ExportAuditRow, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, contract.ExportAuditRow{Admin: d.Admin, Method: d.Method, Path: d.Path, At: d.At})
+	}
+	return out, nil
+}
+
 // AuditList is the trail, newest first, filtered.
 func (s *Staff) AuditList(ctx context.Context, req contract.AuditListRequest) (contract.AuditList, error) {
 	f := bson.M{}

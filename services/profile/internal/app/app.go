@@ -98,12 +98,9 @@ type Service struct {
 
 	// The account API: auth's 2FA confirmation, the wallet and order
 	// postings, and the referral code claims.
-	TwoFA     TwoFA
-	Postings  *mongo.Collection
-	Referrals *mongo.Collection
-	// Audit keeps the admin calls about each user (HandleAudit), for the
-	// user's data export.
-	Audit           *mongo.Collection
+	TwoFA           TwoFA
+	Postings        *mongo.Collection
+	Referrals       *mongo.Collection
 	Publish         func(ctx context.Context, ev contract.Event) error
 	NewReferralCode func() string // NewReferralCode when nil
 	// Passes signs and checks identity passes (issue 19).

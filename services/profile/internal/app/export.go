@@ -2,49 +2,19 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"sort"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
 )
 
-// AuditEntry is one admin call about a user, kept from the AdminAudited
-// event (the stream keeps events 7 days; a user's export needs them all).
-type AuditEntry struct {
-	ID     string    `bson:"_id"` // the event id: a redelivery inserts nothing new
-	UserID int64     `bson:"user_id"`
-	Admin  string    `bson:"admin"`
-	Method string    `bson:"method"`
-	Path   string    `bson:"path"`
-	At     time.Time `bson:"at"`
-}
-
-// HandleAudit keeps the admin calls whose path names a user.
-func (s *Service) HandleAudit(ctx context.Context, ev contract.Event) error {
-	var a contract.AdminAudited
-	if err := ev.Decode(&a); err != nil {
-		return fmt.Errorf("%w: decode: %v", events.ErrPermanent, err)
-	}
-	if a.UserID <= 0 {
-		return nil
-	}
-	_, err := s.Audit.InsertOne(ctx, AuditEntry{ID: ev.ID, UserID: a.UserID, Admin: a.Admin, Method: a.Method, Path: a.Path, At: a.At.UTC()})
-	if err != nil && !mongox.IsDuplicate(err) {
-		return mongox.Wrap("audit insert", err)
-	}
-	return nil
-}
-
 // Export is profile's part of the user's data export: the profile and the
 // account profile as the app shows them (links signed now), every wallet
-// and order posting, and the admin calls about the user, oldest first.
-// The postings and the audit are read by user_id, a scan on FerretDB: an
+// and order posting, oldest first (the staff actions about the user come
+// from auth's audit trail). The postings are read by user_id, a scan on FerretDB: an
 // export runs at most once an hour per account.
 func (s *Service) Export(ctx context.Context, userID int64) (contract.ProfileExportPart, error) {
 	ctx = mongox.WithFresh(ctx)
@@ -74,15 +44,6 @@ func (s *Service) Export(ctx context.Context, userID int64) (contract.ProfileExp
 				ID: p.ID, OrderID: p.OrderID, Status: p.Status, Amount: contract.Amount(p.Amount), At: p.At, Received: p.Received,
 			})
 		}
-	}
-	var audit []AuditEntry
-	if err := findAll(ctx, s.Audit, userID, &audit); err != nil {
-		return out, mongox.Wrap("audit read", err)
-	}
-	sort.Slice(audit, func(i, j int) bool { return audit[i].At.Before(audit[j].At) })
-	out.Audit = make([]contract.ExportAuditRow, 0, len(audit))
-	for _, a := range audit {
-		out.Audit = append(out.Audit, contract.ExportAuditRow{Admin: a.Admin, Method: a.Method, Path: a.Path, At: a.At})
 	}
 	return out, nil
 }
