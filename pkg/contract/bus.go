@@ -112,6 +112,11 @@ func BusUserFor(name string) (BusUser, bool) {
 // its own inbox only, so it cannot read the replies meant for another.
 func InboxPrefix(user string) string { return "_INBOX_" + user }
 
+// ReplyMessages is how many messages a service may send to the reply
+// subject of a request it received (the server's allow_responses): the
+// receipt that tells the caller the request arrived, then the answer.
+const ReplyMessages = 2
+
 // Permissions are the subjects u may publish and subscribe to, in NATS
 // wildcard syntax. Replies to requests it received are allowed apart
 // (the server's allow_responses), so no service may publish to inboxes.

@@ -127,6 +127,9 @@ const (
 	HeaderClientIP      = "Doss-Client-Ip"
 	HeaderUserAgent     = "Doss-User-Agent"
 	HeaderLocale        = "Doss-Locale"
+	// HeaderReceipt asks a replica to say at once that it has the request
+	// (natsx: an empty message with this header, before the answer).
+	HeaderReceipt = "Doss-Receipt"
 
 	HeaderUserID    = "Doss-User-Id"
 	HeaderUserUUID  = "Doss-User-Uuid"

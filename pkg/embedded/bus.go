@@ -166,7 +166,7 @@ func ServerPermissions(u contract.BusUser) *server.Permissions {
 		Subscribe: &server.SubjectPermission{Allow: sub},
 	}
 	if u.Serves {
-		p.Response = &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute}
+		p.Response = &server.ResponsePermission{MaxMsgs: contract.ReplyMessages, Expires: time.Minute}
 	}
 	return p
 }

@@ -59,15 +59,10 @@ func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) (_
 	ctx, span := traceCall(ctx, msg)
 	defer func() { endCall(span, err) }()
 
-	ctx, done, connected := guarded(ctx, nc)
-	defer done()
-	if !connected {
+	if !nc.IsConnected() {
 		return nil, unavailable(subject, nats.ErrConnectionReconnecting)
 	}
-	reply, err := nc.RequestMsgWithContext(ctx, msg)
-	if errors.Is(context.Cause(ctx), errDisconnected) {
-		err = errDisconnected
-	}
+	reply, err := request(ctx, nc, msg)
 	if err != nil {
 		return nil, unavailable(subject, err)
 	}

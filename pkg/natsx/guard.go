@@ -10,14 +10,17 @@ import (
 
 // A request published just before the connection drops is never answered:
 // the server that held it is gone, and its reply with it. So a connection
-// made by Connect keeps an epoch that ends at every disconnect; calls in
-// flight fail then, with a 503 the client can retry at once, instead of
-// waiting out their timeout, and calls made while disconnected fail at
-// once instead of queueing.
+// made by Dial keeps an epoch that ends at every disconnect. A call in
+// flight then whose request a replica had received fails at once, with a
+// 503 the client can retry, instead of waiting out its timeout; one with
+// no receipt yet waits for the reconnection and sends its request again
+// (receipt.go), as the client would have after the 503. Calls made while
+// disconnected fail at once instead of queueing.
 type guard struct {
 	mu     sync.Mutex
 	ctx    context.Context
 	cancel context.CancelFunc
+	up     chan struct{} // closed while connected; a new one at each disconnect
 }
 
 var guards sync.Map // *nats.Conn → *guard
@@ -27,6 +30,8 @@ var errDisconnected = errors.New("nats: disconnected while the request was in fl
 func newGuard() *guard {
 	g := &guard{}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.up = make(chan struct{})
+	close(g.up)
 	return g
 }
 
@@ -36,10 +41,22 @@ func (g *guard) current() context.Context {
 	return g.ctx
 }
 
+// reconnect is closed once the connection is up again (at once if it is).
+func (g *guard) reconnect() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.up
+}
+
 func (g *guard) disconnected() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.cancel()
+	select {
+	case <-g.up:
+		g.up = make(chan struct{})
+	default:
+	}
 }
 
 func (g *guard) reconnected() {
@@ -47,6 +64,18 @@ func (g *guard) reconnected() {
 	defer g.mu.Unlock()
 	g.cancel()
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	select {
+	case <-g.up:
+	default:
+		close(g.up)
+	}
+}
+
+func guardOf(nc *nats.Conn) *guard {
+	if v, ok := guards.Load(nc); ok {
+		return v.(*guard)
+	}
+	return nil
 }
 
 // watch installs the guard's handlers on nc, keeping any the caller set.
@@ -73,20 +102,4 @@ func watch(nc *nats.Conn) {
 			prevClosed(c)
 		}
 	})
-}
-
-// guarded returns ctx ending also when nc's connection drops, and whether
-// nc is connected at all.
-func guarded(ctx context.Context, nc *nats.Conn) (context.Context, func(), bool) {
-	if !nc.IsConnected() {
-		return ctx, func() {}, false
-	}
-	v, ok := guards.Load(nc)
-	if !ok {
-		return ctx, func() {}, true
-	}
-	epoch := v.(*guard).current()
-	cctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(epoch, func() { cancel(errDisconnected) })
-	return cctx, func() { stop(); cancel(nil) }, true
 }

@@ -160,6 +160,12 @@ func HandleRaw[Resp any](s *Service, subject string, fn func(ctx context.Context
 func (s *Service) add(subject string, call func(context.Context, []byte) (any, error)) error {
 	name := subject[strings.LastIndexByte(subject, '.')+1:]
 	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+		if r.Headers().Get(contract.HeaderReceipt) != "" && r.Reply() != "" {
+			// Before waiting for a slot: the caller only needs to know the
+			// request is here, so it does not send it again (receipt.go).
+			receipt := &nats.Msg{Subject: r.Reply(), Header: nats.Header{contract.HeaderReceipt: []string{"1"}}}
+			_ = s.own.PublishMsg(receipt)
+		}
 		s.slots <- struct{}{}
 		s.running.Add(1)
 		go func() {

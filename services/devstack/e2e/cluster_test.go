@@ -40,7 +40,10 @@ import (
 // one of the gateways in turn, as a load balancer would; a connection
 // refused before the request was sent goes to the next gateway, as the
 // balancer's own retry would (nothing reached a server). Nothing else is
-// retried by the load: a failure is counted.
+// retried by the load: a failure is counted. Like a load balancer, the
+// load also sends nothing to a gateway whose readiness (its ops port's
+// /readyz) fails, as one does while it drains before it stops, unless no
+// gateway is ready.
 
 const (
 	faultLoadWorkers = 3
@@ -54,6 +57,7 @@ type cluster struct {
 	gateways atomic.Pointer[[]string] // base URLs, one per gateway container
 	next     atomic.Uint64
 	client   *http.Client
+	notReady sync.Map // base URL → struct{}: out of the balancer's rotation
 }
 
 func clusterEnv(t *testing.T) *cluster {
@@ -67,7 +71,37 @@ func clusterEnv(t *testing.T) *cluster {
 	if n := c.refreshGateways(); n < 2 {
 		t.Fatalf("%d gateways; the fault test needs two (deploy/compose/test.sh starts the second)", n)
 	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go c.checkReadiness(stop, done)
+	t.Cleanup(func() { close(stop); <-done })
 	return c
+}
+
+// checkReadiness is the balancer's health check: every 100 ms, each
+// gateway's readiness on its ops port decides whether it is in rotation.
+func (c *cluster) checkReadiness(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	hc := &http.Client{Timeout: 500 * time.Millisecond}
+	for {
+		for _, base := range *c.gateways.Load() {
+			ready := false
+			if res, err := hc.Get(strings.Replace(base, ":8080", ":9090", 1) + "/readyz"); err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				_ = res.Body.Close()
+				ready = res.StatusCode == http.StatusOK
+			}
+			if ready {
+				c.notReady.Delete(base)
+			} else {
+				c.notReady.Store(base, struct{}{})
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond): // the check's period
+		}
+	}
 }
 
 func (c *cluster) docker(args ...string) string {
@@ -120,6 +154,7 @@ type outcome struct {
 	ok     bool
 	bad    string // an answer no fault may cause (a 500, a 503 without Retry-After, a hang): "" if none
 	status int
+	detail string // a failure's time, answer and request id, to find it in the services' logs
 }
 
 type loadStats struct {
@@ -144,6 +179,15 @@ func (s *loadStats) record(o outcome) {
 func (c *cluster) send(method, path, token, contentType string, body []byte) (int, http.Header, map[string]any, error) {
 	var lastErr error
 	gateways := *c.gateways.Load()
+	var ready []string
+	for _, g := range gateways {
+		if _, out := c.notReady.Load(g); !out {
+			ready = append(ready, g)
+		}
+	}
+	if len(ready) > 0 {
+		gateways = ready
+	}
 	first := c.next.Add(1) // shared by the workers: taken once, then each gateway in turn
 	for i := range uint64(len(gateways)) {
 		base := gateways[(first+i)%uint64(len(gateways))]
@@ -187,6 +231,12 @@ func (c *cluster) call(s *loadStats, method, path, token, contentType string, bo
 	case status == http.StatusServiceUnavailable && h.Get("Retry-After") != "" && m["message"] != nil:
 	default:
 		o.bad = fmt.Sprintf("%s %s: %d %v", method, path, status, m)
+	}
+	if !o.ok {
+		o.detail = fmt.Sprintf("%s %s %s → %d %v (request %s)", o.at.UTC().Format("15:04:05.000"), method, path, status, m["message"], h.Get("X-Request-Id"))
+		if err != nil {
+			o.detail = fmt.Sprintf("%s %s %s → %v", o.at.UTC().Format("15:04:05.000"), method, path, err)
+		}
 	}
 	s.record(o)
 	if !o.ok {
@@ -314,6 +364,7 @@ type faultRow struct {
 	renames        int
 	otpAcked       int
 	failures       map[string]int // "status method path" → count
+	details        []string       // the first failures, each with its request id
 }
 
 // summarize the outcomes in [from, to): counts and the longest stretch
@@ -331,6 +382,9 @@ func summarize(name string, outs []outcome, from, to time.Time) faultRow {
 		}
 		if !o.ok {
 			row.failed++
+			if len(row.details) < 12 {
+				row.details = append(row.details, o.detail)
+			}
 			if row.failures == nil {
 				row.failures = map[string]int{}
 			}
@@ -455,6 +509,9 @@ func TestComposeClusterFaults(t *testing.T) {
 		after := s.snapshot()
 		row.renames, row.otpAcked = after.renames-before.renames, after.otp-before.otp
 		rows = append(rows, row)
+		for _, d := range row.details {
+			t.Logf("%s: failed: %s", p.name, d)
+		}
 		if len(row.bad) > 0 {
 			t.Errorf("%s: answers no fault may cause (a 500, a 503 without Retry-After, a hang): %q", p.name, row.bad)
 		}

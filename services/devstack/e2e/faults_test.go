@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -236,5 +237,45 @@ func TestRevocationsStillReachGatewaysAfterNATSRestart(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the other gateway still accepts a revoked session 1s after the logout")
 		}
+	}
+}
+
+// A stopping gateway keeps serving for DOSS_SHUTDOWN_DRAIN while its
+// readiness says so, asking clients to close their connections, so a load
+// balancer takes it out before its listener closes under them.
+func TestStoppingGatewayDrainsFirst(t *testing.T) {
+	e := start(t, nil)
+	drainEnv := stack.Env(map[string]string{"DOSS_SHUTDOWN_DRAIN": "2s"}, e.getenv)
+	gw, addr, err := stack.StartGateway(drainEnv, e.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Stop() })
+	g := &env{t: t, base: "http://" + addr}
+	expect(t, g.do(http.MethodGet, "/readyz", "", ""), 200)
+	stopped := make(chan error, 1)
+	go func() { stopped <- gw.Stop() }()
+	var r resp
+	poll(t, 5*time.Second, "the gateway reports draining", func() bool {
+		r = g.do(http.MethodGet, "/readyz", "", "")
+		return r.status == http.StatusServiceUnavailable
+	})
+	if r.body["draining"] != true || r.header.Get("Retry-After") == "" {
+		t.Fatalf("readyz while draining: %d %s %v", r.status, r.raw, r.header)
+	}
+	// Still serving, and asking the client to go elsewhere next time.
+	res, err := http.Post(g.base+"/api/v2/email_send_otp", "application/json", strings.NewReader(`{"email": "drain@example.com"}`))
+	if err != nil {
+		t.Fatalf("a request while draining: %v", err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK || !res.Close {
+		t.Errorf("an answer while draining: %d, Connection: close %v; want 200 and close", res.StatusCode, res.Close)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := http.Get(g.base + "/healthz"); err == nil {
+		t.Error("the gateway still listens after its drain and shutdown")
 	}
 }

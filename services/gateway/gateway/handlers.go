@@ -109,6 +109,10 @@ func (g *Gateway) healthz(c echo.Context) error {
 // needs has a replica that answers its health command: running, and able
 // to reach its store.
 func (g *Gateway) readyz(c echo.Context) error {
+	if g.draining.Load() {
+		c.Response().Header().Set("Retry-After", "1")
+		return c.JSON(http.StatusServiceUnavailable, echo.Map{"ready": false, "draining": true, "checks": echo.Map{"nats": g.nc.IsConnected()}})
+	}
 	checks := echo.Map{"nats": g.nc.IsConnected()}
 	ready := g.nc.IsConnected()
 	for _, svc := range g.needs {

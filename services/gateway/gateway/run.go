@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -46,6 +47,9 @@ type Gateway struct {
 	// publicURL is where a pass's QR code points (DOSS_PUBLIC_URL).
 	publicURL string
 	publisher *events.Publisher
+	// draining is set when the gateway was told to stop: it still serves,
+	// but says it is not ready, so a load balancer sends it nothing new.
+	draining atomic.Bool
 }
 
 type settings struct {
@@ -53,6 +57,9 @@ type settings struct {
 	addr           string
 	bodyLimit      string
 	trustedProxies string
+	// drain is how long a stopping gateway keeps serving while it reports
+	// itself not ready (DOSS_SHUTDOWN_DRAIN).
+	drain time.Duration
 }
 
 // Run serves HTTP until ctx ends. ready, when given, receives the bound
@@ -73,6 +80,11 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	s.addr = e.String("DOSS_HTTP_ADDR", defAddr)
 	s.bodyLimit = e.String("DOSS_HTTP_BODY_LIMIT", "64K")
 	s.trustedProxies = e.String("DOSS_TRUSTED_PROXIES", "")
+	defDrain := 3 * time.Second
+	if s.common.Dev() {
+		defDrain = 0 // make run stops at once
+	}
+	s.drain = e.Duration("DOSS_SHUTDOWN_DRAIN", defDrain)
 	cacheTTL := e.Duration("DOSS_PROFILE_CACHE_TTL", 10*time.Minute)
 	cacheMax := e.Int("DOSS_PROFILE_CACHE_ENTRIES", 100_000)
 	imageMax := e.Int64("DOSS_IMAGE_MAX_BYTES", 5<<20)
@@ -105,14 +117,20 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	defer func() { _ = nc.Drain() }()
 	v.nc, v.replicas = nc, s.common.StreamReplicas
-	ops, err := obs.Start(getenv, "gateway", obs.NATSReady(nc))
+	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
+		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publicURL: publicURL, publisher: events.NewPublisher(js),
+		documentMaxBytes: documentMax, budget: newUploadBudget(inFlight, inFlightPerUser, uploadWait)}
+	natsReady := obs.NATSReady(nc)
+	ops, err := obs.Start(getenv, "gateway", func() error {
+		if g.draining.Load() {
+			return errDraining
+		}
+		return natsReady()
+	})
 	if err != nil {
 		return err
 	}
 	defer ops.Stop()
-	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
-		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publicURL: publicURL, publisher: events.NewPublisher(js),
-		documentMaxBytes: documentMax, budget: newUploadBudget(inFlight, inFlightPerUser, uploadWait)}
 	if _, err := cache.watch(nc, log); err != nil {
 		return fmt.Errorf("profile cache watch: %w", err)
 	}
@@ -139,6 +157,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		ech.IPExtractor = echo.ExtractIPDirect() // X-Forwarded-For is not trusted
 	}
 	ech.Use(observe(log))
+	ech.Use(g.closeWhileDraining)
 	ech.Use(boundedURL)
 	ech.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, _ []byte) error {
@@ -167,6 +186,18 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	case <-ctx.Done():
 	}
+	if s.drain > 0 {
+		// A load balancer takes a replica out once its readiness fails;
+		// closing the listener at once would instead break the requests
+		// it is still sending here (and those on kept-alive connections).
+		g.draining.Store(true)
+		log.Info("gateway draining", zap.Duration("for", s.drain))
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(s.drain):
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -178,6 +209,20 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 // maxURLBytes bounds the request target: no route takes more (ids, paging,
 // a platform), and what a route reads from it must fit in one NATS message.
 const maxURLBytes = 8 << 10
+
+var errDraining = errors.New("the gateway is stopping")
+
+// closeWhileDraining asks a client to close its connection after each
+// answer while the gateway drains, so it reconnects through the load
+// balancer to a replica that stays.
+func (g *Gateway) closeWhileDraining(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if g.draining.Load() {
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+		}
+		return next(c)
+	}
+}
 
 func boundedURL(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
