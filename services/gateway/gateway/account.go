@@ -10,25 +10,6 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
-// accountRoutes is the account API (/api/user), served by profile. Every
-// change may touch the names or telephone the DOSS profile shows too, so
-// it drops that cached profile.
-func (g *Gateway) accountRoutes(authed *echo.Group) {
-	user := authed.Group("/user")
-	user.GET("/profile", g.accountProfile)
-	user.POST("/profile", g.invalidating(g.accountUpdate(contract.AccountUpdate)))
-	user.POST("/profile/2fa", g.invalidating(g.accountUpdate(contract.AccountUpdate2FA)))
-	user.POST("/profile/verify-otp", g.invalidating(forward[contract.AccountVerifyOTPRequest, contract.AccountVerified](g, contract.AccountVerifyOTP,
-		func(r contract.AccountVerified) any { return r })))
-}
-
-// accountAdminRoutes lets operators post the wallet and order events the
-// shop and loyalty systems send.
-func (g *Gateway) accountAdminRoutes(admin *echo.Group) {
-	admin.POST("/users/:id/wallet", adminPost[contract.WalletPosted, contract.WalletPostReply](g, contract.AccountWalletPost, func(r *contract.WalletPosted, id int64) { r.UserID = id }))
-	admin.POST("/users/:id/orders", adminPost[contract.OrderPosted, contract.OrderPostReply](g, contract.AccountOrderPost, func(r *contract.OrderPosted, id int64) { r.UserID = id }))
-}
-
 func (g *Gateway) accountProfile(c echo.Context) error {
 	req := contract.AccountProfileRequest{Platform: c.QueryParam("platform")}
 	p, err := natsx.Call[contract.AccountProfileRequest, contract.AccountProfile](g.callCtx(c), g.nc, contract.AccountGet, req)

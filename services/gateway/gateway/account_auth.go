@@ -9,18 +9,6 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
-// accountAuthRoutes are the account API's routes that auth answers: the
-// second step of a 2FA login (public), sessions and the password change
-// (behind authed, whose prefix is /api).
-func (g *Gateway) accountAuthRoutes(api, authed *echo.Group) {
-	api.POST("/v2/login/verify-otp", forward[contract.LoginVerifyOTPRequest, contract.Session](g, contract.AuthLoginVerifyOTP, func(s contract.Session) any {
-		return echo.Map{"response": s} // what a login without 2FA answers
-	}))
-	authed.GET("/v2/sessions", g.listSessions)
-	authed.DELETE("/v2/sessions/:id", g.revokeSession)
-	authed.POST("/user/change-password", g.changePassword)
-}
-
 func (g *Gateway) listSessions(c echo.Context) error {
 	r, err := natsx.Call[contract.SessionsListRequest, contract.SessionsListReply](g.callCtx(c), g.nc, contract.AuthSessionsList, contract.SessionsListRequest{})
 	if err != nil {

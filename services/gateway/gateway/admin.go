@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -118,4 +119,9 @@ func auditedUser(c echo.Context) int64 {
 		return 0
 	}
 	return id
+}
+
+// adminWhoami names the admin key that called, and its role.
+func adminWhoami(c echo.Context) error {
+	return c.JSON(http.StatusOK, echo.Map{"admin": c.Get(callerKey).(contract.Principal).Admin, "role": c.Get(adminRoleKey)})
 }

@@ -31,23 +31,6 @@ const (
 	staffKey           = "doss.staff"
 )
 
-// consoleRoutes are the console's pages. Each page's role list is the
-// matrix the tests hold it to (ConsoleRoles).
-func (g *Gateway) consoleRoutes(e *echo.Echo) {
-	c := e.Group("/console", consoleHeaders)
-	c.GET("/static/:file", consoleStatic)
-	c.GET("/login", g.consoleLoginPage)
-	c.POST("/login", g.consoleLogin)
-	s := c.Group("", g.consoleSession)
-	for _, r := range consoleRoutes {
-		h := r.handler(g)
-		if r.audit != "" {
-			h = g.consoleAudited(r.audit, h)
-		}
-		s.Add(r.method, r.path, h, allow(r.roles...))
-	}
-}
-
 type consoleRoute struct {
 	method, path string
 	roles        []string
@@ -61,25 +44,6 @@ var (
 	support   = []string{contract.RoleSupport, contract.RoleAdmin}
 	admins    = []string{contract.RoleAdmin}
 )
-
-var consoleRoutes = []consoleRoute{
-	{http.MethodGet, "/", everyone, "", func(g *Gateway) echo.HandlerFunc { return g.consoleHome }},
-	{http.MethodGet, "/whoami", everyone, "", func(g *Gateway) echo.HandlerFunc { return consoleWhoami }},
-	{http.MethodPost, "/logout", everyone, "", func(g *Gateway) echo.HandlerFunc { return g.consoleLogout }},
-	{http.MethodGet, "/queue", reviewers, "", func(g *Gateway) echo.HandlerFunc { return g.consoleQueue }},
-	{http.MethodGet, "/documents/:id", reviewers, "view document", func(g *Gateway) echo.HandlerFunc { return g.consoleDocument }},
-	{http.MethodPost, "/documents/:id/decide", reviewers, "decide document", func(g *Gateway) echo.HandlerFunc { return g.consoleDecide }},
-	{http.MethodGet, "/users", support, "", func(g *Gateway) echo.HandlerFunc { return g.consoleUserSearch }},
-	{http.MethodGet, "/users/:id", support, "view user", func(g *Gateway) echo.HandlerFunc { return g.consoleUser }},
-	{http.MethodPost, "/users/:id/sessions/revoke", support, "revoke sessions", func(g *Gateway) echo.HandlerFunc { return g.consoleRevoke }},
-	{http.MethodPost, "/users/:id/unlock", support, "unlock PIN", func(g *Gateway) echo.HandlerFunc { return g.consoleUnlock }},
-	{http.MethodPost, "/users/:id/deletion/cancel", support, "cancel deletion", func(g *Gateway) echo.HandlerFunc { return g.consoleCancelDeletion }},
-	{http.MethodGet, "/staff", admins, "", func(g *Gateway) echo.HandlerFunc { return g.consoleStaff }},
-	{http.MethodPost, "/staff", admins, "create staff", func(g *Gateway) echo.HandlerFunc { return g.consoleStaffCreate }},
-	{http.MethodPost, "/staff/:name", admins, "update staff", func(g *Gateway) echo.HandlerFunc { return g.consoleStaffUpdate }},
-	{http.MethodGet, "/audit", admins, "", func(g *Gateway) echo.HandlerFunc { return g.consoleAudit }},
-	{http.MethodGet, "/audit.csv", admins, "export audit", func(g *Gateway) echo.HandlerFunc { return g.consoleAuditCSV }},
-}
 
 // ConsoleRoute is one console route and the roles that may open it.
 type ConsoleRoute struct {

@@ -10,18 +10,6 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
-// deletionRoutes: the user's own deletion (behind authed; the account is
-// the bearer's, never one named in the request) and support's view and
-// cancel (behind the audited admin group).
-func (g *Gateway) deletionRoutes(authed *echo.Group) {
-	authed.POST("/v2/account/delete", g.deleteAccount)
-}
-
-func (g *Gateway) deletionAdminRoutes(admin *echo.Group) {
-	admin.GET("/deletions", g.listDeletions)
-	admin.POST("/users/:id/deletion/cancel", g.cancelDeletion)
-}
-
 func (g *Gateway) deleteAccount(c echo.Context) error {
 	var req contract.AccountDeleteRequest
 	if err := bindJSON(c, &req); err != nil {

@@ -19,30 +19,13 @@ const documentsRoute = "/api/v2/my/documents"
 // documentJSONLimit bounds the JSON form of an upload: a key and a type id.
 const documentJSONLimit = 16 << 10
 
-// documentRoutes are the seed's documents API (issue 4). A change drops
-// this replica's cached profile, since the profile shows the documents.
-func (g *Gateway) documentRoutes(authed *echo.Group) {
-	authed.GET("/v2/document_types", forwardQuery[struct{}, []contract.DocumentType](g, contract.DocumentsTypes, func(echo.Context) (struct{}, error) { return struct{}{}, nil }, http.StatusOK))
-	authed.POST("/v2/my/documents/upload_url", forwardQuery[contract.UploadURLRequest, contract.UploadURLReply](g, contract.DocumentsUploadURL, func(echo.Context) (contract.UploadURLRequest, error) {
-		return contract.UploadURLRequest{}, nil
-	}, http.StatusOK))
-	authed.POST("/v2/my/documents", g.invalidating(g.addDocument))
-	authed.GET("/v2/my/documents", g.listDocuments)
-	authed.GET("/v2/my/documents/:documentId", forwardQuery[contract.DocumentRequest, contract.Document](g, contract.DocumentsGet, documentID("documentId"), http.StatusOK))
-	authed.DELETE("/v2/my/documents/:documentId", g.invalidating(forwardQuery[contract.DocumentRequest, struct{}](g, contract.DocumentsDelete, documentID("documentId"), http.StatusNoContent)))
-}
-
-// documentAdminRoutes are the reviewers' endpoints on the admin API.
-func (g *Gateway) documentAdminRoutes(admin *echo.Group) {
-	admin.GET("/documents", g.pendingDocuments)
-	admin.POST("/documents/:id/approve", forwardQuery[contract.ReviewDocumentRequest, contract.AdminDocument](g, contract.DocumentsReview, func(c echo.Context) (contract.ReviewDocumentRequest, error) {
+// reviewRequest reads an admin decision on the document in the path: an
+// approval, or a rejection with the body's reason.
+func reviewRequest(decision string) func(echo.Context) (contract.ReviewDocumentRequest, error) {
+	return func(c echo.Context) (contract.ReviewDocumentRequest, error) {
 		id, err := documentID("id")(c)
-		return contract.ReviewDocumentRequest{ID: id.ID, Decision: contract.DocumentApproved}, err
-	}, http.StatusOK))
-	admin.POST("/documents/:id/reject", forwardQuery[contract.ReviewDocumentRequest, contract.AdminDocument](g, contract.DocumentsReview, func(c echo.Context) (contract.ReviewDocumentRequest, error) {
-		id, err := documentID("id")(c)
-		if err != nil {
-			return contract.ReviewDocumentRequest{}, err
+		if err != nil || decision != contract.DocumentRejected {
+			return contract.ReviewDocumentRequest{ID: id.ID, Decision: decision}, err
 		}
 		var body struct {
 			Reason string `json:"reason"`
@@ -50,8 +33,8 @@ func (g *Gateway) documentAdminRoutes(admin *echo.Group) {
 		if err := bindJSON(c, &body); err != nil {
 			return contract.ReviewDocumentRequest{}, err
 		}
-		return contract.ReviewDocumentRequest{ID: id.ID, Decision: contract.DocumentRejected, Reason: body.Reason}, nil
-	}, http.StatusOK))
+		return contract.ReviewDocumentRequest{ID: id.ID, Decision: decision, Reason: body.Reason}, nil
+	}
 }
 
 // forwardQuery builds the request from the path and query with read, calls

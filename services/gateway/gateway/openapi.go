@@ -45,28 +45,27 @@ func Routes() []Route {
 	return out
 }
 
-// openapiRoutes serves the document, and Swagger UI (the assets of
-// github.com/swaggo/files, embedded in the binary) reading it at /docs,
-// with try-it-out against this gateway. Nothing is fetched from anywhere
-// else; the page's own script is a file, not inline, so the CSP can forbid
-// inline script.
-func (g *Gateway) openapiRoutes(e *echo.Echo) {
-	e.GET("/openapi.yaml", func(c echo.Context) error {
-		return c.Blob(http.StatusOK, "application/yaml", openapiYAML)
-	})
-	e.GET("/docs", func(c echo.Context) error {
-		docsHeaders(c)
-		return c.HTMLBlob(http.StatusOK, docsHTML)
-	})
-	e.GET("/docs/:asset", func(c echo.Context) error {
-		a, ok := docsAssets[c.Param("asset")]
-		if !ok {
-			return echo.NewHTTPError(http.StatusNotFound)
-		}
-		docsHeaders(c)
-		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
-		return c.Blob(http.StatusOK, a.contentType, a.body)
-	})
+// The document, and Swagger UI (the assets of github.com/swaggo/files,
+// embedded in the binary) reading it at /docs, with try-it-out against
+// this gateway. Nothing is fetched from anywhere else; the page's own
+// script is a file, not inline, so the CSP can forbid inline script.
+func serveOpenAPI(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", openapiYAML)
+}
+
+func serveDocs(c echo.Context) error {
+	docsHeaders(c)
+	return c.HTMLBlob(http.StatusOK, docsHTML)
+}
+
+func serveDocsAsset(c echo.Context) error {
+	a, ok := docsAssets[c.Param("asset")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	docsHeaders(c)
+	c.Response().Header().Set("Cache-Control", "public, max-age=86400")
+	return c.Blob(http.StatusOK, a.contentType, a.body)
 }
 
 // docsCSP allows what Swagger UI needs and nothing more: its script and

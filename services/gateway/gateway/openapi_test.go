@@ -15,22 +15,22 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 )
 
-func serveDocs(t *testing.T, path string) *httptest.ResponseRecorder {
+func getDocs(t *testing.T, path string) *httptest.ResponseRecorder {
 	t.Helper()
 	e := echo.New()
-	(&Gateway{}).openapiRoutes(e)
+	(&Gateway{verifier: &verifier{}, cache: &profileCache{}}).routes(e)
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec
 }
 
 func TestOpenAPIServedAndDocsViewer(t *testing.T) {
-	rec := serveDocs(t, "/openapi.yaml")
+	rec := getDocs(t, "/openapi.yaml")
 	if rec.Code != 200 || rec.Body.String() != string(openapiYAML) || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/yaml") {
 		t.Fatalf("/openapi.yaml: %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
 
-	rec = serveDocs(t, "/docs")
+	rec = getDocs(t, "/docs")
 	page := rec.Body.String()
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("/docs: %d %q", rec.Code, rec.Header().Get("Content-Type"))
@@ -49,7 +49,7 @@ func TestOpenAPIServedAndDocsViewer(t *testing.T) {
 			t.Errorf("/docs loads %q from elsewhere", ref)
 			continue
 		}
-		a := serveDocs(t, ref)
+		a := getDocs(t, ref)
 		if a.Code != 200 || a.Body.Len() == 0 || a.Header().Get("Content-Security-Policy") != docsCSP {
 			t.Errorf("%s: %d, %d bytes, CSP %q", ref, a.Code, a.Body.Len(), a.Header().Get("Content-Security-Policy"))
 		}
@@ -61,13 +61,13 @@ func TestOpenAPIServedAndDocsViewer(t *testing.T) {
 		t.Errorf("/docs is not Swagger UI with an external start-up script:\n%s", page)
 	}
 	// The viewer reads this document and calls nothing outside.
-	init := serveDocs(t, "/docs/init.js").Body.String()
+	init := getDocs(t, "/docs/init.js").Body.String()
 	if !strings.Contains(init, `url: "/openapi.yaml"`) || !strings.Contains(init, "validatorUrl: null") || strings.Contains(init, "//"+"petstore") {
 		t.Errorf("init.js:\n%s", init)
 	}
 	// Only the listed assets: no source maps, no directory walk.
 	for _, p := range []string{"/docs/swagger-ui-bundle.js.map", "/docs/index.html", "/docs/..%2fopenapi.go", "/docs/oauth2-redirect.html"} {
-		if rec := serveDocs(t, p); rec.Code != http.StatusNotFound {
+		if rec := getDocs(t, p); rec.Code != http.StatusNotFound {
 			t.Errorf("%s: %d", p, rec.Code)
 		}
 	}

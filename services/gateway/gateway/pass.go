@@ -13,34 +13,29 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
-// passRoutes are the identity pass (issue 19): the owner's, with a
-// bearer, and anyone's, without.
-func (g *Gateway) passRoutes(e *echo.Echo, api, authed *echo.Group) {
-	authed.POST("/v2/identity/pass", g.issuePass)
-	authed.POST("/v2/identity/pass/revoke", func(c echo.Context) error {
-		if _, err := natsx.Call[struct{}, struct{}](g.callCtx(c), g.nc, contract.ProfilePassRevoke, struct{}{}); err != nil {
-			return err
-		}
-		return c.NoContent(http.StatusNoContent)
-	})
-	authed.GET("/v2/identity/verifications", func(c echo.Context) error {
-		r, err := natsx.Call[struct{}, contract.PassVerificationsReply](g.callCtx(c), g.nc, contract.ProfilePassVerifications, struct{}{})
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, r)
-	})
-	api.POST("/v2/identity/verify", forward[contract.PassVerifyRequest, contract.PassVerifyReply](g, contract.ProfilePassVerify, func(r contract.PassVerifyReply) any { return r }))
-	e.GET("/.well-known/jwks.json", func(c echo.Context) error {
-		r, err := natsx.Call[struct{}, contract.PassKeysReply](g.callCtx(c), g.nc, contract.ProfilePassKeys, struct{}{})
-		if err != nil {
-			return err
-		}
-		c.Response().Header().Set("Cache-Control", "public, max-age=60")
-		return c.JSON(http.StatusOK, r)
-	})
-	e.GET("/v/:token", g.passPage)
-	e.GET("/v/:token/photo", g.passPhoto)
+func (g *Gateway) revokePasses(c echo.Context) error {
+	if _, err := natsx.Call[struct{}, struct{}](g.callCtx(c), g.nc, contract.ProfilePassRevoke, struct{}{}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (g *Gateway) passVerifications(c echo.Context) error {
+	r, err := natsx.Call[struct{}, contract.PassVerificationsReply](g.callCtx(c), g.nc, contract.ProfilePassVerifications, struct{}{})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// jwks is the pass signing keys, for verifiers offline.
+func (g *Gateway) jwks(c echo.Context) error {
+	r, err := natsx.Call[struct{}, contract.PassKeysReply](g.callCtx(c), g.nc, contract.ProfilePassKeys, struct{}{})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=60")
+	return c.JSON(http.StatusOK, r)
 }
 
 func (g *Gateway) issuePass(c echo.Context) error {
