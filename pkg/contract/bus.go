@@ -42,12 +42,6 @@ type BusUser struct {
 	DeadLetters bool
 }
 
-// Upload buckets (pkg/uploads): the gateway puts, the service takes.
-const (
-	BucketProfileUploads   = "profile_uploads"
-	BucketDocumentsUploads = "documents_uploads"
-)
-
 func commands(service string) string { return service + ".v1.>" }
 
 var eventStreams = []string{StreamEvents, StreamDeadLetters}

@@ -14,23 +14,6 @@ import "time"
 // Only auth may publish events.auth.> (BusUsers), so no other process on
 // the bus can start an erasure.
 
-// Deletion commands: the user's request, and the admin API's list and cancel.
-const (
-	AuthAccountDelete  = "auth.v1.account-delete"
-	AuthDeletionsList  = "auth.v1.deletions-list"
-	AuthDeletionCancel = "auth.v1.deletion-cancel"
-)
-
-// Deletion events.
-const (
-	EventAccountDeletionRequested = "auth.account_deletion_requested"
-	EventAccountDeletionDue       = "auth.account_deletion_due"
-	EventAccountDeletionChanged   = "auth.account_deletion_changed"
-	EventProfileAccountErased     = "profile.account_erased"
-	EventDocumentsAccountErased   = "documents.account_erased"
-	EventNotifierAccountErased    = "notifier.account_erased"
-)
-
 // Deletion states.
 const (
 	DeletionPending   = "pending"   // in the grace period; support may cancel

@@ -3,23 +3,14 @@ package contract
 import "time"
 
 // Data export (GDPR Art. 15/20): each service answers for what it holds of
-// the caller, named only by the caller's verified assertion; the gateway
-// puts the parts together and answers nothing unless every part came.
-// Nothing secret crosses: no PIN or code hash, no token hash, no device
-// HMAC, no key, no code.
+// the caller, named only by the caller's verified assertion (the Export
+// commands in subjects.go); the gateway puts the parts together and
+// answers nothing unless every part came. Nothing secret crosses: no PIN
+// or code hash, no token hash, no device HMAC, no key, no code.
 const (
-	// AuthExport is auth's part; it refuses (RateLimited) when the
-	// account's last export is younger than ExportInterval.
-	AuthExport = "auth.v1.export"
-	// AuthExportDone records a finished export: the one that records first
-	// within ExportInterval wins, a concurrent one is RateLimited.
-	AuthExportDone  = "auth.v1.export-done"
-	ProfileExport   = "profile.v1.export"
-	DocumentsExport = "documents.v1.export"
-	NotifierExport  = "notifier.v1.export"
-	ExportInterval  = time.Hour
-	ExportRedacted  = "[redacted]"
-	ExportTooOften  = "You can export your data once an hour. Please try again later."
+	ExportInterval = time.Hour // at most one export per account in this time
+	ExportRedacted = "[redacted]"
+	ExportTooOften = "You can export your data once an hour. Please try again later."
 )
 
 // ExportRequest asks a service for the caller's part; the caller is in the

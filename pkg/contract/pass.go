@@ -1,19 +1,12 @@
 package contract
 
-import "time"
+// The identity pass: a short-lived signed statement of who the user is,
+// shown as a QR code and checked by anyone. The profile service owns the
+// facts it states, so it signs and checks passes, with a key of its own
+// (never the app tokens' key: a pass cannot be a bearer token). Its
+// commands are the ProfilePass ones in subjects.go.
 
-// The identity pass (issue 19): a short-lived signed statement of who the
-// user is, shown as a QR code and checked by anyone. The profile service
-// owns the facts it states, so it signs and checks passes, with a key of
-// its own (never the app tokens' key: a pass cannot be a bearer token).
-const (
-	ProfilePassIssue         = "profile.v1.pass-issue"
-	ProfilePassVerify        = "profile.v1.pass-verify"
-	ProfilePassRevoke        = "profile.v1.pass-revoke"
-	ProfilePassKeys          = "profile.v1.pass-keys"
-	ProfilePassPhoto         = "profile.v1.pass-photo"
-	ProfilePassVerifications = "profile.v1.pass-verifications"
-)
+import "time"
 
 // Pass fields a user may choose to show.
 const (

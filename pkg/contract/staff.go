@@ -1,30 +1,12 @@
 package contract
 
-import "time"
-
 // Staff are the people who review documents and help users through the
-// console (issue 18). Auth keeps their accounts; only the gateway may call
-// these commands (every other bus user's calls are listed in BusUsers), and
-// the commands that act for a staff member need the admin the gateway
-// vouched for.
-const (
-	AuthStaffLogin   = "auth.v1.staff-login"
-	AuthStaffSession = "auth.v1.staff-session"
-	AuthStaffLogout  = "auth.v1.staff-logout"
-	AuthStaffList    = "auth.v1.staff-list"
-	AuthStaffCreate  = "auth.v1.staff-create"
-	AuthStaffUpdate  = "auth.v1.staff-update"
-	AuthAuditList    = "auth.v1.audit-list"
+// console. Auth keeps their accounts; only the gateway may call the staff
+// commands (AuthStaff*, AuthAdmin*, subjects.go; every other bus user's
+// calls are listed in BusUsers), and the commands that act for a staff
+// member need the admin the gateway vouched for.
 
-	// Support: one user's account, sessions and PIN lockout, for staff.
-	AuthAdminUser           = "auth.v1.admin-user"
-	AuthAdminSessionsRevoke = "auth.v1.admin-sessions-revoke"
-	AuthAdminUnlock         = "auth.v1.admin-unlock"
-
-	ProfileAdminGet    = "profile.v1.admin-get"
-	DocumentsAdminUser = "documents.v1.admin-user"
-	DocumentsAdminGet  = "documents.v1.admin-get"
-)
+import "time"
 
 // Staff roles: a reviewer decides documents, support helps users, an admin
 // does both and manages staff.

@@ -1,7 +1,8 @@
 package contract
 
-// Every NATS subject, service name, stream and bucket lives here, so that a
-// grep for one finds its publisher and every reader.
+// Every NATS subject, service name, stream, consumer and bucket lives
+// here, so that a grep for one finds its publisher and every reader; the
+// bus users' rights over them are in bus.go.
 //
 // Commands are request-reply through the nats.go micro framework: service
 // <name>, group "<name>.v1", endpoint "<verb>". Events are past tense,
@@ -13,13 +14,23 @@ const (
 	ServiceProfile   = "profile"
 	ServiceDocuments = "documents"
 	ServiceNotifier  = "notifier"
-	// QueueGroup is shared by every replica of a service so that N replicas
-	// split the load with no code change.
+	// QueueGroupSuffix names the group every replica of a service joins,
+	// so that N replicas split the load with no code change.
 	QueueGroupSuffix = ".workers"
 )
 
+// HealthSubject is a service's readiness command: every replica answers
+// it with the state of its dependencies (natsx.AddHealth).
+func HealthSubject(service string) string { return service + ".v1.health" }
+
+// HealthReply names each dependency of a replica and its state.
+type HealthReply struct {
+	Checks map[string]string `json:"checks"`
+}
+
 // Auth commands.
 const (
+	// Registration and login.
 	AuthEmailSendOTP   = "auth.v1.email-send-otp"
 	AuthEmailVerifyOTP = "auth.v1.email-verify-otp"
 	AuthPhoneSendOTP   = "auth.v1.phone-send-otp"
@@ -29,7 +40,11 @@ const (
 	AuthLogin          = "auth.v1.login"
 	AuthLoginVerifyOTP = "auth.v1.login-verify-otp"
 	AuthLogout         = "auth.v1.logout"
+	AuthForgotPIN      = "auth.v1.forgot-pin"
+	AuthResetPIN       = "auth.v1.reset-pin"
 	AuthKeys           = "auth.v1.keys"
+
+	// The account: contacts, password, sessions, 2FA.
 	AuthAccountGet     = "auth.v1.account-get"
 	AuthChangeEmail    = "auth.v1.change-email"
 	AuthChangePhone    = "auth.v1.change-phone"
@@ -39,22 +54,63 @@ const (
 	AuthSessionRevoke  = "auth.v1.session-revoke"
 	AuthTwoFAStart     = "auth.v1.twofa-start"
 	AuthTwoFAVerify    = "auth.v1.twofa-verify"
-	AuthForgotPIN      = "auth.v1.forgot-pin"
-	AuthResetPIN       = "auth.v1.reset-pin"
+
+	// Deletion (deletion.go) and export (export.go).
+	AuthAccountDelete  = "auth.v1.account-delete"
+	AuthDeletionsList  = "auth.v1.deletions-list"
+	AuthDeletionCancel = "auth.v1.deletion-cancel"
+	// AuthExport is auth's part of an export; it refuses (RateLimited)
+	// when the account's last export is younger than ExportInterval.
+	AuthExport = "auth.v1.export"
+	// AuthExportDone records a finished export: the one that records first
+	// within ExportInterval wins, a concurrent one is RateLimited.
+	AuthExportDone = "auth.v1.export-done"
+
+	// Staff accounts, console sessions and the audit trail (staff.go).
+	AuthStaffLogin   = "auth.v1.staff-login"
+	AuthStaffSession = "auth.v1.staff-session"
+	AuthStaffLogout  = "auth.v1.staff-logout"
+	AuthStaffList    = "auth.v1.staff-list"
+	AuthStaffCreate  = "auth.v1.staff-create"
+	AuthStaffUpdate  = "auth.v1.staff-update"
+	AuthAuditList    = "auth.v1.audit-list"
+	// Support: one user's account, sessions and PIN lockout, for staff.
+	AuthAdminUser           = "auth.v1.admin-user"
+	AuthAdminSessionsRevoke = "auth.v1.admin-sessions-revoke"
+	AuthAdminUnlock         = "auth.v1.admin-unlock"
 )
 
 // Profile commands.
 const (
+	// The profile (seed 000).
 	ProfileGet           = "profile.v1.get"
 	ProfileUpdateName    = "profile.v1.update-name"
 	ProfileUpdateEmail   = "profile.v1.update-email"
 	ProfileUpdatePhone   = "profile.v1.update-phone"
 	ProfileVerifyContact = "profile.v1.verify-contact"
 	ProfileUpdateImage   = "profile.v1.update-image"
-	AccountGet           = "profile.v1.account-get"
-	AccountUpdate        = "profile.v1.account-update"
-	AccountWalletPost    = "profile.v1.wallet-post"
-	AccountOrderPost     = "profile.v1.order-post"
+	// ProfileApplyDocuments: documents tells profile its new state at once
+	// (read-your-writes; the events are the recovery path).
+	ProfileApplyDocuments = "profile.v1.apply-documents"
+
+	// The account API (/api/user, seed 002) and the postings admins make.
+	AccountGet        = "profile.v1.account-get"
+	AccountUpdate     = "profile.v1.account-update"
+	AccountUpdate2FA  = "profile.v1.account-update-2fa"
+	AccountVerifyOTP  = "profile.v1.account-verify-otp"
+	AccountWalletPost = "profile.v1.wallet-post"
+	AccountOrderPost  = "profile.v1.order-post"
+
+	// The identity pass (pass.go).
+	ProfilePassIssue         = "profile.v1.pass-issue"
+	ProfilePassVerify        = "profile.v1.pass-verify"
+	ProfilePassRevoke        = "profile.v1.pass-revoke"
+	ProfilePassKeys          = "profile.v1.pass-keys"
+	ProfilePassPhoto         = "profile.v1.pass-photo"
+	ProfilePassVerifications = "profile.v1.pass-verifications"
+
+	ProfileAdminGet = "profile.v1.admin-get"
+	ProfileExport   = "profile.v1.export"
 )
 
 // Documents commands.
@@ -67,23 +123,18 @@ const (
 	DocumentsDelete    = "documents.v1.delete"
 	DocumentsReview    = "documents.v1.review"
 	DocumentsAdminList = "documents.v1.admin-list"
+	DocumentsAdminUser = "documents.v1.admin-user"
+	DocumentsAdminGet  = "documents.v1.admin-get"
+	DocumentsExport    = "documents.v1.export"
 )
-
-// HealthSubject is a service's readiness command: every replica answers
-// it with the state of its dependencies (natsx.AddHealth).
-func HealthSubject(service string) string { return service + ".v1.health" }
-
-// HealthReply names each dependency of a replica and its state.
-type HealthReply struct {
-	Checks map[string]string `json:"checks"`
-}
 
 // Notifier commands.
 const (
 	NotifierOutbox = "notifier.v1.outbox"
+	NotifierExport = "notifier.v1.export"
 )
 
-// JetStream streams and event subjects.
+// JetStream streams.
 const (
 	StreamEvents        = "EVENTS"
 	StreamEventsSubject = "events.>"
@@ -91,37 +142,74 @@ const (
 	// DeadLetterPrefix + consumer name + "." + original subject.
 	DeadLetterPrefix        = "deadletter."
 	StreamDeadLetterSubject = "deadletter.>"
-
-	EventOTPRequested       = "auth.otp_requested"
-	EventAccountRegistered  = "auth.account_registered"
-	EventEmailChanged       = "auth.email_changed"
-	EventPhoneChanged       = "auth.phone_changed"
-	EventSessionRevoked     = "auth.session_revoked"
-	EventNotificationWanted = "notify.requested"
-	EventProfileUpdated     = "profile.updated"
-	EventDocumentAdded      = "documents.added"
-	EventDocumentDeleted    = "documents.deleted"
-	EventDocumentReviewed   = "documents.reviewed"
-	EventAdminAudited       = "admin.audited"
-	EventWalletPosted       = "wallet.posted"
-	EventOrderPosted        = "orders.posted"
 )
 
 // EventSubject is the JetStream subject an event type is published on.
 func EventSubject(eventType string) string { return "events." + eventType }
 
-// KV buckets.
+// Event types, by the area that publishes them.
 const (
-	// BucketRevokedSessions holds one key per revoked session id until the
-	// longest token it could appear in has expired; every gateway replica
-	// watches it, so a revocation reaches all of them without a request.
-	BucketRevokedSessions = "auth_revoked_sessions"
+	EventOTPRequested      = "auth.otp_requested"
+	EventAccountRegistered = "auth.account_registered"
+	EventEmailChanged      = "auth.email_changed"
+	EventPhoneChanged      = "auth.phone_changed"
+	EventSessionRevoked    = "auth.session_revoked"
+	// The deletion saga (deletion.go): auth asks, each service erases its
+	// part and says so.
+	EventAccountDeletionRequested = "auth.account_deletion_requested"
+	EventAccountDeletionDue       = "auth.account_deletion_due"
+	EventAccountDeletionChanged   = "auth.account_deletion_changed"
+	EventProfileAccountErased     = "profile.account_erased"
+	EventDocumentsAccountErased   = "documents.account_erased"
+	EventNotifierAccountErased    = "notifier.account_erased"
+
+	EventProfileUpdated = "profile.updated"
+	EventWalletPosted   = "wallet.posted"
+	EventOrderPosted    = "orders.posted"
+
+	EventDocumentAdded    = "documents.added"
+	EventDocumentDeleted  = "documents.deleted"
+	EventDocumentReviewed = "documents.reviewed"
+
+	// Every service deletes the objects its own state changes orphan.
+	EventDocumentObjectOrphaned = "documents.object_orphaned"
+	EventProfileObjectOrphaned  = "profile.object_orphaned"
+
+	EventNotificationWanted = "notify.requested"
+	EventAdminAudited       = "admin.audited"
 )
 
-// NATS headers set by the gateway and read by the services. Who the caller
-// is travels only in HeaderAssertion (bus.go); the identity headers below
-// are what the old bus believed, sent by no one and read by no one now, and
-// kept for the tests that forge them.
+// Durable consumers of the EVENTS stream, one per reader and purpose; a
+// dead letter names its consumer (DeadLetterPrefix).
+const (
+	DurableAuthAudit        = "auth-audit"     // admin.audited into auth's audit trail
+	DurableAuthDeletions    = "auth-deletions" // the erased parts of a deletion
+	DurableProfileAccounts  = "profile-accounts"
+	DurableProfileDocuments = "profile-documents"
+	DurableProfileObjects   = "profile-objects"
+	DurableProfileErasure   = "profile-erasure"
+	DurableProfilePostings  = "profile-postings"
+	DurableDocumentsObjects = "documents-objects"
+	DurableDocumentsErasure = "documents-erasure"
+	DurableNotifier         = "notifier"
+	DurableNotifierErasure  = "notifier-erasure"
+)
+
+// Buckets.
+const (
+	// BucketRevokedSessions (KV) holds one key per revoked session id until
+	// the longest token it could appear in has expired; every gateway
+	// replica watches it, so a revocation reaches all of them without a
+	// request.
+	BucketRevokedSessions = "auth_revoked_sessions"
+	// Upload buckets (object stores, pkg/uploads): the gateway puts, the
+	// service takes.
+	BucketProfileUploads   = "profile_uploads"
+	BucketDocumentsUploads = "documents_uploads"
+)
+
+// NATS headers set by the caller and read by the services. Who the caller
+// is travels only in HeaderAssertion (bus.go).
 const (
 	HeaderCorrelationID = "Doss-Correlation-Id"
 	HeaderClientIP      = "Doss-Client-Ip"
@@ -131,23 +219,10 @@ const (
 	// (natsx: an empty message with this header, before the answer).
 	HeaderReceipt = "Doss-Receipt"
 
+	// What the old bus believed of who called: sent by no one and read by
+	// no one now, kept for the tests that forge them and must be refused.
 	HeaderUserID    = "Doss-User-Id"
 	HeaderUserUUID  = "Doss-User-Uuid"
 	HeaderSessionID = "Doss-Session-Id"
 	HeaderAdmin     = "Doss-Admin"
-)
-
-// Documents and the profile: documents tells profile its new state at once
-// (read-your-writes; the events are the recovery path), and every service
-// deletes the objects its own state changes orphan.
-const (
-	ProfileApplyDocuments       = "profile.v1.apply-documents"
-	EventDocumentObjectOrphaned = "documents.object_orphaned"
-	EventProfileObjectOrphaned  = "profile.object_orphaned"
-)
-
-// Account API commands (/api/user), served by profile.
-const (
-	AccountUpdate2FA = "profile.v1.account-update-2fa"
-	AccountVerifyOTP = "profile.v1.account-verify-otp"
 )

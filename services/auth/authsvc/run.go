@@ -133,9 +133,6 @@ func (r revocations) Revoke(ctx context.Context, sid string) error {
 	return nil
 }
 
-// DurableAudit is auth's consumer of admin.audited (the audit trail).
-const DurableAudit = "auth-audit"
-
 // Run serves until ctx ends.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	s, err := readSettings(getenv)
@@ -241,7 +238,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	// The console's audit page reads the admin.audited events from a
 	// collection of auth's own: the stream keeps them for 7 days only.
-	audit, err := events.Consume(ctx, js, log, events.ConsumerConfig{Durable: DurableAudit, Subjects: []string{contract.EventAdminAudited}, Handler: auditHandler(staff)})
+	audit, err := events.Consume(ctx, js, log, events.ConsumerConfig{Durable: contract.DurableAuthAudit, Subjects: []string{contract.EventAdminAudited}, Handler: auditHandler(staff)})
 	if err != nil {
 		_ = ms.Stop()
 		return err
@@ -252,7 +249,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	deletions, err := events.Consume(ctx, js, log, events.ConsumerConfig{
-		Durable: DurableDeletions, Subjects: app.DeletionEvents(), Handler: svc.HandleDeletionEvent,
+		Durable: contract.DurableAuthDeletions, Subjects: app.DeletionEvents(), Handler: svc.HandleDeletionEvent,
 		// A purge is retried until it is done: a long tail of retries, and
 		// the deletion loop asks the services again after that.
 		MaxDeliver: 50, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute},
@@ -277,9 +274,6 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	<-relayDone
 	return nil
 }
-
-// DurableDeletions is auth's consumer of the deletion saga.
-const DurableDeletions = "auth-deletions"
 
 // deletionLoop starts the purges that come due and asks again for the
 // parts of a purge that are late. It reads only the index of deletions in

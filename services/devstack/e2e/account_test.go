@@ -15,7 +15,6 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/natsx"
-	"github.com/dossapp/backend/services/profile/profilesvc"
 )
 
 // accountFields are every field of GET /api/user/profile, spelled as the
@@ -221,7 +220,7 @@ func waitPostings(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	eventually(t, "the postings consumed", func() bool {
-		c, err := stream.Consumer(context.Background(), contract.StreamEvents, profilesvc.PostingsDurable)
+		c, err := stream.Consumer(context.Background(), contract.StreamEvents, contract.DurableProfilePostings)
 		if err != nil {
 			return false
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/devstack/stack"
-	"github.com/dossapp/backend/services/profile/profilesvc"
 )
 
 func TestProfileGetAndUpdateName(t *testing.T) {
@@ -143,7 +142,7 @@ func TestProfileCreatedFromRegistrationEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the account_registered event handled", func() bool {
-		info, err := js.Consumer(context.Background(), contract.StreamEvents, profilesvc.Durable)
+		info, err := js.Consumer(context.Background(), contract.StreamEvents, contract.DurableProfileAccounts)
 		if err != nil {
 			return false
 		}

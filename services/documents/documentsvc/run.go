@@ -24,12 +24,6 @@ import (
 	"github.com/dossapp/backend/services/documents/internal/app"
 )
 
-// DurableObjects deletes the objects document changes orphan.
-const DurableObjects = "documents-objects"
-
-// DurableErasure erases documents' part of a deleted account.
-const DurableErasure = "documents-erasure"
-
 // maxLinkTTL is the longest a document link or an upload link may live.
 const maxLinkTTL = 15 * time.Minute
 
@@ -125,14 +119,14 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
-		Durable: DurableObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20,
+		Durable: contract.DurableDocumentsObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20,
 	})
 	if err != nil {
 		_ = ms.Stop()
 		return err
 	}
 	erasure, err := events.Consume(ctx, js, log, events.ConsumerConfig{
-		Durable: DurableErasure, Subjects: []string{contract.EventAccountDeletionDue},
+		Durable: contract.DurableDocumentsErasure, Subjects: []string{contract.EventAccountDeletionDue},
 		Handler: events.Erasure(events.NewPublisher(js), contract.ServiceDocuments, svc.EraseAccount), MaxDeliver: 50,
 	})
 	if err != nil {

@@ -34,9 +34,6 @@ import (
 // Version is what the micro service reports.
 const Version = "0.1.0"
 
-// Durable is the name of the notifier's JetStream consumer.
-const Durable = "notifier"
-
 // devNotifyKey lets `make run` work with no setup; auth uses the same one.
 var devNotifyKey = config.DevNotifyKey // shared with auth
 
@@ -241,9 +238,6 @@ func (r *running) stop() {
 	_ = r.service.Stop()
 }
 
-// DurableErasure erases the notifier's part of a deleted account.
-const DurableErasure = "notifier-erasure"
-
 // eraseAccount is the notifier's part of a purge: the messages kept for
 // the account's addresses, and what its delivery records say about the
 // account (recipient, template, text). It keeps no device tokens (a push
@@ -298,7 +292,7 @@ func start(ctx context.Context, d deps) (*running, error) {
 	}
 	n := app.New(box, tpl, countSends(d.senders), adapters.NewDeliveries(d.db), adapters.NewDroppedDevices(d.db))
 	consumer, err := events.Consume(ctx, js, d.log, events.ConsumerConfig{
-		Durable:    Durable,
+		Durable:    contract.DurableNotifier,
 		Subjects:   []string{contract.EventOTPRequested, contract.EventNotificationWanted},
 		MaxDeliver: d.maxDeliver,
 		Backoff:    d.backoff,
@@ -309,7 +303,7 @@ func start(ctx context.Context, d deps) (*running, error) {
 		return nil, err
 	}
 	erasure, err := events.Consume(ctx, js, d.log, events.ConsumerConfig{
-		Durable: DurableErasure, Subjects: []string{contract.EventAccountDeletionDue}, MaxDeliver: 50,
+		Durable: contract.DurableNotifierErasure, Subjects: []string{contract.EventAccountDeletionDue}, MaxDeliver: 50,
 		Handler: events.Erasure(events.NewPublisher(js), contract.ServiceNotifier, eraseAccount(adapters.NewOutbox(d.db), adapters.NewDeliveries(d.db))),
 	})
 	if err != nil {

@@ -190,7 +190,7 @@ func (s *stack) drained(t *testing.T) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := s.js.Consumer(t.Context(), contract.StreamEvents, Durable)
+	cons, err := s.js.Consumer(t.Context(), contract.StreamEvents, contract.DurableNotifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,11 +289,11 @@ func TestFailingProviderIsRetriedThenDeadLettered(t *testing.T) {
 		info, err := dl.Info(t.Context())
 		return err == nil && info.State.Msgs == 1
 	})
-	raw, err := dl.GetLastMsgForSubject(t.Context(), contract.DeadLetterPrefix+Durable+".>")
+	raw, err := dl.GetLastMsgForSubject(t.Context(), contract.DeadLetterPrefix+contract.DurableNotifier+".>")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := contract.DeadLetterPrefix + Durable + "." + contract.EventSubject(contract.EventNotificationWanted); raw.Subject != want {
+	if want := contract.DeadLetterPrefix + contract.DurableNotifier + "." + contract.EventSubject(contract.EventNotificationWanted); raw.Subject != want {
 		t.Errorf("dead letter subject = %q, want %q", raw.Subject, want)
 	}
 	var got contract.Event

@@ -405,7 +405,7 @@ func TestPostingsFromTheStreamCountOnce(t *testing.T) {
 	// Wait until the consumer has handled every event.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := js.Consumer(context.Background(), contract.StreamEvents, PostingsDurable)
+		c, err := js.Consumer(context.Background(), contract.StreamEvents, contract.DurableProfilePostings)
 		if err == nil {
 			if ci, err := c.Info(context.Background()); err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 && ci.Delivered.Stream > 0 {
 				break

@@ -27,24 +27,12 @@ import (
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
 
-// Durable is the consumer that creates profiles as accounts register and
-// follows their contact changes.
-const Durable = "profile-accounts"
-
 // Each replica keeps the newest profiles it has read or written (see
 // mongox.Versioned.WithCache): at most this many, each for at most this
 // long, a bound on what a missed event could cost.
 const (
 	cacheEntries = 100_000
 	cacheTTL     = time.Minute
-)
-
-// DurableDocuments follows the documents service's events (the recovery
-// path of ApplyDocuments); DurableObjects deletes the objects profile
-// changes orphan.
-const (
-	DurableDocuments = "profile-documents"
-	DurableObjects   = "profile-objects"
 )
 
 // accountsFrom asks auth for an account over NATS, as the caller.
@@ -76,12 +64,6 @@ func (a authContacts) TwoFAStart(ctx context.Context, req contract.TwoFAStartReq
 func (a authContacts) TwoFAVerify(ctx context.Context, req contract.TwoFAVerifyRequest) (contract.TwoFAVerifyReply, error) {
 	return natsx.Call[contract.TwoFAVerifyRequest, contract.TwoFAVerifyReply](ctx, a.nc, contract.AuthTwoFAVerify, req)
 }
-
-// DurableErasure erases profile's part of a deleted account.
-const DurableErasure = "profile-erasure"
-
-// PostingsDurable is the consumer of the wallet and order events.
-const PostingsDurable = "profile-postings"
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
@@ -213,11 +195,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 	for _, cfg := range []events.ConsumerConfig{
-		{Durable: Durable, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
-		{Durable: DurableDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
-		{Durable: DurableObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
-		{Durable: PostingsDurable, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.HandlePosting},
-		{Durable: DurableErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
+		{Durable: contract.DurableProfileAccounts, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
+		{Durable: contract.DurableProfileDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
+		{Durable: contract.DurableProfileObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
+		{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.HandlePosting},
+		{Durable: contract.DurableProfileErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
 	} {
 		c, err := events.Consume(ctx, js, log, cfg)
 		if err != nil {
