@@ -27,8 +27,18 @@ down() {
   if [ -n "$left" ]; then docker rm -f -v $left >/dev/null 2>&1 || true; fi
   "${dc[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
 }
+# Every container's whole log, kept after down (a CI artifact): the fault
+# test names each failed request by its id, which the gateway logs.
+keep_logs() {
+  mkdir -p .build
+  "${dc[@]}" logs --no-color --timestamps > .build/compose-test.log 2>&1 || true
+  docker ps -aq --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.oneoff=True" |
+    while read -r id; do docker logs --timestamps "$id" >> .build/compose-test.log 2>&1 || true; done
+  echo "compose-test: the stack's logs are in .build/compose-test.log"
+}
 fail() {
   echo "compose-test: FAILED: $*" >&2
+  keep_logs
   "${dc[@]}" ps >&2 || true
   "${dc[@]}" logs --no-color --tail=40 >&2 || true
   down
@@ -76,5 +86,6 @@ export DOSS_COMPOSE_PROJECT=$project
 echo "compose-test: faults passed at $(secs)"
 
 trap - ERR INT TERM
+keep_logs
 down
 echo "compose-test: passed in $(secs)"

@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
@@ -56,39 +58,63 @@ func Unavailable(err error) error {
 // deletes it; field names the request field when it is missing. The
 // buffer is allocated once at the object's size: growing one as the
 // chunks arrive cost more than twice the file in garbage per upload.
+//
+// Each JetStream call has a short deadline of its own and is asked again
+// while the cluster elects a leader (retry): on the compose cluster, the
+// first calls after a node rejoined went unanswered for seconds, and one
+// deadline for the whole read turned them into 503s.
 func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field string, max int64) ([]byte, error) {
 	if name == "" {
 		return nil, contract.FieldError(field, "The "+field+" field is required.")
 	}
-	store, err := js.ObjectStore(ctx, bucket)
+	store, err := open(ctx, js, bucket)
 	if err != nil {
 		return nil, Unavailable(err)
 	}
 	defer func() { _ = store.Delete(context.WithoutCancel(ctx), name) }()
-	obj, err := store.Get(ctx, name)
 	// An object store answers lookups from any replica (direct get), and a
 	// follower may not yet hold the put its leader acknowledged to the
 	// gateway a moment ago: a name just written is asked again, for about
 	// 1.5 s, before it counts as missing (seen on the compose cluster:
 	// "The upload was not found" for about 1 upload in 30).
-	for wait := 25 * time.Millisecond; errors.Is(err, jetstream.ErrObjectNotFound) && wait <= 800*time.Millisecond; wait *= 2 {
-		select {
-		case <-ctx.Done():
-			return nil, Unavailable(ctx.Err())
-		case <-time.After(wait):
+	missingAfter := time.Now().Add(1500 * time.Millisecond)
+	var data []byte
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		data, err = read(ctx, store, name, max)
+		if errors.Is(err, jetstream.ErrObjectNotFound) && time.Now().Before(missingAfter) {
+			return errNotYet
 		}
-		obj, err = store.Get(ctx, name)
-	}
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return err
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, errNotYet):
 		return nil, contract.FieldError(field, "The upload was not found.")
-	}
-	if err != nil {
+	case isTooLarge(err):
+		return nil, err
+	case err != nil:
 		return nil, Unavailable(err)
+	}
+	return data, nil
+}
+
+func isTooLarge(err error) bool {
+	var ce *contract.Error
+	return errors.As(err, &ce) && ce.Code == contract.TooLarge
+}
+
+var errNotYet = errors.New("uploads: not on this replica yet")
+
+// read is one attempt at the whole object.
+func read(ctx context.Context, store jetstream.ObjectStore, name string, max int64) ([]byte, error) {
+	obj, err := store.Get(ctx, name)
+	if err != nil {
+		return nil, err
 	}
 	defer func() { _ = obj.Close() }()
 	info, err := obj.Info()
 	if err != nil {
-		return nil, Unavailable(err)
+		return nil, err
 	}
 	if info.Size > uint64(max) {
 		return nil, tooLarge()
@@ -101,7 +127,71 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return data[:n], nil
 	}
-	return nil, Unavailable(err)
+	return nil, err
+}
+
+// attemptTimeout bounds one JetStream call; retryBudget all the attempts
+// of one operation, well inside a caller's deadline (natsx.DefaultTimeout).
+const (
+	attemptTimeout = 2 * time.Second
+	retryBudget    = 6 * time.Second
+)
+
+// retry runs op with a deadline of its own each time, again while its
+// error is one a leader election causes, until the budget or ctx ends.
+func retry(ctx context.Context, op func(context.Context) error) error {
+	deadline := time.Now().Add(retryBudget)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for wait := 25 * time.Millisecond; ; wait = min(2*wait, 400*time.Millisecond) {
+		actx, cancel := context.WithTimeout(ctx, min(attemptTimeout, time.Until(deadline)))
+		err := op(actx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil || time.Until(deadline) < wait {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// transient: what a JetStream call answers while its stream or the meta
+// group has no leader, or before a follower caught up.
+func transient(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, errNotYet) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		(errors.As(err, &api) && api.Code == 503)
+}
+
+// stores are the object stores opened so far, by JetStream handle and
+// bucket: opening one is a stream lookup, not to be paid per upload.
+var stores sync.Map // storeKey → jetstream.ObjectStore
+
+type storeKey struct {
+	js     jetstream.JetStream
+	bucket string
+}
+
+func open(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.ObjectStore, error) {
+	k := storeKey{js, bucket}
+	if v, ok := stores.Load(k); ok {
+		return v.(jetstream.ObjectStore), nil
+	}
+	var store jetstream.ObjectStore
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		store, err = js.ObjectStore(ctx, bucket)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	stores.Store(k, store)
+	return store, nil
 }
 
 func tooLarge() error {
@@ -124,7 +214,7 @@ const putTimeout = 2 * time.Minute
 // away, or a limit reader refused more), nothing is stored and r's error
 // is returned as it is.
 func Put(ctx context.Context, js jetstream.JetStream, bucket string, r io.Reader) (*Upload, error) {
-	store, err := js.ObjectStore(ctx, bucket)
+	store, err := open(ctx, js, bucket)
 	if err != nil {
 		return nil, Unavailable(err)
 	}
