@@ -665,12 +665,25 @@ func (c *cluster) streamLeader(name string) string {
 // time out, which belongs to the fault that cut it off, not to the next.
 func (c *cluster) waitStreamsCurrent() {
 	c.t.Helper()
-	// Only a stream's leader lists its replicas, so every node is asked.
+	// Only a stream's leader knows its followers' progress, so every node
+	// is asked about the streams it leads.
 	poll(c.t, 60*time.Second, "every stream's replicas current", func() bool {
 		checked := map[string]bool{}
 		for _, mon := range natsMonitors() {
+			var v struct {
+				Name string `json:"server_name"`
+			}
+			res, err := http.Get(mon + "/varz")
+			if err != nil {
+				return false
+			}
+			err = json.NewDecoder(res.Body).Decode(&v)
+			_ = res.Body.Close()
+			if err != nil {
+				return false
+			}
 			var z jszStreams
-			res, err := http.Get(mon + "/jsz?accounts=true&streams=true")
+			res, err = http.Get(mon + "/jsz?accounts=true&streams=true")
 			if err != nil {
 				return false
 			}
@@ -684,11 +697,11 @@ func (c *cluster) waitStreamsCurrent() {
 					if st.Cluster == nil || st.Cluster.Leader == "" {
 						return false
 					}
-					if len(st.Cluster.Replicas) == 0 {
-						continue // not the leader's view
+					if st.Cluster.Leader != v.Name {
+						continue // a follower does not know how far the others are
 					}
 					for _, r := range st.Cluster.Replicas {
-						if !r.Current || r.Offline || r.Lag > 0 {
+						if !r.Current || r.Offline {
 							return false
 						}
 					}
