@@ -199,7 +199,7 @@ func TestAccountExport(t *testing.T) {
 			}
 		}
 		// The registration SMS is sent before the phone is any account's
-		// (its attempt is named by the email): not attributed (README).
+		// (its attempt is named by the email): not attributed (docs/export.md).
 		for _, want := range []string{contract.PurposeRegisterEmail, "document_reviewed"} {
 			if !templates[want] {
 				t.Errorf("no %s notification in %+v", want, x.Notifications)

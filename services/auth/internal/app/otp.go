@@ -249,7 +249,7 @@ func (s *Service) within(ctx context.Context, key string, age time.Duration) ([]
 }
 
 // MaxLiveCodes bounds the codes one check compares against: each one
-// multiplies a guess's odds, so the failure caps allow for it (see README).
+// multiplies a guess's odds, so the failure caps allow for it (see docs/security.md).
 const MaxLiveCodes = 3
 
 func tooMany(reason contract.Reason, field string, wait time.Duration, msg string) error {

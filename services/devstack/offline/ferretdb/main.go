@@ -1,7 +1,7 @@
 // Command ferretdb serves FerretDB v1.24 on SQLite (pkg/embedded) on a TCP
 // port: the offline compose stack's stand-in for MongoDB. It is not
 // MongoDB: no replica set, no transactions, non-isolated updates, which is
-// what the services are written for (README, storage patterns).
+// what the services are written for (docs/architecture.md, consistency without transactions).
 //
 //	ferretdb -listen :27017 -data /data/db
 //	ferretdb -ping mongodb://127.0.0.1:27017/   # the health check
