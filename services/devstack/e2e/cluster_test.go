@@ -433,15 +433,13 @@ func TestComposeClusterFaults(t *testing.T) {
 	}
 	defer stopLoad()
 
-	// rollingRestartTolerated: the target is zero failed requests, and it is
-	// not met yet. With Stop waiting for running handlers (natsx), 1 request
-	// in 1236–1811 still fails in a rolling restart: a read sent toward a
-	// replica on another NATS node while that replica's unsubscribe is
-	// still propagating over the route is dropped, and the caller waits out
-	// its deadline, then gets 503 with Retry-After. Until that is closed
-	// (e.g. the gateway re-asking an idempotent read on a short per-attempt
-	// deadline), up to 0.2% such 503s pass here and are logged; any 500,
-	// hang, 503 without Retry-After or more failures still fail the test.
+	// rollingRestartTolerated: the target is zero failed requests, met in
+	// the last runs since calls are sent again when no replica received
+	// them (natsx receipts), gateways drain behind their readiness, and
+	// upload reads ask again through a leader election (docs/compose.md).
+	// Until more runs agree, up to 0.2% 503s with Retry-After pass here
+	// and are logged as TARGET MISSED; any 500, hang, 503 without
+	// Retry-After or more failures still fail the test.
 	const rollingRestartTolerated = 0.002
 	steady := func(d time.Duration) { time.Sleep(d) } // the load runs meanwhile: a duration of load, not a wait for an outcome
 	type phase struct {

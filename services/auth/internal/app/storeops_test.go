@@ -63,7 +63,7 @@ func (f *fixture) monitored() *opCounter {
 
 // A login costs a known number of store operations, from an unknown device
 // and from a trusted one, once the process has seen the account (the
-// life of a login in docs/benchmarks.md counts them).
+// life of a login in docs/performance.md counts them).
 func TestLoginStoreOperations(t *testing.T) {
 	f := newFixture(t)
 	const phone = "+18681239109"
