@@ -12,7 +12,9 @@ dc+=(-p "$project" -f docker-compose.yml -f deploy/compose/offline.yml -f deploy
 t0=$(date +%s)
 secs() { echo $(( $(date +%s) - t0 ))s; }
 
-if [ ! -s .env ]; then make -s bus-keys > .env; fi # the bus needs credentials even in dev
+# The bus needs credentials even in dev; an .env from before the ops bus
+# user is made again (the stack is brought down with its volumes anyway).
+if [ ! -s .env ] || ! grep -q '^DOSS_NKEY_OPS=' .env; then make -s bus-keys > .env; fi
 # An .env from before the NATS cluster lacks only the route password.
 if ! grep -q '^DOSS_NATS_ROUTE_PASSWORD=' .env; then
   echo "DOSS_NATS_ROUTE_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')" >> .env
@@ -59,6 +61,9 @@ done
 echo "compose-test: stack up at $(secs)"
 
 export DOSS_COMPOSE_BASE=http://127.0.0.1:8080
+export DOSS_COMPOSE_NATS_URL=nats://127.0.0.1:4222
+DOSS_COMPOSE_OPS_SEED=$(sed -n 's/^DOSS_NATS_SEED_OPS=//p' .env)
+export DOSS_COMPOSE_OPS_SEED
 (cd services/devstack && go test -count=1 -v -run '^TestComposeFlows$' ./e2e/) || fail "the app's flows"
 echo "compose-test: flows passed at $(secs)"
 

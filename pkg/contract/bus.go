@@ -15,6 +15,11 @@ import "strings"
 // BusGateway is the gateway's bus user (it serves no commands).
 const BusGateway = "gateway"
 
+// BusOps is the operators' bus user (`nats micro stats`, the fault test):
+// it may only ask the services' micro discovery and statistics, never call
+// a command, read an event or touch a stream. It vouches for no one.
+const BusOps = "ops"
+
 // HeaderAssertion carries the caller's identity, signed by the process
 // that vouches for it (natsx): Doss-User-Id and Doss-Admin alone are never
 // believed.
@@ -28,6 +33,9 @@ type BusUser struct {
 	// Calls are the commands it may request: exact subjects, or
 	// "<service>.v1.>" for all of a service's.
 	Calls []string
+	// Observes are the micro discovery and statistics subjects it may ask
+	// ($SRV.*): what an operator's tools read, not a call for anyone.
+	Observes []string
 	// Emits are the event subjects it publishes ("events.auth.>").
 	Emits []string
 	// Hears are the event subjects it subscribes to without JetStream.
@@ -89,6 +97,9 @@ var BusUsers = []BusUser{
 		Emits:       []string{EventSubject(EventNotifierAccountErased)},
 		Streams:     eventStreams,
 		DeadLetters: true,
+	}, {
+		Name:     BusOps,
+		Observes: []string{"$SRV.PING", "$SRV.PING.>", "$SRV.INFO", "$SRV.INFO.>", "$SRV.STATS", "$SRV.STATS.>"},
 	},
 }
 
@@ -116,6 +127,7 @@ const ReplyMessages = 2
 // (the server's allow_responses), so no service may publish to inboxes.
 func (u BusUser) Permissions() (publish, subscribe []string) {
 	publish = append(publish, u.Calls...)
+	publish = append(publish, u.Observes...)
 	publish = append(publish, u.Emits...)
 	subscribe = append(subscribe, InboxPrefix(u.Name)+".>")
 	subscribe = append(subscribe, u.Hears...)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -9,8 +10,15 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/imagex/imagextest"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // The compose tests run the app's flows against a real `docker compose`
@@ -80,59 +88,81 @@ func TestComposeFlows(t *testing.T) {
 }
 
 // TestComposeReplicasServe: after `--scale profile=3 --scale auth=2`,
-// account views (gateway → profile → auth) reach every replica. NATS's
-// monitoring port (published on 127.0.0.1) counts, per connection, the
-// messages delivered; each replica's "<service> requests" connection is its
-// micro service's.
+// account views (gateway → profile → auth) reach every replica, as the
+// services' own micro statistics say ($SRV.STATS, what `nats micro stats`
+// shows), asked as the ops bus user: every replica answers with its
+// requests per endpoint, and each must have served some of these.
 func TestComposeReplicasServe(t *testing.T) {
 	e := composeEnv(t)
+	url, seed := os.Getenv("DOSS_COMPOSE_NATS_URL"), os.Getenv("DOSS_COMPOSE_OPS_SEED")
+	if url == "" || seed == "" {
+		t.Fatal("DOSS_COMPOSE_NATS_URL and DOSS_COMPOSE_OPS_SEED unset (deploy/compose/test.sh sets them)")
+	}
+	nc, _, err := natsx.Dial(config.Bus{URL: url, Seed: seed}, contract.BusOps, nil)
+	if err != nil {
+		t.Fatalf("the ops bus user: %v", err)
+	}
+	defer nc.Close()
 	want := map[string]int{"profile": 3, "auth": 2} // deploy/compose/test.sh's --scale
 	_, token := e.register("replicas-"+uniqueSuffix()+"@example.com", uniquePhone(), "4829")
-	before := requestsDelivered(t)
+	before := map[string]map[string]int{}
+	for name, n := range want {
+		before[name] = microStats(t, nc, name, n)
+	}
 	for range 60 {
 		e.account(token)
 	}
-	after := requestsDelivered(t)
 	for name, n := range want {
+		after := microStats(t, nc, name, n)
 		served := 0
-		for conn, count := range after[name] {
-			delta := count - before[name][conn]
-			t.Logf("%s replica %s: %d requests", name, conn, delta)
-			if delta > 0 {
+		for id, count := range after {
+			t.Logf("%s replica %s: %d requests (nats micro stats)", name, id, count-before[name][id])
+			if count-before[name][id] > 0 {
 				served++
 			}
 		}
-		if len(after[name]) != n || served != n {
-			t.Errorf("%s: %d replicas connected, %d served requests, want %d each", name, len(after[name]), served, n)
+		if len(after) != n || served != n {
+			t.Errorf("%s: %d replicas answered $SRV.STATS, %d served requests, want %d each", name, len(after), served, n)
 		}
+	}
+	// The ops user can read statistics and nothing else.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := natsx.CallRaw(ctx, nc, contract.AuthAccountGet, []byte(`{"user_id":1}`)); err == nil {
+		t.Error("the ops bus user called auth.v1.account-get; it may only ask $SRV")
 	}
 }
 
-// requestsDelivered is, per service, each replica's (by address) count of
-// requests delivered to its micro service connection, over every NATS
-// node's monitoring port (a replica is connected to any one of them).
-func requestsDelivered(t *testing.T) map[string]map[string]int64 {
+// microStats asks every replica of service for its statistics and returns
+// each replica's requests over all its endpoints, by instance id; it waits
+// for n answers (or 5 s).
+func microStats(t *testing.T, nc *nats.Conn, service string, n int) map[string]int {
 	t.Helper()
-	out := map[string]map[string]int64{}
-	for _, mon := range natsMonitors() {
-		var connz struct {
-			Connections []struct {
-				Name    string `json:"name"`
-				IP      string `json:"ip"`
-				OutMsgs int64  `json:"out_msgs"`
-			} `json:"connections"`
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.PublishRequest("$SRV.STATS."+service, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(out) < n {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			break // fewer replicas answered; the caller says how many
 		}
-		getJSON(t, mon+"/connz?limit=1024", &connz)
-		for _, c := range connz.Connections {
-			svc, ok := strings.CutSuffix(c.Name, " requests")
-			if !ok {
-				continue
-			}
-			if out[svc] == nil {
-				out[svc] = map[string]int64{}
-			}
-			out[svc][c.IP] += c.OutMsgs
+		var st micro.Stats
+		if err := json.Unmarshal(m.Data, &st); err != nil {
+			t.Fatalf("$SRV.STATS.%s: %v: %s", service, err, m.Data)
 		}
+		total := 0
+		for _, ep := range st.Endpoints {
+			total += ep.NumRequests
+		}
+		out[st.ID] = total
 	}
 	return out
 }
