@@ -206,3 +206,45 @@ func TestUnreceivedRequestSurvivesAReconnect(t *testing.T) {
 		t.Errorf("handled %d times; want once", h)
 	}
 }
+
+// A replica that got a call twice (its receipt was slow, so the caller
+// sent it again) may still answer it: each copy has a reply subject of its
+// own, and the server's allowance of ReplyMessages per reply subject is not
+// spent on the two receipts (found in CI: a login's answer refused, 503).
+func TestASlowReceiptDoesNotCostTheAnswer(t *testing.T) {
+	n := startNATS(t)
+	replica := connectAs(t, n, contract.ServiceAuth)
+	copies := make(chan *nats.Msg, 4)
+	sub, err := replica.QueueSubscribe(contract.AuthLogin, contract.ServiceAuth+contract.QueueGroupSuffix, func(m *nats.Msg) { copies <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := replica.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	caller := connectAs(t, n, contract.BusGateway)
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		defer cancel()
+		out, err := natsx.Call[string, string](ctx, caller, contract.AuthLogin, "x")
+		if err == nil && out != "answer" {
+			err = errors.New("answer " + out)
+		}
+		got <- err
+	}()
+	// The first copy gets no receipt until the second has come.
+	first, second := <-copies, <-copies
+	receipt := func(m *nats.Msg) *nats.Msg {
+		return &nats.Msg{Subject: m.Reply, Header: nats.Header{contract.HeaderReceipt: []string{"1"}}}
+	}
+	for _, r := range []*nats.Msg{receipt(first), receipt(second), {Subject: first.Reply, Data: []byte(`"answer"`)}} {
+		if err := replica.PublishMsg(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the call of a slow receipt: %v; want its answer", err)
+	}
+}

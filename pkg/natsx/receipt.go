@@ -99,17 +99,21 @@ func request(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, erro
 	if err != nil {
 		return nil, err
 	}
-	token := nuid.Next()
-	ch := make(chan *nats.Msg, 2*maxSends)
-	r.mu.Lock()
-	r.calls[token] = ch
-	r.mu.Unlock()
+	// Each send has a reply subject of its own, all read by this call: the
+	// server lets a replica send ReplyMessages to the reply subject of a
+	// request it received, and two copies under one subject at one replica
+	// (a resend after a slow receipt) spent that on receipts, so the answer
+	// was refused (seen in CI: a login's answer lost to a permissions
+	// violation, and a 503).
+	ch := make(chan *nats.Msg, 2*maxSends+2)
+	var tokens []string
 	defer func() {
 		r.mu.Lock()
-		delete(r.calls, token)
+		for _, t := range tokens {
+			delete(r.calls, t)
+		}
 		r.mu.Unlock()
 	}()
-	msg.Reply = r.prefix + "." + token
 	msg.Header.Set(contract.HeaderReceipt, "1")
 
 	g := guardOf(nc)
@@ -120,6 +124,12 @@ func request(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, erro
 	timer := time.NewTimer(receiptWait)
 	defer timer.Stop()
 	for sends := 1; ; {
+		token := nuid.Next()
+		r.mu.Lock()
+		r.calls[token] = ch
+		r.mu.Unlock()
+		tokens = append(tokens, token)
+		msg.Reply = r.prefix + "." + token
 		if err := nc.PublishMsg(msg); err != nil {
 			return nil, err
 		}

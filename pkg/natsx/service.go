@@ -35,6 +35,7 @@ type Service struct {
 	closed  chan struct{} // closed when own is
 	log     *zap.Logger
 	slots   chan struct{}
+	queued  chan struct{} // requests taken and not finished: queueFactor × slots
 	timeout time.Duration
 	running sync.WaitGroup
 	name    string
@@ -58,6 +59,10 @@ type ServiceConfig struct {
 	// (obs.CodeOK or the error code), for a service's own counters.
 	Outcome func(subject, code string)
 }
+
+// queueFactor bounds the requests a replica has taken but not started, as
+// a multiple of its concurrency.
+const queueFactor = 4
 
 // NewService registers a micro service on a connection of its own, made
 // with nc's options (servers, credentials, reconnecting); Stop closes it,
@@ -91,7 +96,8 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 		own.Close()
 		return nil, fmt.Errorf("add micro service %s: %w", cfg.Name, err)
 	}
-	return &Service{svc: svc, own: own, closed: closed, log: log, slots: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout,
+	return &Service{svc: svc, own: own, closed: closed, log: log, slots: make(chan struct{}, cfg.Concurrency),
+		queued: make(chan struct{}, queueFactor*cfg.Concurrency), timeout: cfg.Timeout,
 		name: cfg.Name, outcome: cfg.Outcome, trusted: keysOf(nc).Verify}, nil
 }
 
@@ -166,10 +172,17 @@ func (s *Service) add(subject string, call func(context.Context, []byte) (any, e
 			receipt := &nats.Msg{Subject: r.Reply(), Header: nats.Header{contract.HeaderReceipt: []string{"1"}}}
 			_ = s.own.PublishMsg(receipt)
 		}
-		s.slots <- struct{}{}
+		// micro hands an endpoint's requests over one at a time: waiting
+		// here for a slot would hold back the next request's receipt for
+		// as long as a handler runs, and its caller would send it again.
+		// So a request waits for its slot on its own goroutine, and only
+		// a backlog of queueFactor × the concurrency holds the next ones.
+		s.queued <- struct{}{}
 		s.running.Add(1)
 		go func() {
-			defer func() { <-s.slots; s.running.Done() }()
+			defer func() { <-s.queued; s.running.Done() }()
+			s.slots <- struct{}{}
+			defer func() { <-s.slots }()
 			s.serve(r, call)
 		}()
 	}), micro.WithEndpointSubject(subject))
