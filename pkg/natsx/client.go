@@ -113,7 +113,12 @@ func Dial(bus config.Bus, name string, log *zap.Logger, opts ...nats.Option) (*n
 	if err != nil {
 		return nil, nil, err
 	}
-	base = append(base, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	// A node cut off the network says nothing: a client on it notices by
+	// its pings alone (nats.go's default: one in 2 min), and meanwhile its
+	// calls time out one by one. Every 2 s, two unanswered: a cut node is
+	// left within about 6 s, for another.
+	base = append(base, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+		nats.PingInterval(2*time.Second), nats.MaxPingsOutstanding(2))
 	nc, err := nats.Connect(bus.URL, append(base, opts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("nats %s: %w", redact(bus.URL), err)

@@ -209,6 +209,10 @@ type Upload struct {
 // HTTP server's read timeout comes first.
 const putTimeout = 2 * time.Minute
 
+// storeTimeout bounds the store's acknowledgement of a put whose file is
+// all in: well inside a client's patience and the gateway's write timeout.
+const storeTimeout = 5 * time.Second
+
 // Put streams r into bucket under a fresh name, a chunk at a time: the
 // file is never whole in this process. When r fails (the sender went
 // away, or a limit reader refused more), nothing is stored and r's error
@@ -218,13 +222,16 @@ func Put(ctx context.Context, js jetstream.JetStream, bucket string, r io.Reader
 	if err != nil {
 		return nil, Unavailable(err)
 	}
-	src := &sourceReader{r: r}
-	name := uuid.NewString()
 	// Not the request's context: when the sender goes away, its reader
 	// fails, the put stops, and the object store purges the chunks it
-	// wrote, which it cannot do with a cancelled context.
+	// wrote, which it cannot do with a cancelled context. The long bound is
+	// for a slow sender; once the last byte is in, the store has
+	// storeTimeout to acknowledge it (a gateway on a NATS node cut off the
+	// network waited out the whole bound, and its client gave up first).
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), putTimeout)
 	defer cancel()
+	src := &sourceReader{r: r, done: func() { time.AfterFunc(storeTimeout, cancel) }}
+	name := uuid.NewString()
 	info, err := store.Put(pctx, jetstream.ObjectMeta{Name: name}, src)
 	if src.err != nil {
 		return nil, src.err // the object store purges the chunks it had
@@ -238,14 +245,19 @@ func Put(ctx context.Context, js jetstream.JetStream, bucket string, r io.Reader
 // sourceReader remembers the failure of the sender's side, to tell it
 // from the object store's.
 type sourceReader struct {
-	r   io.Reader
-	err error
+	r    io.Reader
+	err  error
+	done func() // called once, at the sender's end
+	once sync.Once
 }
 
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.err = err
+	}
+	if errors.Is(err, io.EOF) && s.done != nil {
+		s.once.Do(s.done)
 	}
 	return n, err
 }
