@@ -28,17 +28,7 @@ func TestUnreceivedRequestIsSentAgain(t *testing.T) {
 	// The replica that goes away: a member of the queue group that takes
 	// one request and leaves without a word, as a request dropped on the
 	// way to a replica that had unsubscribed.
-	swallowed := make(chan struct{})
-	hole, err := nc.QueueSubscribe(subject, name+contract.QueueGroupSuffix, func(*nats.Msg) { close(swallowed) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := hole.AutoUnsubscribe(1); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	swallowed := swallowOne(t, nc, name, subject)
 	client, err := nats.Connect(n.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -156,17 +146,7 @@ func TestUnreceivedRequestSurvivesAReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	swallowed := make(chan struct{})
-	hole, err := nc.QueueSubscribe(subject, name+contract.QueueGroupSuffix, func(*nats.Msg) { close(swallowed) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := hole.AutoUnsubscribe(1); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	swallowed := swallowOne(t, nc, name, subject)
 	client, _, err := natsx.Connect(n.URL, "reconnects-client", nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -247,4 +227,24 @@ func TestASlowReceiptDoesNotCostTheAnswer(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatalf("the call of a slow receipt: %v; want its answer", err)
 	}
+}
+
+// swallowOne joins service name's queue group on subject with a member
+// that takes one request and leaves without a word, as a request dropped
+// on its way to a replica that had just unsubscribed; the channel closes
+// when it has.
+func swallowOne(t *testing.T, nc *nats.Conn, name, subject string) <-chan struct{} {
+	t.Helper()
+	swallowed := make(chan struct{})
+	hole, err := nc.QueueSubscribe(subject, name+contract.QueueGroupSuffix, func(*nats.Msg) { close(swallowed) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hole.AutoUnsubscribe(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return swallowed
 }

@@ -98,6 +98,7 @@ func watch(nc *nats.Conn) {
 	nc.SetClosedHandler(func(c *nats.Conn) {
 		g.disconnected()
 		guards.Delete(c)
+		repliesByConn.Delete(c) // its reply subscription went with it
 		if prevClosed != nil {
 			prevClosed(c)
 		}

@@ -3,6 +3,7 @@ package natsx
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,17 +41,10 @@ const receiptWait = time.Second
 const maxSends = 3
 
 // resent counts requests sent again for want of a receipt (tests).
-var resent struct {
-	sync.Mutex
-	n int
-}
+var resent atomic.Int64
 
 // Resent is how many requests this process sent again since it started.
-func Resent() int {
-	resent.Lock()
-	defer resent.Unlock()
-	return resent.n
-}
+func Resent() int { return int(resent.Load()) }
 
 // replies is a connection's subscription for the answers and receipts of
 // its calls: one wildcard subscription, a channel per call in flight.
@@ -169,9 +163,7 @@ func request(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, erro
 			}
 		}
 		sends++
-		resent.Lock()
-		resent.n++
-		resent.Unlock()
+		resent.Add(1)
 		timer.Reset(receiptWait)
 	}
 }

@@ -570,15 +570,20 @@ func (c *cluster) refreshGateways() int {
 
 // --- NATS monitoring ----------------------------------------------------
 
+// fetchJSON decodes url's answer into v; false when it could not (a node
+// that is down or cut off, while a fault runs).
+func fetchJSON(url string, v any) bool {
+	res, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = res.Body.Close() }()
+	return json.NewDecoder(res.Body).Decode(v) == nil
+}
+
 func (c *cluster) jsz(query string, v any) bool {
 	for _, mon := range natsMonitors() {
-		res, err := http.Get(mon + "/jsz?" + query)
-		if err != nil {
-			continue
-		}
-		err = json.NewDecoder(res.Body).Decode(v)
-		_ = res.Body.Close()
-		if err == nil {
+		if fetchJSON(mon+"/jsz?"+query, v) {
 			return true
 		}
 	}
@@ -656,23 +661,8 @@ func (c *cluster) waitStreamsCurrent() {
 			var v struct {
 				Name string `json:"server_name"`
 			}
-			res, err := http.Get(mon + "/varz")
-			if err != nil {
-				return false
-			}
-			err = json.NewDecoder(res.Body).Decode(&v)
-			_ = res.Body.Close()
-			if err != nil {
-				return false
-			}
 			var z jszStreams
-			res, err = http.Get(mon + "/jsz?accounts=true&streams=true")
-			if err != nil {
-				return false
-			}
-			err = json.NewDecoder(res.Body).Decode(&z)
-			_ = res.Body.Close()
-			if err != nil {
+			if !fetchJSON(mon+"/varz", &v) || !fetchJSON(mon+"/jsz?accounts=true&streams=true", &z) {
 				return false
 			}
 			for _, a := range z.Accounts {
@@ -706,17 +696,14 @@ func (c *cluster) waitRoutes(n int) {
 					RemoteName string `json:"remote_name"`
 				} `json:"routes"`
 			}
-			res, err := http.Get(mon + "/routez")
-			if err != nil {
+			if !fetchJSON(mon+"/routez", &r) {
 				return false
 			}
-			err = json.NewDecoder(res.Body).Decode(&r)
-			_ = res.Body.Close()
 			peers := map[string]bool{}
 			for _, rt := range r.Routes {
 				peers[rt.RemoteName] = true
 			}
-			if err != nil || len(peers) < n-1 {
+			if len(peers) < n-1 {
 				return false
 			}
 		}

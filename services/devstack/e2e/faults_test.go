@@ -245,13 +245,7 @@ func TestRevocationsStillReachGatewaysAfterNATSRestart(t *testing.T) {
 // balancer takes it out before its listener closes under them.
 func TestStoppingGatewayDrainsFirst(t *testing.T) {
 	e := start(t, nil)
-	drainEnv := stack.Env(map[string]string{"DOSS_SHUTDOWN_DRAIN": "2s"}, e.getenv)
-	gw, addr, err := stack.StartGateway(drainEnv, e.logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Stop() })
-	g := &env{t: t, base: "http://" + addr}
+	gw, g := e.gatewayWith(map[string]string{"DOSS_SHUTDOWN_DRAIN": "2s"})
 	expect(t, g.do(http.MethodGet, "/readyz", "", ""), 200)
 	stopped := make(chan error, 1)
 	go func() { stopped <- gw.Stop() }()

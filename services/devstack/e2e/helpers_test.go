@@ -77,12 +77,20 @@ func start(t *testing.T, extra map[string]string) *env {
 // secondGateway starts another gateway replica on the same system.
 func (e *env) secondGateway() *env {
 	e.t.Helper()
-	gw, addr, err := stack.StartGateway(e.getenv, e.logs)
+	_, g := e.gatewayWith(nil)
+	return g
+}
+
+// gatewayWith starts another gateway with vars over the system's settings;
+// it stops at the test's end, or before by its Proc.
+func (e *env) gatewayWith(vars map[string]string) (*stack.Proc, *env) {
+	e.t.Helper()
+	gw, addr, err := stack.StartGateway(stack.Env(vars, e.getenv), e.logs)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { _ = gw.Stop() })
-	return &env{t: e.t, base: "http://" + addr}
+	return gw, &env{t: e.t, base: "http://" + addr}
 }
 
 type resp struct {

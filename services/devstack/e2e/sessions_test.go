@@ -156,13 +156,7 @@ func TestAuthReplicaStoppedUnderLoad(t *testing.T) {
 
 func TestProdModeHidesDevFeatures(t *testing.T) {
 	e := start(t, nil)
-	prod := stack.Env(map[string]string{"DOSS_ENV": "prod"}, e.getenv)
-	gw, addr, err := stack.StartGateway(prod, e.logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Stop() })
-	p := &env{t: t, base: "http://" + addr}
+	_, p := e.gatewayWith(map[string]string{"DOSS_ENV": "prod"})
 	expect(t, p.do(http.MethodGet, "/dev/outbox?to=a@example.com", "", ""), 404)
 	r := p.post("/api/v2/email_send_otp", js(map[string]string{"email": "prod@example.com"}))
 	expect(t, r, 200)
