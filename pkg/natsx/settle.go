@@ -27,7 +27,14 @@ const SettleBudget = 90 * time.Second
 // stream, a bad configuration), or the budget ends. what names the call in
 // the error.
 func Settle(ctx context.Context, what string, call func(ctx context.Context) error) error {
-	deadline := time.Now().Add(SettleBudget)
+	return SettleWithin(ctx, what, SettleBudget, retryable, call)
+}
+
+// SettleWithin is Settle on a request path: at most budget in all, and
+// again only while retry says the error is one a leader election causes
+// (uploads.Take: 6 s, and a missing object only for a moment).
+func SettleWithin(ctx context.Context, what string, budget time.Duration, retry func(error) bool, call func(ctx context.Context) error) error {
+	deadline := time.Now().Add(budget)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -36,11 +43,11 @@ func Settle(ctx context.Context, what string, call func(ctx context.Context) err
 		attempt, cancel := context.WithTimeout(ctx, min(JetStreamCallTimeout, time.Until(deadline)))
 		err := call(attempt)
 		cancel()
-		if err == nil || !retryable(err) {
+		if err == nil || !retry(err) {
 			return err
 		}
 		if ctx.Err() != nil || time.Until(deadline) <= wait {
-			return fmt.Errorf("%s: no answer from JetStream within %s: %w", what, SettleBudget, err)
+			return fmt.Errorf("%s: no answer from JetStream within %s: %w", what, budget, err)
 		}
 		select {
 		case <-ctx.Done():

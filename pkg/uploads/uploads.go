@@ -130,33 +130,16 @@ func read(ctx context.Context, store jetstream.ObjectStore, name string, max int
 	return nil, err
 }
 
-// attemptTimeout bounds one JetStream call; retryBudget all the attempts
-// of one operation, well inside a caller's deadline (natsx.DefaultTimeout).
-const (
-	attemptTimeout = 2 * time.Second
-	retryBudget    = 6 * time.Second
-)
+// retryBudget bounds all the attempts of one operation, well inside a
+// caller's deadline (natsx.DefaultTimeout); each has natsx's
+// JetStreamCallTimeout.
+const retryBudget = 6 * time.Second
 
-// retry runs op with a deadline of its own each time, again while its
-// error is one a leader election causes, until the budget or ctx ends.
+// retry runs op with a deadline of its own each time (natsx.Settle's),
+// again while its error is one a leader election causes, until the budget
+// or ctx ends.
 func retry(ctx context.Context, op func(context.Context) error) error {
-	deadline := time.Now().Add(retryBudget)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	for wait := 25 * time.Millisecond; ; wait = min(2*wait, 400*time.Millisecond) {
-		actx, cancel := context.WithTimeout(ctx, min(attemptTimeout, time.Until(deadline)))
-		err := op(actx)
-		cancel()
-		if err == nil || !transient(err) || ctx.Err() != nil || time.Until(deadline) < wait {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-	}
+	return natsx.SettleWithin(ctx, "uploads", retryBudget, transient, op)
 }
 
 // transient: what a JetStream call answers while its stream or the meta
