@@ -226,3 +226,19 @@ const (
 	HeaderSessionID = "Doss-Session-Id"
 	HeaderAdmin     = "Doss-Admin"
 )
+
+// NATS headers a service sets on its reply and its caller may act on
+// (natsx.CacheFor, natsx.ProfileChanged; a caller hears them with
+// natsx.OnReply).
+const (
+	// HeaderCacheMaxAge is how many whole seconds the answer may be kept
+	// by its caller; 0 or none: not at all. The profile service says it of
+	// a profile: the life of the links it signs, less a margin for the
+	// phone to fetch them.
+	HeaderCacheMaxAge = "Doss-Cache-Max-Age"
+	// HeaderProfileChanged names a user (one value each) whose profile the
+	// command changed, on success and failure alike, so the caller drops
+	// what it keeps of it before it answers (read-your-writes). A service
+	// passes on what the replies to its own calls said.
+	HeaderProfileChanged = "Doss-Profile-Changed"
+)

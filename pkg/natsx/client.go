@@ -66,6 +66,7 @@ func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) (_
 	if err != nil {
 		return nil, unavailable(subject, err)
 	}
+	heard(ctx, reply.Header)
 	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
 		return nil, decodeError(code, reply)
 	}

@@ -207,7 +207,7 @@ func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any
 	h := r.Headers()
 	ctx = logx.With(ctx, s.log, h.Get(contract.HeaderCorrelationID))
 	caller, err := verifiedCaller(s.trusted, nats.Header(h), r.Subject())
-	ctx = withCaller(ctx, caller)
+	ctx = withReplyHeaders(withCaller(ctx, caller))
 	ctx, done := s.observe(ctx, r)
 	code := obs.CodeOK
 	defer func() { done(code) }()
@@ -233,7 +233,7 @@ func (s *Service) serve(r micro.Request, call func(context.Context, []byte) (any
 		code = replyError(ctx, r, fmt.Errorf("encode reply: %w", err))
 		return
 	}
-	if err := r.Respond(body); err != nil {
+	if err := r.Respond(body, replyOptions(ctx)...); err != nil {
 		logx.From(ctx).Warn("reply failed", zap.String("subject", r.Subject()), zap.Error(err))
 	}
 }
@@ -248,7 +248,7 @@ func replyError(ctx context.Context, r micro.Request, err error) string {
 		log.Debug("request refused", zap.String("subject", r.Subject()), zap.String("code", string(e.Code)), zap.String("reason", e.Error()))
 	}
 	body, _ := json.Marshal(e)
-	if rerr := r.Error(string(e.Code), e.Message, body); rerr != nil {
+	if rerr := r.Error(string(e.Code), e.Message, body, replyOptions(ctx)...); rerr != nil {
 		log.Warn("error reply failed", zap.Error(rerr))
 	}
 	return string(e.Code)
