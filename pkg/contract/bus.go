@@ -79,7 +79,6 @@ var BusUsers = []BusUser{
 		Name: ServiceProfile, Serves: true,
 		Calls:       []string{AuthAccountGet, AuthChangeEmail, AuthChangePhone, AuthVerifyContact, AuthTwoFAStart, AuthTwoFAVerify},
 		Emits:       []string{"events.profile.>", EventSubject(EventWalletPosted), EventSubject(EventOrderPosted)},
-		Hears:       []string{EventSubject(EventProfileUpdated)},
 		Streams:     append([]string{"OBJ_" + BucketProfileUploads}, eventStreams...),
 		Objects:     []string{BucketProfileUploads},
 		DeadLetters: true,

@@ -29,12 +29,8 @@ type Profile struct {
 const IdentityUnverified = "unverified"
 
 // ProfileGetRequest asks for the caller's profile (the user is in the
-// headers).
-type ProfileGetRequest struct {
-	// Fresh asks for the store's answer, not a replica's cached one: the
-	// caller knows the profile changed (it saw the write or its event).
-	Fresh bool `json:"fresh,omitempty"`
-}
+// assertion). The reply says how long it may be kept (HeaderCacheMaxAge).
+type ProfileGetRequest struct{}
 
 type UpdateNameRequest struct {
 	FirstName string `json:"first_name"`

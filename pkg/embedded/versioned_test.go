@@ -129,59 +129,6 @@ func TestVersionedGetFollowsTheChainPastTheHead(t *testing.T) {
 	}
 }
 
-// With a cache, reads come from memory until the key is forgotten or a
-// fresh read is asked for; a write refreshes it, and a write always builds
-// on the store, never on a stale cached read.
-func TestVersionedCache(t *testing.T) {
-	ctx := context.Background()
-	db := testDB(t)
-	c := db.Collection("cached")
-	mine := mongox.NewVersioned[counter](c).WithCache(10, time.Hour)
-	other := mongox.NewVersioned[counter](c) // another replica
-	if err := mine.Put(ctx, "k", 0, counter{N: 1}, nil); err != nil {
-		t.Fatal(err)
-	}
-	get := func(ctx context.Context) int {
-		t.Helper()
-		s, _, err := mine.Get(ctx, "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.N
-	}
-	if _, err := other.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { c.N = 2; return nil, nil }); err != nil {
-		t.Fatal(err)
-	}
-	if n := get(ctx); n != 1 {
-		t.Fatalf("read %d: the cache was not used, so this test proves nothing", n)
-	}
-	if n := get(mongox.WithFresh(ctx)); n != 2 {
-		t.Fatalf("fresh read %d, want 2", n)
-	}
-	if _, err := other.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { c.N = 3; return nil, nil }); err != nil {
-		t.Fatal(err)
-	}
-	mine.Forget("k")
-	if n := get(ctx); n != 3 {
-		t.Fatalf("after Forget %d, want 3", n)
-	}
-	if _, err := other.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { c.N = 4; return nil, nil }); err != nil {
-		t.Fatal(err)
-	}
-	// The cache says 3, the store 4: the update must build on 4.
-	got, err := mine.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { c.N++; return nil, nil })
-	if err != nil || got.N != 5 {
-		t.Fatalf("update built on %d (%v), want 5", got.N, err)
-	}
-	if n := get(ctx); n != 5 {
-		t.Fatalf("after its own write the cache reads %d, want 5", n)
-	}
-	mine.ForgetAll()
-	if n := get(ctx); n != 5 {
-		t.Fatalf("after ForgetAll %d", n)
-	}
-}
-
 // testDB is a database on a fresh in-process FerretDB for t.
 func testDB(t testing.TB) *mongo.Database {
 	t.Helper()

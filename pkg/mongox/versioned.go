@@ -28,7 +28,6 @@ type Record[T any] struct {
 // Versioned stores documents as version chains; see the package comment.
 type Versioned[T any] struct {
 	c     *mongo.Collection
-	cache *stateCache[T] // nil unless WithCache
 	local *stripes
 	relay *Relay // told of each record written with events; nil: the relay's full pass finds them
 }
@@ -57,24 +56,6 @@ func (v *Versioned[T]) EnsureIndexes(ctx context.Context) error {
 // the key's head names the newest version it knows of, and the chain is
 // followed from there, since the head may lag a racing writer.
 func (v *Versioned[T]) Get(ctx context.Context, key string) (T, int64, error) {
-	if v.cache == nil {
-		return v.read(ctx, key)
-	}
-	if !isFresh(ctx) {
-		if state, ver, ok := v.cache.get(key); ok {
-			return state, ver, nil
-		}
-	}
-	ticket := v.cache.ticket()
-	state, ver, err := v.read(ctx, key)
-	if err == nil {
-		v.cache.put(key, state, ver, ticket)
-	}
-	return state, ver, err
-}
-
-// read is Get from the store.
-func (v *Versioned[T]) read(ctx context.Context, key string) (T, int64, error) {
 	var h head[T]
 	err := v.c.FindOne(ctx, bson.M{"_id": headID(key)}).Decode(&h)
 	if err == mongo.ErrNoDocuments {
@@ -165,9 +146,6 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 		return Wrap("versioned put", err)
 	}
 	v.setHead(ctx, key, after+1, state)
-	if v.cache != nil {
-		v.cache.put(key, state, after+1, v.cache.ticket())
-	}
 	if v.relay != nil && len(evs) > 0 {
 		v.relay.Pending(v.c, rec.ID)
 	}
@@ -222,7 +200,6 @@ func SweepSuperseded(ctx context.Context, c *mongo.Collection, keepFor time.Dura
 // next version, retrying on a lost race. change returns the events the
 // change announces; returning an error stores nothing.
 func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state *T) ([]contract.Event, error)) (T, error) {
-	ctx = WithFresh(ctx) // a write builds on the store, not on a cached read
 	defer v.local.lock(key)()
 	for range 32 {
 		state, ver, err := v.Get(ctx, key)
@@ -259,8 +236,8 @@ func (v *Versioned[T]) Find(ctx context.Context, filter any, limit int64) ([]Rec
 	return out, nil
 }
 
-// Erase deletes every version of key and its head, and forgets it from
-// this replica's cache: an erased key reads as one that never existed.
+// Erase deletes every version of key and its head: an erased key reads as
+// one that never existed.
 // Records whose events are not yet out are left for the relay, which
 // publishes them, and a later Erase removes them; erasing twice is a no-op.
 func (v *Versioned[T]) Erase(ctx context.Context, key string) error {
@@ -278,6 +255,5 @@ func (v *Versioned[T]) Erase(ctx context.Context, key string) error {
 	if _, err := v.c.DeleteOne(ctx, bson.M{"_id": headID(key)}); err != nil {
 		return Wrap("versioned erase", err)
 	}
-	v.Forget(key)
 	return nil
 }

@@ -5,18 +5,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // profileCache keeps rendered GET /v2/profile answers per user, so a hit
-// costs no NATS round trip. Every replica drops a user's entry when
-// ProfileUpdated arrives, and everything when its NATS connection comes
-// back (it may have missed events while away). Entries also age out, well
-// before the signed image URLs inside them expire.
+// costs no NATS round trip. A replica drops a user's entry when a reply
+// to one of its own calls says the user's profile changed (heard), every
+// replica when ProfileUpdated arrives (watch), and everything when its
+// NATS connection comes back (it may have missed events while away).
+// Entries also age out: at the TTL, or sooner when the profile service
+// says so (the links in its answer expire).
 type profileCache struct {
 	mu          sync.Mutex
 	entries     map[int64]cached
@@ -61,33 +63,20 @@ func (c *profileCache) ticket() uint64 {
 	return c.clock
 }
 
-// put keeps body until the TTL, or until notAfter when that is sooner
-// (the earliest expiry of a signed link inside it).
-func (c *profileCache) put(uid int64, body []byte, ticket uint64, notAfter time.Time) {
+// put keeps body for the TTL, or for maxAge when that is shorter (the
+// service's word on its answer; 0: not at all).
+func (c *profileCache) put(uid int64, body []byte, ticket uint64, maxAge time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.invalidated[uid] > ticket || c.flushedAt > ticket || c.ttl <= 0 {
+	life := min(c.ttl, maxAge)
+	if c.invalidated[uid] > ticket || c.flushedAt > ticket || life <= 0 {
 		return
 	}
-	expires := time.Now().Add(c.ttl)
-	if !notAfter.IsZero() && notAfter.Before(expires) {
-		expires = notAfter
-	}
+	expires := time.Now().Add(life)
 	if len(c.entries) >= c.max {
 		c.entries = map[int64]cached{} // crude but bounded; a full cache refills in one pass
 	}
 	c.entries[uid] = cached{body: body, expires: expires}
-}
-
-// changed says this replica saw the user's profile change (its own write or
-// the event) since its marks were last dropped: its next fetch asks the
-// profile service for the store's answer rather than a replica's cache,
-// which may not have heard of the change yet.
-func (c *profileCache) changed(uid int64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.invalidated[uid]
-	return ok
 }
 
 func (c *profileCache) invalidate(uid int64) {
@@ -128,15 +117,13 @@ func (c *profileCache) watch(nc *nats.Conn, log *zap.Logger) (*nats.Subscription
 	})
 }
 
-// invalidating wraps a handler that changes the caller's profile: once it
-// succeeds, this replica's copy goes at once (read-your-writes) without
-// waiting for the event.
-func (g *Gateway) invalidating(h echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		err := h(c)
-		if p, ok := c.Get(callerKey).(contract.Principal); ok {
-			g.cache.invalidate(p.UserID)
-		}
-		return err
+// heard drops the entries of the users a reply says its command changed
+// the profile of, before the answer goes back: whatever the route, the
+// caller's next read sees its write (read-your-writes), while the other
+// replicas wait for ProfileUpdated. Every call the gateway makes hears
+// its reply here (callCtx).
+func (c *profileCache) heard(h nats.Header) {
+	for _, uid := range natsx.ChangedProfiles(h) {
+		c.invalidate(uid)
 	}
 }

@@ -4,51 +4,70 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/dossapp/backend/pkg/contract"
 )
 
-func signedLink(at time.Time, secs string) *string {
-	u := "http://s3.example/b/k.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=" + at.UTC().Format("20060102T150405Z") + "&X-Amz-Expires=" + secs + "&X-Amz-Signature=ab"
-	return &u
-}
-
-func TestLinksExpire(t *testing.T) {
-	at := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
-	bad := "http://s3.example/b/k.jpg?X-Amz-Date=yesterday"
+// An entry lives for the TTL or the service's max-age, whichever is
+// shorter; a max-age of 0 (or none) keeps nothing.
+func TestCacheEntryLivesForTheShorterOfTTLAndMaxAge(t *testing.T) {
+	c := newProfileCache(time.Hour, 10)
 	for _, tc := range []struct {
-		name string
-		p    contract.Profile
-		want time.Time
+		name   string
+		uid    int64
+		maxAge time.Duration
+		cached bool
+		within time.Duration
 	}{
-		{"no links", contract.Profile{}, time.Time{}},
-		{"photo for an hour", contract.Profile{Image: signedLink(at, "3600")}, at.Add(time.Hour - linkMargin)},
-		{"the earliest link wins", contract.Profile{Image: signedLink(at, "3600"), PassportImgBack: signedLink(at, "900")}, at.Add(15*time.Minute - linkMargin)},
+		{"the service says nothing", 1, 0, false, 0},
+		{"the service says less than the TTL", 2, time.Minute, true, time.Minute},
+		{"the service says more than the TTL", 3, 24 * time.Hour, true, time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := linksExpire(tc.p); !got.Equal(tc.want) {
-				t.Fatalf("%v, want %v", got, tc.want)
+			before := time.Now()
+			c.put(tc.uid, []byte("p"), c.ticket(), tc.maxAge)
+			if _, ok := c.get(tc.uid); ok != tc.cached {
+				t.Fatalf("cached %v, want %v", ok, tc.cached)
+			}
+			if !tc.cached {
+				return
+			}
+			if exp := c.entries[tc.uid].expires; exp.Before(before.Add(tc.within)) || exp.After(time.Now().Add(tc.within)) {
+				t.Fatalf("expires in %v, want %v", exp.Sub(before), tc.within)
 			}
 		})
 	}
-	t.Run("an unreadable link is not cached", func(t *testing.T) {
-		if got := linksExpire(contract.Profile{Image: &bad}); time.Until(got) > 0 {
-			t.Fatalf("expires %v, in the future", got)
+	t.Run("no TTL keeps nothing", func(t *testing.T) {
+		off := newProfileCache(0, 10)
+		off.put(1, []byte("p"), off.ticket(), time.Hour)
+		if _, ok := off.get(1); ok {
+			t.Fatal("cached with a TTL of 0")
 		}
 	})
 }
 
-func TestCacheNeverServesPastALinkExpiry(t *testing.T) {
+// A reply naming users drops their entries and no one else's, and a fetch
+// that started before it cannot put the old answer back.
+func TestCacheHearsChangedProfilesInReplies(t *testing.T) {
 	c := newProfileCache(time.Hour, 10)
-	c.put(1, []byte("a"), c.ticket(), time.Now().Add(-time.Second))
-	if _, ok := c.get(1); ok {
-		t.Fatal("served an answer whose link has expired")
+	for uid := range int64(4) {
+		c.put(uid, []byte("old"), c.ticket(), time.Hour)
 	}
-	c.put(2, []byte("b"), c.ticket(), time.Now().Add(time.Minute))
-	c.put(3, []byte("c"), c.ticket(), time.Time{})
-	for _, uid := range []int64{2, 3} {
-		if _, ok := c.get(uid); !ok {
-			t.Fatalf("user %d not cached", uid)
+	slow := c.ticket() // a fetch for user 1 starts
+	c.heard(nats.Header{contract.HeaderProfileChanged: {"1", "2", "x", ""}})
+	for uid, kept := range map[int64]bool{0: true, 1: false, 2: false, 3: true} {
+		if _, ok := c.get(uid); ok != kept {
+			t.Errorf("user %d cached %v, want %v", uid, ok, kept)
 		}
+	}
+	c.put(1, []byte("old"), slow, time.Hour)
+	if _, ok := c.get(1); ok {
+		t.Fatal("a fetch from before the reply was cached")
+	}
+	c.heard(nats.Header{})
+	if _, ok := c.get(0); !ok {
+		t.Fatal("a reply naming no one dropped an entry")
 	}
 }
 
@@ -63,11 +82,11 @@ func TestCacheInvalidationMarksAreBounded(t *testing.T) {
 	if len(c.invalidated) > maxInvalidations {
 		t.Fatalf("%d marks kept", len(c.invalidated))
 	}
-	c.put(1, []byte("stale"), stale, time.Time{})
+	c.put(1, []byte("stale"), stale, time.Hour)
 	if _, ok := c.get(1); ok {
 		t.Fatal("a fetch from before the invalidation was cached")
 	}
-	c.put(1, []byte("fresh"), c.ticket(), time.Time{})
+	c.put(1, []byte("fresh"), c.ticket(), time.Hour)
 	if _, ok := c.get(1); !ok {
 		t.Fatal("a fresh fetch was not cached")
 	}

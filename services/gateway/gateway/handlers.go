@@ -15,13 +15,15 @@ import (
 const callerKey = "doss.caller"
 
 // callCtx carries the request's correlation id, client and principal into
-// the NATS headers.
+// the NATS headers, and has the profile cache hear every reply: it is the
+// one way the gateway calls a service.
 func (g *Gateway) callCtx(c echo.Context) context.Context {
 	p, _ := c.Get(callerKey).(contract.Principal)
-	return natsx.WithCaller(c.Request().Context(), natsx.Caller{
+	ctx := natsx.WithCaller(c.Request().Context(), natsx.Caller{
 		Principal: p,
 		Client:    contract.Client{IP: c.RealIP(), UserAgent: userAgent(c.Request()), Locale: language(c.Request().Header.Get("Accept-Language"))},
 	})
+	return natsx.OnReply(ctx, g.cache.heard)
 }
 
 // maxUserAgent bounds the user agent passed on in the NATS headers and

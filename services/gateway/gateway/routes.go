@@ -13,7 +13,8 @@ import (
 // (TestOpenAPICoversEveryRoute). Each route forwards to one NATS subject:
 // forward and forwardQuery when the answer is the reply, in a shape, and a
 // named handler beside its kind of answer when there is more to do (an
-// upload, a cached read, a page).
+// upload, a cached read, a page). No route says what it changes: a
+// service's reply does (profileCache.heard).
 func (g *Gateway) routes(e *echo.Echo) {
 	api := e.Group("/api")
 	v2 := api.Group("/v2")
@@ -52,36 +53,35 @@ func (g *Gateway) routes(e *echo.Echo) {
 	}))
 	authed.POST("/v2/logout", g.logout)
 
-	// The profile (seed 000). A change drops this replica's cached copy.
+	// The profile (seed 000).
 	authed.GET("/v2/profile", g.getProfile)
-	authed.POST("/v2/update_name", g.invalidating(g.updateName()))
-	authed.POST("/v2/update_email", g.invalidating(g.updateEmail()))
-	authed.POST("/v2/update_phone", g.invalidating(g.updatePhone()))
-	authed.POST("/v2/verify_contact", g.invalidating(g.verifyContact()))
-	authed.POST("/v2/update_image", g.invalidating(g.updateImage))
+	authed.POST("/v2/update_name", g.updateName())
+	authed.POST("/v2/update_email", g.updateEmail())
+	authed.POST("/v2/update_phone", g.updatePhone())
+	authed.POST("/v2/verify_contact", g.verifyContact())
+	authed.POST("/v2/update_image", g.updateImage)
 
-	// Documents (seed 003); the profile shows them, so a change drops it.
+	// Documents (seed 003).
 	authed.GET("/v2/document_types", forwardQuery[struct{}, []contract.DocumentType](g, contract.DocumentsTypes, func(echo.Context) (struct{}, error) { return struct{}{}, nil }, http.StatusOK))
 	authed.POST("/v2/my/documents/upload_url", forwardQuery[contract.UploadURLRequest, contract.UploadURLReply](g, contract.DocumentsUploadURL, func(echo.Context) (contract.UploadURLRequest, error) {
 		return contract.UploadURLRequest{}, nil
 	}, http.StatusOK))
-	authed.POST("/v2/my/documents", g.invalidating(g.addDocument))
+	authed.POST("/v2/my/documents", g.addDocument)
 	authed.GET("/v2/my/documents", g.listDocuments)
 	authed.GET("/v2/my/documents/:documentId", forwardQuery[contract.DocumentRequest, contract.Document](g, contract.DocumentsGet, documentID("documentId"), http.StatusOK))
-	authed.DELETE("/v2/my/documents/:documentId", g.invalidating(forwardQuery[contract.DocumentRequest, struct{}](g, contract.DocumentsDelete, documentID("documentId"), http.StatusNoContent)))
+	authed.DELETE("/v2/my/documents/:documentId", forwardQuery[contract.DocumentRequest, struct{}](g, contract.DocumentsDelete, documentID("documentId"), http.StatusNoContent))
 
 	// Sessions.
 	authed.GET("/v2/sessions", g.listSessions)
 	authed.DELETE("/v2/sessions/:id", g.revokeSession)
 
 	// The account (seed 002, /api/user, profile answers; the password is
-	// auth's), its deletion and its export. A change may touch the names
-	// or telephone the profile shows, so it drops the cached profile.
+	// auth's), its deletion and its export.
 	authed.GET("/user/profile", g.accountProfile)
-	authed.POST("/user/profile", g.invalidating(g.accountUpdate(contract.AccountUpdate)))
-	authed.POST("/user/profile/2fa", g.invalidating(g.accountUpdate(contract.AccountUpdate2FA)))
-	authed.POST("/user/profile/verify-otp", g.invalidating(forward[contract.AccountVerifyOTPRequest, contract.AccountVerified](g, contract.AccountVerifyOTP,
-		func(r contract.AccountVerified) any { return r })))
+	authed.POST("/user/profile", g.accountUpdate(contract.AccountUpdate))
+	authed.POST("/user/profile/2fa", g.accountUpdate(contract.AccountUpdate2FA))
+	authed.POST("/user/profile/verify-otp", forward[contract.AccountVerifyOTPRequest, contract.AccountVerified](g, contract.AccountVerifyOTP,
+		func(r contract.AccountVerified) any { return r }))
 	authed.POST("/user/change-password", g.changePassword)
 	authed.POST("/v2/account/delete", g.deleteAccount) // the bearer's account, never one named in the request
 	authed.GET("/v2/account/export", g.accountExport)

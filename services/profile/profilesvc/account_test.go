@@ -151,6 +151,12 @@ type harness struct {
 // FerretDB and S3 and the fake auth.
 func startProfile(t *testing.T) *harness {
 	t.Helper()
+	return startProfileWith(t, nil)
+}
+
+// startProfileWith is startProfile with extra settings.
+func startProfileWith(t *testing.T, extra map[string]string) *harness {
+	t.Helper()
 	ks := testkit.Start(t)
 	nc, err := nats.Connect(ks.NATS.URL)
 	if err != nil {
@@ -171,6 +177,9 @@ func startProfile(t *testing.T) *harness {
 		env[k] = v
 	}
 	env["DOSS_NATS_SEED"] = env[embedded.SeedVar(contract.ServiceProfile)] // profile's own bus user
+	for k, v := range extra {
+		env[k] = v
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, func(k string) string { return env[k] }, io.Discard) }()
@@ -336,7 +345,7 @@ func TestPendingContactsAgainstTheContract(t *testing.T) {
 	h.auth.add(contract.Account{ID: 9, UUID: "u-9", Email: "nine@example.com", Phone: "+18681230009", EmailVerifiedAt: &at, PhoneVerifiedAt: &at})
 	profile := func() contract.Profile {
 		t.Helper()
-		p, err := call[contract.ProfileGetRequest, contract.Profile](h, 9, "", contract.ProfileGet, contract.ProfileGetRequest{Fresh: true})
+		p, err := call[contract.ProfileGetRequest, contract.Profile](h, 9, "", contract.ProfileGet, contract.ProfileGetRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/app"
@@ -17,13 +16,10 @@ import (
 func routes(ms *natsx.Service, svc *app.Service, js jetstream.JetStream) error {
 	for _, add := range []func() error{
 		func() error {
-			return natsx.Handle(ms, contract.ProfileGet, func(ctx context.Context, r contract.ProfileGetRequest) (contract.Profile, error) {
+			return natsx.Handle(ms, contract.ProfileGet, func(ctx context.Context, _ contract.ProfileGetRequest) (contract.Profile, error) {
 				c, err := natsx.RequireUser(ctx)
 				if err != nil {
 					return contract.Profile{}, err
-				}
-				if r.Fresh {
-					ctx = mongox.WithFresh(ctx)
 				}
 				return svc.Get(ctx, c.UserID)
 			})
@@ -110,7 +106,7 @@ func accountRoutes(ms *natsx.Service, svc *app.Service) error {
 				if _, err := natsx.RequireAdmin(ctx); err != nil {
 					return contract.Profile{}, err
 				}
-				return svc.Get(mongox.WithFresh(ctx), r.UserID)
+				return svc.Get(ctx, r.UserID)
 			})
 		},
 		func() error {

@@ -5,11 +5,9 @@ package profilesvc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,14 +23,6 @@ import (
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
-)
-
-// Each replica keeps the newest profiles it has read or written (see
-// mongox.Versioned.WithCache): at most this many, each for at most this
-// long, a bound on what a missed event could cost.
-const (
-	cacheEntries = 100_000
-	cacheTTL     = time.Minute
 )
 
 // accountsFrom asks auth for an account over NATS, as the caller.
@@ -88,17 +78,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log := logx.New(stdout, common.Dev(), contract.ServiceProfile)
 	defer func() { _ = log.Sync() }()
 
-	// The profiles cache hears every change through ProfileUpdated; while
-	// the connection is down it cannot, so it starts over.
-	var profiles atomic.Pointer[mongox.Versioned[app.Profile]]
-	forgetAll := func() {
-		if p := profiles.Load(); p != nil {
-			p.ForgetAll()
-		}
-	}
-	nc, js, err := natsx.Dial(common.Bus, contract.ServiceProfile, log,
-		nats.DisconnectErrHandler(func(*nats.Conn, error) { forgetAll() }),
-		nats.ReconnectHandler(func(*nats.Conn) { forgetAll() }))
+	nc, js, err := natsx.Dial(common.Bus, contract.ServiceProfile, log)
 	if err != nil {
 		return err
 	}
@@ -119,13 +99,14 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	passStore := adapters.Passes{Issues: db.Collection("profile_passes"), Revocations: db.Collection("profile_pass_revocations"), Shown: db.Collection("profile_pass_verifications")}
 	svc := &app.Service{
-		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")).WithCache(cacheEntries, cacheTTL),
+		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")),
 		Accounts: accountsFrom(nc),
 		Contacts: authContacts{nc: nc},
 		Photos:   adapters.Images{Store: store, TTL: photoTTL},
 		// Document images live in the same private bucket (the documents
 		// service writes them; the snapshot in its events names the keys).
 		DocumentLinks: adapters.Images{Store: store, TTL: docTTL},
+		MaxAge:        app.MaxAgeFor(photoTTL, docTTL),
 		TwoFA:         authContacts{nc: nc},
 
 		Postings:  db.Collection("profile_postings"),
@@ -144,20 +125,6 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		},
 	}
-	profiles.Store(svc.Profiles)
-	changed, err := nc.Subscribe(contract.EventSubject(contract.EventProfileUpdated), func(m *nats.Msg) {
-		var ev contract.Event
-		var d contract.ProfileUpdated
-		if json.Unmarshal(m.Data, &ev) != nil || ev.Decode(&d) != nil || d.UserID == 0 {
-			svc.Profiles.ForgetAll()
-			return
-		}
-		svc.Forget(d.UserID)
-	})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = changed.Unsubscribe() }()
 	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
 		return err
 	}

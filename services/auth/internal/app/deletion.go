@@ -240,7 +240,7 @@ var errNoChange = errors.New("no change")
 // events, retrying on a lost race. fn returning step "" changes nothing.
 func (s *Service) changeDeletion(ctx context.Context, uuid string, fn func(d *Deletion, exists bool) (string, []contract.Event, error)) (Deletion, bool, error) {
 	for range 32 {
-		cur, ver, err := s.Deletions.Get(mongox.WithFresh(ctx), uuid)
+		cur, ver, err := s.Deletions.Get(ctx, uuid)
 		exists := err == nil
 		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
 			return cur, false, err
@@ -466,8 +466,7 @@ func (s *Service) deletionOfUser(ctx context.Context, req contract.DeletionsList
 	if err != nil {
 		return out, err
 	}
-	// Fresh: the page shown after a cancel must show it.
-	d, _, err := s.Deletions.Get(mongox.WithFresh(ctx), owner)
+	d, _, err := s.Deletions.Get(ctx, owner)
 	if errors.Is(err, mongox.ErrNotFound) {
 		return out, nil
 	}

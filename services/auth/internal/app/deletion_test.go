@@ -45,7 +45,7 @@ func (f *fixture) requested(p contract.Principal, pin string) contract.AccountDe
 
 func (f *fixture) deletion(uuid string) Deletion {
 	f.t.Helper()
-	d, _, err := f.svc.Deletions.Get(mongox.WithFresh(context.Background()), uuid)
+	d, _, err := f.svc.Deletions.Get(context.Background(), uuid)
 	if err != nil {
 		f.t.Fatal(err)
 	}

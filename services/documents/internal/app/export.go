@@ -4,13 +4,12 @@ import (
 	"context"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // Export is the documents' part of the user's data export: every current
 // document with a link signed now (Limits.LinkTTL), and who reviewed it.
 func (s *Service) Export(ctx context.Context, userID int64) (contract.DocumentsExportPart, error) {
-	d, err := s.current(mongox.WithFresh(ctx), userID)
+	d, err := s.current(ctx, userID)
 	if err != nil {
 		return contract.DocumentsExportPart{}, err
 	}

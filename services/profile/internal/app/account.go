@@ -13,6 +13,7 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // TwoFA is auth's confirmation, by a code sent by SMS, of a telephone or
@@ -256,8 +257,8 @@ func (s *Service) saveAccount(ctx context.Context, userID int64, c accountChange
 }
 
 // change stores the next version when it differs from the newest, with
-// its profile.updated event (the DOSS profile shares names and phone), and
-// returns the newest state.
+// its profile.updated event (the DOSS profile shares names and phone), has
+// the reply say the profile changed, and returns the newest state.
 func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)) (Profile, error) {
 	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
 		before := *p
@@ -279,6 +280,7 @@ func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)
 	case err != nil:
 		return p, err
 	}
+	natsx.ProfileChanged(ctx, userID)
 	return p, nil
 }
 

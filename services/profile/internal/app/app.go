@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // Profile is the stored state of one user's profile.
@@ -95,6 +97,9 @@ type Service struct {
 	Photos   PhotoStore
 	// DocumentLinks signs links to document images (shorter-lived).
 	DocumentLinks LinkSigner
+	// MaxAge is how long a caller may keep a profile read's answer
+	// (MaxAgeFor the links' lifetimes); 0: not at all.
+	MaxAge time.Duration
 
 	// The account API: auth's 2FA confirmation, the wallet and order
 	// postings, and the referral code claims.
@@ -112,17 +117,31 @@ type Service struct {
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }
 
-// Forget drops this replica's cached profile of a user another replica
-// changed (its ProfileUpdated event).
-func (s *Service) Forget(userID int64) { s.Profiles.Forget(key(userID)) }
+// LinkMargin is how long before the signed links in an answer expire the
+// answer stops being kept, so a phone shown a link still has time to
+// fetch it.
+const LinkMargin = 2 * time.Minute
+
+// MaxAgeFor is how long an answer holding links signed for these
+// lifetimes may be kept: the shortest, less LinkMargin (0: not at all). It
+// takes every kind of link the service signs, whether an answer holds it
+// or not: an answer without one gains it only by a change, which drops
+// every copy anyway.
+func MaxAgeFor(linkTTLs ...time.Duration) time.Duration {
+	if len(linkTTLs) == 0 {
+		return 0
+	}
+	return max(0, slices.Min(linkTTLs)-LinkMargin)
+}
 
 // Get returns the user's profile, creating it from the auth account the
-// first time it is asked for.
+// first time it is asked for; the reply says how long it may be kept.
 func (s *Service) Get(ctx context.Context, userID int64) (contract.Profile, error) {
 	p, err := s.load(ctx, userID)
 	if err != nil {
 		return contract.Profile{}, err
 	}
+	natsx.CacheFor(ctx, s.MaxAge)
 	return s.answer(ctx, p)
 }
 

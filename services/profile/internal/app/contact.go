@@ -9,6 +9,7 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // ContactChanger is auth, which owns contacts and their uniqueness
@@ -113,7 +114,7 @@ func digits(phone string) string {
 }
 
 // record stores a change as the next version with its profile.updated
-// event, and wakes the relay.
+// event, wakes the relay, and has the reply say the profile changed.
 func (s *Service) record(ctx context.Context, userID int64, change func(*Profile)) (contract.Profile, error) {
 	return s.recordWith(ctx, userID, func(p *Profile) ([]contract.Event, error) { change(p); return nil, nil })
 }
@@ -138,6 +139,7 @@ func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Pro
 	if err != nil {
 		return contract.Profile{}, err
 	}
+	natsx.ProfileChanged(ctx, userID)
 	return s.answer(ctx, p)
 }
 

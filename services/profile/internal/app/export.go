@@ -17,7 +17,6 @@ import (
 // from auth's audit trail). The postings are read by user_id, a scan on FerretDB: an
 // export runs at most once an hour per account.
 func (s *Service) Export(ctx context.Context, userID int64) (contract.ProfileExportPart, error) {
-	ctx = mongox.WithFresh(ctx)
 	var out contract.ProfileExportPart
 	var err error
 	if out.Profile, err = s.Get(ctx, userID); err != nil {

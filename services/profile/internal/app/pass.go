@@ -133,7 +133,7 @@ func (s *Service) IssuePass(ctx context.Context, userID int64, req contract.Pass
 	if err != nil {
 		return contract.PassIssueReply{}, err
 	}
-	p, err := s.load(mongox.WithFresh(ctx), userID)
+	p, err := s.load(ctx, userID)
 	if err != nil {
 		return contract.PassIssueReply{}, err
 	}
@@ -274,10 +274,10 @@ func (s *Service) checkPass(ctx context.Context, raw string) (contract.PassVerif
 	if revoked {
 		return invalidPass(contract.PassRevoked), IssuedPass{}, nil
 	}
-	// The profile as stored now, not as cached: a document rejected or
-	// deleted a moment ago must already count. A profile that is gone is
-	// an account that is gone.
-	p, _, err := s.Profiles.Get(mongox.WithFresh(ctx), key(rec.UserID))
+	// The profile as stored now: a document rejected or deleted a moment
+	// ago must already count. A profile that is gone is an account that
+	// is gone.
+	p, _, err := s.Profiles.Get(ctx, key(rec.UserID))
 	if errors.Is(err, mongox.ErrNotFound) {
 		return invalidPass(contract.PassRevoked), IssuedPass{}, nil
 	}

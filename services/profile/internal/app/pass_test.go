@@ -251,7 +251,6 @@ func TestIdentityPass(t *testing.T) {
 		if _, err := db.Collection("profiles").DeleteMany(ctx, bson.M{}); err != nil {
 			t.Fatal(err)
 		}
-		s.Forget(1)
 		wantReason(t, verify(tok), contract.PassRevoked)
 	})
 }
