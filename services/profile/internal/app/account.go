@@ -322,7 +322,8 @@ func (s *Service) VerifyOTP(ctx context.Context, userID int64, req contract.Acco
 	if err := v.Err(); err != nil {
 		return contract.AccountVerified{}, err
 	}
-	if _, err := s.load(ctx, userID); err != nil {
+	before, err := s.load(ctx, userID)
+	if err != nil {
 		return contract.AccountVerified{}, err
 	}
 	r, err := s.TwoFA.TwoFAVerify(ctx, contract.TwoFAVerifyRequest{UserID: userID, Telephone: strings.TrimSpace(req.Telephone), OTP: strings.TrimSpace(req.OTP)})
@@ -330,6 +331,12 @@ func (s *Service) VerifyOTP(ctx context.Context, userID int64, req contract.Acco
 		return contract.AccountVerified{}, renameFields(err)
 	}
 	acc := r.Account
+	if acc.Phone != "" && acc.Phone != before.Phone {
+		// Auth's phone_changed may bring the profile the number before the
+		// change below does (OnContactChanged), which then stores nothing:
+		// either way this command changed the profile.
+		natsx.ProfileChanged(ctx, userID)
+	}
 	p, err := s.change(ctx, userID, func(p *Profile) {
 		if acc.Phone != "" {
 			p.setContacts(acc)
