@@ -44,8 +44,7 @@ func TestStoreUnreachableGives503AndRecovers(t *testing.T) {
 	}
 	e.ks.Mongo.Shutdown()
 	checkFailure(t, e.do(http.MethodPost, "/api/v2/update_name", token, `{"first_name":"Lost","last_name":"Write"}`))
-	// The attempted write makes the gateway ask for the store's answer,
-	// not a replica's memory: that read fails too.
+	// A profile replica reads the store on every miss: that read fails too.
 	checkFailure(t, e.do(http.MethodGet, "/api/v2/profile", token, ""))
 	r := e.do(http.MethodGet, "/readyz", "", "")
 	if r.status != 503 || r.header.Get("Retry-After") == "" || r.body["ready"] != false {
