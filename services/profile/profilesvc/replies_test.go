@@ -37,7 +37,9 @@ func TestProfileReadSaysHowLongItMayBeKept(t *testing.T) {
 
 // Every command that stores a change of the caller's profile says so in
 // its reply, a failure after the write included (its caller drops its
-// copy at once); one that stores nothing says nothing.
+// copy at once), and so does one whose change the store already held (an
+// event's consumer may have written it first); a refused one and a plain
+// read say nothing.
 func TestProfileChangesAreSaidInTheReply(t *testing.T) {
 	h := startProfile(t)
 	const uid = 12

@@ -258,7 +258,11 @@ func (s *Service) saveAccount(ctx context.Context, userID int64, c accountChange
 
 // change stores the next version when it differs from the newest, with
 // its profile.updated event (the DOSS profile shares names and phone), has
-// the reply say the profile changed, and returns the newest state.
+// the reply say the profile changed, and returns the newest state. The
+// reply says so when the store already held the change too: an event's
+// consumer may have written it a moment before the command did, and the
+// command's caller must still drop its copy (an unchanged profile costs
+// the caller one uncached read, never a stale one).
 func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)) (Profile, error) {
 	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
 		before := *p
@@ -273,11 +277,9 @@ func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)
 		return []contract.Event{ev}, nil
 	})
 	switch {
-	case errors.Is(err, errUnchanged):
-		return p, nil
 	case errors.Is(err, mongox.ErrNotFound):
 		return p, mongox.Wrap("profile update", err)
-	case err != nil:
+	case err != nil && !errors.Is(err, errUnchanged):
 		return p, err
 	}
 	natsx.ProfileChanged(ctx, userID)
@@ -322,8 +324,7 @@ func (s *Service) VerifyOTP(ctx context.Context, userID int64, req contract.Acco
 	if err := v.Err(); err != nil {
 		return contract.AccountVerified{}, err
 	}
-	before, err := s.load(ctx, userID)
-	if err != nil {
+	if _, err := s.load(ctx, userID); err != nil {
 		return contract.AccountVerified{}, err
 	}
 	r, err := s.TwoFA.TwoFAVerify(ctx, contract.TwoFAVerifyRequest{UserID: userID, Telephone: strings.TrimSpace(req.Telephone), OTP: strings.TrimSpace(req.OTP)})
@@ -331,12 +332,6 @@ func (s *Service) VerifyOTP(ctx context.Context, userID int64, req contract.Acco
 		return contract.AccountVerified{}, renameFields(err)
 	}
 	acc := r.Account
-	if acc.Phone != "" && acc.Phone != before.Phone {
-		// Auth's phone_changed may bring the profile the number before the
-		// change below does (OnContactChanged), which then stores nothing:
-		// either way this command changed the profile.
-		natsx.ProfileChanged(ctx, userID)
-	}
 	p, err := s.change(ctx, userID, func(p *Profile) {
 		if acc.Phone != "" {
 			p.setContacts(acc)

@@ -136,6 +136,10 @@ func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Pro
 	if errors.Is(err, mongox.ErrNotFound) {
 		err = mongox.Wrap("profile update", err)
 	}
+	if errors.Is(err, errUnchanged) {
+		// Already stored, by an event's consumer perhaps (see change).
+		natsx.ProfileChanged(ctx, userID)
+	}
 	if err != nil {
 		return contract.Profile{}, err
 	}

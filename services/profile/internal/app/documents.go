@@ -6,7 +6,6 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // ApplyDocuments sets the six document fields and identity_status from a
@@ -41,11 +40,7 @@ func (s *Service) ApplyDocuments(ctx context.Context, snap contract.DocumentsSna
 		return nil, nil
 	})
 	if errors.Is(err, errUnchanged) {
-		// The same snapshot's event may have reached the consumer first
-		// (OnDocumentChanged): the documents changed the profile all the
-		// same, and the reply to their command must say so.
-		natsx.ProfileChanged(ctx, snap.UserID)
-		return nil
+		return nil // the same snapshot's event reached the consumer first
 	}
 	return err
 }
