@@ -22,13 +22,20 @@ func startNATS(t *testing.T) *embedded.NATS {
 	return n
 }
 
-func connectJetStream(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+// connect is a plain client connection, closed when the test ends.
+func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
 	t.Cleanup(nc.Close)
+	return nc
+}
+
+func connectJetStream(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc := connect(t, url, opts...)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)

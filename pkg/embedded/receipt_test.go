@@ -20,20 +20,12 @@ import (
 func TestUnreceivedRequestIsSentAgain(t *testing.T) {
 	n := startNATS(t)
 	const name, subject = "receipts", "receipts.v1.work"
-	nc, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connect(t, n.URL)
 	// The replica that goes away: a member of the queue group that takes
 	// one request and leaves without a word, as a request dropped on the
 	// way to a replica that had unsubscribed.
 	swallowed := swallowOne(t, nc, name, subject)
-	client, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := connect(t, n.URL)
 
 	before := natsx.Resent()
 	type answer struct {
@@ -78,11 +70,7 @@ func TestUnreceivedRequestIsSentAgain(t *testing.T) {
 func TestReceivedRequestIsNotSentAgain(t *testing.T) {
 	n := startNATS(t)
 	const name, subject = "slowreceipts", "slowreceipts.v1.work"
-	nc, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connect(t, n.URL)
 	ms, err := natsx.NewService(nc, zap.NewNop(), natsx.ServiceConfig{Name: name, Version: "0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -99,11 +87,7 @@ func TestReceivedRequestIsNotSentAgain(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	client, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := connect(t, n.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	out, err := natsx.Call[string, string](ctx, client, subject, "x")
@@ -118,15 +102,11 @@ func TestReceivedRequestIsNotSentAgain(t *testing.T) {
 // No replica at all is still a 503 at once, not a wait for receipts.
 func TestNoReplicaIsUnavailableAtOnce(t *testing.T) {
 	n := startNATS(t)
-	client, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := connect(t, n.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = natsx.Call[string, string](ctx, client, "nobody.v1.work", "x")
+	_, err := natsx.Call[string, string](ctx, client, "nobody.v1.work", "x")
 	if e := contract.AsError(err); e.Code != contract.Unavailable || e.RetryAfter == 0 {
 		t.Fatalf("err = %v; want unavailable with a Retry-After", err)
 	}

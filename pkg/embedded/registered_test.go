@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/contract"
@@ -16,11 +15,7 @@ import (
 // yet must not count as ready: a request sent then finds no responders.
 func TestRegisteredWaitsForTheLastEndpoint(t *testing.T) {
 	n := startNATS(t)
-	nc, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := connect(t, n.URL)
 	const name = "probe"
 	ms, err := natsx.NewService(nc, zap.NewNop(), natsx.ServiceConfig{Name: name, Version: "0.0.1"})
 	if err != nil {

@@ -19,11 +19,7 @@ import (
 // answer).
 func TestReplyHeadersReachTheCaller(t *testing.T) {
 	n := startNATS(t)
-	nc, err := nats.Connect(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connect(t, n.URL)
 	serve := func(name string, handlers map[string]natsx.Handler[string, string]) {
 		t.Helper()
 		ms, err := natsx.NewService(nc, zap.NewNop(), natsx.ServiceConfig{Name: name, Version: "0.0.1"})
