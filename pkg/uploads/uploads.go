@@ -8,6 +8,7 @@ package uploads
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -41,13 +42,42 @@ func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas 
 				store, err = js.ObjectStore(ctx, bucket)
 			}
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return leaderReads(ctx, js, bucket)
 	})
 	if err != nil {
 		return nil, Unavailable(err)
 	}
 	return store, nil
 }
+
+// leaderReads turns direct gets off on bucket's stream. An object store is
+// made with them on, and a direct get is answered by any replica: one that
+// is catching up after a partition answers "not found" for an upload its
+// leader acknowledged to the gateway (seen on the compose cluster: a 422
+// for an update_image while a NATS node rejoined, after the 1.5 s grace).
+// Without them, a lookup is answered by the stream's leader, which holds
+// every acknowledged put; an upload is read once, so the leader's load is
+// one lookup per upload. Handles opened afterwards (open) read the stream's
+// configuration and follow it.
+func leaderReads(ctx context.Context, js jetstream.JetStream, bucket string) error {
+	stream, err := js.Stream(ctx, objectStream(bucket))
+	if err != nil {
+		return err
+	}
+	cfg := stream.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
+}
+
+// objectStream is the stream that holds bucket's objects.
+func objectStream(bucket string) string { return "OBJ_" + bucket }
 
 // Unavailable is the answer when the object store fails.
 func Unavailable(err error) error {
@@ -72,11 +102,11 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 		return nil, Unavailable(err)
 	}
 	defer func() { _ = store.Delete(context.WithoutCancel(ctx), name) }()
-	// An object store answers lookups from any replica (direct get), and a
-	// follower may not yet hold the put its leader acknowledged to the
-	// gateway a moment ago: a name just written is asked again, for about
-	// 1.5 s, before it counts as missing (seen on the compose cluster:
-	// "The upload was not found" for about 1 upload in 30).
+	// A bucket made before Store turned direct gets off, or a handle opened
+	// before, may still be answered by a follower that does not yet hold
+	// the put its leader acknowledged a moment ago (seen on the compose
+	// cluster with direct gets: about 1 upload in 30): a name just written
+	// is asked again, for about 1.5 s, before it counts as missing.
 	missingAfter := time.Now().Add(1500 * time.Millisecond)
 	var data []byte
 	err = retry(ctx, func(ctx context.Context) error {
@@ -89,7 +119,10 @@ func Take(ctx context.Context, js jetstream.JetStream, bucket, name, field strin
 	})
 	switch {
 	case errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, errNotYet):
-		return nil, contract.FieldError(field, "The upload was not found.")
+		// The gateway put the file a moment ago and the command names it:
+		// a miss is the cluster's fault, never the request's, so the app is
+		// told to try again (503), not that its file is invalid (422).
+		return nil, Unavailable(fmt.Errorf("upload %q: %w", name, jetstream.ErrObjectNotFound))
 	case isTooLarge(err):
 		return nil, err
 	case err != nil:
