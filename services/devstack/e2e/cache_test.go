@@ -77,6 +77,33 @@ func TestProfileServedFromCacheWhenServiceIsDown(t *testing.T) {
 	}
 }
 
+// A cached profile is its owner's alone: it is keyed by the verified
+// token's user, so with the profile service down and both profiles
+// cached, each token still gets its own, and a token logged out since
+// gets a 401, not the copy its user left behind.
+func TestCachedProfileIsServedOnlyToItsOwner(t *testing.T) {
+	e := start(t, nil)
+	_, ada := e.register("ada.cache@example.com", "+18681230061", "4829")
+	_, bob := e.register("bob.cache@example.com", "+18681230062", "4829")
+	_, gone := e.register("gone.cache@example.com", "+18681230063", "4829")
+	owners := map[string]string{ada: "ada.cache@example.com", bob: "bob.cache@example.com", gone: "gone.cache@example.com"}
+	for tok := range owners {
+		expect(t, e.do(http.MethodGet, "/api/v2/profile", tok, ""), 200)
+	}
+	expect(t, e.do(http.MethodPost, "/api/v2/logout", gone, ""), 204)
+	if err := e.proc(contract.ServiceProfile).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{ada, bob, ada} {
+		r := e.do(http.MethodGet, "/api/v2/profile", tok, "")
+		expect(t, r, 200)
+		if got := r.str("email"); got != owners[tok] {
+			t.Fatalf("a cached profile of %s served to %s's token", got, owners[tok])
+		}
+	}
+	expect(t, e.do(http.MethodGet, "/api/v2/profile", gone, ""), 401)
+}
+
 // A replica that lost its NATS connection may have missed invalidations,
 // so it drops its whole cache when it reconnects. The change here is made
 // behind every service's back (a new profile version written straight to
