@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/devstack/stack"
@@ -30,9 +31,28 @@ type env struct {
 func start(t *testing.T, extra map[string]string) *env {
 	t.Helper()
 	ks := testkit.Start(t)
+	return startOn(t, ks, ks.Mongo.URI, extra)
+}
+
+// startWatched is start with every store command passing through a
+// FilterWatch, which the test reads.
+func startWatched(t *testing.T) (*env, *embedded.FilterWatch) {
+	t.Helper()
+	ks := testkit.Start(t)
+	w, err := embedded.WatchFilters(ks.Mongo.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close) // after the services stopped: registered first
+	return startOn(t, ks, w.URI, nil), w
+}
+
+// startOn starts every service on ks, reaching the store at mongoURI.
+func startOn(t *testing.T, ks *testkit.Stack, mongoURI string, extra map[string]string) *env {
+	t.Helper()
 	vars := map[string]string{
 		"DOSS_ENV":               "dev",
-		"DOSS_MONGO_URI":         ks.Mongo.URI,
+		"DOSS_MONGO_URI":         mongoURI,
 		"DOSS_MONGO_DB":          "e2e",
 		"DOSS_S3_ENDPOINT":       ks.S3.Endpoint,
 		"DOSS_S3_ACCESS_KEY":     testkit.S3AccessKey,

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/dossapp/backend/pkg/embedded"
+	"github.com/dossapp/backend/pkg/imagex/imagextest"
+)
+
+// remainingScans are the request-path filters on something other than
+// _id that the store still sees, each a scan of its collection on
+// FerretDB v1 and so a cost that grows with the data. The list may only
+// shrink: a new scan on any request path fails the test below.
+var remainingScans = map[string]string{
+	// Versioned.Get falls back to a sorted query when a key has no head
+	// yet: confirm_pin's names() can race the profile's creation.
+	"find profile_profiles {key}": "register (confirm_pin reads the names before profile wrote them)",
+	// A user's live sessions, for the account view and the sessions list.
+	"find auth_sessions {expires_at, user_id}": "account, sessions",
+	// A user's postings, for the wallet and order figures of the account view.
+	"find profile_postings {user_id}": "account",
+	// Whether a pass was revoked after it was issued (verify), counted.
+	"aggregate profile_pass_revocations {at, user_id}": "identity pass verify",
+	// Who verified a user's passes, listed for them.
+	"find profile_pass_verifications {user_id}": "identity verifications",
+}
+
+// backgroundPasses are the filters of the services' own loops, which run
+// on their clocks and may land inside any step; "*" stands for any
+// collection. Their cost is the idle-CPU row's business, not this test's.
+var backgroundPasses = map[string]string{
+	"find * {published}":                          "the relay's recovery pass (mongox.Relay.Pass)",
+	"find * {at, key, published, version}":        "the superseded-version sweep (mongox.SweepSuperseded)",
+	"find auth_session_revocations {at, pending}": "revocations whose first broadcast failed (auth, every 2 s)",
+	"find auth_deletions_due {}":                  "deletions whose grace ran out (auth, every 5 s)",
+}
+
+func isBackground(f embedded.Filter) bool {
+	anyCollection := embedded.Filter{Command: f.Command, Collection: "*", Fields: f.Fields}
+	return backgroundPasses[f.String()] != "" || backgroundPasses[anyCollection.String()] != ""
+}
+
+// Every request path of the app's flows is answered from the stores by
+// _id alone, but for the named remaining scans: the watch in front of
+// the store sees every filter any service sends, whatever code path.
+func TestRequestPathsFilterOnlyByID(t *testing.T) {
+	e, w := startWatched(t)
+	var scans []string
+	step := func(name string, do func()) {
+		t.Helper()
+		w.Reset()
+		do()
+		for _, f := range w.Filters() {
+			if !f.Lookup() && remainingScans[f.String()] == "" && !isBackground(f) {
+				scans = append(scans, fmt.Sprintf("%s: %s", name, f))
+			}
+		}
+	}
+	const phone, pin = "+18681230071", "4829"
+	var token string
+	step("register", func() { _, token = e.register("filters@example.com", phone, pin) })
+	step("new-login", func() {
+		r := e.loginPIN(phone, pin)
+		expect(t, r, 200)
+	})
+	step("profile", func() { expect(t, e.do(http.MethodGet, "/api/v2/profile", token, ""), 200) })
+	step("update_name", func() {
+		expect(t, e.do(http.MethodPost, "/api/v2/update_name", token, `{"first_name":"Ada","last_name":"Lovelace"}`), 200)
+	})
+	step("update_email", func() {
+		expect(t, e.do(http.MethodPost, "/api/v2/update_email", token, `{"last_email":"filters@example.com","new_email":"ada.filters@example.com"}`), 200)
+	})
+	step("profile after changes", func() { expect(t, e.do(http.MethodGet, "/api/v2/profile", token, ""), 200) })
+	step("document_types", func() { expect(t, e.do(http.MethodGet, "/api/v2/document_types", token, ""), 200) })
+	var docID string
+	step("add document", func() {
+		r := e.addDocument(token, "1", "id.jpg", imagextest.JPEG(40, 20, 6))
+		expect(t, r, 201)
+		docID = fmt.Sprint(r.body["id"])
+	})
+	step("list documents", func() { e.listDocuments(token, "") })
+	step("get document", func() { expect(t, e.do(http.MethodGet, "/api/v2/my/documents/"+docID, token, ""), 200) })
+	step("account", func() { expect(t, e.account(token), 200) })
+	step("sessions", func() { expect(t, e.do(http.MethodGet, "/api/v2/sessions", token, ""), 200) })
+	step("identity pass", func() { e.verifyPass(e.issuePass(token, map[string]any{})) })
+	step("verifications", func() { expect(t, e.do(http.MethodGet, "/api/v2/identity/verifications", token, ""), 200) })
+	step("delete document", func() { expect(t, e.do(http.MethodDelete, "/api/v2/my/documents/"+docID, token, ""), 204) })
+	step("a wrong PIN", func() {
+		if r := e.loginPIN(phone, "1111"); r.status < 400 || r.status >= 500 {
+			t.Fatalf("a wrong PIN: %d %s", r.status, r.raw)
+		}
+	})
+	step("logout", func() { expect(t, e.do(http.MethodPost, "/api/v2/logout", token, ""), 204) })
+
+	if len(scans) > 0 {
+		sort.Strings(scans)
+		t.Fatalf("request paths filtered on something other than _id (a full scan on FerretDB v1):\n%s", strings.Join(scans, "\n"))
+	}
+}
