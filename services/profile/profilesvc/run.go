@@ -98,8 +98,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer func() { _ = client.Disconnect(context.Background()) }()
 
 	passStore := adapters.Passes{Issues: db.Collection("profile_passes"), Revocations: db.Collection("profile_pass_revocations"), Shown: db.Collection("profile_pass_verifications")}
+	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.Postings{C: db.Collection("profile_postings")}, adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
 	svc := &app.Service{
-		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")),
+		Profiles: profiles,
 		Accounts: accountsFrom(nc),
 		Contacts: authContacts{nc: nc},
 		Photos:   adapters.Images{Store: store, TTL: photoTTL},
@@ -109,14 +110,14 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxAge:        app.MaxAgeFor(photoTTL, docTTL),
 		TwoFA:         authContacts{nc: nc},
 
-		Postings:  db.Collection("profile_postings"),
-		Referrals: db.Collection("profile_referral_codes"),
+		Postings:  postings,
+		Referrals: adapters.ReferralCodes{C: db.Collection("profile_referral_codes")},
 		Publish:   events.NewPublisher(js).Publish,
 		Passes: app.Passes{
 			Keys:         passKeys,
 			Store:        passStore,
 			Photos:       adapters.Images{Store: store, TTL: contract.PassDefaultTTL},
-			Limits:       mongox.NewLedger(db.Collection("profile_pass_limits"), nil),
+			Limits:       limits,
 			VerifyPerMin: verifyPerMin,
 		},
 		EraseObjects: func(ctx context.Context, prefix string) error {
@@ -125,23 +126,23 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		},
 	}
-	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
+	if err := profiles.EnsureIndexes(ctx); err != nil {
 		return err
 	}
 	if err := passStore.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	if err := svc.Passes.Limits.EnsureIndexes(ctx); err != nil {
+	if err := limits.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	if err := app.EnsurePostingIndexes(ctx, svc.Postings); err != nil {
+	if err := postings.EnsureIndexes(ctx); err != nil {
 		return err
 	}
 	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket, common.StreamReplicas); err != nil {
 		return fmt.Errorf("uploads store: %w", err)
 	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())
-	svc.Profiles.RelayTo(relay)
+	relay := mongox.NewRelay(events.NewPublisher(js), log, profiles.Collection())
+	profiles.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceProfile, Version: "0.1.0", Description: "the user's profile"})
 	if err != nil {

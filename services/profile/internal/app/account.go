@@ -8,11 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
@@ -264,7 +261,7 @@ func (s *Service) saveAccount(ctx context.Context, userID int64, c accountChange
 // command's caller must still drop its copy (an unchanged profile costs
 // the caller one uncached read, never a stale one).
 func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)) (Profile, error) {
-	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
+	p, err := s.Profiles.Update(ctx, userID, func(p *Profile) ([]contract.Event, error) {
 		before := *p
 		apply(p)
 		if reflect.DeepEqual(*p, before) { // VerifiedDocuments is a slice
@@ -277,8 +274,8 @@ func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)
 		return []contract.Event{ev}, nil
 	})
 	switch {
-	case errors.Is(err, mongox.ErrNotFound):
-		return p, mongox.Wrap("profile update", err)
+	case errors.Is(err, ErrNotFound):
+		return p, unavailable("profile update", err)
 	case err != nil && !errors.Is(err, errUnchanged):
 		return p, err
 	}
@@ -379,18 +376,18 @@ func (s *Service) referralCode(ctx context.Context, p Profile) (string, error) {
 	var code string
 	for attempt := 0; ; attempt++ {
 		if attempt == 16 {
-			return "", mongox.Wrap("referral code", errors.New("no free code after 16 tries"))
+			return "", unavailable("referral code", errors.New("no free code after 16 tries"))
 		}
 		code = gen()
-		_, err := s.Referrals.InsertOne(ctx, bson.M{"_id": code, "user_id": p.UserID})
+		err := s.Referrals.Claim(ctx, code, p.UserID)
 		if err == nil {
 			break
 		}
-		if !mongox.IsDuplicate(err) {
-			return "", mongox.Wrap("referral claim", err)
+		if !errors.Is(err, ErrExists) {
+			return "", err
 		}
 	}
-	got, err := s.Profiles.Update(ctx, key(p.UserID), func(p *Profile) ([]contract.Event, error) {
+	got, err := s.Profiles.Update(ctx, p.UserID, func(p *Profile) ([]contract.Event, error) {
 		if p.ReferralCode != "" {
 			return nil, errUnchanged
 		}
@@ -398,7 +395,7 @@ func (s *Service) referralCode(ctx context.Context, p Profile) (string, error) {
 		return nil, nil
 	})
 	if errors.Is(err, errUnchanged) {
-		_, _ = s.Referrals.DeleteOne(ctx, bson.M{"_id": code, "user_id": p.UserID})
+		_ = s.Referrals.Release(ctx, code, p.UserID)
 		return got.ReferralCode, nil
 	}
 	if err != nil {

@@ -4,11 +4,7 @@ import (
 	"context"
 	"sort"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // Export is profile's part of the user's data export: the profile and the
@@ -25,9 +21,9 @@ func (s *Service) Export(ctx context.Context, userID int64) (contract.ProfileExp
 	if out.AccountProfile, err = s.AccountProfile(ctx, userID, ""); err != nil {
 		return out, err
 	}
-	var ps []Posting
-	if err := findAll(ctx, s.Postings, userID, &ps); err != nil {
-		return out, mongox.Wrap("postings read", err)
+	ps, err := s.Postings.OfUser(ctx, userID)
+	if err != nil {
+		return out, err
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].At.Before(ps[j].At) })
 	out.Wallet, out.Orders = []contract.ExportWallet{}, []contract.ExportOrder{}
@@ -45,13 +41,4 @@ func (s *Service) Export(ctx context.Context, userID int64) (contract.ProfileExp
 		}
 	}
 	return out, nil
-}
-
-// findAll decodes every document of c about userID into out.
-func findAll(ctx context.Context, c *mongo.Collection, userID int64, out any) error {
-	cur, err := c.Find(ctx, bson.M{"user_id": userID})
-	if err != nil {
-		return err
-	}
-	return cur.All(ctx, out)
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
@@ -67,7 +66,7 @@ func TestIdentityPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &app.Service{
-		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profiles")),
+		Profiles: adapters.NewVersionedProfiles(db.Collection("profiles")),
 		Accounts: func(_ context.Context, id int64) (contract.Account, error) {
 			return contract.Account{ID: id, UUID: "uuid-secret", Email: "a@example.com"}, nil
 		},

@@ -10,14 +10,11 @@ import (
 	"time"
 	"unicode"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/logx"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // MaxAmount bounds one posting (in minor units), so no sum of them can
@@ -126,16 +123,12 @@ func digest(parts ...any) string {
 // store inserts a posting once; duplicate is true when its id was stored
 // before, and errIDReused when that was with other content.
 func (s *Service) store(ctx context.Context, p Posting) (duplicate bool, err error) {
-	_, err = s.Postings.InsertOne(ctx, p)
+	old, err := s.Postings.Add(ctx, p)
 	if err == nil {
 		return false, nil
 	}
-	if !mongox.IsDuplicate(err) {
-		return false, mongox.Wrap("posting insert", err)
-	}
-	var old Posting
-	if err := s.Postings.FindOne(ctx, bson.M{"_id": p.ID}).Decode(&old); err != nil {
-		return true, mongox.Wrap("posting read", err)
+	if !errors.Is(err, ErrExists) {
+		return false, err
 	}
 	if old.Digest != p.Digest {
 		return true, errIDReused
@@ -145,13 +138,9 @@ func (s *Service) store(ctx context.Context, p Posting) (duplicate bool, err err
 
 // figures projects a user's postings as of now.
 func (s *Service) figures(ctx context.Context, userID int64) (Figures, error) {
-	cur, err := s.Postings.Find(ctx, bson.M{"user_id": userID})
+	ps, err := s.Postings.OfUser(ctx, userID)
 	if err != nil {
-		return Figures{}, mongox.Wrap("postings find", err)
-	}
-	var ps []Posting
-	if err := cur.All(ctx, &ps); err != nil {
-		return Figures{}, mongox.Wrap("postings read", err)
+		return Figures{}, err
 	}
 	return Project(ps, s.now()), nil
 }
@@ -249,7 +238,7 @@ func (s *Service) flag(ctx context.Context, p Posting, f Figures) int64 {
 	}
 	logx.From(ctx).Warn("debit beyond balance", zap.String("posting", p.ID), zap.Int64("user_id", p.UserID),
 		zap.String("balance", p.Balance), zap.Int64("shortfall", short))
-	if _, err := s.Postings.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{"$set": bson.M{"shortfall": short}}); err != nil {
+	if err := s.Postings.SetShortfall(ctx, p.ID, short); err != nil {
 		logx.From(ctx).Warn("record shortfall", zap.String("posting", p.ID), zap.Error(err))
 	}
 	return short
@@ -307,9 +296,4 @@ func decodePosting[T any](ev contract.Event, at func(*T) *time.Time, validate fu
 		return v, errors.Join(events.ErrPermanent, err)
 	}
 	return v, nil
-}
-
-// EnsurePostingIndexes helps real MongoDB find a user's postings.
-func EnsurePostingIndexes(ctx context.Context, c *mongo.Collection) error {
-	return mongox.EnsureIndexes(ctx, c, map[string]bson.D{"user_id": {{Key: "user_id", Value: 1}}})
 }
