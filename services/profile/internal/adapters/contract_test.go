@@ -1,0 +1,74 @@
+package adapters_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dossapp/backend/pkg/embedded"
+	"github.com/dossapp/backend/services/profile/internal/adapters"
+	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/storetest"
+)
+
+// ferret starts an embedded FerretDB; fresh gives each store a
+// collection of its own.
+func ferret(t *testing.T) (fresh func(t *testing.T) *mongo.Collection) {
+	t.Helper()
+	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Shutdown)
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	db := client.Database("contract_test")
+	var n atomic.Int64
+	return func(t *testing.T) *mongo.Collection { return db.Collection(fmt.Sprint("c", n.Add(1))) }
+}
+
+func TestVersionedProfiles(t *testing.T) {
+	fresh := ferret(t)
+	storetest.Profiles(t, func(t *testing.T) func() app.Profiles {
+		c := fresh(t)
+		if err := adapters.NewVersionedProfiles(c).EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return func() app.Profiles { return adapters.NewVersionedProfiles(c) }
+	})
+}
+
+func TestLedgerLimits(t *testing.T) {
+	fresh := ferret(t)
+	storetest.Limits(t, func(t *testing.T, now func() time.Time) func() app.Limits {
+		c := fresh(t)
+		if err := adapters.NewLedgerLimits(c, now).EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return func() app.Limits { return adapters.NewLedgerLimits(c, now) }
+	})
+}
+
+func TestPostings(t *testing.T) {
+	fresh := ferret(t)
+	storetest.Postings(t, func(t *testing.T) app.Postings {
+		p := adapters.Postings{C: fresh(t)}
+		if err := p.EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	})
+}
+
+func TestReferralCodes(t *testing.T) {
+	fresh := ferret(t)
+	storetest.ReferralCodes(t, func(t *testing.T) app.ReferralCodes { return adapters.ReferralCodes{C: fresh(t)} })
+}
