@@ -23,6 +23,7 @@ import (
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
 // accountsFrom asks auth for an account over NATS, as the caller.
@@ -110,9 +111,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxAge:        app.MaxAgeFor(photoTTL, docTTL),
 		TwoFA:         authContacts{nc: nc},
 
-		Postings:  postings,
-		Referrals: adapters.ReferralCodes{C: db.Collection("profile_referral_codes")},
-		Publish:   events.NewPublisher(js).Publish,
+		Publish: events.NewPublisher(js).Publish,
 		Passes: app.Passes{
 			Keys:         passKeys,
 			Store:        passStore,
@@ -126,6 +125,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		},
 	}
+	svc.Wallet = &wallet.Service{Postings: postings, Referrals: adapters.ReferralCodes{C: db.Collection("profile_referral_codes")}, Users: svc, Publish: svc.Publish}
 	if err := profiles.EnsureIndexes(ctx); err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		{Durable: contract.DurableProfileAccounts, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
 		{Durable: contract.DurableProfileDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
 		{Durable: contract.DurableProfileObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
-		{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.HandlePosting},
+		{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.Wallet.HandlePosting},
 		{Durable: contract.DurableProfileErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
 	} {
 		c, err := events.Consume(ctx, js, log, cfg)

@@ -14,6 +14,7 @@ import (
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 	"github.com/dossapp/backend/services/profile/internal/storetest"
+	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
 // ferret starts an embedded FerretDB; fresh gives each store a
@@ -59,7 +60,7 @@ func TestLedgerLimits(t *testing.T) {
 
 func TestPostings(t *testing.T) {
 	fresh := ferret(t)
-	storetest.Postings(t, func(t *testing.T) app.Postings {
+	storetest.Postings(t, func(t *testing.T) wallet.Postings {
 		p := adapters.Postings{C: fresh(t)}
 		if err := p.EnsureIndexes(context.Background()); err != nil {
 			t.Fatal(err)
@@ -70,5 +71,5 @@ func TestPostings(t *testing.T) {
 
 func TestReferralCodes(t *testing.T) {
 	fresh := ferret(t)
-	storetest.ReferralCodes(t, func(t *testing.T) app.ReferralCodes { return adapters.ReferralCodes{C: fresh(t)} })
+	storetest.ReferralCodes(t, func(t *testing.T) wallet.ReferralCodes { return adapters.ReferralCodes{C: fresh(t)} })
 }

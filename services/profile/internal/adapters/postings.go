@@ -7,7 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/mongox"
-	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
 // Postings keeps postings as documents under their id: counting a
@@ -23,28 +23,28 @@ func (p Postings) EnsureIndexes(ctx context.Context) error {
 	return mongox.EnsureIndexes(ctx, p.C, map[string]bson.D{"user_id": {{Key: "user_id", Value: 1}}})
 }
 
-func (p Postings) Add(ctx context.Context, posting app.Posting) (app.Posting, error) {
+func (p Postings) Add(ctx context.Context, posting wallet.Posting) (wallet.Posting, error) {
 	_, err := p.C.InsertOne(ctx, posting)
 	if err == nil {
 		return posting, nil
 	}
 	if !mongox.IsDuplicate(err) {
-		return app.Posting{}, mongox.Wrap("posting insert", err)
+		return wallet.Posting{}, mongox.Wrap("posting insert", err)
 	}
-	var old app.Posting
+	var old wallet.Posting
 	if err := p.C.FindOne(ctx, bson.M{"_id": posting.ID}).Decode(&old); err != nil {
-		return app.Posting{}, mongox.Wrap("posting read", err)
+		return wallet.Posting{}, mongox.Wrap("posting read", err)
 	}
-	return old, app.ErrExists
+	return old, wallet.ErrExists
 }
 
 // OfUser filters on user_id: a full scan on FerretDB v1.
-func (p Postings) OfUser(ctx context.Context, userID int64) ([]app.Posting, error) {
+func (p Postings) OfUser(ctx context.Context, userID int64) ([]wallet.Posting, error) {
 	cur, err := p.C.Find(ctx, bson.M{"user_id": userID})
 	if err != nil {
 		return nil, mongox.Wrap("postings find", err)
 	}
-	var ps []app.Posting
+	var ps []wallet.Posting
 	if err := cur.All(ctx, &ps); err != nil {
 		return nil, mongox.Wrap("postings read", err)
 	}
@@ -57,7 +57,7 @@ func (p Postings) SetShortfall(ctx context.Context, id string, shortfall int64) 
 		return mongox.Wrap("posting shortfall", err)
 	}
 	if r.MatchedCount == 0 {
-		return app.ErrNotFound
+		return wallet.ErrNotFound
 	}
 	return nil
 }
@@ -71,7 +71,7 @@ type ReferralCodes struct {
 func (r ReferralCodes) Claim(ctx context.Context, code string, userID int64) error {
 	_, err := r.C.InsertOne(ctx, bson.M{"_id": code, "user_id": userID})
 	if mongox.IsDuplicate(err) {
-		return app.ErrExists
+		return wallet.ErrExists
 	}
 	return mongox.Wrap("referral claim", err)
 }

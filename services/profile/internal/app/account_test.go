@@ -79,3 +79,11 @@ func TestRenameFieldsSpeaksTheAccountAPI(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func wantField(t *testing.T, err error, field string) {
+	t.Helper()
+	e := contract.AsError(err)
+	if err == nil || e.Code != contract.Invalid || len(e.Fields[field]) == 0 {
+		t.Fatalf("err %v, want a 422 on %s", err, field)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
 // Profile is the stored state of one user's profile.
@@ -96,13 +97,11 @@ type Service struct {
 	// (MaxAgeFor the links' lifetimes); 0: not at all.
 	MaxAge time.Duration
 
-	// The account API: auth's 2FA confirmation, the wallet and order
-	// postings, and the referral code claims.
-	TwoFA           TwoFA
-	Postings        Postings
-	Referrals       ReferralCodes
-	Publish         func(ctx context.Context, ev contract.Event) error
-	NewReferralCode func() string // NewReferralCode when nil
+	// The account API: auth's 2FA confirmation, and the wallet's figures
+	// and referral code.
+	TwoFA   TwoFA
+	Wallet  *wallet.Service
+	Publish func(ctx context.Context, ev contract.Event) error
 	// Passes signs and checks identity passes (issue 19).
 	Passes Passes
 	Now    func() time.Time // time.Now when nil
@@ -207,4 +206,11 @@ func (s *Service) UpdateName(ctx context.Context, userID int64, req contract.Upd
 		return contract.Profile{}, err
 	}
 	return s.record(ctx, userID, func(p *Profile) { p.FirstName, p.LastName = first, last })
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
 // fakeAuth is auth as profile's Service sees it, in process.
@@ -50,6 +51,12 @@ func testDB(t *testing.T) *mongo.Database {
 	return client.Database("profile_test")
 }
 
+// withWallet gives s a wallet on db, its postings made for s's users.
+func withWallet(db *mongo.Database, s *app.Service) *app.Service {
+	s.Wallet = &wallet.Service{Postings: adapters.Postings{C: db.Collection("postings")}, Referrals: adapters.ReferralCodes{C: db.Collection("referrals")}, Users: s}
+	return s
+}
+
 // Many requests at once for many users, with a code generator that keeps
 // colliding: every user ends with exactly one code, no two users share
 // one, and the codes of the losers of a race are given back.
@@ -64,13 +71,8 @@ func TestReferralCodesUniqueUnderConcurrency(t *testing.T) {
 	for i := range pool {
 		pool[i] = fmt.Sprintf("CODE%02d", i)
 	}
-	s := &app.Service{
-		Profiles:        adapters.NewVersionedProfiles(db.Collection("profiles")),
-		Accounts:        auth.get,
-		Postings:        adapters.Postings{C: db.Collection("postings")},
-		Referrals:       adapters.ReferralCodes{C: db.Collection("referrals")},
-		NewReferralCode: func() string { return pool[rand.IntN(len(pool))] },
-	}
+	s := withWallet(db, &app.Service{Profiles: adapters.NewVersionedProfiles(db.Collection("profiles")), Accounts: auth.get})
+	s.Wallet.NewReferralCode = func() string { return pool[rand.IntN(len(pool))] }
 	ctx := context.Background()
 	codes := make([][]string, users+1)
 	var mu sync.Mutex
@@ -118,10 +120,7 @@ func TestReferralCodesUniqueUnderConcurrency(t *testing.T) {
 func TestConcurrentPostingsCountOnce(t *testing.T) {
 	db := testDB(t)
 	auth := &fakeAuth{accounts: map[int64]contract.Account{5: {ID: 5, UUID: "u-5"}}}
-	s := &app.Service{
-		Profiles: adapters.NewVersionedProfiles(db.Collection("profiles")),
-		Accounts: auth.get, Postings: adapters.Postings{C: db.Collection("postings")}, Referrals: adapters.ReferralCodes{C: db.Collection("referrals")},
-	}
+	s := withWallet(db, &app.Service{Profiles: adapters.NewVersionedProfiles(db.Collection("profiles")), Accounts: auth.get})
 	ctx := context.Background()
 	dup := contract.WalletPosted{ID: "same", UserID: 5, Balance: contract.BalanceCashback, Entry: contract.EntryCredit, Amount: 1000}
 	ev, err := json.Marshal(dup)
@@ -132,12 +131,12 @@ func TestConcurrentPostingsCountOnce(t *testing.T) {
 	var fresh sync.Map
 	for i := range 16 {
 		wg.Go(func() {
-			if err := s.HandlePosting(ctx, contract.Event{ID: fmt.Sprint("env-", i), Type: contract.EventWalletPosted, Time: time.Now(), Data: ev}); err != nil {
+			if err := s.Wallet.HandlePosting(ctx, contract.Event{ID: fmt.Sprint("env-", i), Type: contract.EventWalletPosted, Time: time.Now(), Data: ev}); err != nil {
 				t.Error(err)
 			}
 		})
 		wg.Go(func() {
-			r, err := s.PostWallet(ctx, dup)
+			r, err := s.Wallet.PostWallet(ctx, dup)
 			if err != nil {
 				t.Error(err)
 			} else if !r.Duplicate {
@@ -146,7 +145,7 @@ func TestConcurrentPostingsCountOnce(t *testing.T) {
 		})
 		wg.Go(func() {
 			w := contract.WalletPosted{ID: fmt.Sprint("own-", i), UserID: 5, Balance: contract.BalanceCashback, Entry: contract.EntryCredit, Amount: 1}
-			if _, err := s.PostWallet(ctx, w); err != nil {
+			if _, err := s.Wallet.PostWallet(ctx, w); err != nil {
 				t.Error(err)
 			}
 		})

@@ -24,8 +24,8 @@ func (s *Service) EraseAccount(ctx context.Context, due contract.AccountDeletion
 	if err := s.Passes.Store.Erase(ctx, due.UserID); err != nil {
 		return err
 	}
-	if s.Referrals != nil {
-		if err := s.Referrals.EraseUser(ctx, due.UserID); err != nil {
+	if s.Wallet != nil {
+		if err := s.Wallet.Referrals.EraseUser(ctx, due.UserID); err != nil {
 			return err
 		}
 	}

@@ -43,24 +43,3 @@ type Limits interface {
 func unavailable(op string, err error) error {
 	return &contract.Error{Code: contract.Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
 }
-
-// Postings keeps wallet and order postings, each stored once by its id.
-type Postings interface {
-	// Add stores p; when its id is taken it stores nothing and returns the
-	// posting stored under it with ErrExists.
-	Add(ctx context.Context, p Posting) (Posting, error)
-	// OfUser returns every posting of the user, in no particular order.
-	OfUser(ctx context.Context, userID int64) ([]Posting, error)
-	// SetShortfall records what a stored debit could not take.
-	SetShortfall(ctx context.Context, id string, shortfall int64) error
-}
-
-// ReferralCodes gives each referral code to at most one user.
-type ReferralCodes interface {
-	// Claim gives code to the user, or returns ErrExists when it is held.
-	Claim(ctx context.Context, code string, userID int64) error
-	// Release gives code back if the user holds it.
-	Release(ctx context.Context, code string, userID int64) error
-	// EraseUser gives back every code the user holds (an account's purge).
-	EraseUser(ctx context.Context, userID int64) error
-}

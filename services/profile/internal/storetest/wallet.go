@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
-func posting(id string, userID, amount int64) app.Posting {
-	return app.Posting{ID: id, UserID: userID, Kind: "wallet", Balance: contract.BalanceCashback, Entry: contract.EntryCredit,
+func posting(id string, userID, amount int64) wallet.Posting {
+	return wallet.Posting{ID: id, UserID: userID, Kind: "wallet", Balance: contract.BalanceCashback, Entry: contract.EntryCredit,
 		Amount: amount, At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Received: time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC), Digest: fmt.Sprint(id, amount)}
 }
 
-func ids(ps []app.Posting) []string {
+func ids(ps []wallet.Posting) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.ID)
@@ -26,14 +26,14 @@ func ids(ps []app.Posting) []string {
 	return out
 }
 
-// Postings is the contract of app.Postings.
-func Postings(t *testing.T, newStore func(t *testing.T) app.Postings) {
+// Postings is the contract of wallet.Postings.
+func Postings(t *testing.T, newStore func(t *testing.T) wallet.Postings) {
 	t.Run("a user's postings, and only theirs", func(t *testing.T) {
 		s := newStore(t)
 		if ps, err := s.OfUser(ctx, 1); err != nil || len(ps) != 0 {
 			t.Fatalf("%v %v", ps, err)
 		}
-		for _, p := range []app.Posting{posting("wallet:a", 1, 100), posting("wallet:b", 1, 200), posting("wallet:c", 2, 300)} {
+		for _, p := range []wallet.Posting{posting("wallet:a", 1, 100), posting("wallet:b", 1, 200), posting("wallet:c", 2, 300)} {
 			if _, err := s.Add(ctx, p); err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +54,7 @@ func Postings(t *testing.T, newStore func(t *testing.T) app.Postings) {
 		_, err := s.Add(ctx, posting("wallet:x", 1, 100))
 		must(t, err)
 		old, err := s.Add(ctx, posting("wallet:x", 1, 999))
-		wantErr(t, err, app.ErrExists)
+		wantErr(t, err, wallet.ErrExists)
 		if old.Amount != 100 || old.Digest != posting("wallet:x", 1, 100).Digest {
 			t.Fatalf("returned %+v, want the first posting", old)
 		}
@@ -70,7 +70,7 @@ func Postings(t *testing.T, newStore func(t *testing.T) app.Postings) {
 		stored := 0
 		race(10, func(i int) {
 			_, err := s.Add(ctx, posting("wallet:same", 3, 1))
-			if err != nil && !errors.Is(err, app.ErrExists) {
+			if err != nil && !errors.Is(err, wallet.ErrExists) {
 				t.Error(err)
 			}
 			mu.Lock()
@@ -95,19 +95,19 @@ func Postings(t *testing.T, newStore func(t *testing.T) app.Postings) {
 		if len(ps) != 1 || ps[0].Shortfall != 20 || ps[0].Amount != 50 {
 			t.Fatalf("%+v", ps)
 		}
-		wantErr(t, s.SetShortfall(ctx, "wallet:none", 1), app.ErrNotFound)
+		wantErr(t, s.SetShortfall(ctx, "wallet:none", 1), wallet.ErrNotFound)
 	})
 }
 
-// ReferralCodes is the contract of app.ReferralCodes.
-func ReferralCodes(t *testing.T, newStore func(t *testing.T) app.ReferralCodes) {
+// ReferralCodes is the contract of wallet.ReferralCodes.
+func ReferralCodes(t *testing.T, newStore func(t *testing.T) wallet.ReferralCodes) {
 	t.Run("a code held is held by one user", func(t *testing.T) {
 		s := newStore(t)
 		must(t, s.Claim(ctx, "AAAA", 1))
-		wantErr(t, s.Claim(ctx, "AAAA", 2), app.ErrExists)
-		wantErr(t, s.Claim(ctx, "AAAA", 1), app.ErrExists)
+		wantErr(t, s.Claim(ctx, "AAAA", 2), wallet.ErrExists)
+		wantErr(t, s.Claim(ctx, "AAAA", 1), wallet.ErrExists)
 		must(t, s.Release(ctx, "AAAA", 2)) // not theirs: nothing happens
-		wantErr(t, s.Claim(ctx, "AAAA", 2), app.ErrExists)
+		wantErr(t, s.Claim(ctx, "AAAA", 2), wallet.ErrExists)
 		must(t, s.Release(ctx, "AAAA", 1))
 		must(t, s.Claim(ctx, "AAAA", 2))
 	})
@@ -120,7 +120,7 @@ func ReferralCodes(t *testing.T, newStore func(t *testing.T) app.ReferralCodes) 
 		must(t, s.EraseUser(ctx, 1))
 		must(t, s.Claim(ctx, "A1", 3))
 		must(t, s.Claim(ctx, "A2", 3))
-		wantErr(t, s.Claim(ctx, "B1", 3), app.ErrExists)
+		wantErr(t, s.Claim(ctx, "B1", 3), wallet.ErrExists)
 	})
 	t.Run("the same code at once: one claim wins", func(t *testing.T) {
 		s := newStore(t)
@@ -128,7 +128,7 @@ func ReferralCodes(t *testing.T, newStore func(t *testing.T) app.ReferralCodes) 
 		won := 0
 		race(10, func(i int) {
 			err := s.Claim(ctx, "RACE", int64(i+1))
-			if err != nil && !errors.Is(err, app.ErrExists) {
+			if err != nil && !errors.Is(err, wallet.ErrExists) {
 				t.Error(err)
 			}
 			mu.Lock()

@@ -1,4 +1,4 @@
-package app
+package wallet
 
 import (
 	"context"
@@ -136,20 +136,13 @@ func (s *Service) store(ctx context.Context, p Posting) (duplicate bool, err err
 	return true, nil
 }
 
-// figures projects a user's postings as of now.
-func (s *Service) figures(ctx context.Context, userID int64) (Figures, error) {
+// Figures projects a user's postings as of now.
+func (s *Service) Figures(ctx context.Context, userID int64) (Figures, error) {
 	ps, err := s.Postings.OfUser(ctx, userID)
 	if err != nil {
 		return Figures{}, err
 	}
 	return Project(ps, s.now()), nil
-}
-
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
 }
 
 // PostWallet is the admin API's wallet posting: checked, stored once, and
@@ -197,7 +190,7 @@ func (s *Service) PostOrder(ctx context.Context, o contract.OrderPosted) (contra
 // admit stores an admin posting for an existing user, publishes it, and
 // projects the user's figures after it.
 func (s *Service) admit(ctx context.Context, p Posting, eventType string, data any) (bool, Figures, error) {
-	if _, err := s.load(ctx, p.UserID); err != nil {
+	if err := s.Users.EnsureProfile(ctx, p.UserID); err != nil {
 		return false, Figures{}, err
 	}
 	dup, err := s.store(ctx, p)
@@ -207,7 +200,7 @@ func (s *Service) admit(ctx context.Context, p Posting, eventType string, data a
 	if err := s.publish(ctx, eventType, p.ID, data); err != nil {
 		return dup, Figures{}, err
 	}
-	f, err := s.figures(ctx, p.UserID)
+	f, err := s.Figures(ctx, p.UserID)
 	return dup, f, err
 }
 
@@ -273,7 +266,7 @@ func (s *Service) HandlePosting(ctx context.Context, ev contract.Event) error {
 	if err != nil || dup || p.Entry != contract.EntryDebit {
 		return err
 	}
-	f, err := s.figures(ctx, p.UserID)
+	f, err := s.Figures(ctx, p.UserID)
 	if err != nil {
 		return nil // stored; the flag is only a record
 	}
