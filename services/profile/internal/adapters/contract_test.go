@@ -73,3 +73,14 @@ func TestReferralCodes(t *testing.T) {
 	fresh := ferret(t)
 	storetest.ReferralCodes(t, func(t *testing.T) wallet.ReferralCodes { return adapters.ReferralCodes{C: fresh(t)} })
 }
+
+func TestPasses(t *testing.T) {
+	fresh := ferret(t)
+	storetest.PassStore(t, func(t *testing.T) app.PassStore {
+		p := adapters.Passes{Issues: fresh(t), Revocations: fresh(t), Shown: fresh(t)}
+		if err := p.EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	})
+}
