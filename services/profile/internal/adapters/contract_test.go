@@ -8,30 +8,17 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 	"github.com/dossapp/backend/services/profile/internal/storetest"
 	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
-// ferret starts an embedded FerretDB; fresh gives each store a
-// collection of its own.
+// ferret gives each store a collection of its own on one embedded
+// FerretDB.
 func ferret(t *testing.T) (fresh func(t *testing.T) *mongo.Collection) {
-	t.Helper()
-	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Shutdown)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	db := client.Database("contract_test")
+	db := storetest.FerretDB(t)
 	var n atomic.Int64
 	return func(t *testing.T) *mongo.Collection { return db.Collection(fmt.Sprint("c", n.Add(1))) }
 }

@@ -11,12 +11,11 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/storetest"
 	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
@@ -36,21 +35,6 @@ func (f *fakeAuth) get(_ context.Context, id int64) (contract.Account, error) {
 	return a, nil
 }
 
-func testDB(t *testing.T) *mongo.Database {
-	t.Helper()
-	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Shutdown)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return client.Database("profile_test")
-}
-
 // withWallet gives s a wallet on db, its postings made for s's users.
 func withWallet(db *mongo.Database, s *app.Service) *app.Service {
 	s.Wallet = &wallet.Service{Postings: adapters.Postings{C: db.Collection("postings")}, Referrals: adapters.ReferralCodes{C: db.Collection("referrals")}, Users: s}
@@ -61,7 +45,7 @@ func withWallet(db *mongo.Database, s *app.Service) *app.Service {
 // colliding: every user ends with exactly one code, no two users share
 // one, and the codes of the losers of a race are given back.
 func TestReferralCodesUniqueUnderConcurrency(t *testing.T) {
-	db := testDB(t)
+	db := storetest.FerretDB(t)
 	const users, perUser = 12, 4
 	auth := &fakeAuth{accounts: map[int64]contract.Account{}}
 	for i := int64(1); i <= users; i++ {
@@ -118,7 +102,7 @@ func TestReferralCodesUniqueUnderConcurrency(t *testing.T) {
 // insert alone: the same posting delivered many times at once, by the
 // stream and by ops, counts once; distinct postings at once all count.
 func TestConcurrentPostingsCountOnce(t *testing.T) {
-	db := testDB(t)
+	db := storetest.FerretDB(t)
 	auth := &fakeAuth{accounts: map[int64]contract.Account{5: {ID: 5, UUID: "u-5"}}}
 	s := withWallet(db, &app.Service{Profiles: adapters.NewVersionedProfiles(db.Collection("profiles")), Accounts: auth.get})
 	ctx := context.Background()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dossapp/backend/pkg/contract"
@@ -20,6 +21,22 @@ func race(n int, f func(i int)) {
 		wg.Go(func() { f(i) })
 	}
 	wg.Wait()
+}
+
+// wins runs try n times at once and counts the calls that succeeded; an
+// error other than lost fails the test.
+func wins(t *testing.T, n int, lost error, try func(i int) error) int {
+	t.Helper()
+	var won atomic.Int32
+	race(n, func(i int) {
+		err := try(i)
+		if err == nil {
+			won.Add(1)
+		} else if !errors.Is(err, lost) {
+			t.Error(err)
+		}
+	})
+	return int(won.Load())
 }
 
 func wantErr(t *testing.T, err, want error) {
@@ -110,19 +127,7 @@ func Profiles(t *testing.T, newStore func(t *testing.T) (open func() app.Profile
 	t.Run("concurrent creates: one wins", func(t *testing.T) {
 		open := newStore(t)
 		replicas := []app.Profiles{open(), open()}
-		var mu sync.Mutex
-		won := 0
-		race(8, func(i int) {
-			err := replicas[i%2].Create(ctx, app.Profile{UserID: 6})
-			if err != nil && !errors.Is(err, app.ErrExists) {
-				t.Error(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				won++
-			}
-		})
+		won := wins(t, 8, app.ErrExists, func(i int) error { return replicas[i%2].Create(ctx, app.Profile{UserID: 6}) })
 		if won != 1 {
 			t.Fatalf("%d creates succeeded", won)
 		}

@@ -1,10 +1,8 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -66,18 +64,9 @@ func Postings(t *testing.T, newStore func(t *testing.T) wallet.Postings) {
 	})
 	t.Run("the same id at once: one add stores it", func(t *testing.T) {
 		s := newStore(t)
-		var mu sync.Mutex
-		stored := 0
-		race(10, func(i int) {
+		stored := wins(t, 10, wallet.ErrExists, func(int) error {
 			_, err := s.Add(ctx, posting("wallet:same", 3, 1))
-			if err != nil && !errors.Is(err, wallet.ErrExists) {
-				t.Error(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				stored++
-			}
+			return err
 		})
 		ps, err := s.OfUser(ctx, 3)
 		must(t, err)
@@ -124,20 +113,7 @@ func ReferralCodes(t *testing.T, newStore func(t *testing.T) wallet.ReferralCode
 	})
 	t.Run("the same code at once: one claim wins", func(t *testing.T) {
 		s := newStore(t)
-		var mu sync.Mutex
-		won := 0
-		race(10, func(i int) {
-			err := s.Claim(ctx, "RACE", int64(i+1))
-			if err != nil && !errors.Is(err, wallet.ErrExists) {
-				t.Error(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				won++
-			}
-		})
-		if won != 1 {
+		if won := wins(t, 10, wallet.ErrExists, func(i int) error { return s.Claim(ctx, "RACE", int64(i+1)) }); won != 1 {
 			t.Fatalf("%d claims won", won)
 		}
 	})
