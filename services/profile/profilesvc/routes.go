@@ -143,7 +143,7 @@ func accountRoutes(ms *natsx.Service, svc *app.Service) error {
 				if _, err := natsx.RequireAdmin(ctx); err != nil {
 					return contract.WalletPostReply{}, err
 				}
-				return svc.PostWallet(ctx, r)
+				return svc.Wallet.PostWallet(ctx, r)
 			})
 		},
 		func() error {
@@ -151,7 +151,7 @@ func accountRoutes(ms *natsx.Service, svc *app.Service) error {
 				if _, err := natsx.RequireAdmin(ctx); err != nil {
 					return contract.OrderPostReply{}, err
 				}
-				return svc.PostOrder(ctx, r)
+				return svc.Wallet.PostOrder(ctx, r)
 			})
 		},
 	} {

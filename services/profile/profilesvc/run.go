@@ -23,6 +23,7 @@ import (
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
 // accountsFrom asks auth for an account over NATS, as the caller.
@@ -98,8 +99,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer func() { _ = client.Disconnect(context.Background()) }()
 
 	passStore := adapters.Passes{Issues: db.Collection("profile_passes"), Revocations: db.Collection("profile_pass_revocations"), Shown: db.Collection("profile_pass_verifications")}
+	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.Postings{C: db.Collection("profile_postings")}, adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
 	svc := &app.Service{
-		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profile_profiles")),
+		Profiles: profiles,
 		Accounts: accountsFrom(nc),
 		Contacts: authContacts{nc: nc},
 		Photos:   adapters.Images{Store: store, TTL: photoTTL},
@@ -109,14 +111,12 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxAge:        app.MaxAgeFor(photoTTL, docTTL),
 		TwoFA:         authContacts{nc: nc},
 
-		Postings:  db.Collection("profile_postings"),
-		Referrals: db.Collection("profile_referral_codes"),
-		Publish:   events.NewPublisher(js).Publish,
+		Publish: events.NewPublisher(js).Publish,
 		Passes: app.Passes{
 			Keys:         passKeys,
 			Store:        passStore,
 			Photos:       adapters.Images{Store: store, TTL: contract.PassDefaultTTL},
-			Limits:       mongox.NewLedger(db.Collection("profile_pass_limits"), nil),
+			Limits:       limits,
 			VerifyPerMin: verifyPerMin,
 		},
 		EraseObjects: func(ctx context.Context, prefix string) error {
@@ -125,23 +125,24 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		},
 	}
-	if err := svc.Profiles.EnsureIndexes(ctx); err != nil {
+	svc.Wallet = &wallet.Service{Postings: postings, Referrals: adapters.ReferralCodes{C: db.Collection("profile_referral_codes")}, Users: svc, Publish: svc.Publish}
+	if err := profiles.EnsureIndexes(ctx); err != nil {
 		return err
 	}
 	if err := passStore.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	if err := svc.Passes.Limits.EnsureIndexes(ctx); err != nil {
+	if err := limits.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	if err := app.EnsurePostingIndexes(ctx, svc.Postings); err != nil {
+	if err := postings.EnsureIndexes(ctx); err != nil {
 		return err
 	}
 	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket, common.StreamReplicas); err != nil {
 		return fmt.Errorf("uploads store: %w", err)
 	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Profiles.Collection())
-	svc.Profiles.RelayTo(relay)
+	relay := mongox.NewRelay(events.NewPublisher(js), log, profiles.Collection())
+	profiles.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceProfile, Version: "0.1.0", Description: "the user's profile"})
 	if err != nil {
@@ -165,7 +166,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		{Durable: contract.DurableProfileAccounts, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
 		{Durable: contract.DurableProfileDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
 		{Durable: contract.DurableProfileObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
-		{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.HandlePosting},
+		{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.Wallet.HandlePosting},
 		{Durable: contract.DurableProfileErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
 	} {
 		c, err := events.Consume(ctx, js, log, cfg)

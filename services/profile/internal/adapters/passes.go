@@ -55,7 +55,7 @@ func (p Passes) Issued(ctx context.Context, jti string) (app.IssuedPass, error) 
 	var d issuedDoc
 	err := p.Issues.FindOne(ctx, bson.M{"_id": jti}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return app.IssuedPass{}, mongox.ErrNotFound
+		return app.IssuedPass{}, app.ErrNotFound
 	}
 	if err != nil {
 		return app.IssuedPass{}, mongox.Wrap("pass get", err)

@@ -2,17 +2,13 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"reflect"
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
@@ -52,11 +48,11 @@ func (s *Service) AccountProfile(ctx context.Context, userID int64, platform str
 // view composes the account profile, giving the user a referral code the
 // first time it is shown.
 func (s *Service) view(ctx context.Context, p Profile, acc contract.Account) (contract.AccountProfile, error) {
-	code, err := s.referralCode(ctx, p)
+	code, err := s.Wallet.ReferralCode(ctx, p.UserID, p.ReferralCode)
 	if err != nil {
 		return contract.AccountProfile{}, err
 	}
-	f, err := s.figures(ctx, p.UserID)
+	f, err := s.Wallet.Figures(ctx, p.UserID)
 	if err != nil {
 		return contract.AccountProfile{}, err
 	}
@@ -264,7 +260,7 @@ func (s *Service) saveAccount(ctx context.Context, userID int64, c accountChange
 // command's caller must still drop its copy (an unchanged profile costs
 // the caller one uncached read, never a stale one).
 func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)) (Profile, error) {
-	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
+	p, err := s.Profiles.Update(ctx, userID, func(p *Profile) ([]contract.Event, error) {
 		before := *p
 		apply(p)
 		if reflect.DeepEqual(*p, before) { // VerifiedDocuments is a slice
@@ -277,8 +273,8 @@ func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)
 		return []contract.Event{ev}, nil
 	})
 	switch {
-	case errors.Is(err, mongox.ErrNotFound):
-		return p, mongox.Wrap("profile update", err)
+	case errors.Is(err, ErrNotFound):
+		return p, unavailable("profile update", err)
 	case err != nil && !errors.Is(err, errUnchanged):
 		return p, err
 	}
@@ -351,46 +347,18 @@ func (s *Service) VerifyOTP(ctx context.Context, userID int64, req contract.Acco
 	return out, nil
 }
 
-// referralAlphabet leaves out letters and digits that read alike.
-const referralAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-// NewReferralCode is 8 random characters (32^8 ≈ 10^12 codes).
-func NewReferralCode() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = referralAlphabet[int(b[i])%len(referralAlphabet)]
-	}
-	return string(b)
+// EnsureProfile makes sure the user has a profile, creating it from auth's
+// account the first time, so a posting names someone.
+func (s *Service) EnsureProfile(ctx context.Context, userID int64) error {
+	_, err := s.load(ctx, userID)
+	return err
 }
 
-// referralCode returns the user's code, making one the first time. A code
-// belongs to one user by a unique insert of the code itself; the profile's
-// version chain keeps one code per user: of two requests making a code at
-// once, one version wins, and the loser gives its code back.
-func (s *Service) referralCode(ctx context.Context, p Profile) (string, error) {
-	if p.ReferralCode != "" {
-		return p.ReferralCode, nil
-	}
-	gen := s.NewReferralCode
-	if gen == nil {
-		gen = NewReferralCode
-	}
-	var code string
-	for attempt := 0; ; attempt++ {
-		if attempt == 16 {
-			return "", mongox.Wrap("referral code", errors.New("no free code after 16 tries"))
-		}
-		code = gen()
-		_, err := s.Referrals.InsertOne(ctx, bson.M{"_id": code, "user_id": p.UserID})
-		if err == nil {
-			break
-		}
-		if !mongox.IsDuplicate(err) {
-			return "", mongox.Wrap("referral claim", err)
-		}
-	}
-	got, err := s.Profiles.Update(ctx, key(p.UserID), func(p *Profile) ([]contract.Event, error) {
+// KeepReferralCode makes code the user's referral code unless they have
+// one, and returns the one they keep: the profile's version chain keeps
+// one code per user.
+func (s *Service) KeepReferralCode(ctx context.Context, userID int64, code string) (string, error) {
+	got, err := s.Profiles.Update(ctx, userID, func(p *Profile) ([]contract.Event, error) {
 		if p.ReferralCode != "" {
 			return nil, errUnchanged
 		}
@@ -398,11 +366,7 @@ func (s *Service) referralCode(ctx context.Context, p Profile) (string, error) {
 		return nil, nil
 	})
 	if errors.Is(err, errUnchanged) {
-		_, _ = s.Referrals.DeleteOne(ctx, bson.M{"_id": code, "user_id": p.UserID})
-		return got.ReferralCode, nil
+		err = nil
 	}
-	if err != nil {
-		return "", err
-	}
-	return got.ReferralCode, nil
+	return got.ReferralCode, err
 }

@@ -1,21 +1,17 @@
-// Package app holds the profile service's commands and queries. A profile
-// is a version chain (pkg/mongox.Versioned) keyed by user id, so concurrent
-// updates cannot lose each other on FerretDB.
+// Package app holds the profile service's commands and queries. It keeps
+// its state in the stores it declares (stores.go); adapters implement them.
 package app
 
 import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
 // Profile is the stored state of one user's profile.
@@ -91,7 +87,7 @@ type AccountSource func(ctx context.Context, userID int64) (contract.Account, er
 
 // Service is the profile service's core.
 type Service struct {
-	Profiles *mongox.Versioned[Profile]
+	Profiles Profiles
 	Accounts AccountSource
 	Contacts ContactChanger
 	Photos   PhotoStore
@@ -101,21 +97,17 @@ type Service struct {
 	// (MaxAgeFor the links' lifetimes); 0: not at all.
 	MaxAge time.Duration
 
-	// The account API: auth's 2FA confirmation, the wallet and order
-	// postings, and the referral code claims.
-	TwoFA           TwoFA
-	Postings        *mongo.Collection
-	Referrals       *mongo.Collection
-	Publish         func(ctx context.Context, ev contract.Event) error
-	NewReferralCode func() string // NewReferralCode when nil
+	// The account API: auth's 2FA confirmation, and the wallet's figures
+	// and referral code.
+	TwoFA   TwoFA
+	Wallet  *wallet.Service
+	Publish func(ctx context.Context, ev contract.Event) error
 	// Passes signs and checks identity passes (issue 19).
 	Passes Passes
 	Now    func() time.Time // time.Now when nil
 	// EraseObjects deletes every object under a prefix (an account's purge).
 	EraseObjects func(ctx context.Context, prefix string) error
 }
-
-func key(userID int64) string { return strconv.FormatInt(userID, 10) }
 
 // LinkMargin is how long before the signed links in an answer expire the
 // answer stops being kept, so a phone shown a link still has time to
@@ -146,11 +138,11 @@ func (s *Service) Get(ctx context.Context, userID int64) (contract.Profile, erro
 }
 
 func (s *Service) load(ctx context.Context, userID int64) (Profile, error) {
-	p, _, err := s.Profiles.Get(ctx, key(userID))
+	p, err := s.Profiles.Get(ctx, userID)
 	if err == nil {
 		return p, nil
 	}
-	if !errors.Is(err, mongox.ErrNotFound) {
+	if !errors.Is(err, ErrNotFound) {
 		return p, err
 	}
 	acc, err := s.Accounts(ctx, userID)
@@ -160,9 +152,9 @@ func (s *Service) load(ctx context.Context, userID int64) (Profile, error) {
 	if err := s.Create(ctx, acc); err != nil {
 		return Profile{}, err
 	}
-	p, _, err = s.Profiles.Get(ctx, key(userID))
-	if errors.Is(err, mongox.ErrNotFound) {
-		return p, mongox.Wrap("profile get", err)
+	p, err = s.Profiles.Get(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return p, unavailable("profile get", err)
 	}
 	return p, err
 }
@@ -174,8 +166,8 @@ func (s *Service) Create(ctx context.Context, acc contract.Account) error {
 	if acc.ID == 0 {
 		return contract.Errorf(contract.NotFound, "No such account.")
 	}
-	err := s.Profiles.Put(ctx, key(acc.ID), 0, fromAccount(acc), nil)
-	if errors.Is(err, mongox.ErrStale) {
+	err := s.Profiles.Create(ctx, fromAccount(acc))
+	if errors.Is(err, ErrExists) {
 		return nil
 	}
 	return err
@@ -214,4 +206,11 @@ func (s *Service) UpdateName(ctx context.Context, userID int64, req contract.Upd
 		return contract.Profile{}, err
 	}
 	return s.record(ctx, userID, func(p *Profile) { p.FirstName, p.LastName = first, last })
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
 }

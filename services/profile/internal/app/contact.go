@@ -8,7 +8,6 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
@@ -122,7 +121,7 @@ func (s *Service) record(ctx context.Context, userID int64, change func(*Profile
 // recordWith is record for a change that announces events of its own
 // besides profile.updated, or refuses with an error (nothing is stored).
 func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Profile) ([]contract.Event, error)) (contract.Profile, error) {
-	p, err := s.Profiles.Update(ctx, key(userID), func(p *Profile) ([]contract.Event, error) {
+	p, err := s.Profiles.Update(ctx, userID, func(p *Profile) ([]contract.Event, error) {
 		evs, err := change(p)
 		if err != nil {
 			return nil, err
@@ -133,8 +132,8 @@ func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Pro
 		}
 		return append(evs, ev), nil
 	})
-	if errors.Is(err, mongox.ErrNotFound) {
-		err = mongox.Wrap("profile update", err)
+	if errors.Is(err, ErrNotFound) {
+		err = unavailable("profile update", err)
 	}
 	if errors.Is(err, errUnchanged) {
 		// Already stored, by an event's consumer perhaps (see change).
@@ -162,8 +161,8 @@ func (s *Service) OnContactChanged(ctx context.Context, ev contract.Event) error
 		}
 		return &p.Phone, &p.PhoneVerifyAt, &p.PhoneChange
 	}
-	p, _, err := s.Profiles.Get(ctx, key(c.UserID))
-	if errors.Is(err, mongox.ErrNotFound) {
+	p, err := s.Profiles.Get(ctx, c.UserID)
+	if errors.Is(err, ErrNotFound) {
 		return nil // created from auth's current account when first read
 	}
 	if err != nil {
@@ -172,7 +171,7 @@ func (s *Service) OnContactChanged(ctx context.Context, ev contract.Event) error
 	if v, _, _ := field(&p); *v != c.Old {
 		return nil
 	}
-	_, err = s.Profiles.Update(ctx, key(c.UserID), func(p *Profile) ([]contract.Event, error) {
+	_, err = s.Profiles.Update(ctx, c.UserID, func(p *Profile) ([]contract.Event, error) {
 		v, at, pending := field(p)
 		if *v != c.Old {
 			return nil, errUnchanged

@@ -3,11 +3,8 @@ package app
 import (
 	"context"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // EraseAccount is profile's part of an account's purge: every photo
@@ -27,12 +24,12 @@ func (s *Service) EraseAccount(ctx context.Context, due contract.AccountDeletion
 	if err := s.Passes.Store.Erase(ctx, due.UserID); err != nil {
 		return err
 	}
-	if s.Referrals != nil {
-		if _, err := s.Referrals.DeleteMany(ctx, bson.M{"user_id": due.UserID}); err != nil {
-			return mongox.Wrap("erase referral code", err)
+	if s.Wallet != nil {
+		if err := s.Wallet.Referrals.EraseUser(ctx, due.UserID); err != nil {
+			return err
 		}
 	}
-	if err := s.Profiles.Erase(ctx, key(due.UserID)); err != nil {
+	if err := s.Profiles.Erase(ctx, due.UserID); err != nil {
 		return err
 	}
 	if s.Publish == nil {

@@ -2,20 +2,15 @@ package app
 
 import (
 	"context"
-	"sort"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // Export is profile's part of the user's data export: the profile and the
 // account profile as the app shows them (links signed now), every wallet
 // and order posting, oldest first (the staff actions about the user come
-// from auth's audit trail). The postings are read by user_id, a scan on FerretDB: an
-// export runs at most once an hour per account.
+// from auth's audit trail). The postings are read by user_id, a scan on FerretDB v1:
+// an export runs at most once an hour per account.
 func (s *Service) Export(ctx context.Context, userID int64) (contract.ProfileExportPart, error) {
 	var out contract.ProfileExportPart
 	var err error
@@ -25,33 +20,8 @@ func (s *Service) Export(ctx context.Context, userID int64) (contract.ProfileExp
 	if out.AccountProfile, err = s.AccountProfile(ctx, userID, ""); err != nil {
 		return out, err
 	}
-	var ps []Posting
-	if err := findAll(ctx, s.Postings, userID, &ps); err != nil {
-		return out, mongox.Wrap("postings read", err)
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].At.Before(ps[j].At) })
-	out.Wallet, out.Orders = []contract.ExportWallet{}, []contract.ExportOrder{}
-	for _, p := range ps {
-		switch p.Kind {
-		case postingWallet:
-			out.Wallet = append(out.Wallet, contract.ExportWallet{
-				ID: p.ID, Balance: p.Balance, Entry: p.Entry, Amount: contract.Amount(p.Amount), ExpiresAt: p.ExpiresAt,
-				Reason: p.Reason, At: p.At, Received: p.Received, Shortfall: contract.Amount(p.Shortfall),
-			})
-		case postingOrder:
-			out.Orders = append(out.Orders, contract.ExportOrder{
-				ID: p.ID, OrderID: p.OrderID, Status: p.Status, Amount: contract.Amount(p.Amount), At: p.At, Received: p.Received,
-			})
-		}
+	if out.Wallet, out.Orders, err = s.Wallet.History(ctx, userID); err != nil {
+		return out, err
 	}
 	return out, nil
-}
-
-// findAll decodes every document of c about userID into out.
-func findAll(ctx context.Context, c *mongo.Collection, userID int64, out any) error {
-	cur, err := c.Find(ctx, bson.M{"user_id": userID})
-	if err != nil {
-		return err
-	}
-	return cur.All(ctx, out)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
@@ -29,7 +30,7 @@ func photoKey(userID int64) string {
 }
 
 // photoPrefix holds every photo of the user, and nothing else.
-func photoPrefix(userID int64) string { return "profiles/" + key(userID) + "/" }
+func photoPrefix(userID int64) string { return "profiles/" + strconv.FormatInt(userID, 10) + "/" }
 
 // UpdateImage stores a new profile photo. The previous one is deleted by
 // the profile.object_orphaned event stored with the change, so it goes

@@ -13,7 +13,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
@@ -40,7 +39,7 @@ type IssuedPass struct {
 type PassStore interface {
 	// Record stores a new pass; jti is unique.
 	Record(ctx context.Context, p IssuedPass) error
-	// Issued returns the pass with jti, or mongox.ErrNotFound.
+	// Issued returns the pass with jti, or ErrNotFound.
 	Issued(ctx context.Context, jti string) (IssuedPass, error)
 	// Revoke kills every pass of the user issued at or before at.
 	Revoke(ctx context.Context, userID int64, at time.Time) error
@@ -63,7 +62,7 @@ type Passes struct {
 	// Photos signs the short links to a pass's photo.
 	Photos LinkSigner
 	// Limits counts verifications per client address.
-	Limits       *mongox.Ledger
+	Limits       Limits
 	VerifyPerMin int
 }
 
@@ -258,7 +257,7 @@ func (s *Service) checkPass(ctx context.Context, raw string) (contract.PassVerif
 		return invalidPass(contract.PassInvalid), IssuedPass{}, nil
 	}
 	rec, err := s.Passes.Store.Issued(ctx, cl.ID)
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return invalidPass(contract.PassInvalid), IssuedPass{}, nil
 	}
 	if err != nil {
@@ -277,8 +276,8 @@ func (s *Service) checkPass(ctx context.Context, raw string) (contract.PassVerif
 	// The profile as stored now: a document rejected or deleted a moment
 	// ago must already count. A profile that is gone is an account that
 	// is gone.
-	p, _, err := s.Profiles.Get(ctx, key(rec.UserID))
-	if errors.Is(err, mongox.ErrNotFound) {
+	p, err := s.Profiles.Get(ctx, rec.UserID)
+	if errors.Is(err, ErrNotFound) {
 		return invalidPass(contract.PassRevoked), IssuedPass{}, nil
 	}
 	if err != nil {
@@ -343,7 +342,7 @@ func (s *Service) PassPhoto(ctx context.Context, req contract.PassVerifyRequest)
 	if !reply.Valid || reply.Claims.Photo == "" {
 		return contract.PassPhotoReply{}, notFound
 	}
-	p, _, err := s.Profiles.Get(ctx, key(rec.UserID))
+	p, err := s.Profiles.Get(ctx, rec.UserID)
 	if err != nil || p.Image == nil || photoDigest(*p.Image) != reply.Claims.Photo {
 		return contract.PassPhotoReply{}, notFound
 	}
@@ -375,15 +374,9 @@ func (s *Service) limitVerify(ctx context.Context) error {
 	if ip == "" || s.Passes.Limits == nil || s.Passes.VerifyPerMin <= 0 {
 		return nil
 	}
-	_, err := s.Passes.Limits.Append(ctx, "pass-verify:"+ip, func(tail *mongox.Tail, now time.Time) (string, error) {
-		oldest, ok, err := tail.At(s.Passes.VerifyPerMin - 1)
-		if err != nil {
-			return "", err
-		}
-		if wait := oldest.At.Add(time.Minute).Sub(now); ok && wait > 0 {
-			return "", contract.RateLimitedFor(int(wait/time.Second)+1, "Too many verifications from your network. Please try again later.")
-		}
-		return "hit", nil
-	})
-	return err
+	wait, err := s.Passes.Limits.Hit(ctx, "pass-verify:"+ip, s.Passes.VerifyPerMin, time.Minute)
+	if err != nil || wait <= 0 {
+		return err
+	}
+	return contract.RateLimitedFor(int(wait/time.Second)+1, "Too many verifications from your network. Please try again later.")
 }

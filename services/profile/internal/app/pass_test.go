@@ -12,35 +12,17 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/embedded"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/storetest"
 )
 
 type noLinks struct{}
 
 func (noLinks) URL(_ context.Context, key string) (string, error) {
 	return "https://s3.test/" + key, nil
-}
-
-func passDB(t *testing.T) *mongo.Database {
-	t.Helper()
-	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Shutdown)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return client.Database("pass_test")
 }
 
 func payload(t *testing.T, tok string) map[string]any {
@@ -58,7 +40,7 @@ func payload(t *testing.T, tok string) map[string]any {
 }
 
 func TestIdentityPass(t *testing.T) {
-	db := passDB(t)
+	db := storetest.FerretDB(t)
 	ctx := context.Background()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	now := time.Now().UTC()
@@ -67,7 +49,7 @@ func TestIdentityPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &app.Service{
-		Profiles: mongox.NewVersioned[app.Profile](db.Collection("profiles")),
+		Profiles: adapters.NewVersionedProfiles(db.Collection("profiles")),
 		Accounts: func(_ context.Context, id int64) (contract.Account, error) {
 			return contract.Account{ID: id, UUID: "uuid-secret", Email: "a@example.com"}, nil
 		},

@@ -1,4 +1,4 @@
-package app
+package wallet
 
 import (
 	"context"
@@ -10,14 +10,11 @@ import (
 	"time"
 	"unicode"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/logx"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // MaxAmount bounds one posting (in minor units), so no sum of them can
@@ -126,16 +123,12 @@ func digest(parts ...any) string {
 // store inserts a posting once; duplicate is true when its id was stored
 // before, and errIDReused when that was with other content.
 func (s *Service) store(ctx context.Context, p Posting) (duplicate bool, err error) {
-	_, err = s.Postings.InsertOne(ctx, p)
+	old, err := s.Postings.Add(ctx, p)
 	if err == nil {
 		return false, nil
 	}
-	if !mongox.IsDuplicate(err) {
-		return false, mongox.Wrap("posting insert", err)
-	}
-	var old Posting
-	if err := s.Postings.FindOne(ctx, bson.M{"_id": p.ID}).Decode(&old); err != nil {
-		return true, mongox.Wrap("posting read", err)
+	if !errors.Is(err, ErrExists) {
+		return false, err
 	}
 	if old.Digest != p.Digest {
 		return true, errIDReused
@@ -143,24 +136,13 @@ func (s *Service) store(ctx context.Context, p Posting) (duplicate bool, err err
 	return true, nil
 }
 
-// figures projects a user's postings as of now.
-func (s *Service) figures(ctx context.Context, userID int64) (Figures, error) {
-	cur, err := s.Postings.Find(ctx, bson.M{"user_id": userID})
+// Figures projects a user's postings as of now.
+func (s *Service) Figures(ctx context.Context, userID int64) (Figures, error) {
+	ps, err := s.Postings.OfUser(ctx, userID)
 	if err != nil {
-		return Figures{}, mongox.Wrap("postings find", err)
-	}
-	var ps []Posting
-	if err := cur.All(ctx, &ps); err != nil {
-		return Figures{}, mongox.Wrap("postings read", err)
+		return Figures{}, err
 	}
 	return Project(ps, s.now()), nil
-}
-
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
 }
 
 // PostWallet is the admin API's wallet posting: checked, stored once, and
@@ -208,7 +190,7 @@ func (s *Service) PostOrder(ctx context.Context, o contract.OrderPosted) (contra
 // admit stores an admin posting for an existing user, publishes it, and
 // projects the user's figures after it.
 func (s *Service) admit(ctx context.Context, p Posting, eventType string, data any) (bool, Figures, error) {
-	if _, err := s.load(ctx, p.UserID); err != nil {
+	if err := s.Users.EnsureProfile(ctx, p.UserID); err != nil {
 		return false, Figures{}, err
 	}
 	dup, err := s.store(ctx, p)
@@ -218,7 +200,7 @@ func (s *Service) admit(ctx context.Context, p Posting, eventType string, data a
 	if err := s.publish(ctx, eventType, p.ID, data); err != nil {
 		return dup, Figures{}, err
 	}
-	f, err := s.figures(ctx, p.UserID)
+	f, err := s.Figures(ctx, p.UserID)
 	return dup, f, err
 }
 
@@ -249,7 +231,7 @@ func (s *Service) flag(ctx context.Context, p Posting, f Figures) int64 {
 	}
 	logx.From(ctx).Warn("debit beyond balance", zap.String("posting", p.ID), zap.Int64("user_id", p.UserID),
 		zap.String("balance", p.Balance), zap.Int64("shortfall", short))
-	if _, err := s.Postings.UpdateOne(ctx, bson.M{"_id": p.ID}, bson.M{"$set": bson.M{"shortfall": short}}); err != nil {
+	if err := s.Postings.SetShortfall(ctx, p.ID, short); err != nil {
 		logx.From(ctx).Warn("record shortfall", zap.String("posting", p.ID), zap.Error(err))
 	}
 	return short
@@ -284,7 +266,7 @@ func (s *Service) HandlePosting(ctx context.Context, ev contract.Event) error {
 	if err != nil || dup || p.Entry != contract.EntryDebit {
 		return err
 	}
-	f, err := s.figures(ctx, p.UserID)
+	f, err := s.Figures(ctx, p.UserID)
 	if err != nil {
 		return nil // stored; the flag is only a record
 	}
@@ -307,9 +289,4 @@ func decodePosting[T any](ev contract.Event, at func(*T) *time.Time, validate fu
 		return v, errors.Join(events.ErrPermanent, err)
 	}
 	return v, nil
-}
-
-// EnsurePostingIndexes helps real MongoDB find a user's postings.
-func EnsurePostingIndexes(ctx context.Context, c *mongo.Collection) error {
-	return mongox.EnsureIndexes(ctx, c, map[string]bson.D{"user_id": {{Key: "user_id", Value: 1}}})
 }

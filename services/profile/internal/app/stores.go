@@ -1,0 +1,45 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dossapp/backend/pkg/contract"
+)
+
+// ErrNotFound is a store's answer for a key it holds nothing under.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists is a store's refusal to create what it already holds.
+var ErrExists = errors.New("already exists")
+
+// Profiles keeps one profile per user. Concurrent updates of one profile
+// must not lose each other: Update re-applies change to the newest state
+// until it is the one stored.
+type Profiles interface {
+	// Get returns the newest state, or ErrNotFound.
+	Get(ctx context.Context, userID int64) (Profile, error)
+	// Create stores a profile that did not exist, or returns ErrExists.
+	Create(ctx context.Context, p Profile) error
+	// Update stores change's result with the events it announces (sent
+	// once the change is stored); an error from change stores nothing and
+	// is returned with the state change saw. ErrNotFound when there is no
+	// profile.
+	Update(ctx context.Context, userID int64, change func(*Profile) ([]contract.Event, error)) (Profile, error)
+	// Erase removes the profile; a later Get finds nothing. Idempotent.
+	Erase(ctx context.Context, userID int64) error
+}
+
+// Limits counts attempts under a key (a client address, ...) shared by
+// every replica.
+type Limits interface {
+	// Hit counts one attempt unless limit of them were counted in the last
+	// window; then it counts nothing and says how long until one more fits.
+	Hit(ctx context.Context, key string, limit int, window time.Duration) (wait time.Duration, err error)
+}
+
+// unavailable is a store failure the caller may retry (503, Retry-After).
+func unavailable(op string, err error) error {
+	return &contract.Error{Code: contract.Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
+}
