@@ -223,3 +223,14 @@ func mount(ms *natsx.Service, table []Endpoint) error {
 	}
 	return errors.Join(errs...)
 }
+
+// AsPrincipal adapts a handler that acts on the caller's principal (most
+// user commands) to a table row.
+func AsPrincipal[Req, Resp any](fn func(ctx context.Context, p contract.Principal, req Req) (Resp, error)) func(context.Context, natsx.Caller, Req) (Resp, error) {
+	return func(ctx context.Context, c natsx.Caller, req Req) (Resp, error) { return fn(ctx, c.Principal, req) }
+}
+
+// Plain adapts a handler that needs nothing of its caller to a table row.
+func Plain[Req, Resp any](fn func(ctx context.Context, req Req) (Resp, error)) func(context.Context, natsx.Caller, Req) (Resp, error) {
+	return func(ctx context.Context, _ natsx.Caller, req Req) (Resp, error) { return fn(ctx, req) }
+}
