@@ -5,132 +5,132 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/service"
 	"github.com/dossapp/backend/services/auth/internal/app"
 )
 
-// routes lists every auth endpoint in one place.
-func routes(ms *natsx.Service, svc *app.Service) error {
-	for _, add := range []func() error{
-		func() error { return natsx.Handle(ms, contract.AuthEmailSendOTP, svc.EmailSendOTP) },
-		func() error { return natsx.Handle(ms, contract.AuthEmailVerifyOTP, svc.EmailVerifyOTP) },
-		func() error { return natsx.Handle(ms, contract.AuthPhoneSendOTP, svc.PhoneSendOTP) },
-		func() error { return natsx.Handle(ms, contract.AuthPhoneVerifyOTP, svc.PhoneVerifyOTP) },
-		func() error { return natsx.Handle(ms, contract.AuthSetPIN, svc.SetPIN) },
-		func() error {
-			return natsx.Handle(ms, contract.AuthConfirmPIN, func(ctx context.Context, r contract.ConfirmPINRequest) (contract.Session, error) {
-				return svc.ConfirmPIN(ctx, r, natsx.CallerFrom(ctx).Client)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthLogin, func(ctx context.Context, r contract.LoginRequest) (contract.LoginReply, error) {
-				return svc.Login(ctx, r, natsx.CallerFrom(ctx).Client)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthLogout, func(ctx context.Context, _ contract.LogoutRequest) (struct{}, error) {
-				c, err := natsx.RequireUser(ctx)
-				if err != nil {
-					return struct{}{}, err
-				}
-				return struct{}{}, svc.Logout(ctx, c.Principal)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthKeys, func(context.Context, struct{}) (contract.KeysReply, error) {
-				return svc.Signer.Keys(), nil
-			})
-		},
-		func() error { return natsx.Handle(ms, contract.AuthAccountGet, svc.AccountGet) },
-		func() error {
-			return natsx.Handle(ms, contract.AuthChangeEmail, func(ctx context.Context, r contract.ChangeEmailRequest) (contract.Account, error) {
-				if err := sameUser(ctx, r.UserID); err != nil {
-					return contract.Account{}, err
-				}
-				return svc.ChangeEmail(ctx, r)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthChangePhone, func(ctx context.Context, r contract.ChangePhoneRequest) (contract.Account, error) {
-				if err := sameUser(ctx, r.UserID); err != nil {
-					return contract.Account{}, err
-				}
-				return svc.ChangePhone(ctx, r)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthLoginVerifyOTP, func(ctx context.Context, r contract.LoginVerifyOTPRequest) (contract.Session, error) {
-				return svc.LoginVerifyOTP(ctx, r, natsx.CallerFrom(ctx).Client)
-			})
-		},
-		func() error { return natsx.Handle(ms, contract.AuthChangePassword, asUser(svc.ChangePassword)) },
-		func() error { return natsx.Handle(ms, contract.AuthSessionsList, asUser(svc.SessionsList)) },
-		func() error {
-			return natsx.Handle(ms, contract.AuthSessionRevoke, asUser(func(ctx context.Context, p contract.Principal, r contract.SessionRevokeRequest) (struct{}, error) {
-				return struct{}{}, svc.SessionRevoke(ctx, p, r)
-			}))
-		},
-		func() error { return natsx.Handle(ms, contract.AuthTwoFAStart, asUser(svc.TwoFAStart)) },
-		func() error { return natsx.Handle(ms, contract.AuthTwoFAVerify, asUser(svc.TwoFAVerify)) },
-		func() error { return natsx.Handle(ms, contract.AuthVerifyContact, asUser(svc.VerifyContact)) },
-		func() error { return natsx.Handle(ms, contract.AuthExportDone, asUser(svc.ExportDone)) },
-		func() error {
-			return natsx.Handle(ms, contract.AuthForgotPIN, func(ctx context.Context, r contract.ForgotPINRequest) (struct{}, error) {
-				return struct{}{}, svc.ForgotPIN(ctx, r)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthResetPIN, func(ctx context.Context, r contract.ResetPINRequest) (contract.Session, error) {
-				return svc.ResetPIN(ctx, r, natsx.CallerFrom(ctx).Client)
-			})
-		},
-		func() error { return natsx.Handle(ms, contract.AuthAccountDelete, asUser(svc.RequestDeletion)) },
-		func() error {
-			return natsx.Handle(ms, contract.AuthDeletionsList, func(ctx context.Context, r contract.DeletionsListRequest) (contract.DeletionsListReply, error) {
-				if _, err := natsx.RequireAdmin(ctx); err != nil {
-					return contract.DeletionsListReply{}, err
-				}
-				return svc.DeletionsList(ctx, r)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthDeletionCancel, func(ctx context.Context, r contract.DeletionCancelRequest) (contract.AdminDeletion, error) {
-				c, err := natsx.RequireAdmin(ctx)
-				if err != nil {
-					return contract.AdminDeletion{}, err
-				}
-				return svc.CancelDeletion(ctx, c.Admin, r)
-			})
-		},
-	} {
-		if err := add(); err != nil {
-			return err
-		}
+// routes lists every auth endpoint and who may call it. Staff signing in
+// needs no caller (the gateway is the only bus user that may publish those
+// subjects); managing staff needs an admin caller who is an enabled
+// admin-role member here.
+func routes(svc *app.Service, st *app.Staff) []service.Endpoint {
+	return []service.Endpoint{
+		service.On(service.Public, contract.AuthEmailSendOTP, service.Plain(svc.EmailSendOTP)),
+		service.On(service.Public, contract.AuthEmailVerifyOTP, service.Plain(svc.EmailVerifyOTP)),
+		service.On(service.Public, contract.AuthPhoneSendOTP, service.Plain(svc.PhoneSendOTP)),
+		service.On(service.Public, contract.AuthPhoneVerifyOTP, service.Plain(svc.PhoneVerifyOTP)),
+		service.On(service.Public, contract.AuthSetPIN, service.Plain(svc.SetPIN)),
+		service.On(service.Public, contract.AuthConfirmPIN, func(ctx context.Context, c natsx.Caller, r contract.ConfirmPINRequest) (contract.Session, error) {
+			return svc.ConfirmPIN(ctx, r, c.Client)
+		}),
+		service.On(service.Public, contract.AuthLogin, func(ctx context.Context, c natsx.Caller, r contract.LoginRequest) (contract.LoginReply, error) {
+			return svc.Login(ctx, r, c.Client)
+		}),
+		service.On(service.Public, contract.AuthLoginVerifyOTP, func(ctx context.Context, c natsx.Caller, r contract.LoginVerifyOTPRequest) (contract.Session, error) {
+			return svc.LoginVerifyOTP(ctx, r, c.Client)
+		}),
+		service.On(service.Public, contract.AuthForgotPIN, func(ctx context.Context, _ natsx.Caller, r contract.ForgotPINRequest) (struct{}, error) {
+			return struct{}{}, svc.ForgotPIN(ctx, r)
+		}),
+		service.On(service.Public, contract.AuthResetPIN, func(ctx context.Context, c natsx.Caller, r contract.ResetPINRequest) (contract.Session, error) {
+			return svc.ResetPIN(ctx, r, c.Client)
+		}),
+		service.On(service.Public, contract.AuthKeys, func(context.Context, natsx.Caller, struct{}) (contract.KeysReply, error) {
+			return svc.Signer.Keys(), nil
+		}),
+		// Profile and documents read the account of the user they serve.
+		service.On(service.Peer, contract.AuthAccountGet, service.Plain(svc.AccountGet)),
+
+		service.On(service.User, contract.AuthLogout, func(ctx context.Context, c natsx.Caller, _ contract.LogoutRequest) (struct{}, error) {
+			return struct{}{}, svc.Logout(ctx, c.Principal)
+		}),
+		service.On(service.User, contract.AuthChangeEmail, func(ctx context.Context, c natsx.Caller, r contract.ChangeEmailRequest) (contract.Account, error) {
+			if err := ownAccount(c, r.UserID); err != nil {
+				return contract.Account{}, err
+			}
+			return svc.ChangeEmail(ctx, r)
+		}),
+		service.On(service.User, contract.AuthChangePhone, func(ctx context.Context, c natsx.Caller, r contract.ChangePhoneRequest) (contract.Account, error) {
+			if err := ownAccount(c, r.UserID); err != nil {
+				return contract.Account{}, err
+			}
+			return svc.ChangePhone(ctx, r)
+		}),
+		service.On(service.User, contract.AuthChangePassword, service.AsPrincipal(svc.ChangePassword)),
+		service.On(service.User, contract.AuthSessionsList, service.AsPrincipal(svc.SessionsList)),
+		service.On(service.User, contract.AuthSessionRevoke, func(ctx context.Context, c natsx.Caller, r contract.SessionRevokeRequest) (struct{}, error) {
+			return struct{}{}, svc.SessionRevoke(ctx, c.Principal, r)
+		}),
+		service.On(service.User, contract.AuthTwoFAStart, service.AsPrincipal(svc.TwoFAStart)),
+		service.On(service.User, contract.AuthTwoFAVerify, service.AsPrincipal(svc.TwoFAVerify)),
+		service.On(service.User, contract.AuthVerifyContact, service.AsPrincipal(svc.VerifyContact)),
+		service.On(service.User, contract.AuthExportDone, service.AsPrincipal(svc.ExportDone)),
+		service.On(service.User, contract.AuthAccountDelete, service.AsPrincipal(svc.RequestDeletion)),
+		// The user's export: the account's part and the staff actions
+		// about the user from the audit trail kept here.
+		service.On(service.User, contract.AuthExport, func(ctx context.Context, c natsx.Caller, r contract.ExportRequest) (contract.AuthExportPart, error) {
+			part, err := svc.Export(ctx, c.Principal, r)
+			if err != nil {
+				return part, err
+			}
+			part.Audit, err = st.AuditAbout(ctx, c.UserID)
+			return part, err
+		}),
+
+		service.On(service.Public, contract.AuthStaffLogin, func(ctx context.Context, c natsx.Caller, r contract.StaffLoginRequest) (contract.StaffSession, error) {
+			return st.Login(ctx, r, c.Client)
+		}),
+		service.On(service.Public, contract.AuthStaffSession, service.Plain(st.Session)),
+		service.On(service.Public, contract.AuthStaffLogout, func(ctx context.Context, _ natsx.Caller, r contract.StaffSessionRequest) (struct{}, error) {
+			return struct{}{}, st.Logout(ctx, r)
+		}),
+		service.On(service.Admin, contract.AuthStaffList, func(ctx context.Context, c natsx.Caller, _ struct{}) (contract.StaffList, error) {
+			if err := staffAdmin(ctx, st, c); err != nil {
+				return contract.StaffList{}, err
+			}
+			return st.List(ctx)
+		}),
+		service.On(service.Admin, contract.AuthStaffCreate, func(ctx context.Context, c natsx.Caller, r contract.StaffCreateRequest) (contract.StaffCredentials, error) {
+			if err := staffAdmin(ctx, st, c); err != nil {
+				return contract.StaffCredentials{}, err
+			}
+			return st.Create(ctx, c.Admin, r)
+		}),
+		service.On(service.Admin, contract.AuthStaffUpdate, func(ctx context.Context, c natsx.Caller, r contract.StaffUpdateRequest) (contract.StaffCredentials, error) {
+			if err := staffAdmin(ctx, st, c); err != nil {
+				return contract.StaffCredentials{}, err
+			}
+			return st.Update(ctx, c.Admin, r)
+		}),
+		service.On(service.Admin, contract.AuthAuditList, service.Plain(st.AuditList)),
+		service.On(service.Admin, contract.AuthAdminUser, service.Plain(svc.AdminUser)),
+		service.On(service.Admin, contract.AuthAdminSessionsRevoke, service.Plain(svc.AdminSessionsRevoke)),
+		service.On(service.Admin, contract.AuthAdminUnlock, service.Plain(svc.AdminUnlock)),
+		service.On(service.Admin, contract.AuthDeletionsList, service.Plain(svc.DeletionsList)),
+		service.On(service.Admin, contract.AuthDeletionCancel, func(ctx context.Context, c natsx.Caller, r contract.DeletionCancelRequest) (contract.AdminDeletion, error) {
+			return svc.CancelDeletion(ctx, c.Admin, r)
+		}),
 	}
-	return nil
 }
 
-// sameUser refuses a contact change for anyone but the authenticated
+// ownAccount refuses a contact change for anyone but the authenticated
 // caller the gateway vouched for.
-func sameUser(ctx context.Context, userID int64) error {
-	c, err := natsx.RequireUser(ctx)
-	if err != nil {
-		return err
-	}
+func ownAccount(c natsx.Caller, userID int64) error {
 	if c.UserID != userID {
 		return contract.Errorf(contract.Forbidden, "You may only change your own account.")
 	}
 	return nil
 }
 
-// asUser serves a command only to an authenticated caller, whose
-// principal it hands on.
-func asUser[Req, Resp any](fn func(context.Context, contract.Principal, Req) (Resp, error)) natsx.Handler[Req, Resp] {
-	return func(ctx context.Context, r Req) (Resp, error) {
-		c, err := natsx.RequireUser(ctx)
-		if err != nil {
-			var zero Resp
-			return zero, err
-		}
-		return fn(ctx, c.Principal, r)
+// staffAdmin refuses an admin caller who is not an enabled admin-role
+// member: only they manage staff.
+func staffAdmin(ctx context.Context, st *app.Staff, c natsx.Caller) error {
+	ok, err := st.IsAdmin(ctx, c.Admin)
+	if err != nil {
+		return err
 	}
+	if !ok {
+		return contract.Errorf(contract.Forbidden, "Only an admin may manage staff.")
+	}
+	return nil
 }

@@ -20,11 +20,10 @@ import (
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
-	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/pkg/service"
 	"github.com/dossapp/backend/services/auth/internal/app"
 )
 
@@ -139,39 +138,6 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := logx.New(stdout, s.common.Dev(), contract.ServiceAuth)
-	defer func() { _ = log.Sync() }()
-
-	nc, js, err := natsx.Dial(s.common.Bus, contract.ServiceAuth, log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = nc.Drain() }()
-	ops, err := obs.Start(getenv, contract.ServiceAuth, obs.NATSReady(nc))
-	if err != nil {
-		return err
-	}
-	defer ops.Stop()
-	if err := events.EnsureStreams(ctx, js, s.common.StreamReplicas); err != nil {
-		return err
-	}
-	var kv jetstream.KeyValue
-	err = natsx.Settle(ctx, "revocation bucket", func(ctx context.Context) (err error) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: contract.BucketRevokedSessions, TTL: s.tokenTTL + time.Hour, Storage: jetstream.FileStorage,
-			Replicas: s.common.StreamReplicas,
-		})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("revocation bucket: %w", err)
-	}
-	client, db, err := mongox.Connect(ctx, s.common.MongoURI, s.common.MongoDB)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = client.Disconnect(context.Background()) }()
-
 	box, err := seal.New(s.notifyKey)
 	if err != nil {
 		return err
@@ -180,6 +146,27 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	return service.Run(ctx, getenv, stdout, s.common, service.Declaration{
+		Name: contract.ServiceAuth, Version: "0.1.0", Description: "registration, PIN login, tokens and sessions", Outcome: countOutcome,
+		Build: func(ctx context.Context, c service.Conns) (service.Parts, error) { return build(ctx, c, s, box, sg) },
+	})
+}
+
+// build opens auth's stores and the revocation bucket and lists what the
+// service runs.
+func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *app.Signer) (service.Parts, error) {
+	var kv jetstream.KeyValue
+	err := natsx.Settle(ctx, "revocation bucket", func(ctx context.Context) (err error) {
+		kv, err = c.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: contract.BucketRevokedSessions, TTL: s.tokenTTL + time.Hour, Storage: jetstream.FileStorage,
+			Replicas: s.common.StreamReplicas,
+		})
+		return err
+	})
+	if err != nil {
+		return service.Parts{}, fmt.Errorf("revocation bucket: %w", err)
+	}
+	db, log := c.DB, c.Log
 	svc := &app.Service{
 		Accounts: mongox.NewVersioned[app.Account](db.Collection("auth_accounts")),
 		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
@@ -199,7 +186,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Dev:         s.common.Dev(),
 		Now:         time.Now,
 		Revoked:     revocations{kv: kv},
-		NATS:        nc,
+		NATS:        c.NC,
 		Observe:     budgetLog{log: log},
 		Deletions:   mongox.NewVersioned[app.Deletion](db.Collection("auth_deletions")),
 		// Only deletions in flight: the deletion loop reads all of it.
@@ -207,72 +194,45 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
-			return err
+			return service.Parts{}, err
 		}
 	}
-	for c, ix := range map[*mongo.Collection]map[string]bson.D{
+	for coll, ix := range map[*mongo.Collection]map[string]bson.D{
 		svc.Sessions:   {"user_expires": {{Key: "user_id", Value: 1}, {Key: "expires_at", Value: 1}}},
 		svc.Challenges: {"uuid_purpose": {{Key: "uuid", Value: 1}, {Key: "purpose", Value: 1}, {Key: "created_at", Value: -1}}},
 	} {
-		if err := mongox.EnsureIndexes(ctx, c, ix); err != nil {
-			return err
+		if err := mongox.EnsureIndexes(ctx, coll, ix); err != nil {
+			return service.Parts{}, err
 		}
 	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Accounts.Collection(), svc.OTPs.Collection(), svc.Deletions.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, svc.Accounts.Collection(), svc.OTPs.Collection(), svc.Deletions.Collection())
 	svc.Accounts.RelayTo(relay)
 	svc.OTPs.RelayTo(relay)
 	svc.Deletions.RelayTo(relay)
-
-	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceAuth, Version: "0.1.0", Description: "registration, PIN login, tokens and sessions", Outcome: countOutcome})
-	if err != nil {
-		return err
-	}
 	staff, err := newStaff(db, svc.Hasher, s.codeKey)
 	if err != nil {
-		_ = ms.Stop()
-		return err
+		return service.Parts{}, err
 	}
-	if err := errors.Join(routes(ms, svc), staffRoutes(ms, staff, svc)); err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	// The console's audit page reads the admin.audited events from a
-	// collection of auth's own: the stream keeps them for 7 days only.
-	audit, err := events.Consume(ctx, js, log, events.ConsumerConfig{Durable: contract.DurableAuthAudit, Subjects: []string{contract.EventAdminAudited}, Handler: auditHandler(staff)})
-	if err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	defer audit.Stop()
-	if err := natsx.AddHealth(ms, contract.ServiceAuth, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	deletions, err := events.Consume(ctx, js, log, events.ConsumerConfig{
-		Durable: contract.DurableAuthDeletions, Subjects: app.DeletionEvents(), Handler: svc.HandleDeletionEvent,
-		// A purge is retried until it is done: a long tail of retries, and
-		// the deletion loop asks the services again after that.
-		MaxDeliver: 50, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute},
-	})
-	if err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	rctx, stopRelay := context.WithCancel(context.Background())
-	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); relay.Run(rctx) }()
-	go sweep(rctx, svc, staff, log)
-	go republishRevocations(rctx, svc, log)
-	go deletionLoop(rctx, svc, log)
-
-	log.Info("auth ready")
-	<-ctx.Done()
-	log.Info("auth stopping")
-	deletions.Stop()
-	_ = ms.Stop()
-	stopRelay()
-	<-relayDone
-	return nil
+	return service.Parts{
+		Endpoints: routes(svc, staff),
+		Consumers: []events.ConsumerConfig{
+			// The console's audit page reads the admin.audited events from a
+			// collection of auth's own: the stream keeps them for 7 days only.
+			{Durable: contract.DurableAuthAudit, Subjects: []string{contract.EventAdminAudited}, Handler: auditHandler(staff)},
+			{
+				Durable: contract.DurableAuthDeletions, Subjects: app.DeletionEvents(), Handler: svc.HandleDeletionEvent,
+				// A purge is retried until it is done: a long tail of retries, and
+				// the deletion loop asks the services again after that.
+				MaxDeliver: 50, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute},
+			},
+		},
+		Loops: []func(context.Context){
+			relay.Run,
+			func(ctx context.Context) { sweep(ctx, svc, staff, log) },
+			func(ctx context.Context) { republishRevocations(ctx, svc, log) },
+			func(ctx context.Context) { deletionLoop(ctx, svc, log) },
+		},
+	}, nil
 }
 
 // deletionLoop starts the purges that come due and asks again for the

@@ -18,7 +18,6 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
-	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/seal"
 	"github.com/dossapp/backend/services/auth/internal/app"
 )
@@ -38,86 +37,6 @@ func newStaff(db *mongo.Database, hasher *app.Hasher, otpSecret []byte) (*app.St
 		Ledger:    mongox.NewLedger(db.Collection("auth_staff_ledger"), nil),
 		Hasher:    hasher, Box: box, Issuer: "DOSS", Now: time.Now, Limits: app.DefaultStaffLimits(),
 	}, nil
-}
-
-// staffRoutes are the console's commands. Signing in needs no caller (the
-// gateway is the only bus user that may publish these subjects); managing
-// staff needs an admin caller who is an enabled admin-role member here.
-func staffRoutes(ms *natsx.Service, st *app.Staff, svc *app.Service) error {
-	for _, add := range []func() error{
-		// The user's export: the account's part and the staff actions
-		// about the user from the audit trail kept here.
-		func() error {
-			return natsx.Handle(ms, contract.AuthExport, asUser(func(ctx context.Context, p contract.Principal, r contract.ExportRequest) (contract.AuthExportPart, error) {
-				part, err := svc.Export(ctx, p, r)
-				if err != nil {
-					return part, err
-				}
-				part.Audit, err = st.AuditAbout(ctx, p.UserID)
-				return part, err
-			}))
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthStaffLogin, func(ctx context.Context, r contract.StaffLoginRequest) (contract.StaffSession, error) {
-				return st.Login(ctx, r, natsx.CallerFrom(ctx).Client)
-			})
-		},
-		func() error { return natsx.Handle(ms, contract.AuthStaffSession, st.Session) },
-		func() error {
-			return natsx.Handle(ms, contract.AuthStaffLogout, func(ctx context.Context, r contract.StaffSessionRequest) (struct{}, error) {
-				return struct{}{}, st.Logout(ctx, r)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.AuthStaffList, asStaffAdmin(st, func(ctx context.Context, _ string, _ struct{}) (contract.StaffList, error) {
-				return st.List(ctx)
-			}))
-		},
-		func() error { return natsx.Handle(ms, contract.AuthStaffCreate, asStaffAdmin(st, st.Create)) },
-		func() error { return natsx.Handle(ms, contract.AuthStaffUpdate, asStaffAdmin(st, st.Update)) },
-		func() error { return natsx.Handle(ms, contract.AuthAuditList, asAdmin(st.AuditList)) },
-		func() error { return natsx.Handle(ms, contract.AuthAdminUser, asAdmin(svc.AdminUser)) },
-		func() error {
-			return natsx.Handle(ms, contract.AuthAdminSessionsRevoke, asAdmin(svc.AdminSessionsRevoke))
-		},
-		func() error { return natsx.Handle(ms, contract.AuthAdminUnlock, asAdmin(svc.AdminUnlock)) },
-	} {
-		if err := add(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// asAdmin serves a command only to a caller the gateway vouched for as
-// staff or an admin token.
-func asAdmin[Req, Resp any](fn func(context.Context, Req) (Resp, error)) natsx.Handler[Req, Resp] {
-	return func(ctx context.Context, r Req) (Resp, error) {
-		if _, err := natsx.RequireAdmin(ctx); err != nil {
-			var zero Resp
-			return zero, err
-		}
-		return fn(ctx, r)
-	}
-}
-
-// asStaffAdmin serves a command only to an enabled admin-role member.
-func asStaffAdmin[Req, Resp any](st *app.Staff, fn func(context.Context, string, Req) (Resp, error)) natsx.Handler[Req, Resp] {
-	return func(ctx context.Context, r Req) (Resp, error) {
-		var zero Resp
-		c, err := natsx.RequireAdmin(ctx)
-		if err != nil {
-			return zero, err
-		}
-		ok, err := st.IsAdmin(ctx, c.Admin)
-		if err != nil {
-			return zero, err
-		}
-		if !ok {
-			return zero, contract.Errorf(contract.Forbidden, "Only an admin may manage staff.")
-		}
-		return fn(ctx, c.Admin, r)
-	}
 }
 
 // auditHandler stores the admin.audited events of the stream in the

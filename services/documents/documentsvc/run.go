@@ -16,10 +16,9 @@ import (
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
-	"github.com/dossapp/backend/pkg/obs"
+	"github.com/dossapp/backend/pkg/service"
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/documents/internal/app"
 )
@@ -53,41 +52,29 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := logx.New(stdout, common.Dev(), contract.ServiceDocuments)
-	defer func() { _ = log.Sync() }()
+	return service.Run(ctx, getenv, stdout, common, service.Declaration{
+		Name: contract.ServiceDocuments, Version: "0.1.0", Description: "identity documents and their review",
+		Build: func(ctx context.Context, c service.Conns) (service.Parts, error) {
+			return build(ctx, c, files, limits, sweep)
+		},
+	})
+}
 
-	nc, js, err := natsx.Dial(common.Bus, contract.ServiceDocuments, log)
-	if err != nil {
-		return err
+// build opens the documents stores and lists what the service runs.
+func build(ctx context.Context, c service.Conns, files *blob.Store, limits app.Limits, sweep sweepConfig) (service.Parts, error) {
+	if _, err := uploads.Store(ctx, c.JS, uploads.DocumentsBucket, c.Common.StreamReplicas); err != nil {
+		return service.Parts{}, fmt.Errorf("uploads store: %w", err)
 	}
-	defer func() { _ = nc.Drain() }()
-	ops, err := obs.Start(getenv, contract.ServiceDocuments, obs.NATSReady(nc))
-	if err != nil {
-		return err
-	}
-	defer ops.Stop()
-	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
-		return err
-	}
-	if _, err := uploads.Store(ctx, js, uploads.DocumentsBucket, common.StreamReplicas); err != nil {
-		return fmt.Errorf("uploads store: %w", err)
-	}
-	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = client.Disconnect(context.Background()) }()
-
 	svc := &app.Service{
-		Docs:  mongox.NewVersioned[app.Docs](db.Collection("documents_docs")),
-		IDs:   db.Collection("documents_ids"),
-		Seq:   mongox.NewLedger(db.Collection("documents_seq"), nil),
+		Docs:  mongox.NewVersioned[app.Docs](c.DB.Collection("documents_docs")),
+		IDs:   c.DB.Collection("documents_ids"),
+		Seq:   mongox.NewLedger(c.DB.Collection("documents_seq"), nil),
 		Files: files,
 		Uploads: func(ctx context.Context, name string, max int64) ([]byte, error) {
-			return uploads.Take(ctx, js, uploads.DocumentsBucket, name, "file", max)
+			return uploads.Take(ctx, c.JS, uploads.DocumentsBucket, name, "file", max)
 		},
-		Profile:  profileFrom(nc),
-		Accounts: accountsFrom(nc),
+		Profile:  profileFrom(c.NC),
+		Accounts: accountsFrom(c.NC),
 		Limits:   limits,
 		EraseObjects: func(ctx context.Context, prefix string) error {
 			_, err := files.DeleteOlder(ctx, prefix, time.Now().Add(24*time.Hour))
@@ -95,61 +82,30 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		},
 	}
 	if err := svc.Docs.EnsureIndexes(ctx); err != nil {
-		return err
+		return service.Parts{}, err
 	}
 	if err := svc.Seq.EnsureIndexes(ctx); err != nil {
-		return err
+		return service.Parts{}, err
 	}
 	if err := mongox.EnsureIndexes(ctx, svc.IDs, map[string]bson.D{"pending": {{Key: "pending", Value: 1}}}); err != nil {
-		return err
+		return service.Parts{}, err
 	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Docs.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(c.JS), c.Log, svc.Docs.Collection())
 	svc.Docs.RelayTo(relay)
-
-	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceDocuments, Version: "0.1.0", Description: "identity documents and their review"})
-	if err != nil {
-		return err
-	}
-	if err := routes(ms, svc); err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	if err := natsx.AddHealth(ms, contract.ServiceDocuments, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	consumer, err := events.Consume(ctx, js, log, events.ConsumerConfig{
-		Durable: contract.DurableDocumentsObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20,
-	})
-	if err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	erasure, err := events.Consume(ctx, js, log, events.ConsumerConfig{
-		Durable: contract.DurableDocumentsErasure, Subjects: []string{contract.EventAccountDeletionDue},
-		Handler: events.Erasure(events.NewPublisher(js), contract.ServiceDocuments, svc.EraseAccount), MaxDeliver: 50,
-	})
-	if err != nil {
-		consumer.Stop()
-		_ = ms.Stop()
-		return err
-	}
-	rctx, stopRelay := context.WithCancel(context.Background())
-	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); relay.Run(rctx) }()
-	sweepDone := make(chan struct{})
-	go func() { defer close(sweepDone); sweepIncoming(ctx, files, log, sweep) }()
-
-	log.Info("documents ready")
-	<-ctx.Done()
-	log.Info("documents stopping")
-	erasure.Stop()
-	consumer.Stop()
-	_ = ms.Stop()
-	stopRelay()
-	<-relayDone
-	<-sweepDone
-	return nil
+	return service.Parts{
+		Endpoints: routes(svc),
+		Consumers: []events.ConsumerConfig{
+			{Durable: contract.DurableDocumentsObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20},
+			{
+				Durable: contract.DurableDocumentsErasure, Subjects: []string{contract.EventAccountDeletionDue},
+				Handler: events.Erasure(events.NewPublisher(c.JS), contract.ServiceDocuments, svc.EraseAccount), MaxDeliver: 50,
+			},
+		},
+		Loops: []func(context.Context){
+			relay.Run,
+			func(ctx context.Context) { sweepIncoming(ctx, files, c.Log, sweep) },
+		},
+	}, nil
 }
 
 // profileFrom tells the profile service a user's documents, as the user.

@@ -1,7 +1,6 @@
 package profilesvc
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
 
@@ -42,50 +40,4 @@ func readPassKeys(signing, previous string, dev bool) (app.PassKeys, error) {
 		keys.Previous = append(keys.Previous, contract.VerificationKey{KeyID: kid, Algorithm: "EdDSA", PublicKey: pub})
 	}
 	return keys, nil
-}
-
-// passRoutes are the identity pass's endpoints: the owner's (issue,
-// revoke, verifications) and anyone's (verify, photo, keys).
-func passRoutes(ms *natsx.Service, svc *app.Service) error {
-	for _, add := range []func() error{
-		func() error {
-			return natsx.Handle(ms, contract.ProfilePassIssue, func(ctx context.Context, r contract.PassIssueRequest) (contract.PassIssueReply, error) {
-				c, err := natsx.RequireUser(ctx)
-				if err != nil {
-					return contract.PassIssueReply{}, err
-				}
-				return svc.IssuePass(ctx, c.UserID, r)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.ProfilePassRevoke, func(ctx context.Context, _ struct{}) (struct{}, error) {
-				c, err := natsx.RequireUser(ctx)
-				if err != nil {
-					return struct{}{}, err
-				}
-				return struct{}{}, svc.RevokePasses(ctx, c.UserID)
-			})
-		},
-		func() error {
-			return natsx.Handle(ms, contract.ProfilePassVerifications, func(ctx context.Context, _ struct{}) (contract.PassVerificationsReply, error) {
-				c, err := natsx.RequireUser(ctx)
-				if err != nil {
-					return contract.PassVerificationsReply{}, err
-				}
-				return svc.PassVerifications(ctx, c.UserID)
-			})
-		},
-		func() error { return natsx.Handle(ms, contract.ProfilePassVerify, svc.VerifyPass) },
-		func() error { return natsx.Handle(ms, contract.ProfilePassPhoto, svc.PassPhoto) },
-		func() error {
-			return natsx.Handle(ms, contract.ProfilePassKeys, func(context.Context, struct{}) (contract.PassKeysReply, error) {
-				return svc.PassKeySet(), nil
-			})
-		},
-	} {
-		if err := add(); err != nil {
-			return err
-		}
-	}
-	return nil
 }

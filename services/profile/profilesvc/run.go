@@ -16,10 +16,9 @@ import (
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
-	"github.com/dossapp/backend/pkg/obs"
+	"github.com/dossapp/backend/pkg/service"
 	"github.com/dossapp/backend/pkg/uploads"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
@@ -76,28 +75,17 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := logx.New(stdout, common.Dev(), contract.ServiceProfile)
-	defer func() { _ = log.Sync() }()
+	return service.Run(ctx, getenv, stdout, common, service.Declaration{
+		Name: contract.ServiceProfile, Version: "0.1.0", Description: "the user's profile",
+		Build: func(ctx context.Context, c service.Conns) (service.Parts, error) {
+			return build(ctx, c, store, photoTTL, docTTL, passKeys, verifyPerMin)
+		},
+	})
+}
 
-	nc, js, err := natsx.Dial(common.Bus, contract.ServiceProfile, log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = nc.Drain() }()
-	ops, err := obs.Start(getenv, contract.ServiceProfile, obs.NATSReady(nc))
-	if err != nil {
-		return err
-	}
-	defer ops.Stop()
-	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
-		return err
-	}
-	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = client.Disconnect(context.Background()) }()
-
+// build opens the profile stores and lists what the service runs.
+func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, docTTL time.Duration, passKeys app.PassKeys, verifyPerMin int) (service.Parts, error) {
+	db, nc, js := c.DB, c.NC, c.JS
 	passStore := adapters.Passes{Issues: db.Collection("profile_passes"), Revocations: db.Collection("profile_pass_revocations"), Shown: db.Collection("profile_pass_verifications")}
 	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.Postings{C: db.Collection("profile_postings")}, adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
 	svc := &app.Service{
@@ -126,67 +114,23 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		},
 	}
 	svc.Wallet = &wallet.Service{Postings: postings, Referrals: adapters.ReferralCodes{C: db.Collection("profile_referral_codes")}, Users: svc, Publish: svc.Publish}
-	if err := profiles.EnsureIndexes(ctx); err != nil {
-		return err
+	if err := errors.Join(profiles.EnsureIndexes(ctx), passStore.EnsureIndexes(ctx), limits.EnsureIndexes(ctx), postings.EnsureIndexes(ctx)); err != nil {
+		return service.Parts{}, err
 	}
-	if err := passStore.EnsureIndexes(ctx); err != nil {
-		return err
+	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket, c.Common.StreamReplicas); err != nil {
+		return service.Parts{}, fmt.Errorf("uploads store: %w", err)
 	}
-	if err := limits.EnsureIndexes(ctx); err != nil {
-		return err
-	}
-	if err := postings.EnsureIndexes(ctx); err != nil {
-		return err
-	}
-	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket, common.StreamReplicas); err != nil {
-		return fmt.Errorf("uploads store: %w", err)
-	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, profiles.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(js), c.Log, profiles.Collection())
 	profiles.RelayTo(relay)
-
-	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceProfile, Version: "0.1.0", Description: "the user's profile"})
-	if err != nil {
-		return err
-	}
-	if err := routes(ms, svc, js); err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	if err := natsx.AddHealth(ms, contract.ServiceProfile, map[string]natsx.Check{"store": mongox.Pinger(client)}); err != nil {
-		_ = ms.Stop()
-		return err
-	}
-	var consumers []*events.Consumer
-	stopConsumers := func() {
-		for _, c := range consumers {
-			c.Stop()
-		}
-	}
-	for _, cfg := range []events.ConsumerConfig{
-		{Durable: contract.DurableProfileAccounts, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
-		{Durable: contract.DurableProfileDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
-		{Durable: contract.DurableProfileObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
-		{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.Wallet.HandlePosting},
-		{Durable: contract.DurableProfileErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
-	} {
-		c, err := events.Consume(ctx, js, log, cfg)
-		if err != nil {
-			stopConsumers()
-			_ = ms.Stop()
-			return err
-		}
-		consumers = append(consumers, c)
-	}
-	rctx, stopRelay := context.WithCancel(context.Background())
-	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); relay.Run(rctx) }()
-
-	log.Info("profile ready")
-	<-ctx.Done()
-	log.Info("profile stopping")
-	stopConsumers()
-	_ = ms.Stop()
-	stopRelay()
-	<-relayDone
-	return nil
+	return service.Parts{
+		Endpoints: routes(svc, js),
+		Consumers: []events.ConsumerConfig{
+			{Durable: contract.DurableProfileAccounts, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
+			{Durable: contract.DurableProfileDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
+			{Durable: contract.DurableProfileObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
+			{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.Wallet.HandlePosting},
+			{Durable: contract.DurableProfileErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
+		},
+		Loops: []func(context.Context){relay.Run},
+	}, nil
 }

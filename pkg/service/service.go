@@ -1,0 +1,236 @@
+// Package service runs any service from its declaration: it opens the
+// connections, lets the service build its parts on them, serves its
+// endpoint table with each row's caller check, and stops in reverse order
+// of opening, so that nothing still working finds a store already closed.
+package service
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.uber.org/zap"
+
+	"github.com/dossapp/backend/pkg/config"
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/logx"
+	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
+)
+
+// Declaration is a service: its name on the bus and how it builds its
+// parts once the connections are open.
+type Declaration struct {
+	Name        string
+	Version     string
+	Description string
+	// Outcome, when set, hears every answered request (natsx.ServiceConfig).
+	Outcome func(subject, code string)
+	// Build opens the service's stores and buckets on the connections and
+	// returns what it serves; an error stops the start-up.
+	Build func(ctx context.Context, c Conns) (Parts, error)
+}
+
+// Conns are the connections Run opened for Build.
+type Conns struct {
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Client *mongo.Client
+	DB     *mongo.Database
+	Log    *zap.Logger
+	Common config.Common
+}
+
+// Parts are what a service built: its endpoint table, the JetStream
+// consumers that feed it, and its background loops (the event relay, the
+// sweepers). Checks join the store ping in the health endpoint.
+type Parts struct {
+	Endpoints []Endpoint
+	Consumers []events.ConsumerConfig
+	Loops     []func(ctx context.Context)
+	Checks    map[string]natsx.Check
+}
+
+// Run serves decl until ctx ends. The stop runs in reverse of the start:
+// consumers and endpoints stop taking work (and finish what they took),
+// the loops end, NATS drains (its subscriptions' handlers in flight
+// finish), and only then does Mongo disconnect.
+func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, common config.Common, decl Declaration) (err error) {
+	log := logx.New(stdout, common.Dev(), decl.Name)
+	defer func() { _ = log.Sync() }()
+	var undo []func()
+	defer func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}()
+
+	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
+	if err != nil {
+		return err
+	}
+	undo = append(undo, func() { _ = client.Disconnect(context.Background()) })
+
+	closed := make(chan struct{})
+	nc, js, err := natsx.Dial(common.Bus, decl.Name, log, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		return err
+	}
+	undo = append(undo, func() {
+		if nc.Drain() != nil {
+			nc.Close()
+		}
+		<-closed
+	})
+	ops, err := obs.Start(getenv, decl.Name, obs.NATSReady(nc))
+	if err != nil {
+		return err
+	}
+	undo = append(undo, ops.Stop)
+	if err := events.EnsureStreams(ctx, js, common.StreamReplicas); err != nil {
+		return err
+	}
+	parts, err := decl.Build(ctx, Conns{NC: nc, JS: js, Client: client, DB: db, Log: log, Common: common})
+	if err != nil {
+		return err
+	}
+
+	lctx, stopLoops := context.WithCancel(context.Background())
+	var loops sync.WaitGroup
+	for _, loop := range parts.Loops {
+		loops.Go(func() { loop(lctx) })
+	}
+	undo = append(undo, func() { stopLoops(); loops.Wait() })
+
+	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: decl.Name, Version: decl.Version, Description: decl.Description, Outcome: decl.Outcome})
+	if err != nil {
+		return err
+	}
+	undo = append(undo, func() { _ = ms.Stop() })
+	if err := mount(ms, parts.Endpoints); err != nil {
+		return err
+	}
+	checks := map[string]natsx.Check{"store": mongox.Pinger(client)}
+	for name, c := range parts.Checks {
+		checks[name] = c
+	}
+	if err := natsx.AddHealth(ms, decl.Name, checks); err != nil {
+		return err
+	}
+	for _, cfg := range parts.Consumers {
+		c, err := events.Consume(ctx, js, log, cfg)
+		if err != nil {
+			return err
+		}
+		undo = append(undo, c.Stop)
+	}
+
+	log.Info(decl.Name + " ready")
+	<-ctx.Done()
+	log.Info(decl.Name + " stopping")
+	return nil
+}
+
+// Role says who may call an endpoint.
+type Role string
+
+const (
+	// Public endpoints serve anyone the gateway lets through (sign-up,
+	// login); the caller's client fields still come along.
+	Public Role = "public"
+	// User endpoints need the user a verified assertion names.
+	User Role = "user"
+	// Admin endpoints need the operator the admin API vouched for.
+	Admin Role = "admin"
+	// Peer endpoints are for other services: the bus's per-service publish
+	// permissions decide who reaches them, not an assertion.
+	Peer Role = "peer"
+)
+
+// admit returns the caller if the role lets them in.
+func (r Role) admit(ctx context.Context) (natsx.Caller, error) {
+	c := natsx.CallerFrom(ctx)
+	switch r {
+	case User:
+		if c.UserID == 0 {
+			return c, contract.Errorf(contract.Unauthenticated, "Unauthenticated.")
+		}
+	case Admin:
+		if c.Admin == "" {
+			return c, contract.Errorf(contract.Forbidden, "This action is for administrators.")
+		}
+	case Public, Peer:
+	default:
+		return c, contract.Errorf(contract.Internal, "endpoint has no role")
+	}
+	return c, nil
+}
+
+// Endpoint is one row of a service's table.
+type Endpoint struct {
+	Subject string
+	Role    Role
+	add     func(ms *natsx.Service) error
+}
+
+// On is a row serving JSON requests to the callers role admits; fn gets
+// the admitted caller.
+func On[Req, Resp any](role Role, subject string, fn func(ctx context.Context, c natsx.Caller, req Req) (Resp, error)) Endpoint {
+	return Endpoint{Subject: subject, Role: role, add: func(ms *natsx.Service) error {
+		return natsx.Handle(ms, subject, func(ctx context.Context, req Req) (Resp, error) {
+			c, err := role.admit(ctx)
+			if err != nil {
+				var zero Resp
+				return zero, err
+			}
+			return fn(ctx, c, req)
+		})
+	}}
+}
+
+// OnRaw is a row whose request body is not JSON (an upload's name).
+func OnRaw[Resp any](role Role, subject string, fn func(ctx context.Context, c natsx.Caller, body []byte) (Resp, error)) Endpoint {
+	return Endpoint{Subject: subject, Role: role, add: func(ms *natsx.Service) error {
+		return natsx.HandleRaw(ms, subject, func(ctx context.Context, body []byte) (Resp, error) {
+			c, err := role.admit(ctx)
+			if err != nil {
+				var zero Resp
+				return zero, err
+			}
+			return fn(ctx, c, body)
+		})
+	}}
+}
+
+// Admit returns the caller if role lets them in, for a check a row makes
+// beyond its own role (a staff role looked up in a store).
+func Admit(ctx context.Context, role Role) (natsx.Caller, error) { return role.admit(ctx) }
+
+func mount(ms *natsx.Service, table []Endpoint) error {
+	var errs []error
+	for _, e := range table {
+		if e.add == nil {
+			errs = append(errs, errors.New(e.Subject+": endpoint built without On or OnRaw"))
+			continue
+		}
+		errs = append(errs, e.add(ms))
+	}
+	return errors.Join(errs...)
+}
+
+// AsPrincipal adapts a handler that acts on the caller's principal (most
+// user commands) to a table row.
+func AsPrincipal[Req, Resp any](fn func(ctx context.Context, p contract.Principal, req Req) (Resp, error)) func(context.Context, natsx.Caller, Req) (Resp, error) {
+	return func(ctx context.Context, c natsx.Caller, req Req) (Resp, error) { return fn(ctx, c.Principal, req) }
+}
+
+// Plain adapts a handler that needs nothing of its caller to a table row.
+func Plain[Req, Resp any](fn func(ctx context.Context, req Req) (Resp, error)) func(context.Context, natsx.Caller, Req) (Resp, error) {
+	return func(ctx context.Context, _ natsx.Caller, req Req) (Resp, error) { return fn(ctx, req) }
+}
