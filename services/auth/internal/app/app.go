@@ -52,6 +52,10 @@ type Account struct {
 	// Deletion is set while the owner's deletion request waits for its
 	// purge (see deletion.go): no login, no code, no command.
 	Deletion *accountDeletion `bson:"deletion,omitempty"`
+
+	// version is the one this state was read at (0: not known), for a
+	// check that only needs to know whether it is still the newest.
+	version int64
 }
 
 func (a Account) contract() contract.Account {
@@ -253,7 +257,8 @@ func (s *Service) account(ctx context.Context, id string) (Account, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Account{}, mongox.ErrNotFound
 	}
-	acc, _, err := s.Accounts.Get(ctx, id)
+	acc, ver, err := s.Accounts.Get(ctx, id)
+	acc.version = ver
 	return acc, err
 }
 
