@@ -54,8 +54,13 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 	if err := v.Err(); err != nil {
 		return contract.LoginReply{}, err
 	}
-	if err := s.limitIP(ctx, "check", s.Limits.IPChecks); err != nil {
-		return contract.LoginReply{}, err
+	// The address's hit is appended with the PIN check's turn.
+	var hits []mongox.Appending
+	if hit, ok := s.ipHit(ctx, "check", s.Limits.IPChecks); ok {
+		if err := s.ipRefused(ctx, hit); err != nil {
+			return contract.LoginReply{}, err
+		}
+		hits = append(hits, hit)
 	}
 	found, err := s.activeByPhone(ctx, phone)
 	var acc *Account
@@ -70,7 +75,7 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 			return false
 		}
 		return s.Hasher.Verify(acc.PINHash, req.Password)
-	})
+	}, hits...)
 	if err != nil {
 		return contract.LoginReply{}, err
 	}
@@ -102,12 +107,18 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 func (s *Service) loggedIn(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
 	mac := s.deviceMAC(acc.UUID, device)
 	if device != "" && (device != acc.DeviceToken || !acc.trusts(mac)) {
+		newly := !acc.trusts(mac)
 		if updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 			a.DeviceToken = device
 			a.trust(mac, s.Limits.TrustedDevices)
 			return nil, nil
 		}); err == nil && updated.PINHash == acc.PINHash {
 			acc = updated
+			if newly {
+				// The success that earned the trust opens the device's own
+				// count, so its next check starts from a chain that exists.
+				s.appendPIN(ctx, trustedDevice(acc.UUID, mac).failures(), pinOK)
+			}
 		}
 	}
 	return s.newSession(ctx, acc, device, client)

@@ -299,9 +299,9 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	}
 	// The attempt's own counter (its uuid is its capability): checks take
 	// turns and only a mismatch counts, UnknownPINFailures a day.
-	ok, err := s.checkPIN(ctx, pinScope{key: "confirm:" + acc.UUID}, "confirm_pin", func() bool {
+	ok, _, err := s.checkPIN(ctx, pinScope{key: "confirm:" + acc.UUID}, "confirm_pin", func() bool {
 		return s.Hasher.Verify(acc.PendingPINHash, req.ConfirmPIN)
-	})
+	}, nil)
 	if err != nil {
 		return contract.Session{}, err
 	}

@@ -73,8 +73,8 @@ func TestLoginStoreOperations(t *testing.T) {
 		name, device string
 		max          int
 	}{
-		{"no device token", "", 10},
-		{"trusted device", "owner-fcm", 10},
+		{"no device token", "", 7},
+		{"trusted device", "owner-fcm", 7},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// As the gateway calls it, with the client's address.
