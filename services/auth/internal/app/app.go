@@ -168,10 +168,14 @@ type Service struct {
 
 	seen lastWrites
 
-	// PINLocks holds a lock per lockout scope while a secret is checked
-	// (see checkPIN): only checks in flight, so it stays tiny.
+	// PINLocks is no longer written: a check's turn is an entry of its
+	// scope's ledger chain (see checkPIN). It stays while the service's
+	// wiring names it.
 	PINLocks *mongo.Collection
 	turns    turns
+	// phoneOwners are the phone claims' holders as last read (see
+	// activeByPhone).
+	phoneOwners owners
 
 	// Deletions are the deletion sagas' records (keyed by account uuid);
 	// DeletionsDue indexes the ones in flight.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -124,8 +125,25 @@ func (s *Service) loggedIn(ctx context.Context, acc Account, device string, clie
 	return s.newSession(ctx, acc, device, client)
 }
 
+// activeByPhone finds the active account on phone through the phone's
+// claim. The account the claim named when this process last read it is
+// tried first, without reading the claim: an account active on the phone
+// holds its claim (no one takes over a claim in use, see takeClaim), so
+// only when it no longer is (the number moved, the account went) is the
+// claim read again.
 func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, error) {
-	owner, err := s.claimOwner(ctx, "phone:"+phone)
+	key := "phone:" + phone
+	if owner, ok := s.phoneOwners.get(key); ok {
+		acc, err := s.account(ctx, owner)
+		if err == nil && activeOn(acc, phone) {
+			return acc, nil
+		}
+		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
+			return Account{}, err
+		}
+		s.phoneOwners.forget(key)
+	}
+	owner, err := s.claimOwner(ctx, key)
 	if err != nil {
 		return Account{}, err
 	}
@@ -133,10 +151,46 @@ func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, err
 	if err != nil {
 		return Account{}, err
 	}
-	if !acc.Active || acc.Phone != phone || acc.PINHash == "" {
+	if !activeOn(acc, phone) {
 		return Account{}, mongox.ErrNotFound
 	}
+	s.phoneOwners.put(key, owner)
 	return acc, nil
+}
+
+func activeOn(acc Account, phone string) bool {
+	return acc.Active && acc.Phone == phone && acc.PINHash != ""
+}
+
+// owners remembers claim holders this process read, up to maxOwners of
+// them (past it, it starts over).
+type owners struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxOwners = 50_000
+
+func (o *owners) get(key string) (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	v, ok := o.m[key]
+	return v, ok
+}
+
+func (o *owners) put(key, owner string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil || len(o.m) >= maxOwners {
+		o.m = map[string]string{}
+	}
+	o.m[key] = owner
+}
+
+func (o *owners) forget(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.m, key)
 }
 
 // names asks the profile service, which owns them, for the user's names.

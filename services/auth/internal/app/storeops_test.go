@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -73,8 +74,8 @@ func TestLoginStoreOperations(t *testing.T) {
 		name, device string
 		max          int
 	}{
-		{"no device token", "", 7},
-		{"trusted device", "owner-fcm", 7},
+		{"no device token", "", 6},
+		{"trusted device", "owner-fcm", 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// As the gateway calls it, with the client's address.
@@ -94,5 +95,36 @@ func TestLoginStoreOperations(t *testing.T) {
 				t.Fatalf("%d store operations, want at most %d", len(got), c.max)
 			}
 		})
+	}
+}
+
+// A login skips the phone's claim for the account it last found there,
+// and only while that account is still active on the phone: once the
+// number moves to another account, its new owner's PIN logs in and the
+// old owner's no longer does.
+func TestLoginFollowsAPhoneThatMoved(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const phone = "+18681239108"
+	old := f.account(1, phone, "4829")
+	if _, err := f.login(phone, "4829"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Accounts.Update(ctx, old.UUID, func(a *Account) ([]contract.Event, error) {
+		a.Phone = "+18681239100"
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Claims.DeleteOne(ctx, bson.M{"_id": "phone:" + phone}); err != nil {
+		t.Fatal(err)
+	}
+	f.account(2, phone, "1357")
+	r, err := f.login(phone, "1357")
+	if err != nil || r.Session == nil || r.Session.User.ID != 2 {
+		t.Fatalf("the new owner's login: %+v %v", r, err)
+	}
+	if _, err := f.login(phone, "4829"); code(err) != contract.Unauthenticated {
+		t.Fatalf("the old owner's PIN on the moved number: %v", err)
 	}
 }
