@@ -25,6 +25,7 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/services/auth/internal/adapters"
 	"github.com/dossapp/backend/services/auth/internal/app"
 )
 
@@ -183,7 +184,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	svc := &app.Service{
 		Accounts: mongox.NewVersioned[app.Account](db.Collection("auth_accounts")),
 		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
-		Claims:   db.Collection("auth_claims"),
+		Claims:   adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions: db.Collection("auth_sessions"),
 		// Written once per session or challenge, read by id or account.
 		Revocations: db.Collection("auth_session_revocations"),

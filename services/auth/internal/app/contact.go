@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 )
@@ -303,7 +301,7 @@ func (s *Service) moveContact(ctx context.Context, acc Account, k contactKind, a
 // release gives up a claim owner no longer uses; failing is harmless, as
 // takeClaim takes over a claim its holder does not use.
 func (s *Service) release(ctx context.Context, key, owner string) {
-	_, _ = s.Claims.DeleteOne(ctx, bson.M{"_id": key, "uuid": owner})
+	_ = s.Claims.Release(ctx, owner, key)
 }
 
 // notice asks the notifier for a templated message about the account.

@@ -79,7 +79,7 @@ func (f *fixture) replica() *Service {
 	return &Service{
 		Accounts: s.Accounts, OTPs: s.OTPs, Claims: s.Claims, Sessions: s.Sessions, Revocations: s.Revocations,
 		Challenges: s.Challenges, PINLocks: s.PINLocks,
-		Ledger: mongox.NewLedger(s.Claims.Database().Collection("auth_ledger"), f.clock),
+		Ledger: mongox.NewLedger(f.db.Collection("auth_ledger"), f.clock),
 		IDs:    s.IDs, Hasher: s.Hasher, CodeKey: s.CodeKey, Box: s.Box, Signer: s.Signer, Limits: s.Limits,
 		Dev: s.Dev, Now: s.Now, Revoked: s.Revoked,
 	}
@@ -314,7 +314,7 @@ func TestDeviceRecordHoldsNoRawToken(t *testing.T) {
 			t.Fatalf("device record %q", mac)
 		}
 	}
-	db := f.svc.Claims.Database()
+	db := f.db
 	for _, c := range []string{"auth_ledger", "auth_ledger_heads", "auth_pin_locks"} {
 		cur, err := db.Collection(c).Find(ctx, bson.M{})
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 func (s *Service) emailTaken() error {
@@ -361,12 +362,12 @@ func (s *Service) allocateUserID(ctx context.Context, uuid string) (int64, error
 		if err != nil {
 			return 0, err
 		}
-		_, err = s.Claims.InsertOne(ctx, claim{ID: "uid:" + strconv.FormatInt(seq.Seq, 10), UUID: uuid})
+		err = s.Claims.Insert(ctx, domain.Claim{Key: "uid:" + strconv.FormatInt(seq.Seq, 10), Owner: uuid})
 		if err == nil {
 			return seq.Seq, nil
 		}
-		if !mongox.IsDuplicate(err) {
-			return 0, mongox.Wrap("uid claim", err)
+		if !errors.Is(err, domain.ErrClaimHeld) {
+			return 0, err
 		}
 	}
 	return 0, mongox.Wrap("uid claim", errors.New("no free user id in 1000 tries"))

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -15,6 +14,7 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/auth/internal/adapters"
 )
 
 // opCounter counts the store's commands, by name and collection.
@@ -51,11 +51,11 @@ func (f *fixture) monitored() *opCounter {
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	db := client.Database(f.svc.Claims.Database().Name())
+	db := client.Database(f.db.Name())
 	s := f.svc
 	s.Accounts = mongox.NewVersioned[Account](db.Collection("auth_accounts"))
 	s.OTPs = mongox.NewVersioned[OTP](db.Collection("auth_otps"))
-	s.Claims, s.Sessions, s.Revocations = db.Collection("auth_claims"), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
+	s.Claims, s.Sessions, s.Revocations = adapters.NewClaims(db.Collection("auth_claims")), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
 	s.Challenges, s.PINLocks = db.Collection("auth_challenges"), db.Collection("auth_pin_locks")
 	s.Ledger = mongox.NewLedger(db.Collection("auth_ledger"), f.clock)
 	s.IDs = mongox.NewLedger(db.Collection("auth_ids"), f.clock)
@@ -116,7 +116,7 @@ func TestLoginFollowsAPhoneThatMoved(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Claims.DeleteOne(ctx, bson.M{"_id": "phone:" + phone}); err != nil {
+	if err := f.svc.Claims.Release(ctx, old.UUID, "phone:"+phone); err != nil {
 		t.Fatal(err)
 	}
 	f.account(2, phone, "1357")
