@@ -140,10 +140,8 @@ func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check
 		if err := s.pinRefused(tail, sc, field); err != nil {
 			return "", err
 		}
-		if newest, ok, err := tail.At(0); err != nil {
+		if err := turnOpen(tail, now); err != nil {
 			return "", err
-		} else if ok && newest.Kind == pinTurn && now.Sub(newest.At) < pinTurnStale {
-			return "", errTurnTaken
 		}
 		return pinTurn, nil
 	}}
@@ -207,10 +205,8 @@ func (s *Service) appendPIN(ctx context.Context, key, kind string) {
 	defer cancel()
 	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
 		_, err := s.Ledger.Append(ctx, key, func(tail *mongox.Tail, now time.Time) (string, error) {
-			if newest, ok, err := tail.At(0); err != nil {
+			if err := turnOpen(tail, now); err != nil {
 				return "", err
-			} else if ok && newest.Kind == pinTurn && now.Sub(newest.At) < pinTurnStale {
-				return "", errTurnTaken
 			}
 			return kind, nil
 		})
@@ -226,6 +222,19 @@ func (s *Service) appendPIN(ctx context.Context, key, kind string) {
 			return
 		}
 	}
+}
+
+// turnOpen is errTurnTaken while the chain's newest entry is a turn whose
+// holder may still be checking.
+func turnOpen(tail *mongox.Tail, now time.Time) error {
+	newest, ok, err := tail.At(0)
+	if err != nil {
+		return err
+	}
+	if ok && newest.Kind == pinTurn && now.Sub(newest.At) < pinTurnStale {
+		return errTurnTaken
+	}
+	return nil
 }
 
 // outcomes are a PIN chain's entries without the turns, newest first.
