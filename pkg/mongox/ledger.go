@@ -291,7 +291,13 @@ type Appending struct {
 // again): out[i].Seq is 0 for each one not stored.
 func (l *Ledger) AppendAll(ctx context.Context, as ...Appending) ([]Entry, error) {
 	out, err := l.appendAll(ctx, as)
-	l.MoveHeads(ctx, out...)
+	keys := make([]string, 0, len(out))
+	for _, e := range out {
+		if e.Seq > 0 {
+			keys = append(keys, e.Key)
+		}
+	}
+	l.MoveHeads(ctx, keys...)
 	return out, err
 }
 
@@ -476,32 +482,21 @@ func (l *Ledger) remember(e Entry) {
 	}
 }
 
-// MoveHeads moves the head of each entry's chain to the newest of them,
-// which this process appended (entries not stored, Seq 0, are skipped; a
-// new chain's first entry claimed its head already), in one command. Each
-// filter is the _id alone, the one FerretDB v1 pushes down into SQLite (a
-// condition on any other field makes it decode the whole collection); a
-// racing writer may so set a head back a step, which costs a reader one
-// probe.
-func (l *Ledger) MoveHeads(ctx context.Context, es ...Entry) {
-	newest := map[string]Entry{}
-	var order []string
-	for _, e := range es {
-		cur, seen := newest[e.Key]
-		if e.Seq == 0 || (seen && cur.Seq >= e.Seq) {
-			continue
-		}
-		if !seen {
-			order = append(order, e.Key)
-		}
-		newest[e.Key] = e
-	}
+// MoveHeads moves the head of each key's chain to the newest entry this
+// process appended or read there (a chain at its first entry claimed its
+// head already), in one command. Each filter is the _id alone, the one
+// FerretDB v1 pushes down into SQLite (a condition on any other field
+// makes it decode the whole collection); a racing writer may so set a head
+// back a step, which costs a reader one probe.
+func (l *Ledger) MoveHeads(ctx context.Context, keys ...string) {
 	var models []mongo.WriteModel
-	for _, k := range order {
-		e := newest[k]
-		if e.Seq == 1 {
+	seen := map[string]bool{}
+	for _, k := range keys {
+		e, ok := l.recall(k)
+		if seen[k] || !ok || e.Seq <= 1 {
 			continue
 		}
+		seen[k] = true
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": ledgerHeadID(e.Key)}).
 			SetUpdate(bson.M{"$set": bson.M{"seq": e.Seq, "kind": e.Kind, "at": e.At, "recent": e.Recent}}).SetUpsert(true))
 	}
@@ -532,11 +527,30 @@ func (l *Ledger) Sweep(ctx context.Context, age time.Duration) (int64, error) {
 // named after its addresses and devices. A chain erased whole starts again
 // from 1, as after Sweep. It scans the collection, which only a purge does.
 func (l *Ledger) Erase(ctx context.Context, pattern string) (int64, error) {
+	// The heads of the chains found, whatever the pattern makes of their
+	// "#head" suffix, and any other head it matches.
+	cur, err := l.c.Find(ctx, bson.M{"key": bson.M{"$regex": pattern}}, options.Find().SetProjection(bson.M{"key": 1}))
+	if err != nil {
+		return 0, Wrap("ledger erase", err)
+	}
+	var found []struct {
+		Key string `bson:"key"`
+	}
+	if err := cur.All(ctx, &found); err != nil {
+		return 0, Wrap("ledger erase", err)
+	}
+	heads, seen := bson.A{}, map[string]bool{}
+	for _, f := range found {
+		if !seen[f.Key] {
+			seen[f.Key] = true
+			heads = append(heads, ledgerHeadID(f.Key))
+		}
+	}
 	res, err := l.c.DeleteMany(ctx, bson.M{"key": bson.M{"$regex": pattern}})
 	if err != nil {
 		return 0, Wrap("ledger erase", err)
 	}
-	if _, err := l.heads.DeleteMany(ctx, bson.M{"_id": bson.M{"$regex": pattern}}); err != nil {
+	if _, err := l.heads.DeleteMany(ctx, bson.M{"$or": bson.A{bson.M{"_id": bson.M{"$in": heads}}, bson.M{"_id": bson.M{"$regex": pattern}}}}); err != nil {
 		return 0, Wrap("ledger erase", err)
 	}
 	l.mu.Lock()

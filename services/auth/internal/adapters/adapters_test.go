@@ -32,3 +32,11 @@ func TestClaims(t *testing.T) {
 	collection := store(t)
 	storetest.Claims(t, func(t *testing.T) app.ClaimStore { return adapters.NewClaims(collection(t)) })
 }
+
+func TestCounters(t *testing.T) {
+	collection := store(t)
+	storetest.Counters(t, func(t *testing.T) func() app.Counters {
+		c := collection(t)
+		return func() app.Counters { return adapters.NewCounters(mongox.NewLedger(c, nil)) }
+	})
+}

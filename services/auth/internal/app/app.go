@@ -151,10 +151,10 @@ type Service struct {
 	// Challenges are second-factor steps waiting for their code: a login
 	// with 2FA on, a pending telephone or 2FA change.
 	Challenges *mongo.Collection
-	Ledger     *mongox.Ledger
+	Ledger     Counters
 	// IDs allocates user ids. It is never swept (the Ledger is, after two
 	// days): a swept allocator would start again from 1.
-	IDs     *mongox.Ledger
+	IDs     Counters
 	Hasher  *Hasher
 	CodeKey []byte
 	Box     *seal.Box

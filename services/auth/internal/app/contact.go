@@ -8,6 +8,8 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // activeAccount finds the active account of a user id.
@@ -172,7 +174,7 @@ func (s *Service) heldByOther(ctx context.Context, k contactKind, addr, self str
 // changeBudget takes one of max slots per window in the ledger chain key,
 // before the work it pays for.
 func (s *Service) changeBudget(ctx context.Context, key, field string, max int, window time.Duration, msg string) error {
-	_, err := s.Ledger.Append(ctx, key, func(tail *mongox.Tail, now time.Time) (string, error) {
+	_, err := s.Ledger.Append(ctx, key, func(tail domain.Tail, now time.Time) (string, error) {
 		oldest, ok, err := tail.At(max - 1)
 		if err != nil {
 			return "", err

@@ -5,8 +5,9 @@ import (
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // IPLimit caps one kind of public request per client address over a
@@ -30,12 +31,12 @@ func (s *Service) limitIP(ctx context.Context, action string, lim IPLimit) error
 // ipHit is the entry a request of action adds to its client address's
 // count, for an append that also counts the request elsewhere; ok is
 // false when the request is not counted.
-func (s *Service) ipHit(ctx context.Context, action string, lim IPLimit) (hit mongox.Appending, ok bool) {
+func (s *Service) ipHit(ctx context.Context, action string, lim IPLimit) (hit domain.Appending, ok bool) {
 	ip := natsx.CallerFrom(ctx).IP
 	if ip == "" || lim.Max <= 0 {
-		return mongox.Appending{}, false
+		return domain.Appending{}, false
 	}
-	return mongox.Appending{Key: "ip:" + action + ":" + ip, Decide: func(tail *mongox.Tail, now time.Time) (string, error) {
+	return domain.Appending{Key: "ip:" + action + ":" + ip, Decide: func(tail domain.Tail, now time.Time) (string, error) {
 		// The Max-th newest hit decides: inside the window, Max hits are.
 		oldest, ok, err := tail.At(lim.Max - 1)
 		if err != nil {
@@ -52,7 +53,7 @@ func (s *Service) ipHit(ctx context.Context, action string, lim IPLimit) (hit mo
 
 // ipRefused refuses a hit at once when the count this process last saw
 // is full already, before any work; the hit's append decides for sure.
-func (s *Service) ipRefused(ctx context.Context, hit mongox.Appending) error {
+func (s *Service) ipRefused(ctx context.Context, hit domain.Appending) error {
 	tail, err := s.Ledger.Recalled(ctx, hit.Key)
 	if err != nil {
 		return err

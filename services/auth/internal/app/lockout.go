@@ -7,11 +7,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // The PIN lockout that a stranger cannot aim at the owner. A device that
@@ -71,7 +74,7 @@ func (a *Account) trust(mac string, max int) {
 // account: check must then do the same work, and the lockout is the same.
 // also are entries the request adds to other limits (its address's count),
 // appended with the check's turn.
-func (s *Service) checkSecret(ctx context.Context, acc *Account, phone, device, field string, check func() bool, also ...mongox.Appending) (bool, error) {
+func (s *Service) checkSecret(ctx context.Context, acc *Account, phone, device, field string, check func() bool, also ...domain.Appending) (bool, error) {
 	if acc != nil {
 		if mac := s.deviceMAC(acc.UUID, device); acc.trusts(mac) {
 			own := trustedDevice(acc.UUID, mac)
@@ -120,7 +123,7 @@ var errTurnTaken = errors.New("pin check in progress")
 // failure (the right secret sent N times at once gets through N times).
 // also are appended with the turn; the ones still to append are returned
 // when the scope's device is no longer trusted (errUntrusted).
-func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check func() bool, also []mongox.Appending) (bool, []mongox.Appending, error) {
+func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check func() bool, also []domain.Appending) (bool, []domain.Appending, error) {
 	ctx, cancel := context.WithTimeout(ctx, pinTurnWait)
 	defer cancel()
 	busy := func(err error) error {
@@ -136,22 +139,31 @@ func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check
 	}
 	defer leave()
 	key := sc.failures()
-	turn := mongox.Appending{Key: key, Decide: func(tail *mongox.Tail, now time.Time) (string, error) {
+	turn := domain.Appending{Key: key, Decide: func(tail domain.Tail, now time.Time) (string, error) {
 		if err := s.pinRefused(tail, sc, field); err != nil {
 			return "", err
 		}
 		if err := turnOpen(tail, now); err != nil {
 			return "", err
 		}
-		return pinTurn, nil
+		if sc.trusted {
+			return pinTurn, nil
+		}
+		// The turn carries the failures that count before it, so a later
+		// count stops at it however many successes the day held.
+		fails, err := s.unknownFailures(tail, now)
+		if err != nil {
+			return "", err
+		}
+		return turnKind(fails), nil
 	}}
-	var appended []mongox.Entry // for their heads to move in one write at the end
+	var appended []string // the counters whose heads move in one write at the end
 	defer func() { s.Ledger.MoveHeads(ctx, appended...) }()
 	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
 		got, err := s.Ledger.AppendAllHeadsLater(ctx, append(slices.Clone(also), turn)...)
-		appended = append(appended, got...)
-		also = slices.DeleteFunc(also, func(a mongox.Appending) bool {
-			return slices.ContainsFunc(got, func(e mongox.Entry) bool { return e.Seq > 0 && e.Key == a.Key })
+		appended = append(appended, storedKeys(got)...)
+		also = slices.DeleteFunc(also, func(a domain.Appending) bool {
+			return slices.ContainsFunc(got, func(e domain.Attempt) bool { return e.Seq > 0 && e.Key == a.Key })
 		})
 		if err == nil {
 			break
@@ -165,7 +177,7 @@ func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check
 				// A refused check still counts towards its other limits, and
 				// theirs is the answer when one of them refuses too.
 				more, aerr := s.Ledger.AppendAllHeadsLater(ctx, also...)
-				appended = append(appended, more...)
+				appended = append(appended, storedKeys(more)...)
 				if aerr != nil {
 					return false, nil, aerr
 				}
@@ -189,12 +201,23 @@ func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check
 		outcome = pinOK
 	}
 	// The outcome is the holder's to write whatever the chain holds now.
-	got, err := s.Ledger.AppendAllHeadsLater(context.WithoutCancel(ctx), mongox.Appending{Key: key, Decide: func(*mongox.Tail, time.Time) (string, error) { return outcome, nil }})
-	appended = append(appended, got...)
+	got, err := s.Ledger.AppendAllHeadsLater(context.WithoutCancel(ctx), domain.Appending{Key: key, Decide: func(domain.Tail, time.Time) (string, error) { return outcome, nil }})
+	appended = append(appended, storedKeys(got)...)
 	if err != nil {
 		return false, nil, err
 	}
 	return right, nil, nil
+}
+
+// storedKeys are the counters of the attempts that were stored.
+func storedKeys(as []domain.Attempt) []string {
+	var keys []string
+	for _, a := range as {
+		if a.Seq > 0 {
+			keys = append(keys, a.Key)
+		}
+	}
+	return keys
 }
 
 // appendPIN records kind on a PIN chain outside a check (a reset, a trust
@@ -204,7 +227,7 @@ func (s *Service) appendPIN(ctx context.Context, key, kind string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pinTurnWait)
 	defer cancel()
 	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		_, err := s.Ledger.Append(ctx, key, func(tail *mongox.Tail, now time.Time) (string, error) {
+		_, err := s.Ledger.Append(ctx, key, func(tail domain.Tail, now time.Time) (string, error) {
 			if err := turnOpen(tail, now); err != nil {
 				return "", err
 			}
@@ -226,24 +249,24 @@ func (s *Service) appendPIN(ctx context.Context, key, kind string) {
 
 // turnOpen is errTurnTaken while the chain's newest entry is a turn whose
 // holder may still be checking.
-func turnOpen(tail *mongox.Tail, now time.Time) error {
+func turnOpen(tail domain.Tail, now time.Time) error {
 	newest, ok, err := tail.At(0)
 	if err != nil {
 		return err
 	}
-	if ok && newest.Kind == pinTurn && now.Sub(newest.At) < pinTurnStale {
+	if ok && isTurn(newest.Kind) && now.Sub(newest.At) < pinTurnStale {
 		return errTurnTaken
 	}
 	return nil
 }
 
 // outcomes are a PIN chain's entries without the turns, newest first.
-func outcomes(tail *mongox.Tail, n int) ([]mongox.Entry, error) {
+func outcomes(tail domain.Tail, n int) ([]domain.Attempt, error) {
 	entries, err := tail.First(n)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(entries, func(e mongox.Entry) bool { return e.Kind == pinTurn }), nil
+	return slices.DeleteFunc(entries, func(e domain.Attempt) bool { return isTurn(e.Kind) }), nil
 }
 
 // pinRefused says whether sc's failures forbid a check now. A trusted
@@ -251,11 +274,11 @@ func outcomes(tail *mongox.Tail, n int) ([]mongox.Entry, error) {
 // and after DeviceUntrustAfter in a row it is no longer trusted. The
 // phone's unknown devices: at most UnknownPINFailures failures in any
 // UnknownPINWindow, successes notwithstanding.
-func (s *Service) pinRefused(tail *mongox.Tail, sc pinScope, field string) error {
+func (s *Service) pinRefused(tail domain.Tail, sc pinScope, field string) error {
 	now := s.now()
 	msg := "Too many failed attempts. Please try again later."
 	if sc.trusted {
-		entries, err := outcomes(tail, mongox.RecentEntries)
+		entries, err := outcomes(tail, domain.RecentAttempts)
 		if err != nil {
 			return err
 		}
@@ -283,10 +306,11 @@ func (s *Service) pinRefused(tail *mongox.Tail, sc pinScope, field string) error
 // unknownFailures are the failures on a phone's unknown-device chain that
 // count now, newest first and at most UnknownPINFailures of them: those
 // inside UnknownPINWindow and after the last PIN reset (both codes
-// proved), whatever turns and successes lie between.
-func (s *Service) unknownFailures(tail *mongox.Tail, now time.Time) ([]mongox.Entry, error) {
-	var fails []mongox.Entry
-	for i := 0; len(fails) < s.Limits.UnknownPINFailures; i++ {
+// proved). The newest turn lists the ones before it, so the count reads
+// the entries after it only.
+func (s *Service) unknownFailures(tail domain.Tail, now time.Time) ([]domain.Attempt, error) {
+	var fails []domain.Attempt
+	for i := 0; ; i++ {
 		e, ok, err := tail.At(i)
 		if err != nil {
 			return nil, err
@@ -297,8 +321,43 @@ func (s *Service) unknownFailures(tail *mongox.Tail, now time.Time) ([]mongox.En
 		if e.Kind == pinFail {
 			fails = append(fails, e)
 		}
+		if isTurn(e.Kind) {
+			fails = append(fails, turnFailures(e.Kind)...)
+			break
+		}
 	}
-	return fails, nil
+	fails = slices.DeleteFunc(fails, func(e domain.Attempt) bool { return now.Sub(e.At) >= s.Limits.UnknownPINWindow })
+	return fails[:min(len(fails), s.Limits.UnknownPINFailures)], nil
+}
+
+func isTurn(kind string) bool { return kind == pinTurn || strings.HasPrefix(kind, pinTurn+":") }
+
+// turnKind is a turn listing fails, by their times in Unix milliseconds
+// (base 36): at most UnknownPINFailures of them, well inside an entry's
+// 255 bytes.
+func turnKind(fails []domain.Attempt) string {
+	if len(fails) == 0 {
+		return pinTurn
+	}
+	times := make([]string, len(fails))
+	for i, f := range fails {
+		times[i] = strconv.FormatInt(f.At.UnixMilli(), 36)
+	}
+	return pinTurn + ":" + strings.Join(times, ",")
+}
+
+func turnFailures(kind string) []domain.Attempt {
+	list, ok := strings.CutPrefix(kind, pinTurn+":")
+	if !ok {
+		return nil
+	}
+	var out []domain.Attempt
+	for _, t := range strings.Split(list, ",") {
+		if ms, err := strconv.ParseInt(t, 36, 64); err == nil {
+			out = append(out, domain.Attempt{Kind: pinFail, At: time.UnixMilli(ms).UTC()})
+		}
+	}
+	return out
 }
 
 // turns queues one process's checks per scope, so that waiting for a

@@ -11,12 +11,14 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // lockout reads a PIN chain's tail (newest first): the failures since the
 // last success, and how long the key stays locked. Every PINFailures-th
 // consecutive failure locks it, twice as long as the time before.
-func lockout(tail []mongox.Entry, now time.Time, lim Limits) (int, time.Duration) {
+func lockout(tail []domain.Attempt, now time.Time, lim Limits) (int, time.Duration) {
 	consecutive := 0
 	for _, e := range tail {
 		if e.Kind == "ok" {
@@ -56,7 +58,7 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 		return contract.LoginReply{}, err
 	}
 	// The address's hit is appended with the PIN check's turn.
-	var hits []mongox.Appending
+	var hits []domain.Appending
 	if hit, ok := s.ipHit(ctx, "check", s.Limits.IPChecks); ok {
 		if err := s.ipRefused(ctx, hit); err != nil {
 			return contract.LoginReply{}, err
@@ -117,8 +119,14 @@ func (s *Service) loggedIn(ctx context.Context, acc Account, device string, clie
 			acc = updated
 			if newly {
 				// The success that earned the trust opens the device's own
-				// count, so its next check starts from a chain that exists.
-				s.appendPIN(ctx, trustedDevice(acc.UUID, mac).failures(), pinOK)
+				// count, so that its next check starts from a chain that
+				// exists; one that exists already is left as it is.
+				_, _ = s.Ledger.Append(context.WithoutCancel(ctx), trustedDevice(acc.UUID, mac).failures(), func(tail domain.Tail, _ time.Time) (string, error) {
+					if !tail.Empty() {
+						return "", errOpened
+					}
+					return pinOK, nil
+				})
 			}
 		}
 	}
@@ -131,6 +139,9 @@ func (s *Service) loggedIn(ctx context.Context, acc Account, device string, clie
 // holds its claim (no one takes over a claim in use, see takeClaim), so
 // only when it no longer is (the number moved, the account went) is the
 // claim read again.
+// errOpened: the device's count exists already.
+var errOpened = errors.New("opened")
+
 func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, error) {
 	key := "phone:" + phone
 	if owner, ok := s.phoneOwners.get(key); ok {

@@ -110,7 +110,7 @@ func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOT
 	} else if taken {
 		return contract.EmailVerifyOTPReply{}, s.emailTaken()
 	}
-	if _, err := s.Ledger.Append(ctx, "reg:"+email, func(*mongox.Tail, time.Time) (string, error) { return "v|" + acc.UUID, nil }); err != nil {
+	if _, err := s.Ledger.Append(ctx, "reg:"+email, func(domain.Tail, time.Time) (string, error) { return "v|" + acc.UUID, nil }); err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
 	return contract.EmailVerifyOTPReply{EmailVerifyAt: *acc.EmailVerifiedAt}, nil
@@ -358,7 +358,7 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 // shared.
 func (s *Service) allocateUserID(ctx context.Context, uuid string) (int64, error) {
 	for range 1000 {
-		seq, err := s.IDs.Append(ctx, "user-id", func(*mongox.Tail, time.Time) (string, error) { return "id", nil })
+		seq, err := s.IDs.Append(ctx, "user-id", func(domain.Tail, time.Time) (string, error) { return "id", nil })
 		if err != nil {
 			return 0, err
 		}

@@ -57,8 +57,8 @@ func (f *fixture) monitored() *opCounter {
 	s.OTPs = mongox.NewVersioned[OTP](db.Collection("auth_otps"))
 	s.Claims, s.Sessions, s.Revocations = adapters.NewClaims(db.Collection("auth_claims")), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
 	s.Challenges, s.PINLocks = db.Collection("auth_challenges"), db.Collection("auth_pin_locks")
-	s.Ledger = mongox.NewLedger(db.Collection("auth_ledger"), f.clock)
-	s.IDs = mongox.NewLedger(db.Collection("auth_ids"), f.clock)
+	s.Ledger = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock))
+	s.IDs = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), f.clock))
 	return c
 }
 
@@ -73,9 +73,12 @@ func TestLoginStoreOperations(t *testing.T) {
 	for _, c := range []struct {
 		name, device string
 		max          int
+		before       int // logins before the counted one
 	}{
-		{"no device token", "", 6},
-		{"trusted device", "owner-fcm", 6},
+		{"no device token", "", 6, 1},
+		{"trusted device", "owner-fcm", 6, 1},
+		// However many came before it that day.
+		{"no device token, 40th of the day", "", 6, 39},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// As the gateway calls it, with the client's address.
@@ -86,7 +89,9 @@ func TestLoginStoreOperations(t *testing.T) {
 					t.Fatalf("login: %+v %v", r, err)
 				}
 			}
-			login() // the device is trusted from here
+			for range c.before {
+				login() // the device is trusted from here
+			}
 			ops.take()
 			login()
 			got := ops.take()
