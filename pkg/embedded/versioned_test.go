@@ -87,10 +87,11 @@ func TestVersionedUpdatesAreNotLostAndChainsArePruned(t *testing.T) {
 	}
 }
 
-// Get reads by _id through the key's head; a head that lags (a racing
-// writer, a failed head write) or is missing still yields the newest
+// Get reads the key's head by _id; Latest and Changed see past a head that
+// lags (a failed head write), an update from it stores the next version
+// and puts the head right, and a missing head still yields the newest
 // version.
-func TestVersionedGetFollowsTheChainPastTheHead(t *testing.T) {
+func TestVersionedLatestFollowsTheChainPastTheHead(t *testing.T) {
 	ctx := context.Background()
 	db := testDB(t)
 	c := db.Collection("heads")
@@ -103,29 +104,38 @@ func TestVersionedGetFollowsTheChainPastTheHead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check := func(what string, want int) {
+	check := func(what string, read func(context.Context, string) (counter, int64, error), want int) {
 		t.Helper()
-		got, ver, err := v.Get(ctx, "k")
+		got, ver, err := read(ctx, "k")
 		if err != nil || got.N != want || ver != int64(want) {
 			t.Fatalf("%s: %+v at %d (%v), want %d", what, got, ver, err, want)
 		}
 	}
-	check("head current", 3)
-	// The head steps back, as FerretDB's unisolated updates can make it.
+	check("head current", v.Get, 3)
+	// The head steps back, as a failed head write leaves it.
 	if _, err := c.UpdateOne(ctx, bson.M{"_id": "k@head"}, bson.M{"$set": bson.M{"version": 1, "head_state": counter{N: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	check("head behind", 3)
+	check("head behind, latest", v.Latest, 3)
+	for after, want := range map[int64]bool{1: true, 2: true, 3: false} {
+		if got, err := v.Changed(ctx, "k", after); err != nil || got != want {
+			t.Fatalf("changed after %d: %v (%v), want %v", after, got, err, want)
+		}
+	}
+	if _, err := v.Update(ctx, "k", func(c *counter) ([]contract.Event, error) { c.N++; return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	check("head behind, updated", v.Get, 4)
 	if _, err := c.DeleteOne(ctx, bson.M{"_id": "k@head"}); err != nil {
 		t.Fatal(err)
 	}
-	check("head missing", 3)
+	check("head missing", v.Get, 4)
 	if n, _ := c.CountDocuments(ctx, bson.M{"_id": "k@head"}); n != 1 {
 		t.Fatal("the slow read did not put the head back")
 	}
 	// Heads are not versions: version queries never see them.
-	if n, _ := c.CountDocuments(ctx, bson.M{"key": "k"}); n != 3 {
-		t.Fatalf("%d documents with the key, want the 3 versions", n)
+	if n, _ := c.CountDocuments(ctx, bson.M{"key": "k"}); n != 4 {
+		t.Fatalf("%d documents with the key, want the 4 versions", n)
 	}
 }
 

@@ -3,7 +3,9 @@ package mongox
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,6 +201,16 @@ func (l *Ledger) Tail(ctx context.Context, key string) (*Tail, error) { return l
 // head has not caught up with. An append need not: its insert of the next
 // number fails if there is one, and it then reads again with the probe.
 func (l *Ledger) read(ctx context.Context, key string, probe bool) (*Tail, error) {
+	t, err := l.readHead(ctx, key, probe)
+	if err == nil && probe {
+		// What a probed read found is the chain's end as of now, for the
+		// next append to start from (an empty chain as Seq 0).
+		l.remember(Entry{Key: key, Seq: t.newest.Seq, Kind: t.newest.Kind, At: t.newest.At, Recent: t.newest.Recent})
+	}
+	return t, err
+}
+
+func (l *Ledger) readHead(ctx context.Context, key string, probe bool) (*Tail, error) {
 	t := &Tail{ctx: ctx, l: l, key: key}
 	var h ledgerHead
 	err := l.heads.FindOne(ctx, bson.M{"_id": ledgerHeadID(key)}).Decode(&h)
@@ -256,64 +268,200 @@ func wrapNil(op string, err error) error {
 // an error to refuse), and appends it. Losing a race re-reads and decides
 // again on the new tail.
 func (l *Ledger) Append(ctx context.Context, key string, decide func(tail *Tail, now time.Time) (string, error)) (Entry, error) {
-	defer l.local.lock(key)()
-	sure := false // whether the tail was read with the probe
+	out, err := l.AppendAll(ctx, Appending{Key: key, Decide: decide})
+	if err != nil {
+		return Entry{}, err
+	}
+	return out[0], nil
+}
+
+// Appending is one entry for AppendAll to add to the chain of Key: Decide
+// picks its kind from the chain's tail, or refuses with an error.
+type Appending struct {
+	Key    string
+	Decide func(tail *Tail, now time.Time) (string, error)
+}
+
+// AppendAll appends one entry to each of several chains (of distinct
+// keys), each decided on its own chain's tail as Append decides, with one
+// insert for all the entries and one write for all their heads while no
+// chain is raced: a request that counts towards several limits pays for
+// one. The first refusal is returned as it comes, with the entries stored
+// in an earlier round (when another chain lost a race and was decided
+// again): out[i].Seq is 0 for each one not stored.
+func (l *Ledger) AppendAll(ctx context.Context, as ...Appending) ([]Entry, error) {
+	out, err := l.appendAll(ctx, as)
+	keys := make([]string, 0, len(out))
+	for _, e := range out {
+		if e.Seq > 0 {
+			keys = append(keys, e.Key)
+		}
+	}
+	l.MoveHeads(ctx, keys...)
+	return out, err
+}
+
+// AppendAllHeadsLater is AppendAll leaving the heads for MoveHeads, so that
+// the heads of entries appended one after the other move in one write. A
+// reader meanwhile finds them by its probe.
+func (l *Ledger) AppendAllHeadsLater(ctx context.Context, as ...Appending) ([]Entry, error) {
+	return l.appendAll(ctx, as)
+}
+
+func (l *Ledger) appendAll(ctx context.Context, as []Appending) ([]Entry, error) {
+	keys := make([]string, len(as))
+	for i, a := range as {
+		keys[i] = a.Key
+	}
+	defer l.local.lockAll(keys...)()
+	out := make([]Entry, len(as))
+	done := make([]bool, len(as))
+	sure := make([]bool, len(as)) // whether to read the tail with the probe
 	for range 64 {
-		var tail *Tail
-		var err error
-		if !sure {
-			// Optimistic: the end this process last saw, or none. If the
-			// chain is longer, the insert below collides (inserts are
-			// checked by the store's unique index, while every lookup is a
-			// scan on FerretDB), and the next round reads it all.
-			tail = &Tail{ctx: ctx, l: l, key: key, empty: true}
-			if e, ok := l.recall(key); ok {
-				tail = &Tail{ctx: ctx, l: l, key: key, newest: e}
-			}
-		} else {
-			tail, err = l.read(ctx, key, true)
-		}
-		if err != nil {
-			return Entry{}, err
-		}
+		var pending []int
 		now := l.now().UTC()
-		kind, err := decide(tail, now)
-		if err != nil {
-			return Entry{}, err
-		}
-		e := Entry{Key: key, Seq: 1, Kind: kind, At: now}
-		if !tail.empty {
-			prev := tail.newest
-			e.Seq = prev.Seq + 1
-			e.Recent = append(recentList{{Kind: prev.Kind, At: prev.At}}, prev.Recent[:min(len(prev.Recent), RecentEntries-2)]...)
-		}
-		e.ID = entryID(key, e.Seq)
-		if e.Seq == 1 {
-			// A new chain claims its head first: a chain that exists has
-			// one (the sweep removes a head only with the whole chain), so
-			// this fails for an old chain whose first entries were swept.
-			if _, err := l.heads.InsertOne(ctx, ledgerHead{ID: ledgerHeadID(key), Seq: 1, Kind: e.Kind, At: e.At}); err != nil {
-				if IsDuplicate(err) {
-					sure = true
-					continue
-				}
-				return Entry{}, Wrap("ledger append", err)
-			}
-		}
-		if _, err := l.c.InsertOne(ctx, e); err != nil {
-			if IsDuplicate(err) {
-				sure = true // someone else appended: read it all
+		for i, a := range as {
+			if done[i] {
 				continue
 			}
-			return Entry{}, Wrap("ledger append", err)
+			var tail *Tail
+			if sure[i] {
+				var err error
+				if tail, err = l.read(ctx, a.Key, true); err != nil {
+					return stored(out, done), err
+				}
+			} else {
+				// Optimistic: the end this process last saw, or none. If the
+				// chain is longer, the insert below collides (inserts are
+				// checked by the store's unique index, while every lookup is
+				// a scan on FerretDB), and the next round reads it all.
+				tail = l.recalled(ctx, a.Key)
+			}
+			kind, err := a.Decide(tail, now)
+			if err != nil {
+				return stored(out, done), err
+			}
+			out[i] = tail.next(kind, now)
+			pending = append(pending, i)
 		}
-		l.remember(e)
-		if e.Seq > 1 {
-			l.setHead(ctx, e)
+		lost := map[int]bool{}
+		// A new chain claims its head first: a chain that exists has one
+		// (the sweep removes a head only with the whole chain), so this
+		// fails for an old chain whose first entries were swept.
+		var claims []int
+		var heads []any
+		for _, i := range pending {
+			if e := out[i]; e.Seq == 1 {
+				claims = append(claims, i)
+				heads = append(heads, ledgerHead{ID: ledgerHeadID(e.Key), Seq: 1, Kind: e.Kind, At: e.At})
+			}
 		}
-		return e, nil
+		if err := insertEach(ctx, l.heads, heads, func(j int) { lost[claims[j]] = true }); err != nil {
+			return stored(out, done), Wrap("ledger append", err)
+		}
+		var inserting []int
+		var entries []any
+		for _, i := range pending {
+			if !lost[i] {
+				inserting = append(inserting, i)
+				entries = append(entries, out[i])
+			}
+		}
+		if err := insertEach(ctx, l.c, entries, func(j int) { lost[inserting[j]] = true }); err != nil {
+			return stored(out, done), Wrap("ledger append", err)
+		}
+		left := false
+		for _, i := range pending {
+			if lost[i] {
+				sure[i], left = true, true // someone else appended: read it all
+				continue
+			}
+			done[i] = true
+			l.remember(out[i])
+		}
+		if !left {
+			return out, nil
+		}
 	}
-	return Entry{}, Wrap("ledger append", fmt.Errorf("%s: too much contention", key))
+	return stored(out, done), Wrap("ledger append", fmt.Errorf("%s: too much contention", strings.Join(keys, ", ")))
+}
+
+// stored keeps the entries stored and zeroes the others.
+func stored(out []Entry, done []bool) []Entry {
+	for i := range out {
+		if !done[i] {
+			out[i] = Entry{}
+		}
+	}
+	return out
+}
+
+// next is the entry that follows the tail.
+func (t *Tail) next(kind string, now time.Time) Entry {
+	e := Entry{Key: t.key, Seq: 1, Kind: kind, At: now}
+	if !t.empty {
+		prev := t.newest
+		e.Seq = prev.Seq + 1
+		e.Recent = append(recentList{{Kind: prev.Kind, At: prev.At}}, prev.Recent[:min(len(prev.Recent), RecentEntries-2)]...)
+	}
+	e.ID = entryID(t.key, e.Seq)
+	return e
+}
+
+// insertEach inserts docs in one unordered command and calls taken with
+// the index of each whose _id another writer holds; any other failure is
+// returned.
+func insertEach(ctx context.Context, c *mongo.Collection, docs []any, taken func(int)) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return nil
+	}
+	var bulk mongo.BulkWriteException
+	if !errors.As(err, &bulk) || bulk.WriteConcernError != nil || len(bulk.WriteErrors) == 0 {
+		if len(docs) == 1 && IsDuplicate(err) {
+			taken(0)
+			return nil
+		}
+		return err
+	}
+	for _, we := range bulk.WriteErrors {
+		if we.Code != 11000 && !IsDuplicate(we) {
+			return err
+		}
+	}
+	for _, we := range bulk.WriteErrors {
+		taken(we.Index)
+	}
+	return nil
+}
+
+// Recalled is key's tail as this process last wrote or read it, with no
+// store operation unless it has not yet: possibly behind another
+// process's appends, so good for refusing early, while the decision that
+// counts is the one an append takes on the tail its insert proves current.
+func (l *Ledger) Recalled(ctx context.Context, key string) (*Tail, error) {
+	if e, ok := l.recall(key); ok {
+		return l.tailOf(ctx, key, e), nil
+	}
+	return l.read(ctx, key, true)
+}
+
+// recalled is the tail this process last saw, or an empty one.
+func (l *Ledger) recalled(ctx context.Context, key string) *Tail {
+	if e, ok := l.recall(key); ok {
+		return l.tailOf(ctx, key, e)
+	}
+	return &Tail{ctx: ctx, l: l, key: key, empty: true}
+}
+
+func (l *Ledger) tailOf(ctx context.Context, key string, e Entry) *Tail {
+	if e.Seq == 0 {
+		return &Tail{ctx: ctx, l: l, key: key, empty: true}
+	}
+	return &Tail{ctx: ctx, l: l, key: key, newest: e}
 }
 
 func (l *Ledger) recall(key string) (Entry, bool) {
@@ -334,14 +482,27 @@ func (l *Ledger) remember(e Entry) {
 	}
 }
 
-// setHead moves the head to e, which this process just appended. The
-// filter is the _id alone, the one FerretDB v1 pushes down into SQLite (a
-// condition on any other field makes it decode the whole collection); a
-// racing writer may so set it back a step, which costs a reader one probe.
-func (l *Ledger) setHead(ctx context.Context, e Entry) {
-	_, _ = l.heads.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": ledgerHeadID(e.Key)},
-		bson.M{"$set": bson.M{"seq": e.Seq, "kind": e.Kind, "at": e.At, "recent": e.Recent}},
-		options.UpdateOne().SetUpsert(true))
+// MoveHeads moves the head of each key's chain to the newest entry this
+// process appended or read there (a chain at its first entry claimed its
+// head already), in one command. Each filter is the _id alone, the one
+// FerretDB v1 pushes down into SQLite (a condition on any other field
+// makes it decode the whole collection); a racing writer may so set a head
+// back a step, which costs a reader one probe.
+func (l *Ledger) MoveHeads(ctx context.Context, keys ...string) {
+	var models []mongo.WriteModel
+	seen := map[string]bool{}
+	for _, k := range keys {
+		e, ok := l.recall(k)
+		if seen[k] || !ok || e.Seq <= 1 {
+			continue
+		}
+		seen[k] = true
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": ledgerHeadID(e.Key)}).
+			SetUpdate(bson.M{"$set": bson.M{"seq": e.Seq, "kind": e.Kind, "at": e.At, "recent": e.Recent}}).SetUpsert(true))
+	}
+	if len(models) > 0 {
+		_, _ = l.heads.BulkWrite(context.WithoutCancel(ctx), models, options.BulkWrite().SetOrdered(false))
+	}
 }
 
 // Sweep deletes entries (and heads) older than age. A chain's numbering
@@ -366,11 +527,30 @@ func (l *Ledger) Sweep(ctx context.Context, age time.Duration) (int64, error) {
 // named after its addresses and devices. A chain erased whole starts again
 // from 1, as after Sweep. It scans the collection, which only a purge does.
 func (l *Ledger) Erase(ctx context.Context, pattern string) (int64, error) {
+	// The heads of the chains found, whatever the pattern makes of their
+	// "#head" suffix, and any other head it matches.
+	cur, err := l.c.Find(ctx, bson.M{"key": bson.M{"$regex": pattern}}, options.Find().SetProjection(bson.M{"key": 1}))
+	if err != nil {
+		return 0, Wrap("ledger erase", err)
+	}
+	var found []struct {
+		Key string `bson:"key"`
+	}
+	if err := cur.All(ctx, &found); err != nil {
+		return 0, Wrap("ledger erase", err)
+	}
+	heads, seen := bson.A{}, map[string]bool{}
+	for _, f := range found {
+		if !seen[f.Key] {
+			seen[f.Key] = true
+			heads = append(heads, ledgerHeadID(f.Key))
+		}
+	}
 	res, err := l.c.DeleteMany(ctx, bson.M{"key": bson.M{"$regex": pattern}})
 	if err != nil {
 		return 0, Wrap("ledger erase", err)
 	}
-	if _, err := l.heads.DeleteMany(ctx, bson.M{"_id": bson.M{"$regex": pattern}}); err != nil {
+	if _, err := l.heads.DeleteMany(ctx, bson.M{"$or": bson.A{bson.M{"_id": bson.M{"$in": heads}}, bson.M{"_id": bson.M{"$regex": pattern}}}}); err != nil {
 		return 0, Wrap("ledger erase", err)
 	}
 	l.mu.Lock()

@@ -50,11 +50,13 @@ func (v *Versioned[T]) EnsureIndexes(ctx context.Context) error {
 }
 
 // Get returns the newest state of key and its version; ErrNotFound when
-// the key has none. It reads by _id only, which every store answers from
-// its primary index (FerretDB v1 scans for anything else: a sorted query
-// on "key" took 123 ms in a 2,000-document collection, an _id lookup 1 ms):
-// the key's head names the newest version it knows of, and the chain is
-// followed from there, since the head may lag a racing writer.
+// the key has none. It is one lookup by _id, which every store answers
+// from its primary index (FerretDB v1 scans for anything else: a sorted
+// query on "key" took 123 ms in a 2,000-document collection, an _id lookup
+// 1 ms): the key's head, which every writer moves forward past any version
+// stored before its own (see moveHead). A version whose writer is still
+// between its insert and its head move is not seen yet, as if read just
+// before it; Latest and Changed see it too.
 func (v *Versioned[T]) Get(ctx context.Context, key string) (T, int64, error) {
 	var h head[T]
 	err := v.c.FindOne(ctx, bson.M{"_id": headID(key)}).Decode(&h)
@@ -64,18 +66,44 @@ func (v *Versioned[T]) Get(ctx context.Context, key string) (T, int64, error) {
 	if err != nil {
 		return h.State, 0, Wrap("versioned get", err)
 	}
-	state, ver := h.State, h.Version
+	return h.State, h.Version, nil
+}
+
+// Latest is Get followed to the end of the chain, one lookup more: it also
+// sees a version whose writer has not moved the head yet, which is what a
+// writer about to insert the next version, or a check that must see a
+// change stored before it began, needs.
+func (v *Versioned[T]) Latest(ctx context.Context, key string) (T, int64, error) {
+	state, ver, err := v.Get(ctx, key)
+	if err != nil {
+		return state, ver, err
+	}
 	for {
-		var rec Record[T]
-		err := v.c.FindOne(ctx, bson.M{"_id": recordID(key, ver+1)}).Decode(&rec)
-		if err == mongo.ErrNoDocuments {
-			return state, ver, nil
-		}
-		if err != nil {
-			return state, 0, Wrap("versioned get", err)
+		rec, found, err := v.version(ctx, key, ver+1)
+		if err != nil || !found {
+			return state, ver, err
 		}
 		state, ver = rec.State, rec.Version
 	}
+}
+
+// Changed reports whether key has a version newer than version, in one
+// lookup that sees every version stored before it, head moved or not.
+func (v *Versioned[T]) Changed(ctx context.Context, key string, version int64) (bool, error) {
+	_, found, err := v.version(ctx, key, version+1)
+	return found, err
+}
+
+func (v *Versioned[T]) version(ctx context.Context, key string, version int64) (Record[T], bool, error) {
+	var rec Record[T]
+	err := v.c.FindOne(ctx, bson.M{"_id": recordID(key, version)}).Decode(&rec)
+	if err == mongo.ErrNoDocuments {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, Wrap("versioned get", err)
+	}
+	return rec, true, nil
 }
 
 // scan finds the newest version the slow way, for a key whose head is
@@ -99,14 +127,14 @@ func (v *Versioned[T]) scan(ctx context.Context, key string) (T, int64, error) {
 	if err != nil {
 		return rec.State, 0, Wrap("versioned get", err)
 	}
-	v.setHead(ctx, key, rec.Version, rec.State)
+	v.moveHead(ctx, key, rec.Version, rec.State)
 	return rec.State, rec.Version, nil
 }
 
 // head is a key's pointer to its newest version, with that version's
-// state, so a read is two _id lookups: the head and a probe for a newer
-// version. It has no "key" or "state" field, so nothing that queries the
-// versions matches it, and "published" keeps the relay off it.
+// state, so a read is one _id lookup. It has no "key" or "state" field, so
+// nothing that queries the versions matches it, and "published" keeps the
+// relay off it.
 type head[T any] struct {
 	ID        string    `bson:"_id"`
 	Version   int64     `bson:"version"`
@@ -119,15 +147,33 @@ func headID(key string) string { return key + "@head" }
 
 func recordID(key string, version int64) string { return fmt.Sprintf("%s@%d", key, version) }
 
-// setHead moves the head to version, which this process just wrote. The
-// filter is the _id alone, the one FerretDB v1 pushes down into SQLite (a
-// condition on any other field makes it decode the whole collection); a
-// racing writer may so set it back a step, which costs a reader one more
-// probe, never a wrong answer. Failures only cost the same.
-func (v *Versioned[T]) setHead(ctx context.Context, key string, version int64, state T) {
-	_, _ = v.c.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": headID(key)},
-		bson.M{"$set": bson.M{"version": version, "head_state": state, "published": true, "at": time.Now().UTC()}},
-		options.UpdateOne().SetUpsert(true))
+// moveHead moves the head to version, which this process just wrote or
+// found, then on past any version stored after it. The filter is the _id
+// alone, the one FerretDB v1 pushes down into SQLite (a condition on any
+// other field, such as a compare-and-set on the version, makes it decode
+// the whole collection), so a slower writer may set the head back over a
+// newer one; but every writer, after its write, looks for the version
+// after the one it wrote and moves the head on to it. The last write to
+// land is so followed by a look that finds any version stored before it,
+// and a version stored after it has a writer still to come: once the
+// writers are done, the head is the newest version. A store failure stops
+// the walk; the head then lags until the key's next write (whose insert of
+// a number already taken sends it down the chain).
+func (v *Versioned[T]) moveHead(ctx context.Context, key string, version int64, state T) {
+	ctx = context.WithoutCancel(ctx)
+	for {
+		_, err := v.c.UpdateOne(ctx, bson.M{"_id": headID(key)},
+			bson.M{"$set": bson.M{"version": version, "head_state": state, "published": true, "at": time.Now().UTC()}},
+			options.UpdateOne().SetUpsert(true))
+		if err != nil {
+			return
+		}
+		next, found, err := v.version(ctx, key, version+1)
+		if err != nil || !found {
+			return
+		}
+		version, state = next.Version, next.State
+	}
 }
 
 // ErrStale means another writer stored that version first.
@@ -145,7 +191,7 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 		}
 		return Wrap("versioned put", err)
 	}
-	v.setHead(ctx, key, after+1, state)
+	v.moveHead(ctx, key, after+1, state)
 	if v.relay != nil && len(evs) > 0 {
 		v.relay.Pending(v.c, rec.ID)
 	}
@@ -201,8 +247,9 @@ func SweepSuperseded(ctx context.Context, c *mongo.Collection, keepFor time.Dura
 // change announces; returning an error stores nothing.
 func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state *T) ([]contract.Event, error)) (T, error) {
 	defer v.local.lock(key)()
+	read := v.Get // the head is the newest version but while a writer races
 	for range 32 {
-		state, ver, err := v.Get(ctx, key)
+		state, ver, err := read(ctx, key)
 		if err != nil {
 			return state, err
 		}
@@ -214,6 +261,7 @@ func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state
 		case nil:
 			return state, nil
 		case ErrStale:
+			read = v.Latest
 			continue
 		default:
 			return state, err

@@ -24,6 +24,7 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/seal"
 	"github.com/dossapp/backend/pkg/service"
+	"github.com/dossapp/backend/services/auth/internal/adapters"
 	"github.com/dossapp/backend/services/auth/internal/app"
 )
 
@@ -170,14 +171,14 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 	svc := &app.Service{
 		Accounts: mongox.NewVersioned[app.Account](db.Collection("auth_accounts")),
 		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
-		Claims:   db.Collection("auth_claims"),
+		Claims:   adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions: db.Collection("auth_sessions"),
 		// Written once per session or challenge, read by id or account.
 		Revocations: db.Collection("auth_session_revocations"),
 		Challenges:  db.Collection("auth_challenges"),
 		PINLocks:    db.Collection("auth_pin_locks"),
-		Ledger:      mongox.NewLedger(db.Collection("auth_ledger"), nil),
-		IDs:         mongox.NewLedger(db.Collection("auth_ids"), nil),
+		Ledger:      adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), nil)),
+		IDs:         adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), nil)),
 		Hasher:      app.NewHasher(s.argon, s.pepper),
 		CodeKey:     s.codeKey,
 		Box:         box,

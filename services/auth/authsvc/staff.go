@@ -19,6 +19,7 @@ import (
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/services/auth/internal/adapters"
 	"github.com/dossapp/backend/services/auth/internal/app"
 )
 
@@ -34,7 +35,7 @@ func newStaff(db *mongo.Database, hasher *app.Hasher, otpSecret []byte) (*app.St
 		Sessions:  db.Collection("auth_staff_sessions"),
 		UsedCodes: db.Collection("auth_staff_codes"),
 		Audit:     db.Collection("auth_audit"),
-		Ledger:    mongox.NewLedger(db.Collection("auth_staff_ledger"), nil),
+		Ledger:    adapters.NewCounters(mongox.NewLedger(db.Collection("auth_staff_ledger"), nil)),
 		Hasher:    hasher, Box: box, Issuer: "DOSS", Now: time.Now, Limits: app.DefaultStaffLimits(),
 	}, nil
 }

@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/services/auth/internal/adapters"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // fakeRevocations records what would go to the gateways' bucket.
@@ -55,6 +58,7 @@ func (f *fakeRevocations) has(sid string) bool {
 type fixture struct {
 	t       *testing.T
 	uri     string
+	db      *mongo.Database
 	svc     *Service
 	revoked *fakeRevocations
 	now     time.Time
@@ -86,7 +90,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, uri: ks.Mongo.URI, revoked: &fakeRevocations{}, now: time.Now().UTC()}
+	f := &fixture{t: t, uri: ks.Mongo.URI, db: db, revoked: &fakeRevocations{}, now: time.Now().UTC()}
 	lim := DefaultLimits()
 	lim.SendGap = 0
 	lim.SendsPerHour = 1000
@@ -94,13 +98,13 @@ func newFixture(t *testing.T) *fixture {
 	f.svc = &Service{
 		Accounts:    mongox.NewVersioned[Account](db.Collection("auth_accounts")),
 		OTPs:        mongox.NewVersioned[OTP](db.Collection("auth_otps")),
-		Claims:      db.Collection("auth_claims"),
+		Claims:      adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions:    db.Collection("auth_sessions"),
 		Revocations: db.Collection("auth_session_revocations"),
 		Challenges:  db.Collection("auth_challenges"),
 		PINLocks:    db.Collection("auth_pin_locks"),
-		Ledger:      mongox.NewLedger(db.Collection("auth_ledger"), f.clock),
-		IDs:         mongox.NewLedger(db.Collection("auth_ids"), f.clock),
+		Ledger:      adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock)),
+		IDs:         adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), f.clock)),
 		Hasher:      NewHasher(Argon2{MemoryKiB: 64, Time: 1, Threads: 1}, []byte("pepper")),
 		CodeKey:     []byte("code key"),
 		Box:         box,
@@ -127,7 +131,7 @@ func (f *fixture) account(id int64, phone, pin string) Account {
 		f.t.Fatal(err)
 	}
 	for _, k := range []string{"phone:" + phone, "uid:" + itoa(int(id))} {
-		if _, err := f.svc.Claims.InsertOne(ctx, claim{ID: k, UUID: acc.UUID}); err != nil {
+		if err := f.svc.Claims.Insert(ctx, domain.Claim{Key: k, Owner: acc.UUID}); err != nil {
 			f.t.Fatal(err)
 		}
 	}

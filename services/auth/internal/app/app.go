@@ -10,13 +10,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // Account is auth's record of one person, registering or active.
@@ -52,6 +52,10 @@ type Account struct {
 	// Deletion is set while the owner's deletion request waits for its
 	// purge (see deletion.go): no login, no code, no command.
 	Deletion *accountDeletion `bson:"deletion,omitempty"`
+
+	// version is the one this state was read at (0: not known), for a
+	// check that only needs to know whether it is still the newest.
+	version int64
 }
 
 func (a Account) contract() contract.Account {
@@ -140,17 +144,17 @@ type RevocationList interface {
 type Service struct {
 	Accounts *mongox.Versioned[Account]
 	OTPs     *mongox.Versioned[OTP]
-	Claims   *mongo.Collection
+	Claims   ClaimStore
 	Sessions *mongo.Collection
 	// Revocations holds one document per ended session (see session).
 	Revocations *mongo.Collection
 	// Challenges are second-factor steps waiting for their code: a login
 	// with 2FA on, a pending telephone or 2FA change.
 	Challenges *mongo.Collection
-	Ledger     *mongox.Ledger
+	Ledger     Counters
 	// IDs allocates user ids. It is never swept (the Ledger is, after two
 	// days): a swept allocator would start again from 1.
-	IDs     *mongox.Ledger
+	IDs     Counters
 	Hasher  *Hasher
 	CodeKey []byte
 	Box     *seal.Box
@@ -164,10 +168,14 @@ type Service struct {
 
 	seen lastWrites
 
-	// PINLocks holds a lock per lockout scope while a secret is checked
-	// (see checkPIN): only checks in flight, so it stays tiny.
+	// PINLocks is no longer written: a check's turn is an entry of its
+	// scope's ledger chain (see checkPIN). It stays while the service's
+	// wiring names it.
 	PINLocks *mongo.Collection
 	turns    turns
+	// phoneOwners are the phone claims' holders as last read (see
+	// activeByPhone).
+	phoneOwners owners
 
 	// Deletions are the deletion sagas' records (keyed by account uuid);
 	// DeletionsDue indexes the ones in flight.
@@ -177,34 +185,16 @@ type Service struct {
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
 
-// claim is an owned unique key: "email:<addr>", "phone:<e164>", "uid:<n>".
-type claim struct {
-	ID   string `bson:"_id"`
-	UUID string `bson:"uuid"`
-	// At is when it was taken: a claim younger than claimGrace is in use
-	// by a writer still on its way (a registration between its claims and
-	// its activation), whatever its holder's record says yet.
-	At time.Time `bson:"at,omitempty"`
-}
-
 // claimGrace is how long a new claim is held for a writer still on its way.
 const claimGrace = time.Minute
 
 func (s *Service) claimOwner(ctx context.Context, key string) (string, error) {
 	c, err := s.findClaim(ctx, key)
-	return c.UUID, err
+	return c.Owner, err
 }
 
-func (s *Service) findClaim(ctx context.Context, key string) (claim, error) {
-	var c claim
-	err := s.Claims.FindOne(ctx, bson.M{"_id": key}).Decode(&c)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return claim{}, mongox.ErrNotFound
-	}
-	if err != nil {
-		return claim{}, mongox.Wrap("claim find", err)
-	}
-	return c, nil
+func (s *Service) findClaim(ctx context.Context, key string) (domain.Claim, error) {
+	return s.Claims.Find(ctx, key)
 }
 
 // takeClaim makes uuid the owner of key. A key held by an account that no
@@ -212,12 +202,12 @@ func (s *Service) findClaim(ctx context.Context, key string) (claim, error) {
 // registration) is taken over; one in real use is a conflict.
 func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(Account) bool) error {
 	for range 4 {
-		_, err := s.Claims.InsertOne(ctx, claim{ID: key, UUID: owner, At: s.now()})
+		err := s.Claims.Insert(ctx, domain.Claim{Key: key, Owner: owner, At: s.now()})
 		if err == nil {
 			return nil
 		}
-		if !mongox.IsDuplicate(err) {
-			return mongox.Wrap("claim insert", err)
+		if !errors.Is(err, domain.ErrClaimHeld) {
+			return err
 		}
 		c, err := s.findClaim(ctx, key)
 		if errors.Is(err, mongox.ErrNotFound) {
@@ -226,7 +216,7 @@ func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(A
 		if err != nil {
 			return err
 		}
-		holder := c.UUID
+		holder := c.Owner
 		if holder == owner {
 			return nil
 		}
@@ -240,8 +230,8 @@ func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(A
 		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
 			return err
 		}
-		if _, err := s.Claims.DeleteOne(ctx, bson.M{"_id": key, "uuid": holder}); err != nil {
-			return mongox.Wrap("claim release", err)
+		if err := s.Claims.Release(ctx, holder, key); err != nil {
+			return err
 		}
 	}
 	return errTaken
@@ -253,7 +243,8 @@ func (s *Service) account(ctx context.Context, id string) (Account, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Account{}, mongox.ErrNotFound
 	}
-	acc, _, err := s.Accounts.Get(ctx, id)
+	acc, ver, err := s.Accounts.Get(ctx, id)
+	acc.version = ver
 	return acc, err
 }
 

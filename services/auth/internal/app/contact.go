@@ -6,10 +6,10 @@ import (
 	"strconv"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // activeAccount finds the active account of a user id.
@@ -174,7 +174,7 @@ func (s *Service) heldByOther(ctx context.Context, k contactKind, addr, self str
 // changeBudget takes one of max slots per window in the ledger chain key,
 // before the work it pays for.
 func (s *Service) changeBudget(ctx context.Context, key, field string, max int, window time.Duration, msg string) error {
-	_, err := s.Ledger.Append(ctx, key, func(tail *mongox.Tail, now time.Time) (string, error) {
+	_, err := s.Ledger.Append(ctx, key, func(tail domain.Tail, now time.Time) (string, error) {
 		oldest, ok, err := tail.At(max - 1)
 		if err != nil {
 			return "", err
@@ -303,7 +303,7 @@ func (s *Service) moveContact(ctx context.Context, acc Account, k contactKind, a
 // release gives up a claim owner no longer uses; failing is harmless, as
 // takeClaim takes over a claim its holder does not use.
 func (s *Service) release(ctx context.Context, key, owner string) {
-	_, _ = s.Claims.DeleteOne(ctx, bson.M{"_id": key, "uuid": owner})
+	_ = s.Claims.Release(ctx, owner, key)
 }
 
 // notice asks the notifier for a templated message about the account.

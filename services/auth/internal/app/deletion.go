@@ -416,8 +416,8 @@ func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDu
 	if _, err := s.Ledger.Erase(ctx, ":"+regexp.QuoteMeta(d.UUID)+"([:/#]|$)"); err != nil {
 		return err
 	}
-	if _, err := s.Claims.DeleteMany(ctx, bson.M{"_id": bson.M{"$in": claims}, "uuid": d.UUID}); err != nil {
-		return mongox.Wrap("erase claims", err)
+	if err := s.Claims.Release(ctx, d.UUID, claims...); err != nil {
+		return err
 	}
 	return s.Accounts.Erase(ctx, d.UUID)
 }

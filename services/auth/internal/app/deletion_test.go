@@ -15,7 +15,7 @@ import (
 
 func deletionFixture(t *testing.T) *fixture {
 	f := newFixture(t)
-	db := f.svc.Claims.Database()
+	db := f.db
 	f.svc.Deletions = mongox.NewVersioned[Deletion](db.Collection("auth_deletions"))
 	f.svc.DeletionsDue = db.Collection("auth_deletions_due")
 	f.svc.Limits.DeletionGrace = time.Hour

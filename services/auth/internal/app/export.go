@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // exportKey is the ledger chain of an account's finished exports.
@@ -50,7 +51,7 @@ func (s *Service) Export(ctx context.Context, p contract.Principal, _ contract.E
 // past Export both reach here; the ledger's unique insert lets one record
 // and the other is refused as too soon.
 func (s *Service) ExportDone(ctx context.Context, p contract.Principal, _ contract.ExportRequest) (struct{}, error) {
-	_, err := s.Ledger.Append(ctx, exportKey(p.UserID), func(tail *mongox.Tail, now time.Time) (string, error) {
+	_, err := s.Ledger.Append(ctx, exportKey(p.UserID), func(tail domain.Tail, now time.Time) (string, error) {
 		if err := s.exportDue(tail, now); err != nil {
 			return "", err
 		}
@@ -61,7 +62,7 @@ func (s *Service) ExportDone(ctx context.Context, p contract.Principal, _ contra
 
 // exportDue refuses while the newest export in tail is younger than the
 // interval, saying when the next one may run.
-func (s *Service) exportDue(tail *mongox.Tail, now time.Time) error {
+func (s *Service) exportDue(tail domain.Tail, now time.Time) error {
 	last, ok, err := tail.At(0)
 	if err != nil || !ok {
 		return err

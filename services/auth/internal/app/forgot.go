@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
@@ -146,12 +145,9 @@ func (s *Service) checkResetCode(ctx context.Context, field, purpose, address st
 // cap of unknown devices) and against the account's devices stop counting.
 func (s *Service) clearPINLockout(ctx context.Context, acc Account, phone string) {
 	ctx = context.WithoutCancel(ctx)
-	reset := func(key, kind string) {
-		_, _ = s.Ledger.Append(ctx, key, func(*mongox.Tail, time.Time) (string, error) { return kind, nil })
-	}
-	reset(unknownDevices(phone).failures(), pinReset)
+	s.appendPIN(ctx, unknownDevices(phone).failures(), pinReset)
 	for _, mac := range acc.TrustedDevices {
-		reset(trustedDevice(acc.UUID, mac).failures(), "ok")
+		s.appendPIN(ctx, trustedDevice(acc.UUID, mac).failures(), pinOK)
 	}
 }
 

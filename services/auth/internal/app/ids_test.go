@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // register runs the whole registration through the service and returns
@@ -60,7 +61,7 @@ func TestUserIDsAreNeverReused(t *testing.T) {
 		t.Fatalf("after a sweep the next id is %d, want 2", id)
 	}
 	// Number 3 is somebody's already: it is skipped.
-	if _, err := f.svc.Claims.InsertOne(ctx, claim{ID: "uid:3", UUID: "someone-else"}); err != nil {
+	if err := f.svc.Claims.Insert(ctx, domain.Claim{Key: "uid:3", Owner: "someone-else"}); err != nil {
 		t.Fatal(err)
 	}
 	if id := f.register("three@example.com", "+14155550113", "7193"); id != 4 {

@@ -5,8 +5,9 @@ import (
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // IPLimit caps one kind of public request per client address over a
@@ -19,11 +20,23 @@ type IPLimit struct {
 }
 
 func (s *Service) limitIP(ctx context.Context, action string, lim IPLimit) error {
-	ip := natsx.CallerFrom(ctx).IP
-	if ip == "" || lim.Max <= 0 {
+	hit, ok := s.ipHit(ctx, action, lim)
+	if !ok {
 		return nil
 	}
-	_, err := s.Ledger.Append(ctx, "ip:"+action+":"+ip, func(tail *mongox.Tail, now time.Time) (string, error) {
+	_, err := s.Ledger.Append(ctx, hit.Key, hit.Decide)
+	return err
+}
+
+// ipHit is the entry a request of action adds to its client address's
+// count, for an append that also counts the request elsewhere; ok is
+// false when the request is not counted.
+func (s *Service) ipHit(ctx context.Context, action string, lim IPLimit) (hit domain.Appending, ok bool) {
+	ip := natsx.CallerFrom(ctx).IP
+	if ip == "" || lim.Max <= 0 {
+		return domain.Appending{}, false
+	}
+	return domain.Appending{Key: "ip:" + action + ":" + ip, Decide: func(tail domain.Tail, now time.Time) (string, error) {
 		// The Max-th newest hit decides: inside the window, Max hits are.
 		oldest, ok, err := tail.At(lim.Max - 1)
 		if err != nil {
@@ -35,6 +48,16 @@ func (s *Service) limitIP(ctx context.Context, action string, lim IPLimit) error
 			}
 		}
 		return "hit", nil
-	})
+	}}, true
+}
+
+// ipRefused refuses a hit at once when the count this process last saw
+// is full already, before any work; the hit's append decides for sure.
+func (s *Service) ipRefused(ctx context.Context, hit domain.Appending) error {
+	tail, err := s.Ledger.Recalled(ctx, hit.Key)
+	if err != nil {
+		return err
+	}
+	_, err = hit.Decide(tail, s.now())
 	return err
 }

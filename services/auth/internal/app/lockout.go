@@ -7,13 +7,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // The PIN lockout that a stranger cannot aim at the owner. A device that
@@ -71,59 +72,201 @@ func (a *Account) trust(mac string, max int) {
 // request from device, under that device's lockout when acc trusts it and
 // the phone's shared one otherwise. acc is nil for a phone without an
 // account: check must then do the same work, and the lockout is the same.
-func (s *Service) checkSecret(ctx context.Context, acc *Account, phone, device, field string, check func() bool) (bool, error) {
+// also are entries the request adds to other limits (its address's count),
+// appended with the check's turn.
+func (s *Service) checkSecret(ctx context.Context, acc *Account, phone, device, field string, check func() bool, also ...domain.Appending) (bool, error) {
 	if acc != nil {
 		if mac := s.deviceMAC(acc.UUID, device); acc.trusts(mac) {
 			own := trustedDevice(acc.UUID, mac)
-			ok, err := s.checkPIN(ctx, own, field, check)
+			ok, left, err := s.checkPIN(ctx, own, field, check, also)
 			if !errors.Is(err, errUntrusted) {
 				return ok, err
 			}
-			ok, err = s.checkPIN(ctx, unknownDevices(phone), field, check)
+			ok, _, err = s.checkPIN(ctx, unknownDevices(phone), field, check, left)
 			if ok {
 				// The right secret gives the device its trust back.
-				_, _ = s.Ledger.Append(context.WithoutCancel(ctx), own.failures(), func(*mongox.Tail, time.Time) (string, error) { return "ok", nil })
+				s.appendPIN(ctx, own.failures(), pinOK)
 			}
 			return ok, err
 		}
 	}
-	return s.checkPIN(ctx, unknownDevices(phone), field, check)
+	ok, _, err := s.checkPIN(ctx, unknownDevices(phone), field, check, also)
+	return ok, err
 }
 
+// The kinds of a PIN chain's entries. A check first appends its turn,
+// then its outcome: the turn, a unique insert of the chain's next number
+// (the one atomic write FerretDB v1 has), is what makes the checks of one
+// scope take turns across replicas, and the outcome ends it.
+const (
+	pinTurn = "turn"
+	pinFail = "fail"
+	pinOK   = "ok"
+)
+
+// pinTurnStale is when a turn whose outcome never came (a process that
+// died mid-check) stops holding the scope; a check takes milliseconds.
+const pinTurnStale = 30 * time.Second
+
+// pinTurnWait bounds the wait for a turn.
+const pinTurnWait = 10 * time.Second
+
+// errTurnTaken: another check of the scope is between its turn and its
+// outcome.
+var errTurnTaken = errors.New("pin check in progress")
+
 // checkPIN runs check under sc's lockout. The checks of one scope take
-// turns: a lock is held from before the failures are read until the
-// outcome is recorded, so however many run at once, no more are checked
-// than the cap allows, and only a failed check is recorded as a failure
-// (the right secret sent N times at once gets through N times).
-func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check func() bool) (bool, error) {
-	unlock, err := s.lockPIN(ctx, sc, field)
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
-	tail, err := s.Ledger.Tail(ctx, sc.failures())
-	if err != nil {
-		return false, err
-	}
-	if err := s.pinRefused(tail, sc, field); err != nil {
-		return false, err
-	}
-	kind := ""
-	if check() {
-		// A trusted device's count is of failures in a row: a success
-		// ends it. The shared cap is not reset by anyone's success.
-		if last, ok, _ := tail.At(0); sc.trusted && ok && last.Kind != "ok" {
-			kind = "ok"
+// turns: a check's turn is appended on the failures as they are (so a
+// scope already locked out is refused before any work), and no turn is
+// given while another is open, so however many run at once, no more are
+// checked than the cap allows, and only a failed check is recorded as a
+// failure (the right secret sent N times at once gets through N times).
+// also are appended with the turn; the ones still to append are returned
+// when the scope's device is no longer trusted (errUntrusted).
+func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check func() bool, also []domain.Appending) (bool, []domain.Appending, error) {
+	ctx, cancel := context.WithTimeout(ctx, pinTurnWait)
+	defer cancel()
+	busy := func(err error) error {
+		if ctx.Err() != nil {
+			return contract.Errorf(contract.Unavailable, "Too many logins at once. Please try again.")
 		}
-	} else {
-		kind = "fail"
+		return err
 	}
-	if kind != "" {
-		if _, err := s.Ledger.Append(context.WithoutCancel(ctx), sc.failures(), func(*mongox.Tail, time.Time) (string, error) { return kind, nil }); err != nil {
-			return false, err
+	// This process's checks of sc queue here, with no store traffic.
+	leave, err := s.turns.take(ctx, sc.key)
+	if err != nil {
+		return false, also, busy(err)
+	}
+	defer leave()
+	key := sc.failures()
+	turn := domain.Appending{Key: key, Decide: func(tail domain.Tail, now time.Time) (string, error) {
+		if err := s.pinRefused(tail, sc, field); err != nil {
+			return "", err
+		}
+		if err := turnOpen(tail, now); err != nil {
+			return "", err
+		}
+		if sc.trusted {
+			return pinTurn, nil
+		}
+		// The turn carries the failures that count before it, so a later
+		// count stops at it however many successes the day held.
+		fails, err := s.unknownFailures(tail, now)
+		if err != nil {
+			return "", err
+		}
+		return turnKind(fails), nil
+	}}
+	var appended []string // the counters whose heads move in one write at the end
+	defer func() { s.Ledger.MoveHeads(ctx, appended...) }()
+	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		got, err := s.Ledger.AppendAllHeadsLater(ctx, append(slices.Clone(also), turn)...)
+		appended = append(appended, storedKeys(got)...)
+		also = slices.DeleteFunc(also, func(a domain.Appending) bool {
+			return slices.ContainsFunc(got, func(e domain.Attempt) bool { return e.Seq > 0 && e.Key == a.Key })
+		})
+		if err == nil {
+			break
+		}
+		if errors.Is(err, errUntrusted) {
+			return false, also, err
+		}
+		if !errors.Is(err, errTurnTaken) {
+			var ce *contract.Error
+			if len(also) > 0 && errors.As(err, &ce) && ce.Code == contract.RateLimited && ce.Reason == contract.ReasonPINLocked {
+				// A refused check still counts towards its other limits, and
+				// theirs is the answer when one of them refuses too.
+				more, aerr := s.Ledger.AppendAllHeadsLater(ctx, also...)
+				appended = append(appended, storedKeys(more)...)
+				if aerr != nil {
+					return false, nil, aerr
+				}
+			}
+			return false, nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil, busy(ctx.Err())
+		case <-time.After(pause):
+		}
+		// The open turn was seen in this process's memory of the chain,
+		// which only a read brings its outcome into.
+		if _, err := s.Ledger.Tail(ctx, key); err != nil {
+			return false, nil, busy(err)
 		}
 	}
-	return kind != "fail", nil
+	right := check()
+	outcome := pinFail
+	if right {
+		outcome = pinOK
+	}
+	// The outcome is the holder's to write whatever the chain holds now.
+	got, err := s.Ledger.AppendAllHeadsLater(context.WithoutCancel(ctx), domain.Appending{Key: key, Decide: func(domain.Tail, time.Time) (string, error) { return outcome, nil }})
+	appended = append(appended, storedKeys(got)...)
+	if err != nil {
+		return false, nil, err
+	}
+	return right, nil, nil
+}
+
+// storedKeys are the counters of the attempts that were stored.
+func storedKeys(as []domain.Attempt) []string {
+	var keys []string
+	for _, a := range as {
+		if a.Seq > 0 {
+			keys = append(keys, a.Key)
+		}
+	}
+	return keys
+}
+
+// appendPIN records kind on a PIN chain outside a check (a reset, a trust
+// given back), after any check in progress, so it cannot end a turn that
+// is not its own.
+func (s *Service) appendPIN(ctx context.Context, key, kind string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pinTurnWait)
+	defer cancel()
+	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		_, err := s.Ledger.Append(ctx, key, func(tail domain.Tail, now time.Time) (string, error) {
+			if err := turnOpen(tail, now); err != nil {
+				return "", err
+			}
+			return kind, nil
+		})
+		if !errors.Is(err, errTurnTaken) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		if _, err := s.Ledger.Tail(ctx, key); err != nil {
+			return
+		}
+	}
+}
+
+// turnOpen is errTurnTaken while the chain's newest entry is a turn whose
+// holder may still be checking.
+func turnOpen(tail domain.Tail, now time.Time) error {
+	newest, ok, err := tail.At(0)
+	if err != nil {
+		return err
+	}
+	if ok && isTurn(newest.Kind) && now.Sub(newest.At) < pinTurnStale {
+		return errTurnTaken
+	}
+	return nil
+}
+
+// outcomes are a PIN chain's entries without the turns, newest first.
+func outcomes(tail domain.Tail, n int) ([]domain.Attempt, error) {
+	entries, err := tail.First(n)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(entries, func(e domain.Attempt) bool { return isTurn(e.Kind) }), nil
 }
 
 // pinRefused says whether sc's failures forbid a check now. A trusted
@@ -131,11 +274,11 @@ func (s *Service) checkPIN(ctx context.Context, sc pinScope, field string, check
 // and after DeviceUntrustAfter in a row it is no longer trusted. The
 // phone's unknown devices: at most UnknownPINFailures failures in any
 // UnknownPINWindow, successes notwithstanding.
-func (s *Service) pinRefused(tail *mongox.Tail, sc pinScope, field string) error {
+func (s *Service) pinRefused(tail domain.Tail, sc pinScope, field string) error {
 	now := s.now()
 	msg := "Too many failed attempts. Please try again later."
 	if sc.trusted {
-		entries, err := tail.First(mongox.RecentEntries)
+		entries, err := outcomes(tail, domain.RecentAttempts)
 		if err != nil {
 			return err
 		}
@@ -148,99 +291,73 @@ func (s *Service) pinRefused(tail *mongox.Tail, sc pinScope, field string) error
 		}
 		return nil
 	}
-	// A PIN reset (both codes proved) ends the count of the failures before it.
-	for i := range s.Limits.UnknownPINFailures {
-		e, ok, err := tail.At(i)
-		if err != nil {
-			return err
-		}
-		if !ok || e.Kind == pinReset {
-			return nil
-		}
-	}
-	oldest, ok, err := tail.At(s.Limits.UnknownPINFailures - 1)
+	fails, err := s.unknownFailures(tail, now)
 	if err != nil {
 		return err
 	}
-	if ok {
-		if wait := oldest.At.Add(s.Limits.UnknownPINWindow).Sub(now); wait > 0 {
+	if len(fails) == s.Limits.UnknownPINFailures {
+		if wait := fails[len(fails)-1].At.Add(s.Limits.UnknownPINWindow).Sub(now); wait > 0 {
 			return tooMany(contract.ReasonPINLocked, field, wait, msg)
 		}
 	}
 	return nil
 }
 
-// pinLock is a scope's turn to check a secret: only one writer can insert
-// its _id (a unique insert is the one atomic write FerretDB v1 has), and
-// its holder removes it when the outcome is recorded.
-type pinLock struct {
-	ID     string    `bson:"_id"`
-	Holder string    `bson:"holder"`
-	At     time.Time `bson:"at"`
+// unknownFailures are the failures on a phone's unknown-device chain that
+// count now, newest first and at most UnknownPINFailures of them: those
+// inside UnknownPINWindow and after the last PIN reset (both codes
+// proved). The newest turn lists the ones before it, so the count reads
+// the entries after it only.
+func (s *Service) unknownFailures(tail domain.Tail, now time.Time) ([]domain.Attempt, error) {
+	var fails []domain.Attempt
+	for i := 0; ; i++ {
+		e, ok, err := tail.At(i)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || e.Kind == pinReset || now.Sub(e.At) >= s.Limits.UnknownPINWindow {
+			break
+		}
+		if e.Kind == pinFail {
+			fails = append(fails, e)
+		}
+		if isTurn(e.Kind) {
+			fails = append(fails, turnFailures(e.Kind)...)
+			break
+		}
+	}
+	fails = slices.DeleteFunc(fails, func(e domain.Attempt) bool { return now.Sub(e.At) >= s.Limits.UnknownPINWindow })
+	return fails[:min(len(fails), s.Limits.UnknownPINFailures)], nil
 }
 
-const (
-	// pinLockStale is when a lock whose holder never removed it (a process
-	// that died mid-check) may be taken over; a check takes milliseconds.
-	pinLockStale = 30 * time.Second
-	// pinLockWait bounds the wait for a turn.
-	pinLockWait = 10 * time.Second
-)
+func isTurn(kind string) bool { return kind == pinTurn || strings.HasPrefix(kind, pinTurn+":") }
 
-// lockPIN waits for sc's turn: first among this process's checks of sc
-// (no store traffic while they queue), then among every replica's. A
-// scope already locked out is refused at once instead of queued.
-func (s *Service) lockPIN(ctx context.Context, sc pinScope, field string) (func(), error) {
-	ctx, cancel := context.WithTimeout(ctx, pinLockWait)
-	defer cancel()
-	busy := func(err error) error {
-		if ctx.Err() != nil {
-			return contract.Errorf(contract.Unavailable, "Too many logins at once. Please try again.")
-		}
-		return err
+// turnKind is a turn listing fails, by their times in Unix milliseconds
+// (base 36): at most UnknownPINFailures of them, well inside an entry's
+// 255 bytes.
+func turnKind(fails []domain.Attempt) string {
+	if len(fails) == 0 {
+		return pinTurn
 	}
-	leave, err := s.turns.take(ctx, sc.key)
-	if err != nil {
-		return nil, busy(err)
+	times := make([]string, len(fails))
+	for i, f := range fails {
+		times[i] = strconv.FormatInt(f.At.UnixMilli(), 36)
 	}
-	id, me := "pin:"+sc.key, randomID()
-	for pause := 2 * time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		_, err := s.PINLocks.InsertOne(ctx, pinLock{ID: id, Holder: me, At: s.now()})
-		if err == nil {
-			return func() {
-				_, _ = s.PINLocks.DeleteOne(context.WithoutCancel(ctx), bson.M{"_id": id, "holder": me})
-				leave()
-			}, nil
-		}
-		if !mongox.IsDuplicate(err) {
-			leave()
-			return nil, busy(mongox.Wrap("pin lock", err))
-		}
-		// Another replica holds the turn.
-		if err := s.refusedNow(ctx, sc, field); err != nil {
-			leave()
-			return nil, busy(err)
-		}
-		var held pinLock
-		if err := s.PINLocks.FindOne(ctx, bson.M{"_id": id}).Decode(&held); err == nil && s.now().Sub(held.At) > pinLockStale {
-			_, _ = s.PINLocks.DeleteOne(ctx, bson.M{"_id": id, "holder": held.Holder})
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			leave()
-			return nil, busy(ctx.Err())
-		case <-time.After(pause):
-		}
-	}
+	return pinTurn + ":" + strings.Join(times, ",")
 }
 
-func (s *Service) refusedNow(ctx context.Context, sc pinScope, field string) error {
-	tail, err := s.Ledger.Tail(ctx, sc.failures())
-	if err != nil {
-		return err
+func turnFailures(kind string) []domain.Attempt {
+	list, ok := strings.CutPrefix(kind, pinTurn+":")
+	if !ok {
+		return nil
 	}
-	return s.pinRefused(tail, sc, field)
+	var out []domain.Attempt
+	for _, t := range strings.Split(list, ",") {
+		if ms, err := strconv.ParseInt(t, 36, 64); err == nil {
+			out = append(out, domain.Attempt{Kind: pinFail, At: time.UnixMilli(ms).UTC()})
+		}
+	}
+	return out
 }
 
 // turns queues one process's checks per scope, so that waiting for a

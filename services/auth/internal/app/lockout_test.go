@@ -14,17 +14,21 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
+
+	"github.com/dossapp/backend/services/auth/internal/adapters"
 )
 
-func chain(kinds string, last time.Time) []mongox.Entry {
+func chain(kinds string, last time.Time) []domain.Attempt {
 	// kinds oldest first: f = fail, o = ok; returned newest first.
-	out := make([]mongox.Entry, len(kinds))
+	out := make([]domain.Attempt, len(kinds))
 	for i := range kinds {
 		k := "fail"
 		if kinds[i] == 'o' {
 			k = "ok"
 		}
-		out[len(kinds)-1-i] = mongox.Entry{Kind: k, At: last}
+		out[len(kinds)-1-i] = domain.Attempt{Kind: k, At: last}
 	}
 	return out
 }
@@ -79,7 +83,7 @@ func (f *fixture) replica() *Service {
 	return &Service{
 		Accounts: s.Accounts, OTPs: s.OTPs, Claims: s.Claims, Sessions: s.Sessions, Revocations: s.Revocations,
 		Challenges: s.Challenges, PINLocks: s.PINLocks,
-		Ledger: mongox.NewLedger(s.Claims.Database().Collection("auth_ledger"), f.clock),
+		Ledger: adapters.NewCounters(mongox.NewLedger(f.db.Collection("auth_ledger"), f.clock)),
 		IDs:    s.IDs, Hasher: s.Hasher, CodeKey: s.CodeKey, Box: s.Box, Signer: s.Signer, Limits: s.Limits,
 		Dev: s.Dev, Now: s.Now, Revoked: s.Revoked,
 	}
@@ -195,6 +199,25 @@ func TestUnknownDevicesShareADailyCap(t *testing.T) {
 	f.wrongPINs(f.svc.Limits.UnknownPINFailures, "", nobody)
 	if _, err := f.loginFrom(f.svc, "", nobody, "1357"); code(err) != contract.RateLimited {
 		t.Fatalf("unknown phone after the cap: %v", err)
+	}
+}
+
+// The owner's successes, however many in a day, neither hide a
+// stranger's failures from the cap nor count as failures.
+func TestUnknownCapHoldsAfterManySuccesses(t *testing.T) {
+	f := newFixture(t)
+	const phone = "+18681239104"
+	f.account(1, phone, "4829")
+	for range 40 {
+		f.mustLoginFrom(f.svc, "", phone, "4829")
+	}
+	f.wrongPINs(f.svc.Limits.UnknownPINFailures-1, "", phone)
+	for range 40 {
+		f.mustLoginFrom(f.svc, "", phone, "4829")
+	}
+	f.wrongPINs(1, "", phone)
+	if _, err := f.loginFrom(f.replica(), "", phone, "4829"); code(err) != contract.RateLimited {
+		t.Fatalf("after the cap, from another replica: %v", err)
 	}
 }
 
@@ -314,7 +337,7 @@ func TestDeviceRecordHoldsNoRawToken(t *testing.T) {
 			t.Fatalf("device record %q", mac)
 		}
 	}
-	db := f.svc.Claims.Database()
+	db := f.db
 	for _, c := range []string{"auth_ledger", "auth_ledger_heads", "auth_pin_locks"} {
 		cur, err := db.Collection(c).Find(ctx, bson.M{})
 		if err != nil {

@@ -4,18 +4,21 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // lockout reads a PIN chain's tail (newest first): the failures since the
 // last success, and how long the key stays locked. Every PINFailures-th
 // consecutive failure locks it, twice as long as the time before.
-func lockout(tail []mongox.Entry, now time.Time, lim Limits) (int, time.Duration) {
+func lockout(tail []domain.Attempt, now time.Time, lim Limits) (int, time.Duration) {
 	consecutive := 0
 	for _, e := range tail {
 		if e.Kind == "ok" {
@@ -54,8 +57,13 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 	if err := v.Err(); err != nil {
 		return contract.LoginReply{}, err
 	}
-	if err := s.limitIP(ctx, "check", s.Limits.IPChecks); err != nil {
-		return contract.LoginReply{}, err
+	// The address's hit is appended with the PIN check's turn.
+	var hits []domain.Appending
+	if hit, ok := s.ipHit(ctx, "check", s.Limits.IPChecks); ok {
+		if err := s.ipRefused(ctx, hit); err != nil {
+			return contract.LoginReply{}, err
+		}
+		hits = append(hits, hit)
 	}
 	found, err := s.activeByPhone(ctx, phone)
 	var acc *Account
@@ -70,7 +78,7 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 			return false
 		}
 		return s.Hasher.Verify(acc.PINHash, req.Password)
-	})
+	}, hits...)
 	if err != nil {
 		return contract.LoginReply{}, err
 	}
@@ -102,19 +110,51 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 func (s *Service) loggedIn(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
 	mac := s.deviceMAC(acc.UUID, device)
 	if device != "" && (device != acc.DeviceToken || !acc.trusts(mac)) {
+		newly := !acc.trusts(mac)
 		if updated, err := s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 			a.DeviceToken = device
 			a.trust(mac, s.Limits.TrustedDevices)
 			return nil, nil
 		}); err == nil && updated.PINHash == acc.PINHash {
 			acc = updated
+			if newly {
+				// The success that earned the trust opens the device's own
+				// count, so that its next check starts from a chain that
+				// exists; one that exists already is left as it is.
+				_, _ = s.Ledger.Append(context.WithoutCancel(ctx), trustedDevice(acc.UUID, mac).failures(), func(tail domain.Tail, _ time.Time) (string, error) {
+					if !tail.Empty() {
+						return "", errOpened
+					}
+					return pinOK, nil
+				})
+			}
 		}
 	}
 	return s.newSession(ctx, acc, device, client)
 }
 
+// activeByPhone finds the active account on phone through the phone's
+// claim. The account the claim named when this process last read it is
+// tried first, without reading the claim: an account active on the phone
+// holds its claim (no one takes over a claim in use, see takeClaim), so
+// only when it no longer is (the number moved, the account went) is the
+// claim read again.
+// errOpened: the device's count exists already.
+var errOpened = errors.New("opened")
+
 func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, error) {
-	owner, err := s.claimOwner(ctx, "phone:"+phone)
+	key := "phone:" + phone
+	if owner, ok := s.phoneOwners.get(key); ok {
+		acc, err := s.account(ctx, owner)
+		if err == nil && activeOn(acc, phone) {
+			return acc, nil
+		}
+		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
+			return Account{}, err
+		}
+		s.phoneOwners.forget(key)
+	}
+	owner, err := s.claimOwner(ctx, key)
 	if err != nil {
 		return Account{}, err
 	}
@@ -122,10 +162,46 @@ func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, err
 	if err != nil {
 		return Account{}, err
 	}
-	if !acc.Active || acc.Phone != phone || acc.PINHash == "" {
+	if !activeOn(acc, phone) {
 		return Account{}, mongox.ErrNotFound
 	}
+	s.phoneOwners.put(key, owner)
 	return acc, nil
+}
+
+func activeOn(acc Account, phone string) bool {
+	return acc.Active && acc.Phone == phone && acc.PINHash != ""
+}
+
+// owners remembers claim holders this process read, up to maxOwners of
+// them (past it, it starts over).
+type owners struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxOwners = 50_000
+
+func (o *owners) get(key string) (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	v, ok := o.m[key]
+	return v, ok
+}
+
+func (o *owners) put(key, owner string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil || len(o.m) >= maxOwners {
+		o.m = map[string]string{}
+	}
+	o.m[key] = owner
+}
+
+func (o *owners) forget(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.m, key)
 }
 
 // names asks the profile service, which owns them, for the user's names.

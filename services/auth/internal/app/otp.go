@@ -18,6 +18,8 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // OTP is one issued code: only its MAC is kept. Its attempts, its use and
@@ -98,7 +100,7 @@ func (s *Service) clientTag(ctx context.Context) string {
 func (s *Service) allowSend(ctx context.Context, field, address, kind string) error {
 	lim := s.Limits
 	client, _, _ := parseSendKind(kind)
-	_, err := s.Ledger.Append(ctx, "send:"+address, func(tail *mongox.Tail, now time.Time) (string, error) {
+	_, err := s.Ledger.Append(ctx, "send:"+address, func(tail domain.Tail, now time.Time) (string, error) {
 		recent, err := tail.First(max(lim.AddressSendsPerHour, lim.SendsPerHour))
 		if err != nil {
 			return "", err
@@ -229,13 +231,13 @@ func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]OTP
 }
 
 // within is key's chain entries younger than age, newest first, as far as
-// one read reaches (mongox.RecentEntries).
-func (s *Service) within(ctx context.Context, key string, age time.Duration) ([]mongox.Entry, error) {
+// one read reaches (domain.RecentAttempts).
+func (s *Service) within(ctx context.Context, key string, age time.Duration) ([]domain.Attempt, error) {
 	tail, err := s.Ledger.Tail(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	recent, err := tail.First(mongox.RecentEntries)
+	recent, err := tail.First(domain.RecentAttempts)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +379,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 	// with only spent ones, gives its slots back like a match does.
 	release := func() {
 		for _, key := range failKeys {
-			_, _ = s.Ledger.Append(ctx, "fail:"+key, func(*mongox.Tail, time.Time) (string, error) { return "u|" + client, nil })
+			_, _ = s.Ledger.Append(ctx, "fail:"+key, func(domain.Tail, time.Time) (string, error) { return "u|" + client, nil })
 		}
 	}
 	if len(cands) == 0 {
@@ -388,7 +390,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 	spent := contract.FieldError(field, "Too many attempts for this code. Please request a new code.").Because(contract.ReasonOTPAttemptsExceeded)
 	open := cands[:0:0]
 	for _, otp := range cands {
-		_, err := s.Ledger.Append(ctx, "try:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
+		_, err := s.Ledger.Append(ctx, "try:"+otp.ID, func(tail domain.Tail, _ time.Time) (string, error) {
 			if _, full, err := tail.At(lim.ChecksPerCode - 1); err != nil {
 				return "", err
 			} else if full {
@@ -420,7 +422,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 		return OTP{}, invalid
 	}
 	otp := cands[match]
-	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, func(tail *mongox.Tail, _ time.Time) (string, error) {
+	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, func(tail domain.Tail, _ time.Time) (string, error) {
 		if !tail.Empty() {
 			return "", invalid
 		}
@@ -432,7 +434,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 	return otp, nil
 }
 
-const maxFailureScan = 4 * mongox.RecentEntries
+const maxFailureScan = 4 * domain.RecentAttempts
 
 // claimFailure takes one failure slot of address for client: a check
 // counts as failed until its match gives the slot back ("u|client").
@@ -440,7 +442,7 @@ const maxFailureScan = 4 * mongox.RecentEntries
 // no client.
 func (s *Service) claimFailure(ctx context.Context, field, address, client string) error {
 	lim := s.Limits
-	_, err := s.Ledger.Append(ctx, "fail:"+address, func(tail *mongox.Tail, now time.Time) (string, error) {
+	_, err := s.Ledger.Append(ctx, "fail:"+address, func(tail domain.Tail, now time.Time) (string, error) {
 		all, mine := 0, 0
 		var oldestAll, oldestMine time.Time
 		// A day's chain is short (failures stop at the cap, each success

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 func (s *Service) emailTaken() error {
@@ -109,7 +110,7 @@ func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOT
 	} else if taken {
 		return contract.EmailVerifyOTPReply{}, s.emailTaken()
 	}
-	if _, err := s.Ledger.Append(ctx, "reg:"+email, func(*mongox.Tail, time.Time) (string, error) { return "v|" + acc.UUID, nil }); err != nil {
+	if _, err := s.Ledger.Append(ctx, "reg:"+email, func(domain.Tail, time.Time) (string, error) { return "v|" + acc.UUID, nil }); err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
 	return contract.EmailVerifyOTPReply{EmailVerifyAt: *acc.EmailVerifiedAt}, nil
@@ -299,9 +300,9 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	}
 	// The attempt's own counter (its uuid is its capability): checks take
 	// turns and only a mismatch counts, UnknownPINFailures a day.
-	ok, err := s.checkPIN(ctx, pinScope{key: "confirm:" + acc.UUID}, "confirm_pin", func() bool {
+	ok, _, err := s.checkPIN(ctx, pinScope{key: "confirm:" + acc.UUID}, "confirm_pin", func() bool {
 		return s.Hasher.Verify(acc.PendingPINHash, req.ConfirmPIN)
-	})
+	}, nil)
 	if err != nil {
 		return contract.Session{}, err
 	}
@@ -357,16 +358,16 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 // shared.
 func (s *Service) allocateUserID(ctx context.Context, uuid string) (int64, error) {
 	for range 1000 {
-		seq, err := s.IDs.Append(ctx, "user-id", func(*mongox.Tail, time.Time) (string, error) { return "id", nil })
+		seq, err := s.IDs.Append(ctx, "user-id", func(domain.Tail, time.Time) (string, error) { return "id", nil })
 		if err != nil {
 			return 0, err
 		}
-		_, err = s.Claims.InsertOne(ctx, claim{ID: "uid:" + strconv.FormatInt(seq.Seq, 10), UUID: uuid})
+		err = s.Claims.Insert(ctx, domain.Claim{Key: "uid:" + strconv.FormatInt(seq.Seq, 10), Owner: uuid})
 		if err == nil {
 			return seq.Seq, nil
 		}
-		if !mongox.IsDuplicate(err) {
-			return 0, mongox.Wrap("uid claim", err)
+		if !errors.Is(err, domain.ErrClaimHeld) {
+			return 0, err
 		}
 	}
 	return 0, mongox.Wrap("uid claim", errors.New("no free user id in 1000 tries"))

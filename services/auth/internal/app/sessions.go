@@ -73,9 +73,22 @@ func (s *Service) newSession(ctx context.Context, acc Account, device string, cl
 	if _, err := s.Sessions.InsertOne(ctx, sess); err != nil {
 		return contract.Session{}, mongox.Wrap("session insert", err)
 	}
-	fresh, err := s.account(ctx, acc.UUID)
-	if err != nil {
-		return contract.Session{}, err
+	// acc was read before the session was stored: unless a version was
+	// stored since (one lookup, which sees a version whose head is not
+	// moved yet), it is the state as of now.
+	fresh := acc
+	changed := true
+	if acc.version > 0 {
+		var err error
+		if changed, err = s.Accounts.Changed(ctx, acc.UUID, acc.version); err != nil {
+			return contract.Session{}, err
+		}
+	}
+	if changed {
+		var err error
+		if fresh, _, err = s.Accounts.Latest(ctx, acc.UUID); err != nil {
+			return contract.Session{}, err
+		}
 	}
 	if !fresh.Active || fresh.PINHash != acc.PINHash || fresh.Deletion != nil {
 		if err := s.revoke(ctx, acc.UserID, sess.ID, false); err != nil {

@@ -10,7 +10,8 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // Observer hears of decisions ops must see: where SMS go, and budgets that
@@ -51,7 +52,7 @@ func (s *Service) smsBudget(ctx context.Context, field, email, phone string) err
 	}
 	client := s.clientTag(ctx)
 	if lim.SMSPerRegistration > 0 {
-		_, err := s.Ledger.Append(ctx, "sms:reg:"+email, func(tail *mongox.Tail, now time.Time) (string, error) {
+		_, err := s.Ledger.Append(ctx, "sms:reg:"+email, func(tail domain.Tail, now time.Time) (string, error) {
 			recent, err := tail.First(2 * lim.SMSPerRegistration)
 			if err != nil {
 				return "", err
@@ -78,7 +79,7 @@ func (s *Service) smsBudget(ctx context.Context, field, email, phone string) err
 	}
 	if lim.SMSPerHour > 0 {
 		hour := s.now().Truncate(time.Hour)
-		_, err := s.Ledger.Append(ctx, "sms:hour:"+hour.Format("2006010215"), func(tail *mongox.Tail, now time.Time) (string, error) {
+		_, err := s.Ledger.Append(ctx, "sms:hour:"+hour.Format("2006010215"), func(tail domain.Tail, now time.Time) (string, error) {
 			if newest, ok, err := tail.At(0); err != nil {
 				return "", err
 			} else if ok && newest.Seq >= int64(lim.SMSPerHour) {

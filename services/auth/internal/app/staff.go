@@ -20,6 +20,8 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/seal"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // Staff holds the console's staff accounts, their sessions and the audit
@@ -31,7 +33,7 @@ type Staff struct {
 	// code is good once (a unique insert settles two at once).
 	UsedCodes *mongo.Collection
 	Audit     *mongo.Collection // auth_audit, _id = event id
-	Ledger    *mongox.Ledger    // sign-in failures per name and address
+	Ledger    Counters          // sign-in failures per name and address
 	Hasher    *Hasher
 	// Box seals TOTP secrets at rest (a key derived from DOSS_OTP_SECRET).
 	Box    *seal.Box
@@ -251,7 +253,7 @@ const (
 
 // failures counts the failures in a row on tail inside the lock window and
 // when the newest was.
-func (s *Staff) failures(tail *mongox.Tail, now time.Time) (int, time.Time, error) {
+func (s *Staff) failures(tail domain.Tail, now time.Time) (int, time.Time, error) {
 	n := 0
 	var newest time.Time
 	for i := 0; i < s.Limits.Failures; i++ {
@@ -285,7 +287,7 @@ func (s *Staff) Login(ctx context.Context, req contract.StaffLoginRequest, clien
 		name = "invalid" // keeps ledger keys bounded; such a name matches no account
 	}
 	key := staffFailKey(name, client.IP)
-	_, err := s.Ledger.Append(ctx, key, func(tail *mongox.Tail, now time.Time) (string, error) {
+	_, err := s.Ledger.Append(ctx, key, func(tail domain.Tail, now time.Time) (string, error) {
 		n, newest, err := s.failures(tail, now)
 		if err != nil {
 			return "", err
@@ -334,7 +336,7 @@ func (s *Staff) Login(ctx context.Context, req contract.StaffLoginRequest, clien
 		}
 		return contract.StaffSession{}, contract.FieldError("password", "The name, password or code is wrong.")
 	}
-	_, _ = s.Ledger.Append(context.WithoutCancel(ctx), key, func(*mongox.Tail, time.Time) (string, error) { return staffOK, nil })
+	_, _ = s.Ledger.Append(context.WithoutCancel(ctx), key, func(domain.Tail, time.Time) (string, error) { return staffOK, nil })
 	token := randomToken(32)
 	ss := staffSession{ID: tokenDigest(token), Name: a.Name, Epoch: a.Epoch, CSRF: randomToken(32), CreatedAt: s.now(), LastSeen: s.now(), IP: client.IP}
 	if _, err := s.Sessions.InsertOne(ctx, ss); err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/seal"
+
+	"github.com/dossapp/backend/services/auth/internal/adapters"
 )
 
 func newStaffFixture(t *testing.T) (*fixture, *Staff) {
@@ -22,7 +24,7 @@ func newStaffFixture(t *testing.T) (*fixture, *Staff) {
 		t.Fatal(err)
 	}
 	st := &Staff{Accounts: db.Collection("auth_staff"), Sessions: db.Collection("auth_staff_sessions"), UsedCodes: db.Collection("auth_staff_codes"),
-		Audit: db.Collection("auth_audit"), Ledger: mongox.NewLedger(db.Collection("auth_staff_ledger"), f.clock),
+		Audit: db.Collection("auth_audit"), Ledger: adapters.NewCounters(mongox.NewLedger(db.Collection("auth_staff_ledger"), f.clock)),
 		Hasher: f.svc.Hasher, Box: box, Issuer: "DOSS", Now: f.clock, Limits: DefaultStaffLimits()}
 	return f, st
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/auth/internal/adapters"
 )
 
 // opCounter counts the store's commands, by name and collection.
@@ -50,14 +51,14 @@ func (f *fixture) monitored() *opCounter {
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	db := client.Database(f.svc.Claims.Database().Name())
+	db := client.Database(f.db.Name())
 	s := f.svc
 	s.Accounts = mongox.NewVersioned[Account](db.Collection("auth_accounts"))
 	s.OTPs = mongox.NewVersioned[OTP](db.Collection("auth_otps"))
-	s.Claims, s.Sessions, s.Revocations = db.Collection("auth_claims"), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
+	s.Claims, s.Sessions, s.Revocations = adapters.NewClaims(db.Collection("auth_claims")), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
 	s.Challenges, s.PINLocks = db.Collection("auth_challenges"), db.Collection("auth_pin_locks")
-	s.Ledger = mongox.NewLedger(db.Collection("auth_ledger"), f.clock)
-	s.IDs = mongox.NewLedger(db.Collection("auth_ids"), f.clock)
+	s.Ledger = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock))
+	s.IDs = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), f.clock))
 	return c
 }
 
@@ -72,9 +73,12 @@ func TestLoginStoreOperations(t *testing.T) {
 	for _, c := range []struct {
 		name, device string
 		max          int
+		before       int // logins before the counted one
 	}{
-		{"no device token", "", 12},
-		{"trusted device", "owner-fcm", 12},
+		{"no device token", "", 6, 1},
+		{"trusted device", "owner-fcm", 6, 1},
+		// However many came before it that day.
+		{"no device token, 40th of the day", "", 6, 39},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// As the gateway calls it, with the client's address.
@@ -85,7 +89,9 @@ func TestLoginStoreOperations(t *testing.T) {
 					t.Fatalf("login: %+v %v", r, err)
 				}
 			}
-			login() // the device is trusted from here
+			for range c.before {
+				login() // the device is trusted from here
+			}
 			ops.take()
 			login()
 			got := ops.take()
@@ -94,5 +100,36 @@ func TestLoginStoreOperations(t *testing.T) {
 				t.Fatalf("%d store operations, want at most %d", len(got), c.max)
 			}
 		})
+	}
+}
+
+// A login skips the phone's claim for the account it last found there,
+// and only while that account is still active on the phone: once the
+// number moves to another account, its new owner's PIN logs in and the
+// old owner's no longer does.
+func TestLoginFollowsAPhoneThatMoved(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const phone = "+18681239108"
+	old := f.account(1, phone, "4829")
+	if _, err := f.login(phone, "4829"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Accounts.Update(ctx, old.UUID, func(a *Account) ([]contract.Event, error) {
+		a.Phone = "+18681239100"
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Claims.Release(ctx, old.UUID, "phone:"+phone); err != nil {
+		t.Fatal(err)
+	}
+	f.account(2, phone, "1357")
+	r, err := f.login(phone, "1357")
+	if err != nil || r.Session == nil || r.Session.User.ID != 2 {
+		t.Fatalf("the new owner's login: %+v %v", r, err)
+	}
+	if _, err := f.login(phone, "4829"); code(err) != contract.Unauthenticated {
+		t.Fatalf("the old owner's PIN on the moved number: %v", err)
 	}
 }

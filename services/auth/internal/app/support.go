@@ -101,19 +101,12 @@ func (s *Service) lockoutState(ctx context.Context, acc Account) (contract.PINLo
 	if err != nil {
 		return st, err
 	}
-	now := s.now()
-	for i := range s.Limits.UnknownPINFailures {
-		e, ok, err := tail.At(i)
-		if err != nil {
-			return st, err
-		}
-		if !ok || e.Kind == pinReset || now.Sub(e.At) > s.Limits.UnknownPINWindow {
-			break
-		}
-		if e.Kind == "fail" {
-			st.UnknownFailures++
-		}
+	fails, err := s.unknownFailures(tail, s.now())
+	if err != nil {
+		return st, err
 	}
+	st.UnknownFailures = len(fails)
+	now := s.now()
 	var ce *contract.Error
 	if err := s.pinRefused(tail, sc, "pin"); errors.As(err, &ce) && ce.Code == contract.RateLimited {
 		st.Locked, st.Until = true, now.Add(time.Duration(ce.RetryAfter)*time.Second)

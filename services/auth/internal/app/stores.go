@@ -1,0 +1,46 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
+)
+
+// ClaimStore holds the claims: whoever inserts a key first owns it, on
+// any store, so two accounts can never hold one address or one id.
+type ClaimStore interface {
+	// Find returns key's claim; mongox.ErrNotFound when no one holds it.
+	Find(ctx context.Context, key string) (domain.Claim, error)
+	// Insert takes c.Key for c.Owner; domain.ErrClaimHeld when it is held.
+	Insert(ctx context.Context, c domain.Claim) error
+	// Release gives up the keys owner holds; one held by another stays
+	// theirs.
+	Release(ctx context.Context, owner string, keys ...string) error
+}
+
+// Counters are per-key chains of attempts whose limits hold with any
+// number of writers at once: an attempt is appended only on the tail it
+// was decided on (see domain.Appending).
+type Counters interface {
+	// Tail reads key's counter.
+	Tail(ctx context.Context, key string) (domain.Tail, error)
+	// Recalled is key's tail as this process last saw it, read only when
+	// it has not: possibly behind, for refusing early before an append
+	// decides for sure.
+	Recalled(ctx context.Context, key string) (domain.Tail, error)
+	Append(ctx context.Context, key string, decide func(tail domain.Tail, now time.Time) (string, error)) (domain.Attempt, error)
+	// AppendAll appends one attempt to each of several counters at once;
+	// on an error, the attempts stored are those with a Seq.
+	AppendAll(ctx context.Context, as ...domain.Appending) ([]domain.Attempt, error)
+	// AppendAllHeadsLater is AppendAll leaving the store's pointers to the
+	// counters' ends for MoveHeads, so that several appends in a row move
+	// them in one write.
+	AppendAllHeadsLater(ctx context.Context, as ...domain.Appending) ([]domain.Attempt, error)
+	MoveHeads(ctx context.Context, keys ...string)
+	// Sweep deletes attempts older than age; Erase every counter whose
+	// key matches the regular expression pattern.
+	Sweep(ctx context.Context, age time.Duration) (int64, error)
+	Erase(ctx context.Context, pattern string) (int64, error)
+	EnsureIndexes(ctx context.Context) error
+}
