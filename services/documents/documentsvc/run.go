@@ -5,12 +5,12 @@ package documentsvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dossapp/backend/pkg/blob"
 	"github.com/dossapp/backend/pkg/config"
@@ -21,6 +21,7 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/uploads"
+	"github.com/dossapp/backend/services/documents/internal/adapters"
 	"github.com/dossapp/backend/services/documents/internal/app"
 )
 
@@ -78,10 +79,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer func() { _ = client.Disconnect(context.Background()) }()
 
+	docs, queue, ids := adapters.NewFerretV1Documents(db.Collection("documents_docs")), adapters.NewReviewQueue(db.Collection("documents_ids")), adapters.NewFerretV1IDs(db.Collection("documents_seq"))
 	svc := &app.Service{
-		Docs:  mongox.NewVersioned[app.Docs](db.Collection("documents_docs")),
-		IDs:   db.Collection("documents_ids"),
-		Seq:   mongox.NewLedger(db.Collection("documents_seq"), nil),
+		Docs: docs, Queue: queue, IDs: ids,
 		Files: files,
 		Uploads: func(ctx context.Context, name string, max int64) ([]byte, error) {
 			return uploads.Take(ctx, js, uploads.DocumentsBucket, name, "file", max)
@@ -94,17 +94,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		},
 	}
-	if err := svc.Docs.EnsureIndexes(ctx); err != nil {
+	if err := errors.Join(docs.EnsureIndexes(ctx), ids.EnsureIndexes(ctx), queue.EnsureIndexes(ctx)); err != nil {
 		return err
 	}
-	if err := svc.Seq.EnsureIndexes(ctx); err != nil {
-		return err
-	}
-	if err := mongox.EnsureIndexes(ctx, svc.IDs, map[string]bson.D{"pending": {{Key: "pending", Value: 1}}}); err != nil {
-		return err
-	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, svc.Docs.Collection())
-	svc.Docs.RelayTo(relay)
+	relay := mongox.NewRelay(events.NewPublisher(js), log, docs.Collection())
+	docs.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceDocuments, Version: "0.1.0", Description: "identity documents and their review"})
 	if err != nil {
