@@ -80,6 +80,8 @@ type Service struct {
 	Now      func() time.Time
 	// EraseObjects deletes every object under a prefix (an account's purge).
 	EraseObjects func(ctx context.Context, prefix string) error
+
+	links linkCache
 }
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }
@@ -370,18 +372,23 @@ func (s *Service) settled(ctx context.Context, id int64) {
 	_ = s.Queue.Settle(context.WithoutCancel(ctx), id)
 }
 
-// document is the app's view of a stored document, with a fresh link.
+// document is the app's view of a stored document, with a link valid for
+// at least half of Limits.LinkTTL.
 func (s *Service) document(ctx context.Context, d Doc) (contract.Document, error) {
-	t, _ := contract.DocumentTypeByID(d.TypeID)
-	u, err := s.Files.GetURL(ctx, d.Key, s.Limits.LinkTTL)
+	u, err := s.link(ctx, d.Key)
 	if err != nil {
 		return contract.Document{}, err
 	}
+	return view(d, u), nil
+}
+
+func view(d Doc, u string) contract.Document {
+	t, _ := contract.DocumentTypeByID(d.TypeID)
 	out := contract.Document{ID: d.ID, TypeID: d.TypeID, Type: t.Name, Side: t.Side, Status: d.Status, File: u,
 		ContentType: imagex.ContentType, Size: d.Size, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 	if d.Reason != "" {
 		r := d.Reason
 		out.RejectionReason = &r
 	}
-	return out, nil
+	return out
 }
