@@ -6,16 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/documents/internal/app"
 )
 
-// A replica that knows a set reads it with one probe, and still sees what
-// another replica changed since; it trusts what it knows for trustKnown
-// only, and forgets an erased set.
-func TestKnownSetsSeeOtherReplicasChanges(t *testing.T) {
+// Ferret starts an embedded FerretDB for t and opens a database on it
+// (exported for this package's external tests).
+func Ferret(t testing.TB) *mongo.Database {
+	t.Helper()
 	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +28,14 @@ func TestKnownSetsSeeOtherReplicasChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return db
+}
+
+// A replica that knows a set reads it with one probe, and still sees what
+// another replica changed since; it trusts what it knows for trustKnown
+// only, and forgets an erased set.
+func TestKnownSetsSeeOtherReplicasChanges(t *testing.T) {
+	db := Ferret(t)
 	ctx := context.Background()
 	a, b := NewFerretV1Documents(db.Collection("documents_docs")), NewFerretV1Documents(db.Collection("documents_docs"))
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
