@@ -5,12 +5,12 @@ package documentsvc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dossapp/backend/pkg/blob"
 	"github.com/dossapp/backend/pkg/config"
@@ -20,6 +20,7 @@ import (
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/service"
 	"github.com/dossapp/backend/pkg/uploads"
+	"github.com/dossapp/backend/services/documents/internal/adapters"
 	"github.com/dossapp/backend/services/documents/internal/app"
 )
 
@@ -65,10 +66,9 @@ func build(ctx context.Context, c service.Conns, files *blob.Store, limits app.L
 	if _, err := uploads.Store(ctx, c.JS, uploads.DocumentsBucket, c.Common.StreamReplicas); err != nil {
 		return service.Parts{}, fmt.Errorf("uploads store: %w", err)
 	}
+	docs, queue, ids := adapters.NewFerretV1Documents(c.DB.Collection("documents_docs")), adapters.NewReviewQueue(c.DB.Collection("documents_ids")), adapters.NewFerretV1IDs(c.DB.Collection("documents_seq"))
 	svc := &app.Service{
-		Docs:  mongox.NewVersioned[app.Docs](c.DB.Collection("documents_docs")),
-		IDs:   c.DB.Collection("documents_ids"),
-		Seq:   mongox.NewLedger(c.DB.Collection("documents_seq"), nil),
+		Docs: docs, Queue: queue, IDs: ids,
 		Files: files,
 		Uploads: func(ctx context.Context, name string, max int64) ([]byte, error) {
 			return uploads.Take(ctx, c.JS, uploads.DocumentsBucket, name, "file", max)
@@ -81,17 +81,11 @@ func build(ctx context.Context, c service.Conns, files *blob.Store, limits app.L
 			return err
 		},
 	}
-	if err := svc.Docs.EnsureIndexes(ctx); err != nil {
+	if err := errors.Join(docs.EnsureIndexes(ctx), ids.EnsureIndexes(ctx), queue.EnsureIndexes(ctx)); err != nil {
 		return service.Parts{}, err
 	}
-	if err := svc.Seq.EnsureIndexes(ctx); err != nil {
-		return service.Parts{}, err
-	}
-	if err := mongox.EnsureIndexes(ctx, svc.IDs, map[string]bson.D{"pending": {{Key: "pending", Value: 1}}}); err != nil {
-		return service.Parts{}, err
-	}
-	relay := mongox.NewRelay(events.NewPublisher(c.JS), c.Log, svc.Docs.Collection())
-	svc.Docs.RelayTo(relay)
+	relay := mongox.NewRelay(events.NewPublisher(c.JS), c.Log, docs.Collection())
+	docs.RelayTo(relay)
 	return service.Parts{
 		Endpoints: routes(svc),
 		Consumers: []events.ConsumerConfig{

@@ -27,11 +27,11 @@ func (s *Service) AdminUser(ctx context.Context, userID int64) (contract.AdminDo
 // AdminGet is one document by id, for staff: the review page, which shows
 // who decided it when someone did.
 func (s *Service) AdminGet(ctx context.Context, id int64) (contract.AdminDocument, error) {
-	entry, err := s.owner(ctx, id)
+	owner, err := s.Queue.Owner(ctx, id)
 	if err != nil {
 		return contract.AdminDocument{}, err
 	}
-	list, err := s.AdminUser(ctx, entry.UserID)
+	list, err := s.AdminUser(ctx, owner)
 	if err != nil {
 		return contract.AdminDocument{}, err
 	}

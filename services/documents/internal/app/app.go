@@ -1,8 +1,8 @@
 // Package app holds the documents service's commands and queries. A
-// user's documents are one version chain (pkg/mongox.Versioned) keyed by
-// user id: every change is the insert of the next version with the events
-// it announces, so two uploads of one type cannot both become current,
-// and a change and its "delete this object" request cannot diverge.
+// user's documents are one set (Documents) changed as a whole with the
+// events each change announces, so two uploads of one type cannot both
+// become current, and a change and its "delete this object" request
+// cannot diverge. The stores it needs are declared in stores.go.
 package app
 
 import (
@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/blob"
@@ -25,7 +23,6 @@ import (
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/imagex"
 	"github.com/dossapp/backend/pkg/logx"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
@@ -68,12 +65,9 @@ type Limits struct {
 
 // Service is the documents service's core.
 type Service struct {
-	Docs *mongox.Versioned[Docs]
-	// IDs maps a document id to its owner, for reviewers, and marks those
-	// awaiting review: {_id: id, user_id, pending}.
-	IDs *mongo.Collection
-	// Seq allocates document ids (the chain "document-id").
-	Seq   *mongox.Ledger
+	Docs  Documents
+	Queue ReviewQueue
+	IDs   IDs
 	Files Files
 	// Uploads reads and deletes an upload the gateway streamed into the
 	// JetStream object store.
@@ -86,6 +80,8 @@ type Service struct {
 	Now      func() time.Time
 	// EraseObjects deletes every object under a prefix (an account's purge).
 	EraseObjects func(ctx context.Context, prefix string) error
+
+	links linkCache
 }
 
 func key(userID int64) string { return strconv.FormatInt(userID, 10) }
@@ -147,19 +143,19 @@ func (s *Service) Add(ctx context.Context, userID int64, req contract.AddDocumen
 		s.dropIncoming(ctx, incoming)
 		return contract.Document{}, err
 	}
-	seq, err := s.Seq.Append(ctx, "document-id", func(*mongox.Tail, time.Time) (string, error) { return "id", nil })
+	id, err := s.IDs.Next(ctx)
 	if err != nil {
 		return contract.Document{}, err
 	}
 	now := s.now()
-	doc := Doc{ID: seq.Seq, TypeID: t.ID, Status: contract.DocumentPending, Key: documentPrefix(userID) + randomHex() + ".jpg",
+	doc := Doc{ID: id, TypeID: t.ID, Status: contract.DocumentPending, Key: documentPrefix(userID) + randomHex() + ".jpg",
 		Size: int64(len(img)), CreatedAt: now, UpdatedAt: now}
 	if err := s.Files.Put(ctx, doc.Key, img, imagex.ContentType); err != nil {
 		return contract.Document{}, err
 	}
-	if _, err := s.IDs.InsertOne(ctx, bson.M{"_id": doc.ID, "user_id": userID, "pending": true}); err != nil {
+	if err := s.Queue.Add(ctx, doc.ID, userID); err != nil {
 		_ = s.Files.Delete(context.WithoutCancel(ctx), doc.Key)
-		return contract.Document{}, mongox.Wrap("document id", err)
+		return contract.Document{}, err
 	}
 	var replaced int64
 	_, err = s.change(ctx, userID, func(d *Docs, version int64) ([]contract.Event, error) {
@@ -317,40 +313,21 @@ func (s *Service) Delete(ctx context.Context, userID, id int64) error {
 
 // current is the user's documents; none yet is an empty set.
 func (s *Service) current(ctx context.Context, userID int64) (Docs, error) {
-	d, _, err := s.Docs.Get(ctx, key(userID))
-	if errors.Is(err, mongox.ErrNotFound) {
-		return Docs{UserID: userID}, nil
-	}
+	d, _, err := s.Docs.Get(ctx, userID)
 	return d, err
 }
 
 // change applies fn to the newest state and stores the result as the next
-// version, retrying on a lost race; fn gets the version it will be stored
-// as. The profile hears of the result at once (read-your-writes); if that
+// version (Documents.Update); fn gets the version it will be stored as.
+// The profile hears of the result at once (read-your-writes); if that
 // call fails, the events stored with the change bring it the same state.
 func (s *Service) change(ctx context.Context, userID int64, fn func(d *Docs, version int64) ([]contract.Event, error)) (Docs, error) {
-	for range 32 {
-		d, ver, err := s.Docs.Get(ctx, key(userID))
-		if errors.Is(err, mongox.ErrNotFound) {
-			d, ver, err = Docs{UserID: userID}, 0, nil
-		}
-		if err != nil {
-			return d, err
-		}
-		evs, err := fn(&d, ver+1)
-		if err != nil {
-			return d, err
-		}
-		switch err := s.Docs.Put(ctx, key(userID), ver, d, evs); {
-		case errors.Is(err, mongox.ErrStale):
-			continue
-		case err != nil:
-			return d, err
-		}
-		s.tellProfile(ctx, snapshot(d, ver+1))
-		return d, nil
+	d, ver, err := s.Docs.Update(ctx, userID, fn)
+	if err != nil {
+		return d, err
 	}
-	return Docs{}, mongox.Wrap("documents update", fmt.Errorf("user %d: too much contention", userID))
+	s.tellProfile(ctx, snapshot(d, ver))
+	return d, nil
 }
 
 func (s *Service) tellProfile(ctx context.Context, snap contract.DocumentsSnapshot) {
@@ -392,21 +369,26 @@ func (s *Service) announce(ctx context.Context, eventType string, doc Doc, d Doc
 // settled takes a document off the review queue; a mark left by a failure
 // here is dropped when the queue is next read.
 func (s *Service) settled(ctx context.Context, id int64) {
-	_, _ = s.IDs.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": id}, bson.M{"$set": bson.M{"pending": false}})
+	_ = s.Queue.Settle(context.WithoutCancel(ctx), id)
 }
 
-// document is the app's view of a stored document, with a fresh link.
+// document is the app's view of a stored document, with a link valid for
+// at least half of Limits.LinkTTL.
 func (s *Service) document(ctx context.Context, d Doc) (contract.Document, error) {
-	t, _ := contract.DocumentTypeByID(d.TypeID)
-	u, err := s.Files.GetURL(ctx, d.Key, s.Limits.LinkTTL)
+	u, err := s.link(ctx, d.Key)
 	if err != nil {
 		return contract.Document{}, err
 	}
+	return view(d, u), nil
+}
+
+func view(d Doc, u string) contract.Document {
+	t, _ := contract.DocumentTypeByID(d.TypeID)
 	out := contract.Document{ID: d.ID, TypeID: d.TypeID, Type: t.Name, Side: t.Side, Status: d.Status, File: u,
 		ContentType: imagex.ContentType, Size: d.Size, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 	if d.Reason != "" {
 		r := d.Reason
 		out.RejectionReason = &r
 	}
-	return out, nil
+	return out
 }

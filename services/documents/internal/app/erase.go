@@ -3,10 +3,7 @@ package app
 import (
 	"context"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // EraseAccount is documents' part of an account's purge: every object
@@ -23,8 +20,8 @@ func (s *Service) EraseAccount(ctx context.Context, due contract.AccountDeletion
 			}
 		}
 	}
-	if _, err := s.IDs.DeleteMany(ctx, bson.M{"user_id": due.UserID}); err != nil {
-		return mongox.Wrap("erase document ids", err)
+	if err := s.Queue.EraseUser(ctx, due.UserID); err != nil {
+		return err
 	}
-	return s.Docs.Erase(ctx, key(due.UserID))
+	return s.Docs.Erase(ctx, due.UserID)
 }

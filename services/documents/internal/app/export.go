@@ -15,11 +15,11 @@ func (s *Service) Export(ctx context.Context, userID int64) (contract.DocumentsE
 	}
 	out := contract.DocumentsExportPart{Documents: make([]contract.ExportDocument, 0, len(d.Items))}
 	for _, it := range d.Items {
-		doc, err := s.document(ctx, it)
+		u, err := s.Files.GetURL(ctx, it.Key, s.Limits.LinkTTL) // an export's links live their whole life
 		if err != nil {
 			return contract.DocumentsExportPart{}, err
 		}
-		out.Documents = append(out.Documents, contract.ExportDocument{Document: doc, ReviewedBy: it.ReviewedBy})
+		out.Documents = append(out.Documents, contract.ExportDocument{Document: view(it, u), ReviewedBy: it.ReviewedBy})
 	}
 	return out, nil
 }

@@ -2,27 +2,15 @@ package app
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // reviewQueueScan bounds how many queue marks one admin listing reads.
 const reviewQueueScan = 1000
-
-type idEntry struct {
-	ID      int64 `bson:"_id"`
-	UserID  int64 `bson:"user_id"`
-	Pending bool  `bson:"pending"`
-}
 
 // Pending lists documents awaiting review, oldest first. The queue marks
 // are a hint kept without isolation; each is checked against the owner's
@@ -35,13 +23,9 @@ func (s *Service) Pending(ctx context.Context, req contract.AdminListDocumentsRe
 	if err != nil {
 		return contract.AdminDocumentList{}, err
 	}
-	cur, err := s.IDs.Find(ctx, bson.M{"pending": true}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(reviewQueueScan))
+	marks, err := s.Queue.Awaiting(ctx, reviewQueueScan)
 	if err != nil {
-		return contract.AdminDocumentList{}, mongox.Wrap("review queue", err)
-	}
-	var marks []idEntry
-	if err := cur.All(ctx, &marks); err != nil {
-		return contract.AdminDocumentList{}, mongox.Wrap("review queue", err)
+		return contract.AdminDocumentList{}, err
 	}
 	owners := map[int64]Docs{}
 	var pending []Doc
@@ -87,16 +71,16 @@ func (s *Service) Review(ctx context.Context, reviewer string, req contract.Revi
 	default:
 		return contract.AdminDocument{}, contract.FieldError("decision", "The decision must be approved or rejected.")
 	}
-	entry, err := s.owner(ctx, req.ID)
+	owner, err := s.Queue.Owner(ctx, req.ID)
 	if err != nil {
 		return contract.AdminDocument{}, err
 	}
-	acc, err := s.Accounts(ctx, entry.UserID)
+	acc, err := s.Accounts(ctx, owner)
 	if err != nil {
 		return contract.AdminDocument{}, err
 	}
 	var reviewed Doc
-	_, err = s.change(ctx, entry.UserID, func(d *Docs, version int64) ([]contract.Event, error) {
+	_, err = s.change(ctx, owner, func(d *Docs, version int64) ([]contract.Event, error) {
 		i := slices.IndexFunc(d.Items, func(it Doc) bool { return it.ID == req.ID })
 		if i < 0 {
 			return nil, contract.DocumentNotFound()
@@ -123,20 +107,7 @@ func (s *Service) Review(ctx context.Context, reviewer string, req contract.Revi
 	if err != nil {
 		return contract.AdminDocument{}, err
 	}
-	return contract.AdminDocument{Document: doc, UserID: entry.UserID, ReviewedBy: reviewer}, nil
-}
-
-// owner is the queue mark of document id: whose it is.
-func (s *Service) owner(ctx context.Context, id int64) (idEntry, error) {
-	var entry idEntry
-	err := s.IDs.FindOne(ctx, bson.M{"_id": id}).Decode(&entry)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return entry, contract.DocumentNotFound()
-	}
-	if err != nil {
-		return entry, mongox.Wrap("document owner", err)
-	}
-	return entry, nil
+	return contract.AdminDocument{Document: doc, UserID: owner, ReviewedBy: reviewer}, nil
 }
 
 func trimReason(r string) string {
