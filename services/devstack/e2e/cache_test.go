@@ -106,8 +106,8 @@ func TestCachedProfileIsServedOnlyToItsOwner(t *testing.T) {
 
 // A replica that lost its NATS connection may have missed invalidations,
 // so it drops its whole cache when it reconnects. The change here is made
-// behind every service's back (a new profile version written straight to
-// the store, announcing nothing), so only the reconnect flush can reveal it.
+// behind every service's back (a new profile version and its head written
+// straight to the store, announcing nothing), so only the reconnect flush can reveal it.
 func TestProfileCacheDroppedOnNATSReconnect(t *testing.T) {
 	e := start(t, nil)
 	_, token := e.register("reconnect@example.com", "+18681230053", "4829")
@@ -136,6 +136,10 @@ func TestProfileCacheDroppedOnNATSReconnect(t *testing.T) {
 		}
 	}
 	if _, err := profiles.InsertOne(ctx, newest); err != nil {
+		t.Fatal(err)
+	}
+	// And its head moved on, as every writer does: a read is the head alone.
+	if _, err := profiles.UpdateOne(ctx, bson.M{"_id": key + "@head"}, bson.M{"$set": bson.M{"version": next, "head_state": state}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.do(http.MethodGet, "/api/v2/profile", token, "").str("first_name"); got == "Unannounced" {
