@@ -98,8 +98,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer func() { _ = client.Disconnect(context.Background()) }()
 
+	lists := db.Collection("profile_user_lists") // each user's postings, revocations, verifications
 	passStore := adapters.Passes{Issues: db.Collection("profile_passes"), Revocations: db.Collection("profile_pass_revocations"), Shown: db.Collection("profile_pass_verifications")}
-	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.Postings{C: db.Collection("profile_postings")}, adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
+	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.NewPostings(db.Collection("profile_postings"), lists), adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
 	svc := &app.Service{
 		Profiles: profiles,
 		Accounts: accountsFrom(nc),
@@ -141,7 +142,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket, common.StreamReplicas); err != nil {
 		return fmt.Errorf("uploads store: %w", err)
 	}
-	relay := mongox.NewRelay(events.NewPublisher(js), log, profiles.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(js), log, profiles.Collection(), lists)
 	profiles.RelayTo(relay)
 
 	ms, err := natsx.NewService(nc, log, natsx.ServiceConfig{Name: contract.ServiceProfile, Version: "0.1.0", Description: "the user's profile"})
