@@ -99,7 +99,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer func() { _ = client.Disconnect(context.Background()) }()
 
 	lists := db.Collection("profile_user_lists") // each user's postings, revocations, verifications
-	passStore := adapters.Passes{Issues: db.Collection("profile_passes"), Revocations: db.Collection("profile_pass_revocations"), Shown: db.Collection("profile_pass_verifications")}
+	passStore := adapters.NewPasses(db.Collection("profile_passes"), db.Collection("profile_pass_revocations"), db.Collection("profile_pass_verifications"), lists)
 	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.NewPostings(db.Collection("profile_postings"), lists), adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
 	svc := &app.Service{
 		Profiles: profiles,

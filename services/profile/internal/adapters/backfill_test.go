@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
@@ -43,5 +46,72 @@ func TestPostingsWrittenBeforeTheListsAreFound(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"wallet:new", "wallet:old1", "wallet:old2"}) {
 		t.Fatalf("%v", got)
+	}
+}
+
+// Revocations and verifications stored before the per-user lists are
+// found once the store has started on them.
+func TestPassEventsWrittenBeforeTheListsAreFound(t *testing.T) {
+	ctx := context.Background()
+	fresh := ferret(t)
+	issues, revocations, shown, lists := fresh(t), fresh(t), fresh(t), fresh(t)
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	type eventDoc struct { // as the store wrote them before
+		ID     bson.ObjectID `bson:"_id"`
+		UserID int64         `bson:"user_id"`
+		At     time.Time     `bson:"at"`
+		Fields []string      `bson:"fields,omitempty"`
+	}
+	for _, d := range []eventDoc{{bson.NewObjectID(), 1, t0.Add(time.Minute), nil}, {bson.NewObjectID(), 1, t0, nil}} {
+		if _, err := revocations.InsertOne(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []eventDoc{{bson.NewObjectID(), 1, t0, []string{"firstname"}}, {bson.NewObjectID(), 1, t0.Add(time.Hour), nil}, {bson.NewObjectID(), 2, t0, nil}} {
+		if _, err := shown.InsertOne(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // a second start lists nothing twice
+		if err := adapters.NewPasses(issues, revocations, shown, lists).EnsureIndexes(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := adapters.NewPasses(issues, revocations, shown, lists)
+	for _, tc := range []struct {
+		issued time.Time
+		want   bool
+	}{{t0.Add(time.Minute), true}, {t0.Add(2 * time.Minute), false}} {
+		if got, err := p.RevokedAfter(ctx, 1, tc.issued); err != nil || got != tc.want {
+			t.Errorf("issued %v: revoked %v (%v), want %v", tc.issued, got, err, tc.want)
+		}
+	}
+	v, err := p.Verifications(ctx, 1, 10)
+	if err != nil || len(v) != 2 || !v[0].At.Equal(t0.Add(time.Hour)) || !slices.Equal(v[1].Fields, []string{"firstname"}) {
+		t.Fatalf("%+v %v", v, err)
+	}
+}
+
+// Only the newest MaxVerifications are kept: each one recorded rewrites
+// the user's list, which must not grow without end.
+func TestVerificationsKeepTheNewest(t *testing.T) {
+	ctx := context.Background()
+	fresh := ferret(t)
+	p := adapters.NewPasses(fresh(t), fresh(t), fresh(t), fresh(t))
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i := range adapters.MaxVerifications + 3 {
+		if err := p.Seen(ctx, 1, contract.PassVerification{At: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Seen(ctx, 1, contract.PassVerification{At: t0}); err != nil { // older than all kept
+		t.Fatal(err)
+	}
+	v, err := p.Verifications(ctx, 1, 1000)
+	if err != nil || len(v) != adapters.MaxVerifications {
+		t.Fatalf("%d kept, %v", len(v), err)
+	}
+	if newest, oldest := v[0].At, v[len(v)-1].At; !newest.Equal(t0.Add((adapters.MaxVerifications+2)*time.Second)) || !oldest.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("kept %v .. %v", newest, oldest)
 	}
 }

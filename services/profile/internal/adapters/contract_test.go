@@ -63,11 +63,11 @@ func TestReferralCodes(t *testing.T) {
 
 func TestPasses(t *testing.T) {
 	fresh := ferret(t)
-	storetest.PassStore(t, func(t *testing.T) app.PassStore {
-		p := adapters.Passes{Issues: fresh(t), Revocations: fresh(t), Shown: fresh(t)}
-		if err := p.EnsureIndexes(context.Background()); err != nil {
+	storetest.PassStore(t, func(t *testing.T) func() app.PassStore {
+		issues, revocations, shown, lists := fresh(t), fresh(t), fresh(t), fresh(t)
+		if err := adapters.NewPasses(issues, revocations, shown, lists).EnsureIndexes(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		return p
+		return func() app.PassStore { return adapters.NewPasses(issues, revocations, shown, lists) }
 	})
 }
