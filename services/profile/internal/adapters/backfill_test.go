@@ -2,6 +2,7 @@ package adapters_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -113,5 +114,27 @@ func TestVerificationsKeepTheNewest(t *testing.T) {
 	}
 	if newest, oldest := v[0].At, v[len(v)-1].At; !newest.Equal(t0.Add((adapters.MaxVerifications+2)*time.Second)) || !oldest.Equal(t0.Add(3*time.Second)) {
 		t.Fatalf("kept %v .. %v", newest, oldest)
+	}
+}
+
+// A posting stored but not listed (the add failed between the two) is
+// listed when the add is tried again.
+func TestPostingStoredButNotListedIsListedOnRetry(t *testing.T) {
+	ctx := context.Background()
+	fresh := ferret(t)
+	c, lists := fresh(t), fresh(t)
+	p := adapters.NewPostings(c, lists)
+	if err := p.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lost := wallet.Posting{ID: "wallet:lost", UserID: 1, Amount: 5, At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if _, err := c.InsertOne(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(ctx, lost); !errors.Is(err, wallet.ErrExists) {
+		t.Fatalf("retry: %v", err)
+	}
+	if ps, err := p.OfUser(ctx, 1); err != nil || len(ps) != 1 || ps[0].ID != lost.ID {
+		t.Fatalf("%+v %v", ps, err)
 	}
 }

@@ -2,12 +2,10 @@ package adapters
 
 import (
 	"context"
-	"errors"
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/profile/internal/wallet"
@@ -15,17 +13,17 @@ import (
 
 // Postings keeps postings as documents under their id: counting a
 // posting once rests on the unique insert alone, which FerretDB v1 and
-// MongoDB both make atomic. Each user's posting ids are listed in a
-// userList, so a user's postings are read by _id alone.
+// MongoDB both make atomic. A copy of each user's postings is kept in
+// their userList, so a user's postings are one read by _id.
 type Postings struct {
 	c      *mongo.Collection
-	byUser userList[[]string]
+	byUser userList[[]wallet.Posting]
 }
 
 // NewPostings keeps the postings in c and each user's list of them in
 // lists (a mongox Versioned collection, which a relay should sweep).
 func NewPostings(c, lists *mongo.Collection) Postings {
-	return Postings{c: c, byUser: newUserList[[]string](lists, "postings")}
+	return Postings{c: c, byUser: newUserList[[]wallet.Posting](lists, "postings")}
 }
 
 // EnsureIndexes lists the postings stored before the lists existed, once.
@@ -34,23 +32,20 @@ func (p Postings) EnsureIndexes(ctx context.Context) error {
 		return err
 	}
 	return p.byUser.backfillOnce(ctx, func(ctx context.Context) error {
-		cur, err := p.c.Find(ctx, bson.M{}, options.Find().SetProjection(bson.M{"_id": 1, "user_id": 1}))
+		cur, err := p.c.Find(ctx, bson.M{})
 		if err != nil {
 			return mongox.Wrap("postings backfill", err)
 		}
-		var all []struct {
-			ID     string `bson:"_id"`
-			UserID int64  `bson:"user_id"`
-		}
+		var all []wallet.Posting
 		if err := cur.All(ctx, &all); err != nil {
 			return mongox.Wrap("postings backfill", err)
 		}
-		byUser := map[int64][]string{}
-		for _, d := range all {
-			byUser[d.UserID] = append(byUser[d.UserID], d.ID)
+		byUser := map[int64][]wallet.Posting{}
+		for _, posting := range all {
+			byUser[posting.UserID] = append(byUser[posting.UserID], posting)
 		}
-		for userID, ids := range byUser {
-			if err := p.list(ctx, userID, ids...); err != nil {
+		for userID, ps := range byUser {
+			if err := p.list(ctx, userID, ps...); err != nil {
 				return err
 			}
 		}
@@ -58,28 +53,36 @@ func (p Postings) EnsureIndexes(ctx context.Context) error {
 	})
 }
 
-// list adds ids to the user's list unless they are there.
-func (p Postings) list(ctx context.Context, userID int64, ids ...string) error {
-	return p.byUser.change(ctx, userID, func(list *[]string) bool {
-		n := len(*list)
-		for _, id := range ids {
-			if !slices.Contains(*list, id) {
-				*list = append(*list, id)
+// list copies the stored postings into the user's list. A posting is
+// only ever changed by its shortfall being set, so the copy with the
+// larger one is the newer: a stale copy never undoes a newer one.
+func (p Postings) list(ctx context.Context, userID int64, stored ...wallet.Posting) error {
+	return p.byUser.change(ctx, userID, func(list *[]wallet.Posting) bool {
+		changed := false
+		for _, posting := range stored {
+			i := slices.IndexFunc(*list, func(o wallet.Posting) bool { return o.ID == posting.ID })
+			switch {
+			case i < 0:
+				*list = append(*list, posting)
+			case (*list)[i].Shortfall < posting.Shortfall:
+				(*list)[i] = posting
+			default:
+				continue
 			}
+			changed = true
 		}
-		return len(*list) > n
+		return changed
 	})
 }
 
+// Add stores the posting, then copies it to the user's list. A failure
+// between the two leaves it unlisted until the add is tried again (the
+// consumer's redelivery, the caller's retry with the same id), which
+// meets the stored posting and lists it.
 func (p Postings) Add(ctx context.Context, posting wallet.Posting) (wallet.Posting, error) {
-	// Listed first: an id listed whose insert then failed is skipped on
-	// reading, while a posting stored but not listed would be lost to it.
-	if err := p.list(ctx, posting.UserID, posting.ID); err != nil {
-		return wallet.Posting{}, err
-	}
 	_, err := p.c.InsertOne(ctx, posting)
 	if err == nil {
-		return posting, nil
+		return posting, p.list(ctx, posting.UserID, posting)
 	}
 	if !mongox.IsDuplicate(err) {
 		return wallet.Posting{}, mongox.Wrap("posting insert", err)
@@ -88,32 +91,16 @@ func (p Postings) Add(ctx context.Context, posting wallet.Posting) (wallet.Posti
 	if err := p.c.FindOne(ctx, bson.M{"_id": posting.ID}).Decode(&old); err != nil {
 		return wallet.Posting{}, mongox.Wrap("posting read", err)
 	}
+	if err := p.list(ctx, old.UserID, old); err != nil {
+		return wallet.Posting{}, err
+	}
 	return old, wallet.ErrExists
 }
 
-// OfUser reads the user's list, then each posting by its _id alone (the
-// only filter FerretDB v1 answers from an index): 2 + n lookups, none of
-// which grows with the collection.
+// OfUser reads the user's list: two _id lookups (its head and a probe
+// for a newer version), however many postings they have.
 func (p Postings) OfUser(ctx context.Context, userID int64) ([]wallet.Posting, error) {
-	ids, err := p.byUser.get(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	ps := make([]wallet.Posting, 0, len(ids))
-	for _, id := range ids {
-		var posting wallet.Posting
-		err := p.c.FindOne(ctx, bson.M{"_id": id}).Decode(&posting)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue // listed, but its insert failed
-		}
-		if err != nil {
-			return nil, mongox.Wrap("postings read", err)
-		}
-		if posting.UserID == userID { // an id another user's posting holds
-			ps = append(ps, posting)
-		}
-	}
-	return ps, nil
+	return p.byUser.get(ctx, userID)
 }
 
 func (p Postings) SetShortfall(ctx context.Context, id string, shortfall int64) error {
@@ -124,7 +111,11 @@ func (p Postings) SetShortfall(ctx context.Context, id string, shortfall int64) 
 	if r.MatchedCount == 0 {
 		return wallet.ErrNotFound
 	}
-	return nil
+	var stored wallet.Posting
+	if err := p.c.FindOne(ctx, bson.M{"_id": id}).Decode(&stored); err != nil {
+		return mongox.Wrap("posting read", err)
+	}
+	return p.list(ctx, stored.UserID, stored)
 }
 
 // ReferralCodes keeps each claimed code as a document whose _id is the
