@@ -21,12 +21,6 @@ var remainingScans = map[string]string{
 	"find profile_profiles {key}": "register (confirm_pin reads the names before profile wrote them)",
 	// A user's live sessions, for the account view and the sessions list.
 	"find auth_sessions {expires_at, user_id}": "account, sessions",
-	// A user's postings, for the wallet and order figures of the account view.
-	"find profile_postings {user_id}": "account",
-	// Whether a pass was revoked after it was issued (verify), counted.
-	"aggregate profile_pass_revocations {at, user_id}": "identity pass verify",
-	// Who verified a user's passes, listed for them.
-	"find profile_pass_verifications {user_id}": "identity verifications",
 }
 
 // backgroundPasses are the filters of the services' own loops, which run

@@ -86,8 +86,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // build opens the profile stores and lists what the service runs.
 func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, docTTL time.Duration, passKeys app.PassKeys, verifyPerMin int) (service.Parts, error) {
 	db, nc, js := c.DB, c.NC, c.JS
-	passStore := adapters.Passes{Issues: db.Collection("profile_passes"), Revocations: db.Collection("profile_pass_revocations"), Shown: db.Collection("profile_pass_verifications")}
-	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.Postings{C: db.Collection("profile_postings")}, adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
+	lists := db.Collection("profile_user_lists") // each user's postings, revocations, verifications
+	passStore := adapters.NewPasses(db.Collection("profile_passes"), db.Collection("profile_pass_revocations"), db.Collection("profile_pass_verifications"), lists)
+	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.NewPostings(db.Collection("profile_postings"), lists), adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
 	svc := &app.Service{
 		Profiles: profiles,
 		Accounts: accountsFrom(nc),
@@ -120,7 +121,7 @@ func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, do
 	if _, err := uploads.Store(ctx, js, uploads.ProfileBucket, c.Common.StreamReplicas); err != nil {
 		return service.Parts{}, fmt.Errorf("uploads store: %w", err)
 	}
-	relay := mongox.NewRelay(events.NewPublisher(js), c.Log, profiles.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(js), c.Log, profiles.Collection(), lists)
 	profiles.RelayTo(relay)
 	return service.Parts{
 		Endpoints: routes(svc, js),

@@ -47,12 +47,12 @@ func TestLedgerLimits(t *testing.T) {
 
 func TestPostings(t *testing.T) {
 	fresh := ferret(t)
-	storetest.Postings(t, func(t *testing.T) wallet.Postings {
-		p := adapters.Postings{C: fresh(t)}
-		if err := p.EnsureIndexes(context.Background()); err != nil {
+	storetest.Postings(t, func(t *testing.T) func() wallet.Postings {
+		c, lists := fresh(t), fresh(t)
+		if err := adapters.NewPostings(c, lists).EnsureIndexes(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		return p
+		return func() wallet.Postings { return adapters.NewPostings(c, lists) }
 	})
 }
 
@@ -63,11 +63,11 @@ func TestReferralCodes(t *testing.T) {
 
 func TestPasses(t *testing.T) {
 	fresh := ferret(t)
-	storetest.PassStore(t, func(t *testing.T) app.PassStore {
-		p := adapters.Passes{Issues: fresh(t), Revocations: fresh(t), Shown: fresh(t)}
-		if err := p.EnsureIndexes(context.Background()); err != nil {
+	storetest.PassStore(t, func(t *testing.T) func() app.PassStore {
+		issues, revocations, shown, lists := fresh(t), fresh(t), fresh(t), fresh(t)
+		if err := adapters.NewPasses(issues, revocations, shown, lists).EnsureIndexes(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		return p
+		return func() app.PassStore { return adapters.NewPasses(issues, revocations, shown, lists) }
 	})
 }

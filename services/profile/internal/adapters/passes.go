@@ -3,21 +3,56 @@ package adapters
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/profile/internal/app"
 )
 
-// Passes keeps identity passes in three insert-only collections: on
-// FerretDB only a unique insert is atomic, and nothing here is updated.
+// Passes keeps identity passes in insert-only collections (on FerretDB
+// only a unique insert is atomic), and per user, in userLists, the time
+// of their latest revocation and their newest verifications, so a
+// verify and the verifications list read by _id alone.
 type Passes struct {
-	Issues, Revocations, Shown *mongo.Collection
+	issues, revocations, shown *mongo.Collection
+	revoked                    userList[time.Time]
+	seen                       userList[[]seenEntry]
+}
+
+// NewPasses keeps the pass records in issues, every revocation in
+// revocations, and the per-user lists in lists (a mongox Versioned
+// collection, which a relay should sweep); shown holds the verifications
+// recorded before the lists, read once to list them, and erased.
+func NewPasses(issues, revocations, shown, lists *mongo.Collection) Passes {
+	return Passes{issues: issues, revocations: revocations, shown: shown,
+		revoked: newUserList[time.Time](lists, "pass-revoked"), seen: newUserList[[]seenEntry](lists, "pass-seen")}
+}
+
+// MaxVerifications is how many of a user's newest verifications are
+// kept: more than the app lists, few enough that each one recorded
+// rewrites a small document.
+const MaxVerifications = 200
+
+type seenEntry struct {
+	ID     bson.ObjectID `bson:"id"`
+	At     time.Time     `bson:"at"`
+	Fields []string      `bson:"fields,omitempty"`
+}
+
+// addSeen puts e among the newest first, unless it is there.
+func addSeen(list *[]seenEntry, e seenEntry) bool {
+	if slices.ContainsFunc(*list, func(o seenEntry) bool { return o.ID == e.ID }) {
+		return false
+	}
+	i, _ := slices.BinarySearchFunc(*list, e, func(o, e seenEntry) int { return e.At.Compare(o.At) })
+	*list = slices.Insert(*list, i, e)
+	*list = (*list)[:min(len(*list), MaxVerifications)]
+	return slices.ContainsFunc(*list, func(o seenEntry) bool { return o.ID == e.ID })
 }
 
 type issuedDoc struct {
@@ -36,24 +71,68 @@ type eventDoc struct {
 	Fields []string      `bson:"fields,omitempty"`
 }
 
-// EnsureIndexes creates the lookups by user and time.
+// EnsureIndexes lists the revocations and verifications stored before
+// the lists existed, once.
 func (p Passes) EnsureIndexes(ctx context.Context) error {
-	for _, c := range []*mongo.Collection{p.Revocations, p.Shown} {
-		if err := mongox.EnsureIndexes(ctx, c, map[string]bson.D{"user_at": {{Key: "user_id", Value: 1}, {Key: "at", Value: -1}}}); err != nil {
-			return err
-		}
+	if err := mongox.EnsureIndexes(ctx, p.shown, map[string]bson.D{"user_at": {{Key: "user_id", Value: 1}, {Key: "at", Value: -1}}}); err != nil {
+		return err // the erasure's
 	}
-	return nil
+	if err := p.revoked.chain.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	err := p.revoked.backfillOnce(ctx, func(ctx context.Context) error {
+		docs, err := allEvents(ctx, p.revocations)
+		for _, d := range docs {
+			if err := p.revoked.change(ctx, d.UserID, func(latest *time.Time) bool { return laterRevocation(latest, d.At) }); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return p.seen.backfillOnce(ctx, func(ctx context.Context) error {
+		docs, err := allEvents(ctx, p.shown)
+		for _, d := range docs {
+			if err := p.seen.change(ctx, d.UserID, func(list *[]seenEntry) bool { return addSeen(list, seenEntry{ID: d.ID, At: d.At, Fields: d.Fields}) }); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+}
+
+func allEvents(ctx context.Context, c *mongo.Collection) ([]eventDoc, error) {
+	cur, err := c.Find(ctx, bson.M{})
+	if err != nil {
+		return nil, mongox.Wrap("pass lists backfill", err)
+	}
+	var docs []eventDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, mongox.Wrap("pass lists backfill", err)
+	}
+	return docs, nil
+}
+
+func laterRevocation(latest *time.Time, at time.Time) bool {
+	// Stored times have millisecond precision.
+	at = at.Truncate(time.Millisecond)
+	if !at.After(*latest) {
+		return false
+	}
+	*latest = at
+	return true
 }
 
 func (p Passes) Record(ctx context.Context, r app.IssuedPass) error {
-	_, err := p.Issues.InsertOne(ctx, issuedDoc{ID: r.ID, UserID: r.UserID, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt, Fields: r.Fields, Claims: r.Claims})
+	_, err := p.issues.InsertOne(ctx, issuedDoc{ID: r.ID, UserID: r.UserID, IssuedAt: r.IssuedAt, ExpiresAt: r.ExpiresAt, Fields: r.Fields, Claims: r.Claims})
 	return mongox.Wrap("pass record", err)
 }
 
 func (p Passes) Issued(ctx context.Context, jti string) (app.IssuedPass, error) {
 	var d issuedDoc
-	err := p.Issues.FindOne(ctx, bson.M{"_id": jti}).Decode(&d)
+	err := p.issues.FindOne(ctx, bson.M{"_id": jti}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return app.IssuedPass{}, app.ErrNotFound
 	}
@@ -64,34 +143,40 @@ func (p Passes) Issued(ctx context.Context, jti string) (app.IssuedPass, error) 
 }
 
 func (p Passes) Revoke(ctx context.Context, userID int64, at time.Time) error {
-	_, err := p.Revocations.InsertOne(ctx, eventDoc{ID: bson.NewObjectID(), UserID: userID, At: at})
+	// The latest time first: it is what a verify reads.
+	if err := p.revoked.change(ctx, userID, func(latest *time.Time) bool { return laterRevocation(latest, at) }); err != nil {
+		return err
+	}
+	_, err := p.revocations.InsertOne(ctx, eventDoc{ID: bson.NewObjectID(), UserID: userID, At: at})
 	return mongox.Wrap("pass revoke", err)
 }
 
+// RevokedAfter reads the user's latest revocation: two _id lookups.
 func (p Passes) RevokedAfter(ctx context.Context, userID int64, t time.Time) (bool, error) {
-	// Stored times have millisecond precision: a revocation in the same
-	// millisecond as the issue counts (the safe side).
-	n, err := p.Revocations.CountDocuments(ctx, bson.M{"user_id": userID, "at": bson.M{"$gte": t.Truncate(time.Millisecond)}}, options.Count().SetLimit(1))
-	return n > 0, mongox.Wrap("pass revocations", err)
+	latest, err := p.revoked.get(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	// A revocation in the same millisecond as the issue counts (the safe
+	// side).
+	return !latest.IsZero() && !latest.Before(t.Truncate(time.Millisecond)), nil
 }
 
 func (p Passes) Seen(ctx context.Context, userID int64, v contract.PassVerification) error {
-	_, err := p.Shown.InsertOne(ctx, eventDoc{ID: bson.NewObjectID(), UserID: userID, At: v.At, Fields: v.Fields})
-	return mongox.Wrap("pass verification", err)
+	return p.seen.change(ctx, userID, func(list *[]seenEntry) bool {
+		return addSeen(list, seenEntry{ID: bson.NewObjectID(), At: v.At, Fields: v.Fields})
+	})
 }
 
+// Verifications reads the user's list: two _id lookups.
 func (p Passes) Verifications(ctx context.Context, userID int64, limit int) ([]contract.PassVerification, error) {
-	cur, err := p.Shown.Find(ctx, bson.M{"user_id": userID}, options.Find().SetSort(bson.D{{Key: "at", Value: -1}}).SetLimit(int64(limit)))
+	list, err := p.seen.get(ctx, userID)
 	if err != nil {
-		return nil, mongox.Wrap("pass verifications", err)
+		return nil, err
 	}
-	var docs []eventDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mongox.Wrap("pass verifications", err)
-	}
-	out := make([]contract.PassVerification, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, contract.PassVerification{At: d.At, Fields: d.Fields})
+	out := make([]contract.PassVerification, 0, min(limit, len(list)))
+	for _, e := range list[:min(max(limit, 0), len(list))] {
+		out = append(out, contract.PassVerification{At: e.At, Fields: e.Fields})
 	}
 	return out, nil
 }
@@ -102,11 +187,14 @@ func (p Passes) Verifications(ctx context.Context, userID int64, limit int) ([]c
 // status and expiry, so a pass that outlives the purge reads as revoked
 // (by the revocation the deletion made) rather than as unknown.
 func (p Passes) Erase(ctx context.Context, userID int64) error {
-	if _, err := p.Issues.UpdateMany(ctx, bson.M{"user_id": userID}, bson.M{"$unset": bson.M{
+	if _, err := p.issues.UpdateMany(ctx, bson.M{"user_id": userID}, bson.M{"$unset": bson.M{
 		"claims.firstname": "", "claims.lastname": "", "claims.photo": "", "claims.ageover18": "",
 	}}); err != nil {
 		return mongox.Wrap("erase passes", err)
 	}
-	_, err := p.Shown.DeleteMany(ctx, bson.M{"user_id": userID})
+	if err := p.seen.erase(ctx, userID); err != nil {
+		return err
+	}
+	_, err := p.shown.DeleteMany(ctx, bson.M{"user_id": userID}) // recorded before the lists
 	return mongox.Wrap("erase pass verifications", err)
 }

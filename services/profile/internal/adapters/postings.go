@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -12,54 +13,109 @@ import (
 
 // Postings keeps postings as documents under their id: counting a
 // posting once rests on the unique insert alone, which FerretDB v1 and
-// MongoDB both make atomic.
+// MongoDB both make atomic. A copy of each user's postings is kept in
+// their userList, so a user's postings are one read by _id.
 type Postings struct {
-	C *mongo.Collection
+	c      *mongo.Collection
+	byUser userList[[]wallet.Posting]
 }
 
-// EnsureIndexes helps real MongoDB find a user's postings (FerretDB v1
-// scans whatever the index says).
+// NewPostings keeps the postings in c and each user's list of them in
+// lists (a mongox Versioned collection, which a relay should sweep).
+func NewPostings(c, lists *mongo.Collection) Postings {
+	return Postings{c: c, byUser: newUserList[[]wallet.Posting](lists, "postings")}
+}
+
+// EnsureIndexes lists the postings stored before the lists existed, once.
 func (p Postings) EnsureIndexes(ctx context.Context) error {
-	return mongox.EnsureIndexes(ctx, p.C, map[string]bson.D{"user_id": {{Key: "user_id", Value: 1}}})
+	if err := p.byUser.chain.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	return p.byUser.backfillOnce(ctx, func(ctx context.Context) error {
+		cur, err := p.c.Find(ctx, bson.M{})
+		if err != nil {
+			return mongox.Wrap("postings backfill", err)
+		}
+		var all []wallet.Posting
+		if err := cur.All(ctx, &all); err != nil {
+			return mongox.Wrap("postings backfill", err)
+		}
+		byUser := map[int64][]wallet.Posting{}
+		for _, posting := range all {
+			byUser[posting.UserID] = append(byUser[posting.UserID], posting)
+		}
+		for userID, ps := range byUser {
+			if err := p.list(ctx, userID, ps...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
+// list copies the stored postings into the user's list. A posting is
+// only ever changed by its shortfall being set, so the copy with the
+// larger one is the newer: a stale copy never undoes a newer one.
+func (p Postings) list(ctx context.Context, userID int64, stored ...wallet.Posting) error {
+	return p.byUser.change(ctx, userID, func(list *[]wallet.Posting) bool {
+		changed := false
+		for _, posting := range stored {
+			i := slices.IndexFunc(*list, func(o wallet.Posting) bool { return o.ID == posting.ID })
+			switch {
+			case i < 0:
+				*list = append(*list, posting)
+			case (*list)[i].Shortfall < posting.Shortfall:
+				(*list)[i] = posting
+			default:
+				continue
+			}
+			changed = true
+		}
+		return changed
+	})
+}
+
+// Add stores the posting, then copies it to the user's list. A failure
+// between the two leaves it unlisted until the add is tried again (the
+// consumer's redelivery, the caller's retry with the same id), which
+// meets the stored posting and lists it.
 func (p Postings) Add(ctx context.Context, posting wallet.Posting) (wallet.Posting, error) {
-	_, err := p.C.InsertOne(ctx, posting)
+	_, err := p.c.InsertOne(ctx, posting)
 	if err == nil {
-		return posting, nil
+		return posting, p.list(ctx, posting.UserID, posting)
 	}
 	if !mongox.IsDuplicate(err) {
 		return wallet.Posting{}, mongox.Wrap("posting insert", err)
 	}
 	var old wallet.Posting
-	if err := p.C.FindOne(ctx, bson.M{"_id": posting.ID}).Decode(&old); err != nil {
+	if err := p.c.FindOne(ctx, bson.M{"_id": posting.ID}).Decode(&old); err != nil {
 		return wallet.Posting{}, mongox.Wrap("posting read", err)
+	}
+	if err := p.list(ctx, old.UserID, old); err != nil {
+		return wallet.Posting{}, err
 	}
 	return old, wallet.ErrExists
 }
 
-// OfUser filters on user_id: a full scan on FerretDB v1.
+// OfUser reads the user's list: two _id lookups (its head and a probe
+// for a newer version), however many postings they have.
 func (p Postings) OfUser(ctx context.Context, userID int64) ([]wallet.Posting, error) {
-	cur, err := p.C.Find(ctx, bson.M{"user_id": userID})
-	if err != nil {
-		return nil, mongox.Wrap("postings find", err)
-	}
-	var ps []wallet.Posting
-	if err := cur.All(ctx, &ps); err != nil {
-		return nil, mongox.Wrap("postings read", err)
-	}
-	return ps, nil
+	return p.byUser.get(ctx, userID)
 }
 
 func (p Postings) SetShortfall(ctx context.Context, id string, shortfall int64) error {
-	r, err := p.C.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"shortfall": shortfall}})
+	r, err := p.c.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"shortfall": shortfall}})
 	if err != nil {
 		return mongox.Wrap("posting shortfall", err)
 	}
 	if r.MatchedCount == 0 {
 		return wallet.ErrNotFound
 	}
-	return nil
+	var stored wallet.Posting
+	if err := p.c.FindOne(ctx, bson.M{"_id": id}).Decode(&stored); err != nil {
+		return mongox.Wrap("posting read", err)
+	}
+	return p.list(ctx, stored.UserID, stored)
 }
 
 // ReferralCodes keeps each claimed code as a document whose _id is the

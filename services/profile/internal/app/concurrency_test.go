@@ -37,7 +37,7 @@ func (f *fakeAuth) get(_ context.Context, id int64) (contract.Account, error) {
 
 // withWallet gives s a wallet on db, its postings made for s's users.
 func withWallet(db *mongo.Database, s *app.Service) *app.Service {
-	s.Wallet = &wallet.Service{Postings: adapters.Postings{C: db.Collection("postings")}, Referrals: adapters.ReferralCodes{C: db.Collection("referrals")}, Users: s}
+	s.Wallet = &wallet.Service{Postings: adapters.NewPostings(db.Collection("postings"), db.Collection("lists")), Referrals: adapters.ReferralCodes{C: db.Collection("referrals")}, Users: s}
 	return s
 }
 

@@ -48,7 +48,8 @@ type PassStore interface {
 	RevokedAfter(ctx context.Context, userID int64, t time.Time) (bool, error)
 	// Seen records a valid verification of one of the user's passes.
 	Seen(ctx context.Context, userID int64, v contract.PassVerification) error
-	// Verifications are the user's newest verifications, newest first.
+	// Verifications are the user's newest verifications, newest first (a
+	// store may keep only the newest few hundred).
 	Verifications(ctx context.Context, userID int64, limit int) ([]contract.PassVerification, error)
 	// Erase removes what the user's passes and verifications say of them
 	// (an account's purge); revocations stay.

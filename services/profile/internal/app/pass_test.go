@@ -44,7 +44,7 @@ func TestIdentityPass(t *testing.T) {
 	ctx := context.Background()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	now := time.Now().UTC()
-	store := adapters.Passes{Issues: db.Collection("passes"), Revocations: db.Collection("revocations"), Shown: db.Collection("shown")}
+	store := adapters.NewPasses(db.Collection("passes"), db.Collection("revocations"), db.Collection("shown"), db.Collection("lists"))
 	if err := store.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -24,10 +24,12 @@ func ids(ps []wallet.Posting) []string {
 	return out
 }
 
-// Postings is the contract of wallet.Postings.
-func Postings(t *testing.T, newStore func(t *testing.T) wallet.Postings) {
+// Postings is the contract of wallet.Postings. newStore makes an empty
+// store and returns how to open it (each call: one more replica's handle
+// on it).
+func Postings(t *testing.T, newStore func(t *testing.T) (open func() wallet.Postings)) {
 	t.Run("a user's postings, and only theirs", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t)()
 		if ps, err := s.OfUser(ctx, 1); err != nil || len(ps) != 0 {
 			t.Fatalf("%v %v", ps, err)
 		}
@@ -48,7 +50,7 @@ func Postings(t *testing.T, newStore func(t *testing.T) wallet.Postings) {
 		}
 	})
 	t.Run("an id is stored once; the second add sees the first", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t)()
 		_, err := s.Add(ctx, posting("wallet:x", 1, 100))
 		must(t, err)
 		old, err := s.Add(ctx, posting("wallet:x", 1, 999))
@@ -63,19 +65,49 @@ func Postings(t *testing.T, newStore func(t *testing.T) wallet.Postings) {
 		}
 	})
 	t.Run("the same id at once: one add stores it", func(t *testing.T) {
-		s := newStore(t)
-		stored := wins(t, 10, wallet.ErrExists, func(int) error {
-			_, err := s.Add(ctx, posting("wallet:same", 3, 1))
+		open := newStore(t)
+		replicas := []wallet.Postings{open(), open(), open()}
+		stored := wins(t, 10, wallet.ErrExists, func(i int) error {
+			_, err := replicas[i%len(replicas)].Add(ctx, posting("wallet:same", 3, 1))
 			return err
 		})
-		ps, err := s.OfUser(ctx, 3)
+		ps, err := open().OfUser(ctx, 3)
 		must(t, err)
 		if stored != 1 || len(ps) != 1 {
 			t.Fatalf("%d adds stored, %d postings", stored, len(ps))
 		}
 	})
+	t.Run("concurrent adds of one user's postings from several replicas are all kept", func(t *testing.T) {
+		open := newStore(t)
+		replicas := []wallet.Postings{open(), open(), open()}
+		const n = 12
+		var want []string
+		for i := range n {
+			want = append(want, fmt.Sprintf("wallet:%02d", i))
+		}
+		race(n, func(i int) {
+			if _, err := replicas[i%len(replicas)].Add(ctx, posting(want[i], 5, int64(i+1))); err != nil {
+				t.Error(err)
+			}
+		})
+		ps, err := open().OfUser(ctx, 5)
+		must(t, err)
+		if got := ids(ps); !slices.Equal(got, want) {
+			t.Fatalf("%d of %d postings read back: %v", len(got), n, got)
+		}
+	})
+	t.Run("an id already another user's is not listed as this user's", func(t *testing.T) {
+		s := newStore(t)()
+		_, err := s.Add(ctx, posting("wallet:taken", 1, 100))
+		must(t, err)
+		_, err = s.Add(ctx, posting("wallet:taken", 2, 100))
+		wantErr(t, err, wallet.ErrExists)
+		if ps, err := s.OfUser(ctx, 2); err != nil || len(ps) != 0 {
+			t.Fatalf("%+v %v", ps, err)
+		}
+	})
 	t.Run("a shortfall is recorded on the posting", func(t *testing.T) {
-		s := newStore(t)
+		s := newStore(t)()
 		_, err := s.Add(ctx, posting("wallet:d", 4, 50))
 		must(t, err)
 		must(t, s.SetShortfall(ctx, "wallet:d", 20))
