@@ -36,12 +36,15 @@ type Filter struct {
 	Command    string   // find, update, delete, ...
 	Collection string   // the collection it ran on
 	Fields     []string // the fields it filters on, sorted; $and/$or are looked into
-	ByID       bool     // _id is a condition every match must meet (top level or under $and)
+	// ByID: the filter is {_id: <string or ObjectID>} and nothing else,
+	// the one shape FerretDB v1's SQLite backend answers from its _id
+	// index (backends/sqlite's Query: a filter of one field, _id, of one
+	// of those types). Anything else, $in on _id or a second condition
+	// beside it included, reads the whole table.
+	ByID bool
 }
 
-// Lookup: the store can answer from its _id index alone and check any
-// other condition on the documents it finds there; anything else is a
-// scan of the collection on FerretDB v1.
+// Lookup: one index lookup on FerretDB v1; anything else is a scan.
 func (f Filter) Lookup() bool { return f.ByID }
 
 func (f Filter) String() string {
@@ -290,18 +293,17 @@ func nextDocument(b []byte) (bson.Raw, []byte, error) {
 }
 
 // filterFields lists the fields a filter names, looking into $and, $or
-// and $nor, and says whether _id binds every match (at the top level or
-// under $and; under $or or $nor it does not). An empty or absent filter
-// names none: it matches everything.
+// and $nor, and says whether it is the one shape FerretDB v1 pushes down
+// (see Filter.ByID). An empty or absent filter names none: it matches
+// everything.
 func filterFields(v bson.RawValue) ([]string, bool) {
 	doc, ok := v.DocumentOK()
 	if !ok {
 		return nil, false
 	}
 	seen := map[string]bool{}
-	byID := false
-	var walk func(d bson.Raw, binding bool)
-	walk = func(d bson.Raw, binding bool) {
+	var walk func(d bson.Raw)
+	walk = func(d bson.Raw) {
 		elems, _ := d.Elements()
 		for _, e := range elems {
 			switch e.Key() {
@@ -310,23 +312,23 @@ func filterFields(v bson.RawValue) ([]string, bool) {
 					vals, _ := arr.Values()
 					for _, v := range vals {
 						if sub, ok := v.DocumentOK(); ok {
-							walk(sub, binding && e.Key() == "$and")
+							walk(sub)
 						}
 					}
 				}
 			default:
 				seen[e.Key()] = true
-				if e.Key() == "_id" && binding {
-					byID = true
-				}
 			}
 		}
 	}
-	walk(doc, true)
+	walk(doc)
 	fields := make([]string, 0, len(seen))
 	for f := range seen {
 		fields = append(fields, f)
 	}
 	sort.Strings(fields)
+	elems, _ := doc.Elements()
+	byID := len(elems) == 1 && elems[0].Key() == "_id" &&
+		(elems[0].Value().Type == bson.TypeString || elems[0].Value().Type == bson.TypeObjectID)
 	return fields, byID
 }

@@ -21,6 +21,14 @@ var remainingScans = map[string]string{
 	"find profile_profiles {key}": "register (confirm_pin reads the names before profile wrote them)",
 	// A user's live sessions, for the account view and the sessions list.
 	"find auth_sessions {expires_at, user_id}": "account, sessions",
+	// FerretDB v1 uses its _id index only for {_id: <string>} alone; these
+	// name _id but read the table: the sessions' revocations by _id $in
+	// (account, sessions), the last-seen touch's extra conditions beside
+	// _id (account), and the review queue's numeric _id (a document's
+	// delete settles its queue entry).
+	"find auth_session_revocations {_id}":               "account, sessions ($in)",
+	"update auth_sessions {_id, last_seen_at, user_id}": "account (the last-seen touch)",
+	"update documents_ids {_id}":                        "delete document (a numeric _id)",
 }
 
 // backgroundPasses are the filters of the services' own loops, which run
@@ -39,7 +47,8 @@ func isBackground(f embedded.Filter) bool {
 }
 
 // Every request path of the app's flows is answered from the stores by
-// _id alone, but for the named remaining scans: the watch in front of
+// {_id: <string>} lookups alone (FerretDB v1's one indexed shape), but for
+// the named remaining scans: the watch in front of
 // the store sees every filter any service sends, whatever code path.
 func TestRequestPathsFilterOnlyByID(t *testing.T) {
 	e, w := startWatched(t)
