@@ -16,6 +16,9 @@ import (
 	"sync"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/dossapp/backend/pkg/embedded"
 )
 
@@ -108,4 +111,21 @@ func releaseS3() {
 	sharedS3.s3.Shutdown()
 	_ = os.RemoveAll(sharedS3.dir)
 	sharedS3.s3, sharedS3.dir = nil, ""
+}
+
+// Database starts only FerretDB for t and returns the database name on a
+// client of it; both stop when t ends, the client first.
+func Database(t testing.TB, name string) *mongo.Database {
+	t.Helper()
+	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(m.Shutdown)
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client.Database(name)
 }

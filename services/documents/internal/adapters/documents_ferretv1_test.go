@@ -9,27 +9,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/embedded"
-	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/services/documents/internal/app"
 )
 
 // Ferret starts an embedded FerretDB for t and opens a database on it
 // (exported for this package's external tests).
-func Ferret(t testing.TB) *mongo.Database {
-	t.Helper()
-	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Shutdown)
-	client, db, err := mongox.Connect(context.Background(), m.URI, "documents")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return db
-}
+func Ferret(t testing.TB) *mongo.Database { return testkit.Database(t, "documents") }
 
 // A replica that knows a set reads it with one probe, and still sees what
 // another replica changed since; it trusts what it knows for trustKnown
