@@ -61,7 +61,7 @@ var BusUsers = []BusUser{
 		Calls:   []string{commands(ServiceAuth), commands(ServiceProfile), commands(ServiceDocuments), commands(ServiceNotifier)},
 		Emits:   []string{EventSubject(EventAdminAudited)},
 		Hears:   []string{EventSubject(EventProfileUpdated)},
-		Streams: []string{"KV_" + BucketRevokedSessions, "OBJ_" + BucketProfileUploads, "OBJ_" + BucketDocumentsUploads},
+		Streams: []string{"KV_" + BucketRevokedSessions, ObjectStream(BucketProfileUploads), ObjectStream(BucketDocumentsUploads)},
 		KV:      []string{BucketRevokedSessions},
 		Objects: []string{BucketProfileUploads, BucketDocumentsUploads},
 	},
@@ -79,7 +79,7 @@ var BusUsers = []BusUser{
 		Name: ServiceProfile, Serves: true,
 		Calls:       []string{AuthAccountGet, AuthChangeEmail, AuthChangePhone, AuthVerifyContact, AuthTwoFAStart, AuthTwoFAVerify},
 		Emits:       []string{"events.profile.>", EventSubject(EventWalletPosted), EventSubject(EventOrderPosted)},
-		Streams:     append([]string{"OBJ_" + BucketProfileUploads}, eventStreams...),
+		Streams:     append([]string{ObjectStream(BucketProfileUploads)}, eventStreams...),
 		Objects:     []string{BucketProfileUploads},
 		DeadLetters: true,
 	},
@@ -87,7 +87,7 @@ var BusUsers = []BusUser{
 		Name: ServiceDocuments, Serves: true,
 		Calls:       []string{ProfileApplyDocuments, AuthAccountGet},
 		Emits:       []string{"events.documents.>", EventSubject(EventNotificationWanted)},
-		Streams:     append([]string{"OBJ_" + BucketDocumentsUploads}, eventStreams...),
+		Streams:     append([]string{ObjectStream(BucketDocumentsUploads)}, eventStreams...),
 		Objects:     []string{BucketDocumentsUploads},
 		DeadLetters: true,
 	},
@@ -143,7 +143,7 @@ func (u BusUser) Permissions() (publish, subscribe []string) {
 		publish = append(publish, "$KV."+b+".>")
 	}
 	for _, b := range u.Objects {
-		publish = append(publish, "$O."+b+".>", "$JS.API.STREAM.PURGE.OBJ_"+b)
+		publish = append(publish, "$O."+b+".>", "$JS.API.STREAM.PURGE."+ObjectStream(b))
 	}
 	if u.DeadLetters {
 		publish = append(publish, StreamDeadLetterSubject)

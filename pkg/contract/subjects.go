@@ -242,3 +242,7 @@ const (
 	// passes on what the replies to its own calls said.
 	HeaderProfileChanged = "Doss-Profile-Changed"
 )
+
+// ObjectStream is the JetStream stream holding an object store bucket's
+// objects (nats.go names it so), for permissions and stream settings.
+func ObjectStream(bucket string) string { return "OBJ_" + bucket }

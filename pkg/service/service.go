@@ -155,21 +155,15 @@ const (
 
 // admit returns the caller if the role lets them in.
 func (r Role) admit(ctx context.Context) (natsx.Caller, error) {
-	c := natsx.CallerFrom(ctx)
 	switch r {
 	case User:
-		if c.UserID == 0 {
-			return c, contract.Errorf(contract.Unauthenticated, "Unauthenticated.")
-		}
+		return natsx.RequireUser(ctx)
 	case Admin:
-		if c.Admin == "" {
-			return c, contract.Errorf(contract.Forbidden, "This action is for administrators.")
-		}
+		return natsx.RequireAdmin(ctx)
 	case Public, Peer:
-	default:
-		return c, contract.Errorf(contract.Internal, "endpoint has no role")
+		return natsx.CallerFrom(ctx), nil
 	}
-	return c, nil
+	return natsx.CallerFrom(ctx), contract.Errorf(contract.Internal, "endpoint has no role")
 }
 
 // Endpoint is one row of a service's table.

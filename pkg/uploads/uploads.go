@@ -63,7 +63,7 @@ func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas 
 // one lookup per upload. Handles opened afterwards (open) read the stream's
 // configuration and follow it.
 func leaderReads(ctx context.Context, js jetstream.JetStream, bucket string) error {
-	stream, err := js.Stream(ctx, objectStream(bucket))
+	stream, err := js.Stream(ctx, contract.ObjectStream(bucket))
 	if err != nil {
 		return err
 	}
@@ -75,9 +75,6 @@ func leaderReads(ctx context.Context, js jetstream.JetStream, bucket string) err
 	_, err = js.UpdateStream(ctx, cfg)
 	return err
 }
-
-// objectStream is the stream that holds bucket's objects.
-func objectStream(bucket string) string { return "OBJ_" + bucket }
 
 // Unavailable is the answer when the object store fails.
 func Unavailable(err error) error {
