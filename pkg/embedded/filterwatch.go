@@ -327,8 +327,17 @@ func filterFields(v bson.RawValue) ([]string, bool) {
 		fields = append(fields, f)
 	}
 	sort.Strings(fields)
-	elems, _ := doc.Elements()
-	byID := len(elems) == 1 && elems[0].Key() == "_id" &&
-		(elems[0].Value().Type == bson.TypeString || elems[0].Value().Type == bson.TypeObjectID)
-	return fields, byID
+	return fields, Indexed(doc)
+}
+
+// Indexed: filter is the one shape FerretDB v1's SQLite backend answers
+// from its _id index, {_id: <string or ObjectID>} and nothing else; any
+// other filter reads the whole table (see Filter.ByID).
+func Indexed(filter bson.Raw) bool {
+	elems, err := filter.Elements()
+	if err != nil || len(elems) != 1 || elems[0].Key() != "_id" {
+		return false
+	}
+	t := elems[0].Value().Type
+	return t == bson.TypeString || t == bson.TypeObjectID
 }
