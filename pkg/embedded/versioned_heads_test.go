@@ -127,3 +127,33 @@ func TestVersionedConcurrentReplicasLeaveAnExactHead(t *testing.T) {
 		readInOneLookup(t, uri, fmt.Sprint("k", k), replicas*each)
 	}
 }
+
+// A version stored without its head moved (its writer died between the
+// insert and the head write) is found by the next writer that loses the
+// race to it: Put moves the head on as it reports ErrStale, so the retry's
+// Get reads past it and the change lands, instead of the same stale head
+// losing every retry.
+func TestVersionedStaleWriteMovesALaggingHeadOn(t *testing.T) {
+	c := connectReplica(t, startHeadStore(t), nil)
+	v := mongox.NewVersioned[counter](c)
+	ctx := t.Context()
+	if err := v.Put(ctx, "k", 0, counter{N: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Version 2, stored by a writer that never moved the head.
+	if _, err := c.InsertOne(ctx, mongox.Record[counter]{ID: "k@2", Key: "k", Version: 2, State: counter{N: 2}, Published: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ver, _ := v.Get(ctx, "k"); ver != 1 {
+		t.Fatalf("the head is at %d; this test needs it lagging at 1", ver)
+	}
+	if err := v.Put(ctx, "k", 1, counter{N: 2}, nil); err != mongox.ErrStale {
+		t.Fatalf("a put after a lagging head: %v, want ErrStale", err)
+	}
+	if got, ver, err := v.Get(ctx, "k"); err != nil || ver != 2 || got.N != 2 {
+		t.Fatalf("after the stale put the head reads %+v at %d (%v); want version 2", got, ver, err)
+	}
+	if got, err := v.Update(ctx, "k", incremented); err != nil || got.N != 3 {
+		t.Fatalf("an update past the repaired head: %+v %v", got, err)
+	}
+}

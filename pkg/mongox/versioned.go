@@ -187,6 +187,13 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 	}
 	if _, err := v.c.InsertOne(ctx, rec); err != nil {
 		if IsDuplicate(err) {
+			// A version after the one the caller read exists, so the head
+			// the caller read may lag it (its writer has not moved it yet,
+			// or never will): move it on, so the caller's next Get sees
+			// past it instead of losing the same race again.
+			if next, found, err := v.version(ctx, key, after+1); err == nil && found {
+				v.moveHead(ctx, key, next.Version, next.State)
+			}
 			return ErrStale
 		}
 		return Wrap("versioned put", err)
@@ -247,9 +254,8 @@ func SweepSuperseded(ctx context.Context, c *mongo.Collection, keepFor time.Dura
 // change announces; returning an error stores nothing.
 func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state *T) ([]contract.Event, error)) (T, error) {
 	defer v.local.lock(key)()
-	read := v.Get // the head is the newest version but while a writer races
 	for range 32 {
-		state, ver, err := read(ctx, key)
+		state, ver, err := v.Get(ctx, key)
 		if err != nil {
 			return state, err
 		}
@@ -261,8 +267,7 @@ func (v *Versioned[T]) Update(ctx context.Context, key string, change func(state
 		case nil:
 			return state, nil
 		case ErrStale:
-			read = v.Latest
-			continue
+			continue // Put moved the head on past what we read
 		default:
 			return state, err
 		}

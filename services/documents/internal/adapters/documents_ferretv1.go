@@ -47,11 +47,7 @@ func (d *FerretV1Documents) RelayTo(r *mongox.Relay) { d.chain.RelayTo(r) }
 func chainKey(userID int64) string { return strconv.FormatInt(userID, 10) }
 
 func (d *FerretV1Documents) Get(ctx context.Context, userID int64) (app.Docs, int64, error) {
-	return d.read(ctx, userID, d.chain.Get)
-}
-
-func (d *FerretV1Documents) read(ctx context.Context, userID int64, get func(context.Context, string) (app.Docs, int64, error)) (app.Docs, int64, error) {
-	docs, ver, err := get(ctx, chainKey(userID))
+	docs, ver, err := d.chain.Get(ctx, chainKey(userID))
 	if errors.Is(err, mongox.ErrNotFound) {
 		return app.Docs{UserID: userID}, 0, nil
 	}
@@ -63,9 +59,8 @@ func (d *FerretV1Documents) read(ctx context.Context, userID int64, get func(con
 const contention = 32
 
 func (d *FerretV1Documents) Update(ctx context.Context, userID int64, change func(*app.Docs, int64) ([]contract.Event, error)) (app.Docs, int64, error) {
-	get := d.chain.Get // the head, unless a racing writer has not moved it yet
 	for range contention {
-		docs, ver, err := d.read(ctx, userID, get)
+		docs, ver, err := d.Get(ctx, userID)
 		if err != nil {
 			return docs, 0, err
 		}
@@ -75,8 +70,7 @@ func (d *FerretV1Documents) Update(ctx context.Context, userID int64, change fun
 		}
 		switch err := d.chain.Put(ctx, chainKey(userID), ver, docs, evs); {
 		case errors.Is(err, mongox.ErrStale):
-			get = d.chain.Latest // follow the chain past the head next round
-			continue
+			continue // Put moved the head on past what we read
 		case err != nil:
 			return docs, 0, err
 		}
