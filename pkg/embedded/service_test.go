@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded"
+	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/service"
 )
@@ -225,5 +227,77 @@ func TestServiceStopsInReverseOrder(t *testing.T) {
 	}
 	if !handlerRan || handlerErr != nil {
 		t.Errorf("handler ran %v, its write at stop: %v (Mongo closed before NATS drained?)", handlerRan, handlerErr)
+	}
+}
+
+// A service with FirstConnect patience may start before its Mongo and its
+// NATS: Run waits for each in turn instead of exiting, then serves.
+func TestServiceWithPatienceWaitsForItsConnections(t *testing.T) {
+	// The servers' addresses are known before they run: NATS is started
+	// once for its port and credentials, and FerretDB's port is reserved.
+	n := startNATS(t)
+	n.Shutdown()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mongoAddr := taken.Addr().String()
+	_ = taken.Close()
+
+	decl := service.Declaration{Name: "late", Version: "0.0.1", FirstConnect: time.Minute, Build: func(context.Context, service.Conns) (service.Parts, error) {
+		return service.Parts{Endpoints: []service.Endpoint{service.On(service.Public, "late.v1.ping", func(context.Context, natsx.Caller, struct{}) (natsx.Caller, error) {
+			return natsx.Caller{}, nil
+		})}}, nil
+	}}
+	common := config.Common{Env: "dev", MongoURI: "mongodb://" + mongoAddr + "/", MongoDB: "doss", StreamReplicas: 1, Bus: config.Bus{URL: n.URL}}
+	var logs testkit.Logs
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- service.Run(ctx, func(string) string { return "" }, &logs, common, decl) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { _ = stop() })
+
+	// waiting fails the test if Run gives up instead of logging that it
+	// waits for what.
+	waiting := func(what string) {
+		t.Helper()
+		wait, cancelWait := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancelWait()
+		found := make(chan error, 1)
+		go func() { _, err := logs.Await(wait, what+" does not answer yet"); found <- err }()
+		select {
+		case err := <-found:
+			if err != nil {
+				t.Fatalf("Run never said it waits for %s: %v\n%s", what, err, logs.String())
+			}
+		case err := <-done:
+			stopped = true
+			t.Fatalf("Run gave up while %s was down: %v", what, err)
+		}
+	}
+	waiting("mongo")
+	m, err := embedded.StartFerretDB(t.Context(), t.TempDir(), mongoAddr)
+	if err != nil {
+		t.Fatalf("StartFerretDB: %v", err)
+	}
+	t.Cleanup(m.Shutdown)
+	waiting("nats")
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// Registered last, so Run stops before the servers do.
+	t.Cleanup(func() { _ = stop() })
+
+	waitServing(t, connect(t, n.URL), "late.v1.ping")
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }

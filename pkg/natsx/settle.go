@@ -30,9 +30,11 @@ func Settle(ctx context.Context, what string, call func(ctx context.Context) err
 	return SettleWithin(ctx, what, SettleBudget, retryable, call)
 }
 
-// SettleWithin is Settle on a request path: at most budget in all, and
-// again only while retry says the error is one a leader election causes
-// (uploads.Take: 6 s, and a missing object only for a moment).
+// SettleWithin is Settle with its own budget and its own rule of what is
+// worth another attempt: on a request path, again only while retry says
+// the error is one a leader election causes (uploads.Take: 6 s, and a
+// missing object only for a moment); at a service's first connect, every
+// error (pkg/service).
 func SettleWithin(ctx context.Context, what string, budget time.Duration, retry func(error) bool, call func(ctx context.Context) error) error {
 	deadline := time.Now().Add(budget)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -47,7 +49,7 @@ func SettleWithin(ctx context.Context, what string, budget time.Duration, retry 
 			return err
 		}
 		if ctx.Err() != nil || time.Until(deadline) <= wait {
-			return fmt.Errorf("%s: no answer from JetStream within %s: %w", what, budget, err)
+			return fmt.Errorf("%s: no answer within %s: %w", what, budget, err)
 		}
 		select {
 		case <-ctx.Done():

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +33,13 @@ type Declaration struct {
 	Description string
 	// Outcome, when set, hears every answered request (natsx.ServiceConfig).
 	Outcome func(subject, code string)
+	// FirstConnect, when set, is how long Run keeps trying a Mongo or a
+	// NATS that does not answer at start: a service that may start before
+	// them (the notifier, scheduled with no ordering) waits for them
+	// instead of exiting. Zero gives up at the first failure, so that a
+	// service whose orchestrator starts it after its stores says at once
+	// that they are gone.
+	FirstConnect time.Duration
 	// Build opens the service's stores and buckets on the connections and
 	// returns what it serves; an error stops the start-up.
 	Build func(ctx context.Context, c Conns) (Parts, error)
@@ -71,14 +79,28 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, comm
 		}
 	}()
 
-	client, db, err := mongox.Connect(ctx, common.MongoURI, common.MongoDB)
+	var client *mongo.Client
+	var db *mongo.Database
+	err = firstConnect(ctx, log, "mongo", decl.FirstConnect, func(ctx context.Context) (err error) {
+		client, db, err = mongox.Connect(ctx, common.MongoURI, common.MongoDB)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	undo = append(undo, func() { _ = client.Disconnect(context.Background()) })
 
-	closed := make(chan struct{})
-	nc, js, err := natsx.Dial(common.Bus, decl.Name, log, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	var nc *nats.Conn
+	var js jetstream.JetStream
+	var closed chan struct{}
+	err = firstConnect(ctx, log, "nats", decl.FirstConnect, func(context.Context) (err error) {
+		// Each attempt its own channel: the drain waits for the close of
+		// the connection that was made.
+		closed = make(chan struct{})
+		done := closed
+		nc, js, err = natsx.Dial(common.Bus, decl.Name, log, nats.ClosedHandler(func(*nats.Conn) { close(done) }))
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -135,6 +157,20 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer, comm
 	<-ctx.Done()
 	log.Info(decl.Name + " stopping")
 	return nil
+}
+
+// firstConnect makes one attempt, or, given patience, attempts until one
+// succeeds or the patience ends, saying once in the log that it waits.
+// Every error is tried again: from here a server not yet listening and
+// one refusing look alike, and the patience bounds a setting that is
+// simply wrong.
+func firstConnect(ctx context.Context, log *zap.Logger, what string, patience time.Duration, connect func(context.Context) error) error {
+	err := connect(ctx)
+	if err == nil || patience <= 0 {
+		return err
+	}
+	log.Warn(what+" does not answer yet; waiting for it", zap.Duration("patience", patience), zap.Error(err))
+	return natsx.SettleWithin(ctx, what, patience, func(error) bool { return true }, connect)
 }
 
 // Role says who may call an endpoint.
