@@ -11,19 +11,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.uber.org/zap"
-
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/natsx"
-	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/pkg/service"
 	"github.com/dossapp/backend/services/notifier/internal/adapters"
 	"github.com/dossapp/backend/services/notifier/internal/app"
 	"github.com/dossapp/backend/services/notifier/internal/domain"
@@ -45,7 +38,6 @@ type settings struct {
 	sms        adapters.SMSConfig
 	fcmKeyFile string
 	fcmBaseURL string
-	replicas   int
 	maxDeliver int
 }
 
@@ -78,120 +70,121 @@ func readSettings(getenv func(string) string) (settings, error) {
 			problems = append(problems, fmt.Errorf("%s: no longer read; give the service-account key in DOSS_FCM_CREDENTIALS_FILE", gone))
 		}
 	}
-	s.replicas = env.Int("DOSS_NATS_REPLICAS", 1)
 	s.maxDeliver = env.Int("DOSS_NOTIFY_MAX_DELIVER", 6)
 	return s, errors.Join(append([]error{env.Err()}, problems...)...)
 }
 
-// Run reads the configuration, connects to NATS and Mongo, and serves until
-// ctx is done.
+// Run reads the configuration and serves the notifier's declaration until
+// ctx ends. Everything a setting can get wrong (the key, a provider's key
+// file) is read before any connection, so a bad one stops the start at once.
 func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	s, err := readSettings(getenv)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := logx.New(stdout, s.common.Dev(), contract.ServiceNotifier)
-	defer func() { _ = log.Sync() }()
-
-	// Mongo opens first so that it closes last: draining NATS lets the
-	// handlers in flight finish their writes.
-	client, err := mongo.Connect(options.Client().ApplyURI(s.common.MongoURI).SetMonitor(obs.MongoMonitor()))
+	box, err := seal.New(s.notifyKey)
 	if err != nil {
-		return fmt.Errorf("mongo: %w", err)
+		return fmt.Errorf("config: DOSS_NOTIFY_KEY: %w", err)
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = client.Disconnect(dctx)
-	}()
-	closed := make(chan struct{})
-	bus, err := natsx.BusOptions(s.common.Bus, contract.ServiceNotifier, log)
-	if err != nil {
-		return err
-	}
-	nc, err := nats.Connect(s.common.Bus.URL, append(bus,
-		nats.Name(contract.ServiceNotifier),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("nats disconnected", zap.Error(err))
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
-	)...)
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
-	defer func() {
-		if err := nc.Drain(); err != nil {
-			nc.Close()
-		}
-		<-closed
-	}()
-	// It vouches for no one (no signing key), but believes the gateway's
-	// assertion of who asks for their own export.
-	natsx.UseKeys(nc, natsx.Keys{Issuer: contract.ServiceNotifier, Verify: s.common.Bus.VerifyKeys})
-
-	ops, err := obs.Start(getenv, contract.ServiceNotifier, obs.NATSReady(nc))
-	if err != nil {
-		return err
-	}
-	defer ops.Stop()
-	db := client.Database(s.common.MongoDB)
-
-	senders, err := buildSenders(s, adapters.NewOutbox(db))
+	providers, err := buildProviders(s)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	svc, err := start(ctx, deps{
-		nc: nc, db: db, log: log, dev: s.common.Dev(), key: s.notifyKey, senders: senders,
-		replicas: s.replicas, maxDeliver: s.maxDeliver,
-	})
-	if err != nil {
-		return err
-	}
-	log.Info("notifier started", zap.String("env", s.common.Env))
-	<-ctx.Done()
-	log.Info("notifier stopping")
-	svc.stop()
-	return nil
+	return service.Run(ctx, getenv, stdout, s.common, declaration(wiring{box: box, providers: providers, maxDeliver: s.maxDeliver}))
 }
 
-// buildSenders picks a provider per channel: the configured one, else the
-// dev sender in dev mode, else one that always fails.
-func buildSenders(s settings, outbox *adapters.Outbox) (map[string]domain.Sender, error) {
+// wiring is what the declaration needs besides its connections; tests
+// give it their own providers and tiny backoffs.
+type wiring struct {
+	box *seal.Box
+	// providers are the configured senders by channel; a channel with
+	// none gets withFallbacks' sender.
+	providers map[string]domain.Sender
+	// maxDeliver and backoff bound the retries of a failing send before
+	// the event is dead-lettered; zero values mean the events defaults.
+	maxDeliver int
+	backoff    []time.Duration
+}
+
+func declaration(w wiring) service.Declaration {
+	return service.Declaration{
+		Name: contract.ServiceNotifier, Version: Version, Description: "delivers one-time codes and notifications by email, SMS and push",
+		// Nothing waits for the notifier, and it may be scheduled before
+		// its bus and store: it waits for them rather than crash-looping.
+		FirstConnect: natsx.SettleBudget,
+		Build:        func(_ context.Context, c service.Conns) (service.Parts, error) { return build(c, w) },
+	}
+}
+
+// build lists what the notifier runs: its two endpoints, the consumer of
+// the events it delivers and the consumer of the purges it takes part in.
+func build(c service.Conns, w wiring) (service.Parts, error) {
+	tpl, err := templates.Load()
+	if err != nil {
+		return service.Parts{}, err
+	}
+	outbox, deliveries := adapters.NewOutbox(c.DB), adapters.NewDeliveries(c.DB)
+	n := app.New(w.box, tpl, countSends(withFallbacks(w.providers, c.Common.Dev(), outbox)), deliveries, adapters.NewDroppedDevices(c.DB))
+	var listed ports.OutboxLister
+	if c.Common.Dev() {
+		listed = outbox
+	}
+	return service.Parts{
+		Endpoints: ports.Routes(listed, deliveries),
+		Consumers: []events.ConsumerConfig{
+			{
+				Durable: contract.DurableNotifier, Subjects: []string{contract.EventOTPRequested, contract.EventNotificationWanted},
+				MaxDeliver: w.maxDeliver, Backoff: w.backoff, Handler: n.HandleEvent,
+			},
+			{
+				Durable: contract.DurableNotifierErasure, Subjects: []string{contract.EventAccountDeletionDue}, MaxDeliver: 50,
+				Handler: events.Erasure(events.NewPublisher(c.JS), contract.ServiceNotifier, eraseAccount(outbox, deliveries)),
+			},
+		},
+	}, nil
+}
+
+// buildProviders returns the sender of each channel that has a provider
+// configured.
+func buildProviders(s settings) (map[string]domain.Sender, error) {
 	httpClient := &http.Client{Timeout: 20 * time.Second}
-	fallback := func(channel string) domain.Sender {
-		if s.common.Dev() {
-			return adapters.NewDevSender(outbox)
-		}
-		return adapters.Unconfigured(channel)
-	}
-	senders := map[string]domain.Sender{
-		contract.ChannelEmail: fallback(contract.ChannelEmail),
-		contract.ChannelSMS:   fallback(contract.ChannelSMS),
-		contract.ChannelPush:  fallback(contract.ChannelPush),
-	}
+	providers := map[string]domain.Sender{}
 	if s.smtpURL != "" {
 		smtpSender, err := adapters.NewSMTPSender(s.smtpURL, s.mailFrom)
 		if err != nil {
 			return nil, fmt.Errorf("DOSS_SMTP_URL: %w", err)
 		}
-		senders[contract.ChannelEmail] = smtpSender
+		providers[contract.ChannelEmail] = smtpSender
 	}
 	if s.sms.URL != "" {
-		senders[contract.ChannelSMS] = adapters.NewSMSSender(s.sms, httpClient)
+		providers[contract.ChannelSMS] = adapters.NewSMSSender(s.sms, httpClient)
 	}
 	if s.fcmKeyFile != "" {
 		push, err := fcmSender(s.fcmKeyFile, s.fcmBaseURL, httpClient)
 		if err != nil {
 			return nil, fmt.Errorf("DOSS_FCM_CREDENTIALS_FILE: %w", err)
 		}
-		senders[contract.ChannelPush] = push
+		providers[contract.ChannelPush] = push
 	}
-	return senders, nil
+	return providers, nil
+}
+
+// withFallbacks gives every channel its provider, else the dev sender in
+// dev mode, else one that always fails: in prod nothing pretends to
+// deliver.
+func withFallbacks(providers map[string]domain.Sender, dev bool, outbox *adapters.Outbox) map[string]domain.Sender {
+	senders := map[string]domain.Sender{}
+	for _, channel := range []string{contract.ChannelEmail, contract.ChannelSMS, contract.ChannelPush} {
+		switch p, ok := providers[channel]; {
+		case ok:
+			senders[channel] = p
+		case dev:
+			senders[channel] = adapters.NewDevSender(outbox)
+		default:
+			senders[channel] = adapters.Unconfigured(channel)
+		}
+	}
+	return senders
 }
 
 // fcmSender reads the service-account key once; its access tokens are
@@ -206,36 +199,6 @@ func fcmSender(keyFile, baseURL string, client *http.Client) (*adapters.FCMSende
 		return nil, err
 	}
 	return adapters.NewFCMSender(baseURL, key, adapters.NewAccessTokens(key, client, time.Now), client)
-}
-
-// deps is everything start needs; tests build it with fake senders and
-// tiny backoffs.
-type deps struct {
-	nc       *nats.Conn
-	db       *mongo.Database
-	log      *zap.Logger
-	dev      bool
-	key      []byte
-	senders  map[string]domain.Sender
-	replicas int
-	// maxDeliver and backoff bound the retries of a failing send before
-	// the event is dead-lettered; zero values mean the events defaults.
-	maxDeliver int
-	backoff    []time.Duration
-}
-
-type running struct {
-	consumer *events.Consumer
-	erasure  *events.Consumer
-	service  *natsx.Service
-}
-
-// stop stops reading events, then stops answering requests; handlers in
-// flight finish.
-func (r *running) stop() {
-	r.consumer.Stop()
-	r.erasure.Stop()
-	_ = r.service.Stop()
 }
 
 // eraseAccount is the notifier's part of a purge: the messages kept for
@@ -256,60 +219,4 @@ func eraseAccount(outbox *adapters.Outbox, deliveries *adapters.Deliveries) func
 		}
 		return outbox.Erase(ctx, addrs)
 	}
-}
-
-func start(ctx context.Context, d deps) (*running, error) {
-	box, err := seal.New(d.key)
-	if err != nil {
-		return nil, fmt.Errorf("DOSS_NOTIFY_KEY: %w", err)
-	}
-	tpl, err := templates.Load()
-	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(d.nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if err := events.EnsureStreams(ctx, js, d.replicas); err != nil {
-		return nil, err
-	}
-	svc, err := natsx.NewService(d.nc, d.log, natsx.ServiceConfig{Name: contract.ServiceNotifier, Version: Version})
-	if err != nil {
-		return nil, err
-	}
-	var outbox ports.OutboxLister
-	if d.dev {
-		outbox = adapters.NewOutbox(d.db)
-	}
-	if err := natsx.AddHealth(svc, contract.ServiceNotifier, map[string]natsx.Check{"store": func(ctx context.Context) error { return d.db.Client().Ping(ctx, nil) }}); err != nil {
-		_ = svc.Stop()
-		return nil, err
-	}
-	if err := ports.Register(svc, outbox, adapters.NewDeliveries(d.db)); err != nil {
-		_ = svc.Stop()
-		return nil, fmt.Errorf("endpoints: %w", err)
-	}
-	n := app.New(box, tpl, countSends(d.senders), adapters.NewDeliveries(d.db), adapters.NewDroppedDevices(d.db))
-	consumer, err := events.Consume(ctx, js, d.log, events.ConsumerConfig{
-		Durable:    contract.DurableNotifier,
-		Subjects:   []string{contract.EventOTPRequested, contract.EventNotificationWanted},
-		MaxDeliver: d.maxDeliver,
-		Backoff:    d.backoff,
-		Handler:    n.HandleEvent,
-	})
-	if err != nil {
-		_ = svc.Stop()
-		return nil, err
-	}
-	erasure, err := events.Consume(ctx, js, d.log, events.ConsumerConfig{
-		Durable: contract.DurableNotifierErasure, Subjects: []string{contract.EventAccountDeletionDue}, MaxDeliver: 50,
-		Handler: events.Erasure(events.NewPublisher(js), contract.ServiceNotifier, eraseAccount(adapters.NewOutbox(d.db), adapters.NewDeliveries(d.db))),
-	})
-	if err != nil {
-		consumer.Stop()
-		_ = svc.Stop()
-		return nil, err
-	}
-	return &running{consumer: consumer, erasure: erasure, service: svc}, nil
 }

@@ -19,13 +19,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/goleak"
 
+	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/seal"
+	"github.com/dossapp/backend/pkg/service"
 	"github.com/dossapp/backend/services/notifier/internal/adapters"
 	"github.com/dossapp/backend/services/notifier/internal/domain"
 )
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testkit.GoleakOptions()..
 // syncBuffer is the log sink: handlers log from several goroutines.
 
 type stack struct {
+	bus      *embedded.NATS
 	natsURL  string
 	mongoURI string
 	nc       *nats.Conn
@@ -70,7 +72,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{natsURL: n.URL, mongoURI: m.URI, nc: nc, js: js, db: client.Database("doss"), logs: &testkit.Logs{}, box: box}
+	return &stack{bus: n, natsURL: n.URL, mongoURI: m.URI, nc: nc, js: js, db: client.Database("doss"), logs: &testkit.Logs{}, box: box}
 }
 
 // countingSender counts sends per recipient and fails for the addresses in
@@ -98,23 +100,71 @@ func (c *countingSender) count(to string) int {
 	return c.calls[to]
 }
 
+// start serves the notifier's declaration on the stack with one counting
+// sender for every channel, MaxDeliver 3 and a 10 ms backoff.
 func (s *stack) start(t *testing.T, dev bool, down ...string) *countingSender {
 	t.Helper()
 	sender := &countingSender{next: adapters.NewDevSender(adapters.NewOutbox(s.db)), down: map[string]bool{}, calls: map[string]int{}}
 	for _, d := range down {
 		sender.down[d] = true
 	}
-	r, err := start(t.Context(), deps{
-		nc: s.nc, db: s.db, log: logx.New(s.logs, true, contract.ServiceNotifier), dev: dev, key: devNotifyKey,
-		senders:    map[string]domain.Sender{contract.ChannelEmail: sender, contract.ChannelSMS: sender, contract.ChannelPush: sender},
-		maxDeliver: 3,
-		backoff:    []time.Duration{10 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.stop)
+	s.serve(t, dev, map[string]domain.Sender{contract.ChannelEmail: sender, contract.ChannelSMS: sender, contract.ChannelPush: sender})
 	return sender
+}
+
+// serve runs the notifier's declaration through service.Run on the stack,
+// as Run does but with the given providers and tiny backoffs, until the
+// test ends.
+func (s *stack) serve(t *testing.T, dev bool, providers map[string]domain.Sender) {
+	t.Helper()
+	env := "prod"
+	if dev {
+		env = "dev"
+	}
+	common := config.Common{Env: env, MongoURI: s.mongoURI, MongoDB: "doss", StreamReplicas: 1, Bus: config.Bus{URL: s.natsURL}}
+	decl := declaration(wiring{box: s.box, providers: providers, maxDeliver: 3, backoff: []time.Duration{10 * time.Millisecond}})
+	running(t, s.logs, func(ctx context.Context) error {
+		return service.Run(ctx, func(string) string { return "" }, s.logs, common, decl)
+	})
+}
+
+// running starts run and returns once its log says the notifier is ready
+// (its streams, endpoints and consumers are up); the returned stop ends it
+// and fails the test unless it stops cleanly. The test's end stops it too.
+func running(t *testing.T, logs *testkit.Logs, run func(ctx context.Context) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("notifier: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("the notifier did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	wait, cancelWait := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancelWait()
+	ready := make(chan error, 1)
+	go func() { _, err := logs.Await(wait, contract.ServiceNotifier+" ready"); ready <- err }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatalf("the notifier never said it was ready: %v\n%s", err, logs.String())
+		}
+	case err := <-done:
+		done <- nil // said here; stop need not say it again
+		t.Fatalf("the notifier stopped at start: %v", err)
+	}
+	return stop
 }
 
 func (s *stack) otpEvent(t *testing.T, channel, to, purpose, code string) contract.Event {
@@ -337,28 +387,45 @@ func TestOutboxEndpoint(t *testing.T) {
 func TestRun(t *testing.T) {
 	s := startStack(t)
 	env := map[string]string{"DOSS_ENV": "dev", "DOSS_NATS_URL": s.natsURL, "DOSS_MONGO_URI": s.mongoURI, "DOSS_MONGO_DB": "doss"}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
 	var out testkit.Logs
-	go func() { done <- Run(ctx, func(k string) string { return env[k] }, &out) }()
+	stop := running(t, &out, func(ctx context.Context) error { return Run(ctx, func(k string) string { return env[k] }, &out) })
 
 	s.publish(t, s.otpEvent(t, contract.ChannelSMS, "+15550009", contract.PurposeRegisterPhone, "909090"))
 	eventually(t, "code in outbox over NATS", func() bool {
 		msgs, err := natsx.Call[contract.OutboxRequest, []contract.OutboxMessage](t.Context(), s.nc, contract.NotifierOutbox, contract.OutboxRequest{To: "+15550009"})
 		return err == nil && len(msgs) == 1 && msgs[0].Code == "909090"
 	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not stop")
-	}
+	stop()
 	if strings.Contains(out.String(), "909090") {
 		t.Errorf("log holds the code:\n%s", out.String())
 	}
+}
+
+// The notifier may be scheduled before its bus: Run waits for NATS instead
+// of exiting, and serves once it is up.
+func TestRunWaitsForTheBus(t *testing.T) {
+	s := startStack(t)
+	s.bus.Shutdown()
+	env := map[string]string{"DOSS_ENV": "dev", "DOSS_NATS_URL": s.natsURL, "DOSS_MONGO_URI": s.mongoURI, "DOSS_MONGO_DB": "doss"}
+	var out testkit.Logs
+	restarted := make(chan error, 1)
+	go func() {
+		wait, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, err := out.Await(wait, "nats does not answer yet"); err != nil {
+			restarted <- fmt.Errorf("Run never said it waits for NATS: %w", err)
+			return
+		}
+		restarted <- s.bus.Restart()
+	}()
+	running(t, &out, func(ctx context.Context) error { return Run(ctx, func(k string) string { return env[k] }, &out) })
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the outbox answers over NATS", func() bool {
+		_, err := natsx.Call[contract.OutboxRequest, []contract.OutboxMessage](t.Context(), s.nc, contract.NotifierOutbox, contract.OutboxRequest{})
+		return err == nil
+	})
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {

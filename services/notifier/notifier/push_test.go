@@ -20,7 +20,6 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/logx"
 	"github.com/dossapp/backend/services/notifier/internal/adapters"
 	"github.com/dossapp/backend/services/notifier/internal/domain"
 )
@@ -142,16 +141,8 @@ func TestPushToUnregisteredDeviceDropsIt(t *testing.T) {
 		"DOSS_ENV": "dev", "DOSS_NATS_URL": s.natsURL, "DOSS_MONGO_URI": s.mongoURI, "DOSS_MONGO_DB": "doss",
 		"DOSS_FCM_CREDENTIALS_FILE": f.keyFile(t), "DOSS_FCM_BASE_URL": f.fcm.URL,
 	}
-	runCtx, stop := context.WithCancel(t.Context())
-	done := make(chan error, 1)
 	var out testkit.Logs
-	go func() { done <- Run(runCtx, func(k string) string { return env[k] }, &out) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	running(t, &out, func(ctx context.Context) error { return Run(ctx, func(k string) string { return env[k] }, &out) })
 
 	s.publish(t, s.pushEvent(t, "dead-device"))
 	s.publish(t, s.pushEvent(t, "live-device"))
@@ -198,16 +189,7 @@ func TestPushTransientFailureIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := start(t.Context(), deps{
-		nc: s.nc, db: s.db, log: logx.New(s.logs, true, contract.ServiceNotifier), dev: true, key: devNotifyKey,
-		senders:    map[string]domain.Sender{contract.ChannelPush: push},
-		maxDeliver: 3,
-		backoff:    []time.Duration{10 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.stop)
+	s.serve(t, true, map[string]domain.Sender{contract.ChannelPush: push})
 	ev := s.pushEvent(t, "device-1")
 	s.publish(t, ev)
 	eventually(t, "sent on the third attempt", func() bool { return f.count("device-1") == 3 && s.drained(t) })

@@ -1,5 +1,4 @@
-// Package ports is the notifier's NATS surface: its one endpoint and its
-// event consumer.
+// Package ports is the notifier's NATS surface: its endpoint table.
 package ports
 
 import (
@@ -7,6 +6,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/service"
 )
 
 // OutboxLister reads the dev outbox.
@@ -19,31 +19,28 @@ type SentLister interface {
 	Sent(ctx context.Context, userID int64, uuid string) ([]contract.ExportNotification, error)
 }
 
-// Register adds the endpoints to svc. outbox is nil outside dev mode,
-// where the endpoint answers NotFound.
-func Register(svc *natsx.Service, outbox OutboxLister, sent SentLister) error {
-	err := natsx.Handle(svc, contract.NotifierExport, func(ctx context.Context, _ contract.ExportRequest) (contract.NotifierExportPart, error) {
-		c, err := natsx.RequireUser(ctx)
-		if err != nil {
-			return contract.NotifierExportPart{}, err
-		}
-		msgs, err := sent.Sent(ctx, c.UserID, c.UUID)
-		return contract.NotifierExportPart{Notifications: msgs}, err
-	})
-	if err != nil {
-		return err
+// Routes lists the notifier's endpoints and who may call each: a user's
+// export is theirs alone; the outbox is the dev app's and the end-to-end
+// tests' way to read codes, through the gateway. outbox is nil outside dev
+// mode, where the endpoint answers NotFound.
+func Routes(outbox OutboxLister, sent SentLister) []service.Endpoint {
+	return []service.Endpoint{
+		service.On(service.User, contract.NotifierExport, func(ctx context.Context, c natsx.Caller, _ contract.ExportRequest) (contract.NotifierExportPart, error) {
+			msgs, err := sent.Sent(ctx, c.UserID, c.UUID)
+			return contract.NotifierExportPart{Notifications: msgs}, err
+		}),
+		service.On(service.Public, contract.NotifierOutbox, func(ctx context.Context, _ natsx.Caller, req contract.OutboxRequest) ([]contract.OutboxMessage, error) {
+			if outbox == nil {
+				return nil, contract.Errorf(contract.NotFound, "The outbox exists only in dev mode.")
+			}
+			msgs, err := outbox.List(ctx, req.To)
+			if err != nil {
+				return nil, err
+			}
+			if msgs == nil {
+				msgs = []contract.OutboxMessage{}
+			}
+			return msgs, nil
+		}),
 	}
-	return natsx.Handle(svc, contract.NotifierOutbox, func(ctx context.Context, req contract.OutboxRequest) ([]contract.OutboxMessage, error) {
-		if outbox == nil {
-			return nil, contract.Errorf(contract.NotFound, "The outbox exists only in dev mode.")
-		}
-		msgs, err := outbox.List(ctx, req.To)
-		if err != nil {
-			return nil, err
-		}
-		if msgs == nil {
-			msgs = []contract.OutboxMessage{}
-		}
-		return msgs, nil
-	})
 }
