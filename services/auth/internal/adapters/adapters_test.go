@@ -40,3 +40,11 @@ func TestCounters(t *testing.T) {
 		return func() app.Counters { return adapters.NewCounters(mongox.NewLedger(c, nil)) }
 	})
 }
+
+func TestSessions(t *testing.T) {
+	collection := store(t)
+	storetest.Sessions(t, func(t *testing.T) func() app.Sessions {
+		sessions, revocations := collection(t), collection(t)
+		return func() app.Sessions { return adapters.NewSessions(sessions, revocations) }
+	})
+}
