@@ -351,9 +351,9 @@ func (s *Sessions) Erase(ctx context.Context, userID int64) error {
 	return nil
 }
 
-// Sweep deletes whole past days only (sessions expire in order of their
-// opening, for one lifetime), so a day's numbers keep no gaps while it
-// can still be listed.
+// Sweep is called with a time well before the oldest day a list asks
+// about (a list goes back one token lifetime, the sweep two days past
+// expiry), so a day's numbers keep no gaps while it can be listed.
 func (s *Sessions) Sweep(ctx context.Context, expiredBefore, revokedBefore time.Time) error {
 	if _, err := s.sessions.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": expiredBefore}}); err != nil {
 		return mongox.Wrap("session sweep", err)

@@ -57,7 +57,9 @@ type Sessions interface {
 	// user's session.
 	Touch(ctx context.Context, userID int64, id string, at, ifBefore time.Time) error
 	// Live lists userID's sessions opened since since that have neither
-	// expired by now nor been revoked, oldest first.
+	// expired by now nor been revoked, oldest first. It sees every session
+	// whose Create returned before it began: a secret change ends the
+	// sessions it lists (see newSession).
 	Live(ctx context.Context, userID int64, since, now time.Time) ([]domain.Session, error)
 	// Revoke records r; a session revoked before stays as it was.
 	Revoke(ctx context.Context, r domain.Revocation) error
