@@ -168,38 +168,40 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		return service.Parts{}, fmt.Errorf("revocation bucket: %w", err)
 	}
 	db, log := c.DB, c.Log
+	sessions := adapters.NewSessions(db.Collection("auth_sessions"), db.Collection("auth_session_revocations"))
+	if err := sessions.FindLegacy(ctx, time.Now()); err != nil {
+		return service.Parts{}, err
+	}
 	svc := &app.Service{
 		Accounts: mongox.NewVersioned[app.Account](db.Collection("auth_accounts")),
 		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
 		Claims:   adapters.NewClaims(db.Collection("auth_claims")),
-		Sessions: db.Collection("auth_sessions"),
-		// Written once per session or challenge, read by id or account.
-		Revocations: db.Collection("auth_session_revocations"),
-		Challenges:  db.Collection("auth_challenges"),
-		PINLocks:    db.Collection("auth_pin_locks"),
-		Ledger:      adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), nil)),
-		IDs:         adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), nil)),
-		Hasher:      app.NewHasher(s.argon, s.pepper),
-		CodeKey:     s.codeKey,
-		Box:         box,
-		Signer:      sg,
-		Limits:      s.limits,
-		Dev:         s.common.Dev(),
-		Now:         time.Now,
-		Revoked:     revocations{kv: kv},
-		NATS:        c.NC,
-		Observe:     budgetLog{log: log},
-		Deletions:   mongox.NewVersioned[app.Deletion](db.Collection("auth_deletions")),
+		Sessions: sessions,
+		// Written once per challenge, read by id or account.
+		Challenges: db.Collection("auth_challenges"),
+		PINLocks:   db.Collection("auth_pin_locks"),
+		Ledger:     adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), nil)),
+		IDs:        adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), nil)),
+		Hasher:     app.NewHasher(s.argon, s.pepper),
+		CodeKey:    s.codeKey,
+		Box:        box,
+		Signer:     sg,
+		Limits:     s.limits,
+		Dev:        s.common.Dev(),
+		Now:        time.Now,
+		Revoked:    revocations{kv: kv},
+		NATS:       c.NC,
+		Observe:    budgetLog{log: log},
+		Deletions:  mongox.NewVersioned[app.Deletion](db.Collection("auth_deletions")),
 		// Only deletions in flight: the deletion loop reads all of it.
 		DeletionsDue: db.Collection("auth_deletions_due"),
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions, svc.Sessions} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return service.Parts{}, err
 		}
 	}
 	for coll, ix := range map[*mongo.Collection]map[string]bson.D{
-		svc.Sessions:   {"user_expires": {{Key: "user_id", Value: 1}, {Key: "expires_at", Value: 1}}},
 		svc.Challenges: {"uuid_purpose": {{Key: "uuid", Value: 1}, {Key: "purpose", Value: 1}, {Key: "created_at", Value: -1}}},
 	} {
 		if err := mongox.EnsureIndexes(ctx, coll, ix); err != nil {
@@ -295,18 +297,11 @@ func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Log
 			}
 			// Expired sessions, their revocations and challenges are read by
 			// nothing; a revocation outlives any token naming its session.
-			gone := bson.M{"$lt": time.Now().Add(-48 * time.Hour)}
-			for name, q := range map[string]struct {
-				c *mongo.Collection
-				f bson.M
-			}{
-				"session":    {svc.Sessions, bson.M{"expires_at": gone}},
-				"revocation": {svc.Revocations, bson.M{"at": bson.M{"$lt": time.Now().Add(-48*time.Hour - svc.Signer.TTL)}}},
-				"challenge":  {svc.Challenges, bson.M{"expires_at": gone}},
-			} {
-				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
-					log.Warn(name+" sweep", zap.Error(err))
-				}
+			if err := svc.Sessions.Sweep(ctx, time.Now().Add(-48*time.Hour), time.Now().Add(-48*time.Hour-svc.Signer.TTL)); err != nil {
+				log.Warn("session sweep", zap.Error(err))
+			}
+			if _, err := svc.Challenges.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": time.Now().Add(-48 * time.Hour)}}); err != nil {
+				log.Warn("challenge sweep", zap.Error(err))
 			}
 			// Staff sign-in failures and used TOTP steps no check reads any
 			// more, and console sessions past their 8 h.

@@ -19,16 +19,10 @@ var remainingScans = map[string]string{
 	// Versioned.Get falls back to a sorted query when a key has no head
 	// yet: confirm_pin's names() can race the profile's creation.
 	"find profile_profiles {key}": "register (confirm_pin reads the names before profile wrote them)",
-	// A user's live sessions, for the account view and the sessions list.
-	"find auth_sessions {expires_at, user_id}": "account, sessions",
-	// FerretDB v1 uses its _id index only for {_id: <string>} alone; these
-	// name _id but read the table: the sessions' revocations by _id $in
-	// (account, sessions), the last-seen touch's extra conditions beside
-	// _id (account), and the review queue's numeric _id (a document's
-	// delete settles its queue entry).
-	"find auth_session_revocations {_id}":               "account, sessions ($in)",
-	"update auth_sessions {_id, last_seen_at, user_id}": "account (the last-seen touch)",
-	"update documents_ids {_id}":                        "delete document (a numeric _id)",
+	// FerretDB v1 uses its _id index only for {_id: <string>} alone; this
+	// names _id but reads the table: the review queue's numeric _id (a
+	// document's delete settles its queue entry).
+	"update documents_ids {_id}": "delete document (a numeric _id)",
 }
 
 // backgroundPasses are the filters of the services' own loops, which run

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/auth/internal/adapters"
 	"github.com/dossapp/backend/services/auth/internal/app"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 	"github.com/dossapp/backend/services/auth/internal/storetest"
 )
 
@@ -39,4 +42,54 @@ func TestCounters(t *testing.T) {
 		c := collection(t)
 		return func() app.Counters { return adapters.NewCounters(mongox.NewLedger(c, nil)) }
 	})
+}
+
+func TestSessions(t *testing.T) {
+	collection := store(t)
+	storetest.Sessions(t, func(t *testing.T) func() app.Sessions {
+		sessions, revocations := collection(t), collection(t)
+		return func() app.Sessions { return adapters.NewSessions(sessions, revocations) }
+	})
+}
+
+// Sessions opened before ids named their user (random ids) are still
+// listed, revoked and touched, once the start has found them.
+func TestSessionsOpenedBeforeNamedIDs(t *testing.T) {
+	collection := store(t)
+	ctx := context.Background()
+	sessions, revocations := collection(t), collection(t)
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	for _, id := range []string{"kept", "revoked"} {
+		if _, err := sessions.InsertOne(ctx, bson.M{"_id": id, "user_id": int64(1), "uuid": "u",
+			"created_at": now.Add(-time.Hour), "last_seen_at": now.Add(-time.Hour), "expires_at": now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := adapters.NewSessions(sessions, revocations)
+	if err := s.FindLegacy(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	named, err := s.Create(ctx, domain.Session{UserID: 1, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(ctx, domain.Revocation{SessionID: "revoked", UserID: 1, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.Live(ctx, 1, now.Add(-24*time.Hour), now)
+	if err != nil || len(live) != 2 || live[0].ID != "kept" || live[1].ID != named.ID {
+		t.Fatalf("live %+v %v", live, err)
+	}
+	for _, user := range []int64{2, 1} {
+		if err := s.Touch(ctx, user, "kept", now, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Get(ctx, "kept"); err != nil || !got.LastSeenAt.Equal(now) {
+		t.Fatalf("touched: %+v %v", got, err)
+	}
+	// Once the last of them expired, no list asks for them.
+	if live, err := s.Live(ctx, 1, now, now.Add(time.Hour)); err != nil || len(live) != 0 {
+		t.Fatalf("after they expired: %+v %v", live, err)
+	}
 }

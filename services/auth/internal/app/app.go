@@ -145,9 +145,8 @@ type Service struct {
 	Accounts *mongox.Versioned[Account]
 	OTPs     *mongox.Versioned[OTP]
 	Claims   ClaimStore
-	Sessions *mongo.Collection
-	// Revocations holds one document per ended session (see session).
-	Revocations *mongo.Collection
+	// Sessions holds the logins and their revocations.
+	Sessions Sessions
 	// Challenges are second-factor steps waiting for their code: a login
 	// with 2FA on, a pending telephone or 2FA change.
 	Challenges *mongo.Collection

@@ -389,11 +389,13 @@ func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDu
 	if _, err := s.revokeOthers(ctx, d.UserID, ""); err != nil {
 		return err
 	}
+	if err := s.Sessions.Erase(ctx, d.UserID); err != nil {
+		return err
+	}
 	for name, q := range map[string]struct {
 		c *mongo.Collection
 		f bson.M
 	}{
-		"sessions":   {s.Sessions, bson.M{"user_id": d.UserID}},
 		"challenges": {s.Challenges, bson.M{"uuid": d.UUID}},
 		"codes":      {s.OTPs.Collection(), bson.M{"state.subject": d.UUID}},
 	} {

@@ -155,7 +155,7 @@ func TestEraseAccountFreesTheAddresses(t *testing.T) {
 	if _, _, err := f.svc.Accounts.Get(ctx, acc.UUID); !errors.Is(err, mongox.ErrNotFound) {
 		t.Fatalf("account: %v", err)
 	}
-	if n, _ := f.svc.Sessions.CountDocuments(ctx, bson.M{"user_id": 2}); n != 0 {
+	if n, _ := f.db.Collection("auth_sessions").CountDocuments(ctx, bson.M{"user_id": 2}); n != 0 {
 		t.Fatalf("%d sessions left", n)
 	}
 	if _, err := f.login("+18681239102", "4829"); code(err) != contract.Unauthenticated {

@@ -81,7 +81,7 @@ func (f *fixture) countChecks() *atomic.Int64 {
 func (f *fixture) replica() *Service {
 	s := f.svc
 	return &Service{
-		Accounts: s.Accounts, OTPs: s.OTPs, Claims: s.Claims, Sessions: s.Sessions, Revocations: s.Revocations,
+		Accounts: s.Accounts, OTPs: s.OTPs, Claims: s.Claims, Sessions: s.Sessions,
 		Challenges: s.Challenges, PINLocks: s.PINLocks,
 		Ledger: adapters.NewCounters(mongox.NewLedger(f.db.Collection("auth_ledger"), f.clock)),
 		IDs:    s.IDs, Hasher: s.Hasher, CodeKey: s.CodeKey, Box: s.Box, Signer: s.Signer, Limits: s.Limits,

@@ -10,44 +10,10 @@ import (
 	"time"
 	"unicode"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
-
-// session is a server-side login; the token's sid names it. The document
-// is written once; only last_seen_at changes afterwards. A revocation is a
-// separate insert (revocation below), because FerretDB loses one of two
-// concurrent updates of a document: a last-seen write racing a revocation
-// must not be able to undo it.
-type session struct {
-	ID         string    `bson:"_id"`
-	UserID     int64     `bson:"user_id"`
-	UUID       string    `bson:"uuid"`
-	Device     string    `bson:"device,omitempty"` // the FCM token the login named
-	UserAgent  string    `bson:"user_agent,omitempty"`
-	IP         string    `bson:"ip,omitempty"`
-	CreatedAt  time.Time `bson:"created_at"`
-	LastSeenAt time.Time `bson:"last_seen_at"`
-	ExpiresAt  time.Time `bson:"expires_at"`
-	// RevokedAt is only read: sessions revoked before revocations had
-	// their own collection carry it.
-	RevokedAt *time.Time `bson:"revoked_at,omitempty"`
-}
-
-// revocation ends a session; its _id is the session id, so revoking twice
-// is one document.
-type revocation struct {
-	ID     string    `bson:"_id"`
-	UserID int64     `bson:"user_id"`
-	At     time.Time `bson:"at"`
-	// Pending is set while the gateways may not know yet: cleared once the
-	// revocation list has it, retried by RepublishRevocations until then.
-	Pending bool `bson:"pending,omitempty"`
-}
 
 // secretStamp names the account's current secret without holding it: a
 // login or a 2FA challenge remembers the stamp it was granted under, and
@@ -66,12 +32,12 @@ func secretStamp(hash string) string {
 // other.
 func (s *Service) newSession(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
 	now := s.now()
-	sess := session{
-		ID: randomID(), UserID: acc.UserID, UUID: acc.UUID, Device: device,
+	sess, err := s.Sessions.Create(ctx, domain.Session{
+		UserID: acc.UserID, UUID: acc.UUID, Device: device,
 		UserAgent: client.UserAgent, IP: client.IP, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.Signer.TTL),
-	}
-	if _, err := s.Sessions.InsertOne(ctx, sess); err != nil {
-		return contract.Session{}, mongox.Wrap("session insert", err)
+	})
+	if err != nil {
+		return contract.Session{}, err
 	}
 	// acc was read before the session was stored: unless a version was
 	// stored since (one lookup, which sees a version whose head is not
@@ -79,13 +45,11 @@ func (s *Service) newSession(ctx context.Context, acc Account, device string, cl
 	fresh := acc
 	changed := true
 	if acc.version > 0 {
-		var err error
 		if changed, err = s.Accounts.Changed(ctx, acc.UUID, acc.version); err != nil {
 			return contract.Session{}, err
 		}
 	}
 	if changed {
-		var err error
 		if fresh, _, err = s.Accounts.Latest(ctx, acc.UUID); err != nil {
 			return contract.Session{}, err
 		}
@@ -114,11 +78,7 @@ func (s *Service) newSession(ctx context.Context, acc Account, device string, cl
 // told (the session's token was handed out); a session whose token never
 // left auth needs only this record.
 func (s *Service) revoke(ctx context.Context, userID int64, sid string, pending bool) error {
-	_, err := s.Revocations.InsertOne(ctx, revocation{ID: sid, UserID: userID, At: s.now(), Pending: pending})
-	if err != nil && !mongox.IsDuplicate(err) {
-		return mongox.Wrap("session revoke", err)
-	}
-	return nil
+	return s.Sessions.Revoke(ctx, domain.Revocation{SessionID: sid, UserID: userID, At: s.now(), Pending: pending})
 }
 
 // revokeEverywhere ends a session for the store and for every gateway. If
@@ -137,28 +97,25 @@ func (s *Service) revokeEverywhere(ctx context.Context, userID int64, sid string
 }
 
 func (s *Service) propagated(ctx context.Context, sid string) {
-	// Single writer per record: clearing the flag twice is harmless.
-	_, _ = s.Revocations.UpdateOne(context.WithoutCancel(ctx), bson.M{"_id": sid}, bson.M{"$unset": bson.M{"pending": ""}})
+	// Clearing the flag twice is harmless, and one left set only sends the
+	// revocation again.
+	_ = s.Sessions.Propagated(context.WithoutCancel(ctx), sid)
 }
 
 // RepublishRevocations tells the gateways of every revocation still
 // pending after grace (one whose list write failed, or whose process died
 // between the record and the list), and returns how many it sent.
 func (s *Service) RepublishRevocations(ctx context.Context, grace time.Duration) (int, error) {
-	cur, err := s.Revocations.Find(ctx, bson.M{"pending": true, "at": bson.M{"$lt": s.now().Add(-grace)}})
+	pending, err := s.Sessions.Pending(ctx, s.now().Add(-grace))
 	if err != nil {
-		return 0, mongox.Wrap("pending revocations", err)
-	}
-	var pending []revocation
-	if err := cur.All(ctx, &pending); err != nil {
-		return 0, mongox.Wrap("pending revocations", err)
+		return 0, err
 	}
 	n := 0
 	for _, r := range pending {
-		if err := s.Revoked.Revoke(ctx, r.ID); err != nil {
+		if err := s.Revoked.Revoke(ctx, r.SessionID); err != nil {
 			return n, err
 		}
-		s.propagated(ctx, r.ID)
+		s.propagated(ctx, r.SessionID)
 		n++
 	}
 	return n, nil
@@ -166,41 +123,10 @@ func (s *Service) RepublishRevocations(ctx context.Context, grace time.Duration)
 
 // activeSessions lists the account's sessions that are neither expired
 // nor revoked, oldest first.
-func (s *Service) activeSessions(ctx context.Context, userID int64) ([]session, error) {
-	cur, err := s.Sessions.Find(ctx, bson.M{"user_id": userID, "expires_at": bson.M{"$gt": s.now()}},
-		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}))
-	if err != nil {
-		return nil, mongox.Wrap("sessions find", err)
-	}
-	var all []session
-	if err := cur.All(ctx, &all); err != nil {
-		return nil, mongox.Wrap("sessions find", err)
-	}
-	ids := make([]string, 0, len(all))
-	for _, ss := range all {
-		ids = append(ids, ss.ID)
-	}
-	revoked := map[string]bool{}
-	if len(ids) > 0 {
-		cur, err := s.Revocations.Find(ctx, bson.M{"_id": bson.M{"$in": ids}})
-		if err != nil {
-			return nil, mongox.Wrap("revocations find", err)
-		}
-		var rs []revocation
-		if err := cur.All(ctx, &rs); err != nil {
-			return nil, mongox.Wrap("revocations find", err)
-		}
-		for _, r := range rs {
-			revoked[r.ID] = true
-		}
-	}
-	active := all[:0]
-	for _, ss := range all {
-		if !revoked[ss.ID] && ss.RevokedAt == nil {
-			active = append(active, ss)
-		}
-	}
-	return active, nil
+func (s *Service) activeSessions(ctx context.Context, userID int64) ([]domain.Session, error) {
+	now := s.now()
+	// No session opened before one token lifetime ago is still open.
+	return s.Sessions.Live(ctx, userID, now.Add(-s.Signer.TTL), now)
 }
 
 // revokeOthers ends every active session of the account but keep, and
@@ -227,8 +153,9 @@ func (s *Service) revokeOthers(ctx context.Context, userID int64, keep string) (
 
 // touch moves the caller's session's last-seen time forward, at most once
 // per Limits.LastSeenEvery: this replica remembers when it last wrote, and
-// the write itself only matches an older time. Two replicas writing at
-// once both write about now, so a lost update costs nothing.
+// the store writes only over an older time, never moves it back, nor
+// touches another user's session. Two replicas writing at once both write
+// about now, so a lost update costs nothing.
 func (s *Service) touch(ctx context.Context, p contract.Principal) {
 	if p.SessionID == "" || p.UserID == 0 {
 		return
@@ -238,9 +165,7 @@ func (s *Service) touch(ctx context.Context, p contract.Principal) {
 	if !s.seen.due(p.SessionID, now, every) {
 		return
 	}
-	_, _ = s.Sessions.UpdateOne(ctx,
-		bson.M{"_id": p.SessionID, "user_id": p.UserID, "last_seen_at": bson.M{"$lt": now.Add(-every)}},
-		bson.M{"$set": bson.M{"last_seen_at": now}})
+	_ = s.Sessions.Touch(ctx, p.UserID, p.SessionID, now, now.Add(-every))
 }
 
 // SessionsList lists the caller's active sessions, marking the current.
@@ -260,7 +185,7 @@ func (s *Service) SessionsList(ctx context.Context, p contract.Principal, _ cont
 	return contract.SessionsListReply{Sessions: out}, nil
 }
 
-func lastSeen(ss session) time.Time {
+func lastSeen(ss domain.Session) time.Time {
 	if ss.LastSeenAt.IsZero() {
 		return ss.CreatedAt
 	}

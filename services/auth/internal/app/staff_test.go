@@ -18,7 +18,7 @@ import (
 func newStaffFixture(t *testing.T) (*fixture, *Staff) {
 	t.Helper()
 	f := newFixture(t)
-	db := f.svc.Sessions.Database()
+	db := f.db
 	box, err := seal.New(StaffBoxKey([]byte("code key")))
 	if err != nil {
 		t.Fatal(err)

@@ -44,3 +44,34 @@ type Counters interface {
 	Erase(ctx context.Context, pattern string) (int64, error)
 	EnsureIndexes(ctx context.Context) error
 }
+
+// Sessions holds the logins and their ends.
+type Sessions interface {
+	// Create stores s under an id the store picks, and returns it so named.
+	Create(ctx context.Context, s domain.Session) (domain.Session, error)
+	// Get returns the session id names, revoked or not;
+	// mongox.ErrNotFound when there is none.
+	Get(ctx context.Context, id string) (domain.Session, error)
+	// Touch moves the last-seen time of userID's session id forward to at
+	// if it is older than ifBefore: never back, and never on another
+	// user's session.
+	Touch(ctx context.Context, userID int64, id string, at, ifBefore time.Time) error
+	// Live lists userID's sessions opened since since that have neither
+	// expired by now nor been revoked, oldest first. It sees every session
+	// whose Create returned before it began: a secret change ends the
+	// sessions it lists (see newSession).
+	Live(ctx context.Context, userID int64, since, now time.Time) ([]domain.Session, error)
+	// Revoke records r; a session revoked before stays as it was.
+	Revoke(ctx context.Context, r domain.Revocation) error
+	// Propagated clears a revocation's Pending: the gateways know.
+	Propagated(ctx context.Context, sessionID string) error
+	// Pending lists the revocations made before before and still pending.
+	Pending(ctx context.Context, before time.Time) ([]domain.Revocation, error)
+	// Erase deletes userID's sessions (an account's purge); their
+	// revocations stay until swept.
+	Erase(ctx context.Context, userID int64) error
+	// Sweep deletes the sessions that expired before expiredBefore and the
+	// revocations made before revokedBefore.
+	Sweep(ctx context.Context, expiredBefore, revokedBefore time.Time) error
+	EnsureIndexes(ctx context.Context) error
+}

@@ -255,8 +255,8 @@ func (s *Service) caller(ctx context.Context, p contract.Principal, userID int64
 // sessionDevice is the push token the session logged in with, so a
 // session issued in its place keeps the device.
 func (s *Service) sessionDevice(ctx context.Context, sid string) string {
-	var ss session
-	if err := s.Sessions.FindOne(ctx, bson.M{"_id": sid}).Decode(&ss); err != nil {
+	ss, err := s.Sessions.Get(ctx, sid)
+	if err != nil {
 		return ""
 	}
 	return ss.Device
