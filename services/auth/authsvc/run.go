@@ -168,8 +168,9 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		return service.Parts{}, fmt.Errorf("revocation bucket: %w", err)
 	}
 	db, log := c.DB, c.Log
+	accounts := adapters.NewChains[app.Account](db.Collection("auth_accounts"))
 	svc := &app.Service{
-		Accounts: mongox.NewVersioned[app.Account](db.Collection("auth_accounts")),
+		Accounts: accounts,
 		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
 		Claims:   adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions: db.Collection("auth_sessions"),
@@ -193,7 +194,7 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		// Only deletions in flight: the deletion loop reads all of it.
 		DeletionsDue: db.Collection("auth_deletions_due"),
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return service.Parts{}, err
 		}
@@ -206,8 +207,8 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 			return service.Parts{}, err
 		}
 	}
-	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, svc.Accounts.Collection(), svc.OTPs.Collection(), svc.Deletions.Collection())
-	svc.Accounts.RelayTo(relay)
+	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, accounts.Collection(), svc.OTPs.Collection(), svc.Deletions.Collection())
+	accounts.RelayTo(relay)
 	svc.OTPs.RelayTo(relay)
 	svc.Deletions.RelayTo(relay)
 	staff, err := newStaff(db, svc.Hasher, s.codeKey)

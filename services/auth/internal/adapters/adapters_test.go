@@ -40,3 +40,14 @@ func TestCounters(t *testing.T) {
 		return func() app.Counters { return adapters.NewCounters(mongox.NewLedger(c, nil)) }
 	})
 }
+
+func TestChainsAsAccounts(t *testing.T) {
+	collection := store(t)
+	storetest.Accounts(t, func(t *testing.T) func() app.Accounts {
+		c := collection(t)
+		if err := adapters.NewChains[app.Account](c).EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return func() app.Accounts { return adapters.NewChains[app.Account](c) }
+	})
+}

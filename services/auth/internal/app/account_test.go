@@ -96,7 +96,7 @@ func newFixture(t *testing.T) *fixture {
 	lim.SendsPerHour = 1000
 	lim.AddressSendsPerHour = 1000
 	f.svc = &Service{
-		Accounts:    mongox.NewVersioned[Account](db.Collection("auth_accounts")),
+		Accounts:    adapters.NewChains[Account](db.Collection("auth_accounts")),
 		OTPs:        mongox.NewVersioned[OTP](db.Collection("auth_otps")),
 		Claims:      adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions:    db.Collection("auth_sessions"),
@@ -127,7 +127,7 @@ func (f *fixture) account(id int64, phone, pin string) Account {
 		Email: phone[1:] + "@example.com", Phone: phone, PhoneVerifiedAt: &at, EmailVerifiedAt: &at,
 		PINHash: f.svc.Hasher.Hash(pin), Active: true, CreatedAt: at,
 	}
-	if err := f.svc.Accounts.Put(ctx, acc.UUID, 0, acc, nil); err != nil {
+	if err := f.svc.Accounts.Create(ctx, acc.UUID, acc); err != nil {
 		f.t.Fatal(err)
 	}
 	for _, k := range []string{"phone:" + phone, "uid:" + itoa(int(id))} {

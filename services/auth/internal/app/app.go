@@ -142,7 +142,7 @@ type RevocationList interface {
 
 // Service is auth's application core.
 type Service struct {
-	Accounts *mongox.Versioned[Account]
+	Accounts Accounts
 	OTPs     *mongox.Versioned[OTP]
 	Claims   ClaimStore
 	Sessions *mongo.Collection
@@ -210,7 +210,7 @@ func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(A
 			return err
 		}
 		c, err := s.findClaim(ctx, key)
-		if errors.Is(err, mongox.ErrNotFound) {
+		if errors.Is(err, contract.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -227,7 +227,7 @@ func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(A
 		if err == nil && inUse(acc) {
 			return errTaken
 		}
-		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
+		if err != nil && !errors.Is(err, contract.ErrNotFound) {
 			return err
 		}
 		if err := s.Claims.Release(ctx, holder, key); err != nil {
@@ -241,7 +241,7 @@ var errTaken = errors.New("taken")
 
 func (s *Service) account(ctx context.Context, id string) (Account, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return Account{}, mongox.ErrNotFound
+		return Account{}, contract.ErrNotFound
 	}
 	acc, ver, err := s.Accounts.Get(ctx, id)
 	acc.version = ver

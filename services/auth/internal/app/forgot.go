@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // A forgotten PIN is reset with two codes: one by SMS to the phone, one to
@@ -23,7 +22,7 @@ func (s *Service) ForgotPIN(ctx context.Context, req contract.ForgotPINRequest) 
 		return err
 	}
 	acc, err := s.activeByPhone(ctx, phone)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && acc.Deletion != nil) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && acc.Deletion != nil) {
 		// An account being deleted gets nothing, and looks like no account.
 		return s.forgotPINDecoy(ctx, phone)
 	}
@@ -89,7 +88,7 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 	switch {
 	case err == nil && acc.Deletion == nil:
 		known = &acc
-	case err != nil && !errors.Is(err, mongox.ErrNotFound):
+	case err != nil && !errors.Is(err, contract.ErrNotFound):
 		return contract.Session{}, err
 	}
 	if err := s.checkResetCode(ctx, "sms_code", contract.PurposeForgotPINSMS, phone, known, req.SMSCode); err != nil {

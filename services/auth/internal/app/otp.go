@@ -217,7 +217,7 @@ func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]OTP
 			continue
 		}
 		otp, err := s.otpByID(ctx, purpose, address, id)
-		if errors.Is(err, mongox.ErrNotFound) {
+		if errors.Is(err, contract.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -281,7 +281,7 @@ func (s *Service) CheckCode(ctx context.Context, field, purpose, address, code s
 // checkCode is CheckCode against the code find returns.
 func (s *Service) checkCode(ctx context.Context, field, purpose, address, code string, find func() (OTP, error)) error {
 	otp, err := find()
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		err = nil
 	}
 	if err != nil {
@@ -504,7 +504,7 @@ func (s *Service) latestOTP(ctx context.Context, purpose, address string) (OTP, 
 		return s.otpByID(ctx, purpose, address, ptr.OTPID)
 	}
 	if err == mongo.ErrNoDocuments {
-		return OTP{}, mongox.ErrNotFound
+		return OTP{}, contract.ErrNotFound
 	}
 	return OTP{}, mongox.Wrap("latest code", err)
 }

@@ -53,7 +53,7 @@ func (f *fixture) monitored() *opCounter {
 	f.t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	db := client.Database(f.db.Name())
 	s := f.svc
-	s.Accounts = mongox.NewVersioned[Account](db.Collection("auth_accounts"))
+	s.Accounts = adapters.NewChains[Account](db.Collection("auth_accounts"))
 	s.OTPs = mongox.NewVersioned[OTP](db.Collection("auth_otps"))
 	s.Claims, s.Sessions, s.Revocations = adapters.NewClaims(db.Collection("auth_claims")), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
 	s.Challenges, s.PINLocks = db.Collection("auth_challenges"), db.Collection("auth_pin_locks")

@@ -4,13 +4,42 @@ import (
 	"context"
 	"time"
 
+	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
+
+// Accounts keeps each account's state by its uuid. Every stored state has
+// a version, one more than the state it replaced, so a reader can ask
+// cheaply whether what it read is still the newest; concurrent changes of
+// one account never lose each other.
+type Accounts interface {
+	// Get returns the newest state this store can answer from one lookup
+	// and its version; contract.ErrNotFound when there is none. A change
+	// being stored at that moment may not be seen yet.
+	Get(ctx context.Context, uuid string) (Account, int64, error)
+	// Latest is Get that also sees a change stored but not yet visible to
+	// Get: what a check that must see every change before it began needs.
+	Latest(ctx context.Context, uuid string) (Account, int64, error)
+	// Changed reports whether a state newer than version is stored.
+	Changed(ctx context.Context, uuid string, version int64) (bool, error)
+	// Create stores the first state of uuid; contract.ErrExists when it
+	// has one.
+	Create(ctx context.Context, uuid string, a Account) error
+	// Update stores change's result with the events it announces (sent
+	// once the state is stored), re-applying change to the newest state
+	// until no other writer got in between; an error from change stores
+	// nothing and is returned. contract.ErrNotFound when there is none.
+	Update(ctx context.Context, uuid string, change func(*Account) ([]contract.Event, error)) (Account, error)
+	// Erase removes every state of uuid: a later Get finds nothing. A
+	// state whose events are not sent yet is kept, with an error, until
+	// they are; erasing again then finishes. Erasing twice is no error.
+	Erase(ctx context.Context, uuid string) error
+}
 
 // ClaimStore holds the claims: whoever inserts a key first owns it, on
 // any store, so two accounts can never hold one address or one id.
 type ClaimStore interface {
-	// Find returns key's claim; mongox.ErrNotFound when no one holds it.
+	// Find returns key's claim; contract.ErrNotFound when no one holds it.
 	Find(ctx context.Context, key string) (domain.Claim, error)
 	// Insert takes c.Key for c.Owner; domain.ErrClaimHeld when it is held.
 	Insert(ctx context.Context, c domain.Claim) error

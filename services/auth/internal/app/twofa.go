@@ -94,7 +94,7 @@ func (s *Service) LoginVerifyOTP(ctx context.Context, req contract.LoginVerifyOT
 		return contract.Session{}, err
 	}
 	acc, err := s.account(ctx, ch.UUID)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && (!acc.Active || acc.Phone != ch.Phone || secretStamp(acc.PINHash) != ch.Stamp)) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && (!acc.Active || acc.Phone != ch.Phone || secretStamp(acc.PINHash) != ch.Stamp)) {
 		return contract.Session{}, dead
 	}
 	if err != nil {
@@ -173,7 +173,7 @@ func (s *Service) TwoFAVerify(ctx context.Context, p contract.Principal, req con
 	s.touch(ctx, p)
 	invalid := contract.FieldError("otp", "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 	ch, err := s.pendingChange(ctx, acc.UUID)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
 		return contract.TwoFAVerifyReply{}, invalid
 	}
 	if err != nil {
@@ -225,7 +225,7 @@ func (s *Service) pendingChange(ctx context.Context, uuid string) (challenge, er
 	err := s.Challenges.FindOne(ctx, bson.M{"uuid": uuid, "purpose": contract.PurposeProfile2FA},
 		options.FindOne().SetSort(bson.D{{Key: "created_at", Value: -1}})).Decode(&ch)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return ch, mongox.ErrNotFound
+		return ch, contract.ErrNotFound
 	}
 	if err != nil {
 		return ch, mongox.Wrap("challenge find", err)
