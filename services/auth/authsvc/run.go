@@ -177,7 +177,6 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		// Written once per session or challenge, read by id or account.
 		Revocations: db.Collection("auth_session_revocations"),
 		Challenges:  db.Collection("auth_challenges"),
-		PINLocks:    db.Collection("auth_pin_locks"),
 		Ledger:      adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), nil)),
 		IDs:         adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), nil)),
 		Hasher:      app.NewHasher(s.argon, s.pepper),

@@ -102,7 +102,6 @@ func newFixture(t *testing.T) *fixture {
 		Sessions:    db.Collection("auth_sessions"),
 		Revocations: db.Collection("auth_session_revocations"),
 		Challenges:  db.Collection("auth_challenges"),
-		PINLocks:    db.Collection("auth_pin_locks"),
 		Ledger:      adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock)),
 		IDs:         adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), f.clock)),
 		Hasher:      NewHasher(Argon2{MemoryKiB: 64, Time: 1, Threads: 1}, []byte("pepper")),

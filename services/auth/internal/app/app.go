@@ -168,11 +168,7 @@ type Service struct {
 
 	seen lastWrites
 
-	// PINLocks is no longer written: a check's turn is an entry of its
-	// scope's ledger chain (see checkPIN). It stays while the service's
-	// wiring names it.
-	PINLocks *mongo.Collection
-	turns    turns
+	turns turns
 	// phoneOwners are the phone claims' holders as last read (see
 	// activeByPhone).
 	phoneOwners owners
