@@ -169,9 +169,10 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 	}
 	db, log := c.DB, c.Log
 	accounts := adapters.NewChains[app.Account](db.Collection("auth_accounts"))
+	codes := adapters.NewCodes(db.Collection("auth_otps"))
 	svc := &app.Service{
 		Accounts: accounts,
-		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
+		OTPs:     codes,
 		Claims:   adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions: db.Collection("auth_sessions"),
 		// Written once per session or challenge, read by id or account.
@@ -193,7 +194,7 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		// Only deletions in flight: the deletion loop reads all of it.
 		DeletionsDue: db.Collection("auth_deletions_due"),
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, codes, svc.Ledger, svc.IDs, svc.Deletions} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return service.Parts{}, err
 		}
@@ -206,9 +207,9 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 			return service.Parts{}, err
 		}
 	}
-	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, accounts.Collection(), svc.OTPs.Collection(), svc.Deletions.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, accounts.Collection(), codes.Collection(), svc.Deletions.Collection())
 	accounts.RelayTo(relay)
-	svc.OTPs.RelayTo(relay)
+	codes.RelayTo(relay)
 	svc.Deletions.RelayTo(relay)
 	staff, err := newStaff(db, svc.Hasher, s.codeKey)
 	if err != nil {
@@ -229,7 +230,7 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		},
 		Loops: []func(context.Context){
 			relay.Run,
-			func(ctx context.Context) { sweep(ctx, svc, staff, log) },
+			func(ctx context.Context) { sweep(ctx, svc, codes, staff, log) },
 			func(ctx context.Context) { republishRevocations(ctx, svc, log) },
 			func(ctx context.Context) { deletionLoop(ctx, svc, log) },
 		},
@@ -275,7 +276,7 @@ func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger
 	})
 }
 
-func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Logger) {
+func sweep(ctx context.Context, svc *app.Service, codes adapters.Codes, staff *app.Staff, log *zap.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -288,9 +289,7 @@ func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Log
 			} else if n > 0 {
 				log.Info("ledger swept", zap.Int64("entries", n))
 			}
-			// Codes expire after minutes; their MACs need not outlive a day.
-			old := bson.M{"at": bson.M{"$lt": time.Now().Add(-48 * time.Hour)}, "published": true}
-			if _, err := svc.OTPs.Collection().DeleteMany(ctx, old); err != nil {
+			if err := codes.Sweep(ctx, 48*time.Hour); err != nil {
 				log.Warn("otp sweep", zap.Error(err))
 			}
 			// Expired sessions, their revocations and challenges are read by

@@ -51,3 +51,14 @@ func TestChainsAsAccounts(t *testing.T) {
 		return func() app.Accounts { return adapters.NewChains[app.Account](c) }
 	})
 }
+
+func TestCodes(t *testing.T) {
+	collection := store(t)
+	storetest.Codes(t, func(t *testing.T) app.Codes {
+		c := adapters.NewCodes(collection(t))
+		if err := c.EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
+}

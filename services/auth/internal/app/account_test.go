@@ -97,7 +97,7 @@ func newFixture(t *testing.T) *fixture {
 	lim.AddressSendsPerHour = 1000
 	f.svc = &Service{
 		Accounts:    adapters.NewChains[Account](db.Collection("auth_accounts")),
-		OTPs:        mongox.NewVersioned[OTP](db.Collection("auth_otps")),
+		OTPs:        adapters.NewCodes(db.Collection("auth_otps")),
 		Claims:      adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions:    db.Collection("auth_sessions"),
 		Revocations: db.Collection("auth_session_revocations"),
@@ -167,11 +167,17 @@ func (f *fixture) principal(token string) contract.Principal {
 	return contract.Principal{UserID: c.UserID, UUID: c.Subject, SessionID: c.SessionID}
 }
 
+// sentCodes are the stored codes with the events waiting in them, as the
+// relay reads them.
+func (f *fixture) sentCodes() *mongox.Versioned[domain.OTP] {
+	return mongox.NewVersioned[domain.OTP](f.db.Collection("auth_otps"))
+}
+
 // code is the last code sent to address for purpose, read back from the
 // sealed event the notifier would get.
 func (f *fixture) code(purpose, address string) string {
 	f.t.Helper()
-	recs, err := f.svc.OTPs.Find(context.Background(), bson.M{"state.purpose": purpose, "state.address": address}, 1)
+	recs, err := f.sentCodes().Find(context.Background(), bson.M{"state.purpose": purpose, "state.address": address}, 1)
 	if err != nil || len(recs) == 0 {
 		f.t.Fatalf("no code for %s %s: %v", purpose, address, err)
 	}

@@ -143,7 +143,7 @@ type RevocationList interface {
 // Service is auth's application core.
 type Service struct {
 	Accounts Accounts
-	OTPs     *mongox.Versioned[OTP]
+	OTPs     Codes
 	Claims   ClaimStore
 	Sessions *mongo.Collection
 	// Revocations holds one document per ended session (see session).

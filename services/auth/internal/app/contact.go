@@ -222,7 +222,7 @@ func (s *Service) VerifyContact(ctx context.Context, p contract.Principal, req c
 		"Too many attempts. Please try again later."); err != nil {
 		return contract.Account{}, err
 	}
-	if err := s.checkCode(ctx, "verification_code", k.purpose, pending.To, req.VerificationCode, func() (OTP, error) {
+	if err := s.checkCode(ctx, "verification_code", k.purpose, pending.To, req.VerificationCode, func() (domain.OTP, error) {
 		return s.otpByID(ctx, k.purpose, pending.To, pending.OTPID)
 	}); err != nil {
 		return contract.Account{}, err

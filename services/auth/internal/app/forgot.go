@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // A forgotten PIN is reset with two codes: one by SMS to the phone, one to
@@ -123,7 +124,7 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 // address for acc (none for a phone without an account, which then fails
 // like a wrong code and costs the same failure slot).
 func (s *Service) checkResetCode(ctx context.Context, field, purpose, address string, acc *Account, code string) error {
-	var cands []OTP
+	var cands []domain.OTP
 	if acc != nil {
 		live, err := s.liveCodes(ctx, purpose, address)
 		if err != nil {
@@ -136,7 +137,7 @@ func (s *Service) checkResetCode(ctx context.Context, field, purpose, address st
 		}
 	}
 	_, err := s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
-	return s.orExpired(ctx, err, field, purpose, []string{address}, func(c OTP) bool { return acc != nil && c.Subject == acc.UUID }, code)
+	return s.orExpired(ctx, err, field, purpose, []string{address}, func(c domain.OTP) bool { return acc != nil && c.Subject == acc.UUID }, code)
 }
 
 // clearPINLockout: whoever proved both the phone and the email is the

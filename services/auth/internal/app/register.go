@@ -228,7 +228,7 @@ func (s *Service) PhoneVerifyOTP(ctx context.Context, req contract.PhoneVerifyOT
 	if len(phones) == 0 {
 		return contract.PhoneVerifyOTPReply{}, contract.FieldError("uuid", "Request a phone code first.")
 	}
-	var cands []OTP
+	var cands []domain.OTP
 	keys := make([]string, 0, len(phones))
 	for _, phone := range phones {
 		keys = append(keys, failKey(contract.PurposeRegisterPhone, phone))
@@ -245,7 +245,7 @@ func (s *Service) PhoneVerifyOTP(ctx context.Context, req contract.PhoneVerifyOT
 	otp, err := s.checkCodes(ctx, "verification_code", keys, cands, req.VerificationCode)
 	if err != nil {
 		return contract.PhoneVerifyOTPReply{}, s.orExpired(ctx, err, "verification_code", contract.PurposeRegisterPhone, phones,
-			func(c OTP) bool { return c.Subject == acc.Email }, req.VerificationCode)
+			func(c domain.OTP) bool { return c.Subject == acc.Email }, req.VerificationCode)
 	}
 	at := s.now().Truncate(time.Second)
 	_, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {

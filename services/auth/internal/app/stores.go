@@ -48,6 +48,27 @@ type ClaimStore interface {
 	Release(ctx context.Context, owner string, keys ...string) error
 }
 
+// Codes keeps the codes issued, each under its purpose, address and id,
+// and which of an address's codes for a purpose is the newest.
+type Codes interface {
+	// Issue stores otp with the events that send it (sent once it is
+	// stored) and makes it the newest of its purpose and address.
+	Issue(ctx context.Context, otp domain.OTP, evs []contract.Event) error
+	// Queue stores otp with its events as Issue does, leaving the newest
+	// as it was: a notice sent in a code's place.
+	Queue(ctx context.Context, otp domain.OTP, evs []contract.Event) error
+	// Get returns code id of purpose and address; contract.ErrNotFound
+	// when there is none.
+	Get(ctx context.Context, purpose, address, id string) (domain.OTP, error)
+	// Newest returns the code last issued for purpose and address;
+	// contract.ErrNotFound when none was.
+	Newest(ctx context.Context, purpose, address string) (domain.OTP, error)
+	// EraseSubject removes the codes bound to subject; EraseAddress those
+	// sent to address, and what says which of them is the newest.
+	EraseSubject(ctx context.Context, subject string) error
+	EraseAddress(ctx context.Context, address string) error
+}
+
 // Counters are per-key chains of attempts whose limits hold with any
 // number of writers at once: an attempt is appended only on the tail it
 // was decided on (see domain.Appending).

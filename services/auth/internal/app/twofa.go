@@ -11,6 +11,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // challenge is a step waiting for a code sent by SMS: a login with 2FA on
@@ -51,7 +52,7 @@ func (s *Service) issueChallenge(ctx context.Context, field string, ch challenge
 
 // answer checks code against the challenge's own code.
 func (s *Service) answer(ctx context.Context, field string, ch challenge, code string) error {
-	return s.checkCode(ctx, field, ch.Purpose, ch.Phone, code, func() (OTP, error) {
+	return s.checkCode(ctx, field, ch.Purpose, ch.Phone, code, func() (domain.OTP, error) {
 		return s.otpByID(ctx, ch.Purpose, ch.Phone, ch.OTPID)
 	})
 }
