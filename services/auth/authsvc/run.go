@@ -170,6 +170,7 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 	db, log := c.DB, c.Log
 	accounts := adapters.NewChains[app.Account](db.Collection("auth_accounts"))
 	codes := adapters.NewCodes(db.Collection("auth_otps"))
+	challenges := adapters.NewChallenges(db.Collection("auth_challenges"))
 	svc := &app.Service{
 		Accounts: accounts,
 		OTPs:     codes,
@@ -177,7 +178,7 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		Sessions: db.Collection("auth_sessions"),
 		// Written once per session or challenge, read by id or account.
 		Revocations: db.Collection("auth_session_revocations"),
-		Challenges:  db.Collection("auth_challenges"),
+		Challenges:  challenges,
 		Ledger:      adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), nil)),
 		IDs:         adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), nil)),
 		Hasher:      app.NewHasher(s.argon, s.pepper),
@@ -194,14 +195,13 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		// Only deletions in flight: the deletion loop reads all of it.
 		DeletionsDue: db.Collection("auth_deletions_due"),
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, codes, svc.Ledger, svc.IDs, svc.Deletions} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, codes, challenges, svc.Ledger, svc.IDs, svc.Deletions} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return service.Parts{}, err
 		}
 	}
 	for coll, ix := range map[*mongo.Collection]map[string]bson.D{
-		svc.Sessions:   {"user_expires": {{Key: "user_id", Value: 1}, {Key: "expires_at", Value: 1}}},
-		svc.Challenges: {"uuid_purpose": {{Key: "uuid", Value: 1}, {Key: "purpose", Value: 1}, {Key: "created_at", Value: -1}}},
+		svc.Sessions: {"user_expires": {{Key: "user_id", Value: 1}, {Key: "expires_at", Value: 1}}},
 	} {
 		if err := mongox.EnsureIndexes(ctx, coll, ix); err != nil {
 			return service.Parts{}, err
@@ -230,7 +230,9 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		},
 		Loops: []func(context.Context){
 			relay.Run,
-			func(ctx context.Context) { sweep(ctx, svc, codes, staff, log) },
+			func(ctx context.Context) {
+				sweep(ctx, svc, map[string]expiring{"otp": codes, "challenge": challenges}, staff, log)
+			},
 			func(ctx context.Context) { republishRevocations(ctx, svc, log) },
 			func(ctx context.Context) { deletionLoop(ctx, svc, log) },
 		},
@@ -276,7 +278,12 @@ func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger
 	})
 }
 
-func sweep(ctx context.Context, svc *app.Service, codes adapters.Codes, staff *app.Staff, log *zap.Logger) {
+// expiring is a store whose records no one reads once they are age old.
+type expiring interface {
+	Sweep(ctx context.Context, age time.Duration) error
+}
+
+func sweep(ctx context.Context, svc *app.Service, expired map[string]expiring, staff *app.Staff, log *zap.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -289,11 +296,15 @@ func sweep(ctx context.Context, svc *app.Service, codes adapters.Codes, staff *a
 			} else if n > 0 {
 				log.Info("ledger swept", zap.Int64("entries", n))
 			}
-			if err := codes.Sweep(ctx, 48*time.Hour); err != nil {
-				log.Warn("otp sweep", zap.Error(err))
+			// Codes expire after minutes, challenges with them; neither
+			// need outlive a day.
+			for name, e := range expired {
+				if err := e.Sweep(ctx, 48*time.Hour); err != nil {
+					log.Warn(name+" sweep", zap.Error(err))
+				}
 			}
-			// Expired sessions, their revocations and challenges are read by
-			// nothing; a revocation outlives any token naming its session.
+			// Expired sessions and their revocations are read by nothing; a
+			// revocation outlives any token naming its session.
 			gone := bson.M{"$lt": time.Now().Add(-48 * time.Hour)}
 			for name, q := range map[string]struct {
 				c *mongo.Collection
@@ -301,7 +312,6 @@ func sweep(ctx context.Context, svc *app.Service, codes adapters.Codes, staff *a
 			}{
 				"session":    {svc.Sessions, bson.M{"expires_at": gone}},
 				"revocation": {svc.Revocations, bson.M{"at": bson.M{"$lt": time.Now().Add(-48*time.Hour - svc.Signer.TTL)}}},
-				"challenge":  {svc.Challenges, bson.M{"expires_at": gone}},
 			} {
 				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
 					log.Warn(name+" sweep", zap.Error(err))

@@ -62,3 +62,14 @@ func TestCodes(t *testing.T) {
 		return c
 	})
 }
+
+func TestChallenges(t *testing.T) {
+	collection := store(t)
+	storetest.Challenges(t, func(t *testing.T) app.Challenges {
+		c := adapters.NewChallenges(collection(t))
+		if err := c.EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
+}

@@ -101,7 +101,7 @@ func newFixture(t *testing.T) *fixture {
 		Claims:      adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions:    db.Collection("auth_sessions"),
 		Revocations: db.Collection("auth_session_revocations"),
-		Challenges:  db.Collection("auth_challenges"),
+		Challenges:  adapters.NewChallenges(db.Collection("auth_challenges")),
 		Ledger:      adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock)),
 		IDs:         adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), f.clock)),
 		Hasher:      NewHasher(Argon2{MemoryKiB: 64, Time: 1, Threads: 1}, []byte("pepper")),

@@ -150,7 +150,7 @@ type Service struct {
 	Revocations *mongo.Collection
 	// Challenges are second-factor steps waiting for their code: a login
 	// with 2FA on, a pending telephone or 2FA change.
-	Challenges *mongo.Collection
+	Challenges Challenges
 	Ledger     Counters
 	// IDs allocates user ids. It is never swept (the Ledger is, after two
 	// days): a swept allocator would start again from 1.

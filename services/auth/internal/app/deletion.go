@@ -393,12 +393,14 @@ func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDu
 		c *mongo.Collection
 		f bson.M
 	}{
-		"sessions":   {s.Sessions, bson.M{"user_id": d.UserID}},
-		"challenges": {s.Challenges, bson.M{"uuid": d.UUID}},
+		"sessions": {s.Sessions, bson.M{"user_id": d.UserID}},
 	} {
 		if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
 			return mongox.Wrap("erase "+name, err)
 		}
+	}
+	if err := s.Challenges.Erase(ctx, d.UUID); err != nil {
+		return err
 	}
 	if err := s.OTPs.EraseSubject(ctx, d.UUID); err != nil {
 		return err

@@ -56,7 +56,7 @@ func (f *fixture) monitored() *opCounter {
 	s.Accounts = adapters.NewChains[Account](db.Collection("auth_accounts"))
 	s.OTPs = adapters.NewCodes(db.Collection("auth_otps"))
 	s.Claims, s.Sessions, s.Revocations = adapters.NewClaims(db.Collection("auth_claims")), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
-	s.Challenges = db.Collection("auth_challenges")
+	s.Challenges = adapters.NewChallenges(db.Collection("auth_challenges"))
 	s.Ledger = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock))
 	s.IDs = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), f.clock))
 	return c

@@ -69,6 +69,20 @@ type Codes interface {
 	EraseAddress(ctx context.Context, address string) error
 }
 
+// Challenges keeps the second-factor steps waiting for their code (see
+// domain.Challenge), each written once.
+type Challenges interface {
+	Insert(ctx context.Context, ch domain.Challenge) error
+	// Get returns challenge id when it is one of purpose;
+	// contract.ErrNotFound when there is none such.
+	Get(ctx context.Context, id, purpose string) (domain.Challenge, error)
+	// Newest returns the account's newest challenge of purpose;
+	// contract.ErrNotFound when it has none.
+	Newest(ctx context.Context, uuid, purpose string) (domain.Challenge, error)
+	// Erase removes every challenge of the account.
+	Erase(ctx context.Context, uuid string) error
+}
+
 // Counters are per-key chains of attempts whose limits hold with any
 // number of writers at once: an attempt is appended only on the tail it
 // was decided on (see domain.Appending).
