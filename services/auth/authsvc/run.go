@@ -322,12 +322,8 @@ func sweep(ctx context.Context, svc *app.Service, expired map[string]expiring, s
 			if _, err := staff.Ledger.Sweep(ctx, 24*time.Hour); err != nil {
 				log.Warn("staff ledger sweep", zap.Error(err))
 			}
-			day := bson.M{"$lt": time.Now().Add(-24 * time.Hour)}
-			for name, q := range map[string]struct {
-				c *mongo.Collection
-				f bson.M
-			}{"staff code": {staff.UsedCodes, bson.M{"at": day}}, "staff session": {staff.Sessions, bson.M{"created_at": day}}} {
-				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
+			for name, e := range map[string]expiring{"staff code": staff.UsedCodes, "staff session": staff.Sessions} {
+				if err := e.Sweep(ctx, 24*time.Hour); err != nil {
 					log.Warn(name+" sweep", zap.Error(err))
 				}
 			}

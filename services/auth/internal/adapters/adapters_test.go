@@ -73,3 +73,19 @@ func TestChallenges(t *testing.T) {
 		return c
 	})
 }
+
+func TestStaffStores(t *testing.T) {
+	collection := store(t)
+	t.Run("accounts", func(t *testing.T) {
+		storetest.StaffAccounts(t, func(t *testing.T) app.StaffAccounts { return adapters.NewStaffAccounts(collection(t)) })
+	})
+	t.Run("sessions", func(t *testing.T) {
+		storetest.StaffSessions(t, func(t *testing.T) app.StaffSessions { return adapters.NewStaffSessions(collection(t)) })
+	})
+	t.Run("used codes", func(t *testing.T) {
+		storetest.UsedCodes(t, func(t *testing.T) app.UsedCodes { return adapters.NewUsedCodes(collection(t)) })
+	})
+	t.Run("audit trail", func(t *testing.T) {
+		storetest.AuditTrail(t, func(t *testing.T) app.AuditTrail { return adapters.NewAuditTrail(collection(t)) })
+	})
+}

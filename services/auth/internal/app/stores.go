@@ -83,6 +83,54 @@ type Challenges interface {
 	Erase(ctx context.Context, uuid string) error
 }
 
+// StaffAccounts keeps the console's staff accounts by name.
+type StaffAccounts interface {
+	// Create stores a new account; contract.ErrExists when the name is
+	// taken.
+	Create(ctx context.Context, a domain.StaffAccount) error
+	// Get returns name's account; contract.ErrNotFound when there is none.
+	Get(ctx context.Context, name string) (domain.StaffAccount, error)
+	// Replace stores a in place of the account of its name (the last
+	// writer wins: only admins change accounts, one at a time).
+	Replace(ctx context.Context, a domain.StaffAccount) error
+	// List is every account, by name.
+	List(ctx context.Context) ([]domain.StaffAccount, error)
+}
+
+// StaffSessions keeps the console's sessions under their token's digest.
+type StaffSessions interface {
+	Insert(ctx context.Context, ss domain.StaffSession) error
+	// Get returns session id; contract.ErrNotFound when there is none.
+	Get(ctx context.Context, id string) (domain.StaffSession, error)
+	// Touch sets the session's last request to at.
+	Touch(ctx context.Context, id string, at time.Time) error
+	// Delete ends the session; ending one that is gone is no error.
+	Delete(ctx context.Context, id string) error
+	// Sweep deletes the sessions begun longer than age ago.
+	Sweep(ctx context.Context, age time.Duration) error
+}
+
+// UsedCodes remembers the TOTP steps each member used, so a code is good
+// once, however many sign-ins present it at once.
+type UsedCodes interface {
+	// Use marks key used at at: true for the first use, false for any
+	// after.
+	Use(ctx context.Context, key string, at time.Time) (bool, error)
+	// Sweep forgets the uses older than age.
+	Sweep(ctx context.Context, age time.Duration) error
+}
+
+// AuditTrail keeps the staff's recorded actions and sign-in events.
+type AuditTrail interface {
+	// Add stores e once per e.ID: adding an id again changes nothing and
+	// is no error (a redelivered event).
+	Add(ctx context.Context, e contract.AuditEntry) error
+	// About is every entry about userID, oldest first.
+	About(ctx context.Context, userID int64) ([]contract.AuditEntry, error)
+	// Find is the entries f matches, newest first, at most limit.
+	Find(ctx context.Context, f domain.AuditFilter, limit int) ([]contract.AuditEntry, error)
+}
+
 // Counters are per-key chains of attempts whose limits hold with any
 // number of writers at once: an attempt is appended only on the tail it
 // was decided on (see domain.Appending).
