@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -37,28 +36,16 @@ func (s Challenges) Insert(ctx context.Context, ch domain.Challenge) error {
 // Get looks the challenge up by _id alone and checks its purpose here: a
 // second condition in the filter would make FerretDB v1 scan.
 func (s Challenges) Get(ctx context.Context, id, purpose string) (domain.Challenge, error) {
-	var ch domain.Challenge
-	err := s.c.FindOne(ctx, bson.M{"_id": id}).Decode(&ch)
-	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && ch.Purpose != purpose) {
+	ch, err := findOne[domain.Challenge](ctx, s.c, "challenge find", bson.M{"_id": id})
+	if err == nil && ch.Purpose != purpose {
 		return domain.Challenge{}, contract.ErrNotFound
 	}
-	if err != nil {
-		return domain.Challenge{}, mongox.Wrap("challenge find", err)
-	}
-	return ch, nil
+	return ch, err
 }
 
 func (s Challenges) Newest(ctx context.Context, uuid, purpose string) (domain.Challenge, error) {
-	var ch domain.Challenge
-	err := s.c.FindOne(ctx, bson.M{"uuid": uuid, "purpose": purpose},
-		options.FindOne().SetSort(bson.D{{Key: "created_at", Value: -1}})).Decode(&ch)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return domain.Challenge{}, contract.ErrNotFound
-	}
-	if err != nil {
-		return domain.Challenge{}, mongox.Wrap("challenge find", err)
-	}
-	return ch, nil
+	return findOne[domain.Challenge](ctx, s.c, "challenge find", bson.M{"uuid": uuid, "purpose": purpose},
+		options.FindOne().SetSort(bson.D{{Key: "created_at", Value: -1}}))
 }
 
 func (s Challenges) Erase(ctx context.Context, uuid string) error {
@@ -69,6 +56,5 @@ func (s Challenges) Erase(ctx context.Context, uuid string) error {
 // Sweep deletes the challenges expired for longer than age: nothing reads
 // them.
 func (s Challenges) Sweep(ctx context.Context, age time.Duration) error {
-	_, err := s.c.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": time.Now().Add(-age)}})
-	return mongox.Wrap("sweep challenges", err)
+	return deleteOlder(ctx, s.c, "sweep challenges", "expires_at", age)
 }

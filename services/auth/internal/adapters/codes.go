@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"context"
-	"errors"
 	"regexp"
 	"time"
 
@@ -67,13 +66,9 @@ func (c Codes) Get(ctx context.Context, purpose, address, id string) (domain.OTP
 }
 
 func (c Codes) Newest(ctx context.Context, purpose, address string) (domain.OTP, error) {
-	var n newest
-	err := c.Collection().FindOne(ctx, bson.M{"_id": newestID(purpose, address)}).Decode(&n)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return domain.OTP{}, contract.ErrNotFound
-	}
+	n, err := findOne[newest](ctx, c.Collection(), "newest code", bson.M{"_id": newestID(purpose, address)})
 	if err != nil {
-		return domain.OTP{}, mongox.Wrap("newest code", err)
+		return domain.OTP{}, err
 	}
 	return c.Get(ctx, purpose, address, n.OTPID)
 }

@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -33,15 +32,7 @@ func (s StaffAccounts) Create(ctx context.Context, a domain.StaffAccount) error 
 }
 
 func (s StaffAccounts) Get(ctx context.Context, name string) (domain.StaffAccount, error) {
-	var a domain.StaffAccount
-	err := s.c.FindOne(ctx, bson.M{"_id": name}).Decode(&a)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return domain.StaffAccount{}, contract.ErrNotFound
-	}
-	if err != nil {
-		return domain.StaffAccount{}, mongox.Wrap("staff find", err)
-	}
-	return a, nil
+	return findOne[domain.StaffAccount](ctx, s.c, "staff find", bson.M{"_id": name})
 }
 
 func (s StaffAccounts) Replace(ctx context.Context, a domain.StaffAccount) error {
@@ -73,15 +64,7 @@ func (s StaffSessions) Insert(ctx context.Context, ss domain.StaffSession) error
 }
 
 func (s StaffSessions) Get(ctx context.Context, id string) (domain.StaffSession, error) {
-	var ss domain.StaffSession
-	err := s.c.FindOne(ctx, bson.M{"_id": id}).Decode(&ss)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return domain.StaffSession{}, contract.ErrNotFound
-	}
-	if err != nil {
-		return domain.StaffSession{}, mongox.Wrap("staff session", err)
-	}
-	return ss, nil
+	return findOne[domain.StaffSession](ctx, s.c, "staff session", bson.M{"_id": id})
 }
 
 func (s StaffSessions) Touch(ctx context.Context, id string, at time.Time) error {
@@ -95,8 +78,7 @@ func (s StaffSessions) Delete(ctx context.Context, id string) error {
 }
 
 func (s StaffSessions) Sweep(ctx context.Context, age time.Duration) error {
-	_, err := s.c.DeleteMany(ctx, bson.M{"created_at": bson.M{"$lt": time.Now().Add(-age)}})
-	return mongox.Wrap("staff session sweep", err)
+	return deleteOlder(ctx, s.c, "staff session sweep", "created_at", age)
 }
 
 // UsedCodes keeps one document per use, the key as _id: the unique insert
@@ -122,8 +104,7 @@ func (u UsedCodes) Use(ctx context.Context, key string, at time.Time) (bool, err
 }
 
 func (u UsedCodes) Sweep(ctx context.Context, age time.Duration) error {
-	_, err := u.c.DeleteMany(ctx, bson.M{"at": bson.M{"$lt": time.Now().Add(-age)}})
-	return mongox.Wrap("staff code sweep", err)
+	return deleteOlder(ctx, u.c, "staff code sweep", "at", age)
 }
 
 // AuditTrail keeps one document per entry, its id as _id. Its queries
