@@ -169,7 +169,7 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 	}
 	db, log := c.DB, c.Log
 	accounts := adapters.NewChains[app.Account](db.Collection("auth_accounts"))
-	codes := adapters.NewCodes(db.Collection("auth_otps"))
+	codes := adapters.NewChainedCodes(db.Collection("auth_otps"))
 	challenges := adapters.NewChallenges(db.Collection("auth_challenges"))
 	svc := &app.Service{
 		Accounts: accounts,

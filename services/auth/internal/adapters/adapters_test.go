@@ -52,10 +52,10 @@ func TestChainsAsAccounts(t *testing.T) {
 	})
 }
 
-func TestCodes(t *testing.T) {
+func TestChainedCodes(t *testing.T) {
 	collection := store(t)
 	storetest.Codes(t, func(t *testing.T) app.Codes {
-		c := adapters.NewCodes(collection(t))
+		c := adapters.NewChainedCodes(collection(t))
 		if err := c.EnsureIndexes(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -14,23 +14,25 @@ import (
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
-// Codes keeps each code as a chain of one version under
+// ChainedCodes keeps each code as a chain of one version under
 // "purpose:address/id" (a new code never inherits or resets the attempts
 // of the last one), so its events wait in it for the relay as an account
 // change's do; and per purpose and address a pointer to the newest,
 // "latest:purpose:address". Both reads are so _id lookups: a query on the
 // codes would scan every code of two days on FerretDB v1.
-type Codes struct{ chain *mongox.Versioned[domain.OTP] }
+type ChainedCodes struct{ chain *mongox.Versioned[domain.OTP] }
 
-func NewCodes(c *mongo.Collection) Codes { return Codes{chain: mongox.NewVersioned[domain.OTP](c)} }
+func NewChainedCodes(c *mongo.Collection) ChainedCodes {
+	return ChainedCodes{chain: mongox.NewVersioned[domain.OTP](c)}
+}
 
-func (c Codes) EnsureIndexes(ctx context.Context) error { return c.chain.EnsureIndexes(ctx) }
+func (c ChainedCodes) EnsureIndexes(ctx context.Context) error { return c.chain.EnsureIndexes(ctx) }
 
 // Collection is where the relay finds the events waiting in codes.
-func (c Codes) Collection() *mongo.Collection { return c.chain.Collection() }
+func (c ChainedCodes) Collection() *mongo.Collection { return c.chain.Collection() }
 
 // RelayTo has r publish a code's events as soon as it is stored.
-func (c Codes) RelayTo(r *mongox.Relay) { c.chain.RelayTo(r) }
+func (c ChainedCodes) RelayTo(r *mongox.Relay) { c.chain.RelayTo(r) }
 
 func codeKey(purpose, address, id string) string { return purpose + ":" + address + "/" + id }
 
@@ -44,11 +46,11 @@ type newest struct {
 	Published bool      `bson:"published"`
 }
 
-func (c Codes) Queue(ctx context.Context, otp domain.OTP, evs []contract.Event) error {
+func (c ChainedCodes) Queue(ctx context.Context, otp domain.OTP, evs []contract.Event) error {
 	return c.chain.Put(ctx, codeKey(otp.Purpose, otp.Address, otp.ID), 0, otp, evs)
 }
 
-func (c Codes) Issue(ctx context.Context, otp domain.OTP, evs []contract.Event) error {
+func (c ChainedCodes) Issue(ctx context.Context, otp domain.OTP, evs []contract.Event) error {
 	if err := c.Queue(ctx, otp, evs); err != nil {
 		return err
 	}
@@ -60,12 +62,12 @@ func (c Codes) Issue(ctx context.Context, otp domain.OTP, evs []contract.Event) 
 	return nil
 }
 
-func (c Codes) Get(ctx context.Context, purpose, address, id string) (domain.OTP, error) {
+func (c ChainedCodes) Get(ctx context.Context, purpose, address, id string) (domain.OTP, error) {
 	otp, _, err := c.chain.Get(ctx, codeKey(purpose, address, id))
 	return otp, err
 }
 
-func (c Codes) Newest(ctx context.Context, purpose, address string) (domain.OTP, error) {
+func (c ChainedCodes) Newest(ctx context.Context, purpose, address string) (domain.OTP, error) {
 	n, err := findOne[newest](ctx, c.Collection(), "newest code", bson.M{"_id": newestID(purpose, address)})
 	if err != nil {
 		return domain.OTP{}, err
@@ -75,7 +77,7 @@ func (c Codes) Newest(ctx context.Context, purpose, address string) (domain.OTP,
 
 // EraseSubject scans the collection (a filter on the state): it runs once
 // per account deletion. The heads hold the state too.
-func (c Codes) EraseSubject(ctx context.Context, subject string) error {
+func (c ChainedCodes) EraseSubject(ctx context.Context, subject string) error {
 	_, err := c.Collection().DeleteMany(ctx, bson.M{"$or": bson.A{bson.M{"state.subject": subject}, bson.M{"head_state.subject": subject}}})
 	return mongox.Wrap("erase codes", err)
 }
@@ -83,7 +85,7 @@ func (c Codes) EraseSubject(ctx context.Context, subject string) error {
 // EraseAddress removes the versions, heads and pointer of every code sent
 // to address, all of whose _ids hold ":address" followed by "/" or their
 // end.
-func (c Codes) EraseAddress(ctx context.Context, address string) error {
+func (c ChainedCodes) EraseAddress(ctx context.Context, address string) error {
 	_, err := c.Collection().DeleteMany(ctx, bson.M{"_id": bson.M{"$regex": ":" + regexp.QuoteMeta(address) + "(/|$)"}})
 	return mongox.Wrap("erase codes", err)
 }
@@ -91,7 +93,7 @@ func (c Codes) EraseAddress(ctx context.Context, address string) error {
 // Sweep deletes the codes, heads and pointers older than age whose events
 // are out: codes expire after minutes, and their MACs need not outlive
 // the checks that read them.
-func (c Codes) Sweep(ctx context.Context, age time.Duration) error {
+func (c ChainedCodes) Sweep(ctx context.Context, age time.Duration) error {
 	_, err := c.Collection().DeleteMany(ctx, bson.M{"at": bson.M{"$lt": time.Now().Add(-age)}, "published": true})
 	return mongox.Wrap("sweep codes", err)
 }

@@ -97,7 +97,7 @@ func newFixture(t *testing.T) *fixture {
 	lim.AddressSendsPerHour = 1000
 	f.svc = &Service{
 		Accounts:    adapters.NewChains[Account](db.Collection("auth_accounts")),
-		OTPs:        adapters.NewCodes(db.Collection("auth_otps")),
+		OTPs:        adapters.NewChainedCodes(db.Collection("auth_otps")),
 		Claims:      adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions:    db.Collection("auth_sessions"),
 		Revocations: db.Collection("auth_session_revocations"),

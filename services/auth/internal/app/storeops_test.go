@@ -54,7 +54,7 @@ func (f *fixture) monitored() *opCounter {
 	db := client.Database(f.db.Name())
 	s := f.svc
 	s.Accounts = adapters.NewChains[Account](db.Collection("auth_accounts"))
-	s.OTPs = adapters.NewCodes(db.Collection("auth_otps"))
+	s.OTPs = adapters.NewChainedCodes(db.Collection("auth_otps"))
 	s.Claims, s.Sessions, s.Revocations = adapters.NewClaims(db.Collection("auth_claims")), db.Collection("auth_sessions"), db.Collection("auth_session_revocations")
 	s.Challenges = adapters.NewChallenges(db.Collection("auth_challenges"))
 	s.Ledger = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock))
