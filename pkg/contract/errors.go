@@ -267,3 +267,13 @@ func (e *Error) PublicReason() Reason {
 	}
 	return DefaultReason(e.Code)
 }
+
+// ErrNotFound and ErrExists are a store's two answers that a service's
+// code branches on (nothing under a key; a create of what is held), in the
+// store's interface and not in any driver's words, so an app can tell them
+// from a failure without importing its adapter. They are not codes: each
+// app decides what they mean to its caller.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)

@@ -72,8 +72,10 @@ func Wrap(op string, err error) error {
 	return &contract.Error{Code: contract.Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
 }
 
-// ErrNotFound is returned by finders when nothing matches.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned by finders when nothing matches. It is the
+// apps' contract.ErrNotFound, so a store interface can promise that word
+// while its adapter returns what these patterns return.
+var ErrNotFound = contract.ErrNotFound
 
 // EnsureIndexes creates the named indexes that do not exist yet. It only
 // creates what is missing: FerretDB v1 fails on a repeated createIndexes,

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/config"
@@ -172,14 +170,15 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 	if err := sessions.FindLegacy(ctx, time.Now()); err != nil {
 		return service.Parts{}, err
 	}
+	accounts := adapters.NewChains[app.Account](db.Collection("auth_accounts"))
+	codes := adapters.NewChainedCodes(db.Collection("auth_otps"))
+	challenges := adapters.NewChallenges(db.Collection("auth_challenges"))
 	svc := &app.Service{
-		Accounts: mongox.NewVersioned[app.Account](db.Collection("auth_accounts")),
-		OTPs:     mongox.NewVersioned[app.OTP](db.Collection("auth_otps")),
-		Claims:   adapters.NewClaims(db.Collection("auth_claims")),
-		Sessions: sessions,
-		// Written once per challenge, read by id or account.
-		Challenges: db.Collection("auth_challenges"),
-		PINLocks:   db.Collection("auth_pin_locks"),
+		Accounts:   accounts,
+		OTPs:       codes,
+		Claims:     adapters.NewClaims(db.Collection("auth_claims")),
+		Sessions:   sessions,
+		Challenges: challenges,
 		Ledger:     adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), nil)),
 		IDs:        adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), nil)),
 		Hasher:     app.NewHasher(s.argon, s.pepper),
@@ -196,21 +195,14 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		// Only deletions in flight: the deletion loop reads all of it.
 		DeletionsDue: db.Collection("auth_deletions_due"),
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{svc.Accounts, svc.OTPs, svc.Ledger, svc.IDs, svc.Deletions, svc.Sessions} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, codes, challenges, svc.Ledger, svc.IDs, svc.Deletions, svc.Sessions} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return service.Parts{}, err
 		}
 	}
-	for coll, ix := range map[*mongo.Collection]map[string]bson.D{
-		svc.Challenges: {"uuid_purpose": {{Key: "uuid", Value: 1}, {Key: "purpose", Value: 1}, {Key: "created_at", Value: -1}}},
-	} {
-		if err := mongox.EnsureIndexes(ctx, coll, ix); err != nil {
-			return service.Parts{}, err
-		}
-	}
-	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, svc.Accounts.Collection(), svc.OTPs.Collection(), svc.Deletions.Collection())
-	svc.Accounts.RelayTo(relay)
-	svc.OTPs.RelayTo(relay)
+	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, accounts.Collection(), codes.Collection(), svc.Deletions.Collection())
+	accounts.RelayTo(relay)
+	codes.RelayTo(relay)
 	svc.Deletions.RelayTo(relay)
 	staff, err := newStaff(db, svc.Hasher, s.codeKey)
 	if err != nil {
@@ -231,7 +223,9 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		},
 		Loops: []func(context.Context){
 			relay.Run,
-			func(ctx context.Context) { sweep(ctx, svc, staff, log) },
+			func(ctx context.Context) {
+				sweep(ctx, svc, map[string]expiring{"otp": codes, "challenge": challenges}, staff, log)
+			},
 			func(ctx context.Context) { republishRevocations(ctx, svc, log) },
 			func(ctx context.Context) { deletionLoop(ctx, svc, log) },
 		},
@@ -277,7 +271,12 @@ func republishRevocations(ctx context.Context, svc *app.Service, log *zap.Logger
 	})
 }
 
-func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Logger) {
+// expiring is a store whose records no one reads once they are age old.
+type expiring interface {
+	Sweep(ctx context.Context, age time.Duration) error
+}
+
+func sweep(ctx context.Context, svc *app.Service, expired map[string]expiring, staff *app.Staff, log *zap.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -290,30 +289,25 @@ func sweep(ctx context.Context, svc *app.Service, staff *app.Staff, log *zap.Log
 			} else if n > 0 {
 				log.Info("ledger swept", zap.Int64("entries", n))
 			}
-			// Codes expire after minutes; their MACs need not outlive a day.
-			old := bson.M{"at": bson.M{"$lt": time.Now().Add(-48 * time.Hour)}, "published": true}
-			if _, err := svc.OTPs.Collection().DeleteMany(ctx, old); err != nil {
-				log.Warn("otp sweep", zap.Error(err))
+			// Codes expire after minutes, challenges with them; neither
+			// need outlive a day.
+			for name, e := range expired {
+				if err := e.Sweep(ctx, 48*time.Hour); err != nil {
+					log.Warn(name+" sweep", zap.Error(err))
+				}
 			}
-			// Expired sessions, their revocations and challenges are read by
-			// nothing; a revocation outlives any token naming its session.
+			// Expired sessions and their revocations are read by nothing; a
+			// revocation outlives any token naming its session.
 			if err := svc.Sessions.Sweep(ctx, time.Now().Add(-48*time.Hour), time.Now().Add(-48*time.Hour-svc.Signer.TTL)); err != nil {
 				log.Warn("session sweep", zap.Error(err))
-			}
-			if _, err := svc.Challenges.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": time.Now().Add(-48 * time.Hour)}}); err != nil {
-				log.Warn("challenge sweep", zap.Error(err))
 			}
 			// Staff sign-in failures and used TOTP steps no check reads any
 			// more, and console sessions past their 8 h.
 			if _, err := staff.Ledger.Sweep(ctx, 24*time.Hour); err != nil {
 				log.Warn("staff ledger sweep", zap.Error(err))
 			}
-			day := bson.M{"$lt": time.Now().Add(-24 * time.Hour)}
-			for name, q := range map[string]struct {
-				c *mongo.Collection
-				f bson.M
-			}{"staff code": {staff.UsedCodes, bson.M{"at": day}}, "staff session": {staff.Sessions, bson.M{"created_at": day}}} {
-				if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
+			for name, e := range map[string]expiring{"staff code": staff.UsedCodes, "staff session": staff.Sessions} {
+				if err := e.Sweep(ctx, 24*time.Hour); err != nil {
 					log.Warn(name+" sweep", zap.Error(err))
 				}
 			}

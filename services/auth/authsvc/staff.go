@@ -31,10 +31,10 @@ func newStaff(db *mongo.Database, hasher *app.Hasher, otpSecret []byte) (*app.St
 		return nil, err
 	}
 	return &app.Staff{
-		Accounts:  db.Collection("auth_staff"),
-		Sessions:  db.Collection("auth_staff_sessions"),
-		UsedCodes: db.Collection("auth_staff_codes"),
-		Audit:     db.Collection("auth_audit"),
+		Accounts:  adapters.NewStaffAccounts(db.Collection("auth_staff")),
+		Sessions:  adapters.NewStaffSessions(db.Collection("auth_staff_sessions")),
+		UsedCodes: adapters.NewUsedCodes(db.Collection("auth_staff_codes")),
+		Audit:     adapters.NewAuditTrail(db.Collection("auth_audit")),
 		Ledger:    adapters.NewCounters(mongox.NewLedger(db.Collection("auth_staff_ledger"), nil)),
 		Hasher:    hasher, Box: box, Issuer: "DOSS", Now: time.Now, Limits: app.DefaultStaffLimits(),
 	}, nil

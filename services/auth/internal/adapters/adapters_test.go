@@ -93,3 +93,52 @@ func TestSessionsOpenedBeforeNamedIDs(t *testing.T) {
 		t.Fatalf("after they expired: %+v %v", live, err)
 	}
 }
+
+func TestChainsAsAccounts(t *testing.T) {
+	collection := store(t)
+	storetest.Accounts(t, func(t *testing.T) func() app.Accounts {
+		c := collection(t)
+		if err := adapters.NewChains[app.Account](c).EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return func() app.Accounts { return adapters.NewChains[app.Account](c) }
+	})
+}
+
+func TestChainedCodes(t *testing.T) {
+	collection := store(t)
+	storetest.Codes(t, func(t *testing.T) app.Codes {
+		c := adapters.NewChainedCodes(collection(t))
+		if err := c.EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
+}
+
+func TestChallenges(t *testing.T) {
+	collection := store(t)
+	storetest.Challenges(t, func(t *testing.T) app.Challenges {
+		c := adapters.NewChallenges(collection(t))
+		if err := c.EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
+}
+
+func TestStaffStores(t *testing.T) {
+	collection := store(t)
+	t.Run("accounts", func(t *testing.T) {
+		storetest.StaffAccounts(t, func(t *testing.T) app.StaffAccounts { return adapters.NewStaffAccounts(collection(t)) })
+	})
+	t.Run("sessions", func(t *testing.T) {
+		storetest.StaffSessions(t, func(t *testing.T) app.StaffSessions { return adapters.NewStaffSessions(collection(t)) })
+	})
+	t.Run("used codes", func(t *testing.T) {
+		storetest.UsedCodes(t, func(t *testing.T) app.UsedCodes { return adapters.NewUsedCodes(collection(t)) })
+	})
+	t.Run("audit trail", func(t *testing.T) {
+		storetest.AuditTrail(t, func(t *testing.T) app.AuditTrail { return adapters.NewAuditTrail(collection(t)) })
+	})
+}

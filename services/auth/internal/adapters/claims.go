@@ -6,7 +6,6 @@ package adapters
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -29,13 +28,9 @@ type claimDoc struct {
 }
 
 func (s *Claims) Find(ctx context.Context, key string) (domain.Claim, error) {
-	var d claimDoc
-	err := s.c.FindOne(ctx, bson.M{"_id": key}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return domain.Claim{}, mongox.ErrNotFound
-	}
+	d, err := findOne[claimDoc](ctx, s.c, "claim find", bson.M{"_id": key})
 	if err != nil {
-		return domain.Claim{}, mongox.Wrap("claim find", err)
+		return domain.Claim{}, err
 	}
 	return domain.Claim{Key: d.ID, Owner: d.Owner, At: d.At}, nil
 }

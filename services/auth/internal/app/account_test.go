@@ -96,12 +96,11 @@ func newFixture(t *testing.T) *fixture {
 	lim.SendsPerHour = 1000
 	lim.AddressSendsPerHour = 1000
 	f.svc = &Service{
-		Accounts:   mongox.NewVersioned[Account](db.Collection("auth_accounts")),
-		OTPs:       mongox.NewVersioned[OTP](db.Collection("auth_otps")),
+		Accounts:   adapters.NewChains[Account](db.Collection("auth_accounts")),
+		OTPs:       adapters.NewChainedCodes(db.Collection("auth_otps")),
 		Claims:     adapters.NewClaims(db.Collection("auth_claims")),
 		Sessions:   adapters.NewSessions(db.Collection("auth_sessions"), db.Collection("auth_session_revocations")),
-		Challenges: db.Collection("auth_challenges"),
-		PINLocks:   db.Collection("auth_pin_locks"),
+		Challenges: adapters.NewChallenges(db.Collection("auth_challenges")),
 		Ledger:     adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock)),
 		IDs:        adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), f.clock)),
 		Hasher:     NewHasher(Argon2{MemoryKiB: 64, Time: 1, Threads: 1}, []byte("pepper")),
@@ -126,7 +125,7 @@ func (f *fixture) account(id int64, phone, pin string) Account {
 		Email: phone[1:] + "@example.com", Phone: phone, PhoneVerifiedAt: &at, EmailVerifiedAt: &at,
 		PINHash: f.svc.Hasher.Hash(pin), Active: true, CreatedAt: at,
 	}
-	if err := f.svc.Accounts.Put(ctx, acc.UUID, 0, acc, nil); err != nil {
+	if err := f.svc.Accounts.Create(ctx, acc.UUID, acc); err != nil {
 		f.t.Fatal(err)
 	}
 	for _, k := range []string{"phone:" + phone, "uid:" + itoa(int(id))} {
@@ -167,11 +166,17 @@ func (f *fixture) principal(token string) contract.Principal {
 	return contract.Principal{UserID: c.UserID, UUID: c.Subject, SessionID: c.SessionID}
 }
 
+// sentCodes are the stored codes with the events waiting in them, as the
+// relay reads them.
+func (f *fixture) sentCodes() *mongox.Versioned[domain.OTP] {
+	return mongox.NewVersioned[domain.OTP](f.db.Collection("auth_otps"))
+}
+
 // code is the last code sent to address for purpose, read back from the
 // sealed event the notifier would get.
 func (f *fixture) code(purpose, address string) string {
 	f.t.Helper()
-	recs, err := f.svc.OTPs.Find(context.Background(), bson.M{"state.purpose": purpose, "state.address": address}, 1)
+	recs, err := f.sentCodes().Find(context.Background(), bson.M{"state.purpose": purpose, "state.address": address}, 1)
 	if err != nil || len(recs) == 0 {
 		f.t.Fatalf("no code for %s %s: %v", purpose, address, err)
 	}

@@ -142,14 +142,14 @@ type RevocationList interface {
 
 // Service is auth's application core.
 type Service struct {
-	Accounts *mongox.Versioned[Account]
-	OTPs     *mongox.Versioned[OTP]
+	Accounts Accounts
+	OTPs     Codes
 	Claims   ClaimStore
 	// Sessions holds the logins and their revocations.
 	Sessions Sessions
 	// Challenges are second-factor steps waiting for their code: a login
 	// with 2FA on, a pending telephone or 2FA change.
-	Challenges *mongo.Collection
+	Challenges Challenges
 	Ledger     Counters
 	// IDs allocates user ids. It is never swept (the Ledger is, after two
 	// days): a swept allocator would start again from 1.
@@ -167,11 +167,7 @@ type Service struct {
 
 	seen lastWrites
 
-	// PINLocks is no longer written: a check's turn is an entry of its
-	// scope's ledger chain (see checkPIN). It stays while the service's
-	// wiring names it.
-	PINLocks *mongo.Collection
-	turns    turns
+	turns turns
 	// phoneOwners are the phone claims' holders as last read (see
 	// activeByPhone).
 	phoneOwners owners
@@ -209,7 +205,7 @@ func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(A
 			return err
 		}
 		c, err := s.findClaim(ctx, key)
-		if errors.Is(err, mongox.ErrNotFound) {
+		if errors.Is(err, contract.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -226,7 +222,7 @@ func (s *Service) takeClaim(ctx context.Context, key, owner string, inUse func(A
 		if err == nil && inUse(acc) {
 			return errTaken
 		}
-		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
+		if err != nil && !errors.Is(err, contract.ErrNotFound) {
 			return err
 		}
 		if err := s.Claims.Release(ctx, holder, key); err != nil {
@@ -240,7 +236,7 @@ var errTaken = errors.New("taken")
 
 func (s *Service) account(ctx context.Context, id string) (Account, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return Account{}, mongox.ErrNotFound
+		return Account{}, contract.ErrNotFound
 	}
 	acc, ver, err := s.Accounts.Get(ctx, id)
 	acc.version = ver

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
@@ -15,14 +14,14 @@ import (
 // activeAccount finds the active account of a user id.
 func (s *Service) activeAccount(ctx context.Context, userID int64) (Account, error) {
 	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(userID, 10))
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return Account{}, contract.Errorf(contract.NotFound, "No such account.")
 	}
 	if err != nil {
 		return Account{}, err
 	}
 	acc, err := s.account(ctx, owner)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && (!acc.Active || acc.Deletion != nil)) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && (!acc.Active || acc.Deletion != nil)) {
 		return Account{}, contract.Errorf(contract.NotFound, "No such account.")
 	}
 	return acc, err
@@ -158,14 +157,14 @@ func (s *Service) requestChange(ctx context.Context, userID int64, k contactKind
 // heldByOther says addr is an active account's (other than self's).
 func (s *Service) heldByOther(ctx context.Context, k contactKind, addr, self string) (bool, error) {
 	owner, err := s.claimOwner(ctx, k.claim(addr))
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && owner == self) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && owner == self) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
 	acc, err := s.account(ctx, owner)
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil && acc.Active && k.inUse(acc, addr), err
@@ -223,7 +222,7 @@ func (s *Service) VerifyContact(ctx context.Context, p contract.Principal, req c
 		"Too many attempts. Please try again later."); err != nil {
 		return contract.Account{}, err
 	}
-	if err := s.checkCode(ctx, "verification_code", k.purpose, pending.To, req.VerificationCode, func() (OTP, error) {
+	if err := s.checkCode(ctx, "verification_code", k.purpose, pending.To, req.VerificationCode, func() (domain.OTP, error) {
 		return s.otpByID(ctx, k.purpose, pending.To, pending.OTPID)
 	}); err != nil {
 		return contract.Account{}, err

@@ -16,7 +16,8 @@ import (
 // as "template to".
 func (f *fixture) notices(uuid string) map[string]bool {
 	f.t.Helper()
-	recs, err := f.svc.Accounts.Find(context.Background(), bson.M{"key": uuid}, 100)
+	// The relay's view: the events waiting in the account's versions.
+	recs, err := mongox.NewVersioned[Account](f.db.Collection("auth_accounts")).Find(context.Background(), bson.M{"key": uuid}, 100)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
@@ -392,24 +391,19 @@ func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDu
 	if err := s.Sessions.Erase(ctx, d.UserID); err != nil {
 		return err
 	}
-	for name, q := range map[string]struct {
-		c *mongo.Collection
-		f bson.M
-	}{
-		"challenges": {s.Challenges, bson.M{"uuid": d.UUID}},
-		"codes":      {s.OTPs.Collection(), bson.M{"state.subject": d.UUID}},
-	} {
-		if _, err := q.c.DeleteMany(ctx, q.f); err != nil {
-			return mongox.Wrap("erase "+name, err)
-		}
+	if err := s.Challenges.Erase(ctx, d.UUID); err != nil {
+		return err
+	}
+	if err := s.OTPs.EraseSubject(ctx, d.UUID); err != nil {
+		return err
 	}
 	claims := []string{"uid:" + strconv.FormatInt(d.UserID, 10)}
 	for _, a := range addrs {
 		claims = append(claims, "email:"+a, "phone:"+a)
 		// Codes, their pointers and the counters keyed by the address.
 		pat := ":" + regexp.QuoteMeta(a) + "([:/#@]|$)"
-		if _, err := s.OTPs.Collection().DeleteMany(ctx, bson.M{"_id": bson.M{"$regex": pat}}); err != nil {
-			return mongox.Wrap("erase codes", err)
+		if err := s.OTPs.EraseAddress(ctx, a); err != nil {
+			return err
 		}
 		if _, err := s.Ledger.Erase(ctx, pat); err != nil {
 			return err

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // A forgotten PIN is reset with two codes: one by SMS to the phone, one to
@@ -23,7 +23,7 @@ func (s *Service) ForgotPIN(ctx context.Context, req contract.ForgotPINRequest) 
 		return err
 	}
 	acc, err := s.activeByPhone(ctx, phone)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && acc.Deletion != nil) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && acc.Deletion != nil) {
 		// An account being deleted gets nothing, and looks like no account.
 		return s.forgotPINDecoy(ctx, phone)
 	}
@@ -89,7 +89,7 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 	switch {
 	case err == nil && acc.Deletion == nil:
 		known = &acc
-	case err != nil && !errors.Is(err, mongox.ErrNotFound):
+	case err != nil && !errors.Is(err, contract.ErrNotFound):
 		return contract.Session{}, err
 	}
 	if err := s.checkResetCode(ctx, "sms_code", contract.PurposeForgotPINSMS, phone, known, req.SMSCode); err != nil {
@@ -124,7 +124,7 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 // address for acc (none for a phone without an account, which then fails
 // like a wrong code and costs the same failure slot).
 func (s *Service) checkResetCode(ctx context.Context, field, purpose, address string, acc *Account, code string) error {
-	var cands []OTP
+	var cands []domain.OTP
 	if acc != nil {
 		live, err := s.liveCodes(ctx, purpose, address)
 		if err != nil {
@@ -137,7 +137,7 @@ func (s *Service) checkResetCode(ctx context.Context, field, purpose, address st
 		}
 	}
 	_, err := s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
-	return s.orExpired(ctx, err, field, purpose, []string{address}, func(c OTP) bool { return acc != nil && c.Subject == acc.UUID }, code)
+	return s.orExpired(ctx, err, field, purpose, []string{address}, func(c domain.OTP) bool { return acc != nil && c.Subject == acc.UUID }, code)
 }
 
 // clearPINLockout: whoever proved both the phone and the email is the

@@ -82,9 +82,9 @@ func (f *fixture) replica() *Service {
 	s := f.svc
 	return &Service{
 		Accounts: s.Accounts, OTPs: s.OTPs, Claims: s.Claims, Sessions: s.Sessions,
-		Challenges: s.Challenges, PINLocks: s.PINLocks,
-		Ledger: adapters.NewCounters(mongox.NewLedger(f.db.Collection("auth_ledger"), f.clock)),
-		IDs:    s.IDs, Hasher: s.Hasher, CodeKey: s.CodeKey, Box: s.Box, Signer: s.Signer, Limits: s.Limits,
+		Challenges: s.Challenges,
+		Ledger:     adapters.NewCounters(mongox.NewLedger(f.db.Collection("auth_ledger"), f.clock)),
+		IDs:        s.IDs, Hasher: s.Hasher, CodeKey: s.CodeKey, Box: s.Box, Signer: s.Signer, Limits: s.Limits,
 		Dev: s.Dev, Now: s.Now, Revoked: s.Revoked,
 	}
 }
@@ -338,7 +338,7 @@ func TestDeviceRecordHoldsNoRawToken(t *testing.T) {
 		}
 	}
 	db := f.db
-	for _, c := range []string{"auth_ledger", "auth_ledger_heads", "auth_pin_locks"} {
+	for _, c := range []string{"auth_ledger", "auth_ledger_heads"} {
 		cur, err := db.Collection(c).Find(ctx, bson.M{})
 		if err != nil {
 			t.Fatal(err)

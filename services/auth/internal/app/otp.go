@@ -11,34 +11,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/natsx"
 
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
-
-// OTP is one issued code: only its MAC is kept. Its attempts, its use and
-// the address's failures live in ledgers, so caps hold under concurrency.
-type OTP struct {
-	ID      string `bson:"id"`
-	Purpose string `bson:"purpose"`
-	Address string `bson:"address"`
-	// Subject binds the code to what it may verify: a registration
-	// attempt's uuid for an email code, the registration's email for a
-	// phone code. A code proves control of its address for its subject
-	// only, whoever else asked for a code to the same address.
-	Subject   string    `bson:"subject,omitempty"`
-	MAC       []byte    `bson:"mac"`
-	CreatedAt time.Time `bson:"created_at"`
-	ExpiresAt time.Time `bson:"expires_at"`
-}
-
-func otpKey(purpose, address string) string { return purpose + ":" + address }
 
 // SendCode issues a code for purpose to address over channel, within the
 // sending limits; the notifier gets it sealed through the outbox.
@@ -141,7 +119,7 @@ func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string,
 	}
 	code := NewCode(r.length)
 	now := s.now()
-	otp := OTP{
+	otp := domain.OTP{
 		ID: id, Purpose: r.purpose, Address: r.address, Subject: r.subject,
 		MAC: CodeMAC(s.CodeKey, r.purpose, r.address, code), CreatedAt: now, ExpiresAt: now.Add(lim.CodeTTL),
 	}
@@ -153,16 +131,11 @@ func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string,
 			SealedCode: s.Box.Seal([]byte(code), []byte(r.purpose+":"+r.address)),
 		})
 	}
-	// Each code is its own chain: a new code never inherits or resets the
-	// attempts of the last one.
-	if err := s.OTPs.Put(ctx, otpKey(r.purpose, r.address)+"/"+otp.ID, 0, otp, evs); err != nil {
+	// The send gap keeps two sends to one address from racing to be its
+	// newest code.
+	if err := s.OTPs.Issue(ctx, otp, evs); err != nil {
 		return "", "", err
 	}
-	// The newest code for the address is then found by _id (a query on
-	// the codes would scan every code of two days on FerretDB). The send
-	// gap keeps two sends to one address from racing for it.
-	_, _ = s.OTPs.Collection().UpdateOne(ctx, bson.M{"_id": latestOTPID(r.purpose, r.address)},
-		bson.M{"$set": bson.M{"otp_id": otp.ID, "at": now, "published": true}}, options.UpdateOne().SetUpsert(true))
 	return code, otp.ID, nil
 }
 
@@ -180,8 +153,7 @@ func (s *Service) sendNotice(ctx context.Context, field, channel, address, templ
 		Channel: channel, To: address, Template: template, Locale: natsx.CallerFrom(ctx).Locale,
 	})
 	// Stored and relayed as a code is (one record, no code in it).
-	id := uuid.NewString()
-	return s.OTPs.Put(ctx, otpKey("notice", address)+"/"+id, 0, OTP{ID: id, Purpose: "notice", Address: address, CreatedAt: s.now(), ExpiresAt: s.now()}, evs)
+	return s.OTPs.Queue(ctx, domain.OTP{ID: uuid.NewString(), Purpose: "notice", Address: address, CreatedAt: s.now(), ExpiresAt: s.now()}, evs)
 }
 
 // codeOrNotice issues r's code, or, for an address that already belongs
@@ -201,13 +173,13 @@ func (s *Service) codeOrNotice(ctx context.Context, taken bool, r codeRequest) (
 // liveCodes are the newest unexpired codes sent to address for purpose,
 // newest first, at most MaxLiveCodes: several registration attempts may be
 // pending for one address, each with its own code.
-func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]OTP, error) {
+func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]domain.OTP, error) {
 	recent, err := s.within(ctx, "send:"+address, s.Limits.CodeTTL)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	var out []OTP
+	var out []domain.OTP
 	for _, e := range recent {
 		if len(out) == MaxLiveCodes {
 			break
@@ -217,7 +189,7 @@ func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]OTP
 			continue
 		}
 		otp, err := s.otpByID(ctx, purpose, address, id)
-		if errors.Is(err, mongox.ErrNotFound) {
+		if errors.Is(err, contract.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -275,24 +247,24 @@ var errBadCode = errors.New("bad code")
 // sent there: at most ChecksPerCode checks of one code, the failure caps of
 // checkCodes, single use, constant-time compare.
 func (s *Service) CheckCode(ctx context.Context, field, purpose, address, code string) error {
-	return s.checkCode(ctx, field, purpose, address, code, func() (OTP, error) { return s.latestOTP(ctx, purpose, address) })
+	return s.checkCode(ctx, field, purpose, address, code, func() (domain.OTP, error) { return s.latestOTP(ctx, purpose, address) })
 }
 
 // checkCode is CheckCode against the code find returns.
-func (s *Service) checkCode(ctx context.Context, field, purpose, address, code string, find func() (OTP, error)) error {
+func (s *Service) checkCode(ctx context.Context, field, purpose, address, code string, find func() (domain.OTP, error)) error {
 	otp, err := find()
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		err = nil
 	}
 	if err != nil {
 		return err
 	}
-	var cands []OTP
+	var cands []domain.OTP
 	if otp.ID != "" && s.now().Before(otp.ExpiresAt) {
-		cands = []OTP{otp}
+		cands = []domain.OTP{otp}
 	}
 	_, err = s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
-	if otp.ID != "" && len(cands) == 0 && isWrongCode(err) && s.now().Before(otp.ExpiresAt.Add(ExpiredLookback)) && otp.matches(s.CodeKey, code) {
+	if otp.ID != "" && len(cands) == 0 && isWrongCode(err) && s.now().Before(otp.ExpiresAt.Add(ExpiredLookback)) && codeMatches(s.CodeKey, otp, code) {
 		return errExpired(field)
 	}
 	return err
@@ -310,14 +282,15 @@ func errExpired(field string) error {
 	return contract.FieldError(field, "The verification code has expired. Please request a new code.").Because(contract.ReasonOTPExpired)
 }
 
-func anyCode(OTP) bool { return true }
+func anyCode(domain.OTP) bool { return true }
 
 func isWrongCode(err error) bool {
 	var e *contract.Error
 	return errors.As(err, &e) && e.Reason == contract.ReasonOTPInvalid
 }
 
-func (otp OTP) matches(key []byte, code string) bool {
+// codeMatches tells whether code is otp's, in constant time.
+func codeMatches(key []byte, otp domain.OTP, code string) bool {
 	return subtle.ConstantTimeCompare(otp.MAC, CodeMAC(key, otp.Purpose, otp.Address, code)) == 1
 }
 
@@ -325,7 +298,7 @@ func (otp OTP) matches(key []byte, code string) bool {
 // is that of one of the newest codes of purpose sent to one of addresses
 // (of those ours keeps) that expired within ExpiredLookback. It reads only
 // on this failure path, so a right code costs nothing more.
-func (s *Service) orExpired(ctx context.Context, err error, field, purpose string, addresses []string, ours func(OTP) bool, code string) error {
+func (s *Service) orExpired(ctx context.Context, err error, field, purpose string, addresses []string, ours func(domain.OTP) bool, code string) error {
 	if !isWrongCode(err) {
 		return err
 	}
@@ -348,7 +321,7 @@ func (s *Service) orExpired(ctx context.Context, err error, field, purpose strin
 			if gerr != nil || now.Before(otp.ExpiresAt) || !ours(otp) {
 				continue
 			}
-			if otp.matches(s.CodeKey, code) {
+			if codeMatches(s.CodeKey, otp, code) {
 				return errExpired(field)
 			}
 		}
@@ -363,16 +336,16 @@ func (s *Service) orExpired(ctx context.Context, err error, field, purpose strin
 // and a check slot on every candidate (ChecksPerCode each); a match gives
 // its failure slots back, so only failures count. Slots are unique inserts
 // in ledgers, so N concurrent guesses never get more checks than the caps.
-func (s *Service) checkCodes(ctx context.Context, field string, failKeys []string, cands []OTP, code string) (OTP, error) {
+func (s *Service) checkCodes(ctx context.Context, field string, failKeys []string, cands []domain.OTP, code string) (domain.OTP, error) {
 	lim := s.Limits
 	invalid := contract.FieldError(field, "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 	if err := s.limitIP(ctx, "check", lim.IPChecks); err != nil {
-		return OTP{}, err
+		return domain.OTP{}, err
 	}
 	client := s.clientTag(ctx)
 	for _, addr := range failKeys {
 		if err := s.claimFailure(ctx, field, addr, client); err != nil {
-			return OTP{}, err
+			return domain.OTP{}, err
 		}
 	}
 	// Nothing compared, nothing failed: a check with no live code, or
@@ -384,7 +357,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 	}
 	if len(cands) == 0 {
 		release()
-		return OTP{}, invalid
+		return domain.OTP{}, invalid
 	}
 	// A code whose checks are spent drops out; the newer ones stay.
 	spent := contract.FieldError(field, "Too many attempts for this code. Please request a new code.").Because(contract.ReasonOTPAttemptsExceeded)
@@ -402,13 +375,13 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 			continue
 		}
 		if err != nil {
-			return OTP{}, err
+			return domain.OTP{}, err
 		}
 		open = append(open, otp)
 	}
 	if len(open) == 0 {
 		release()
-		return OTP{}, spent
+		return domain.OTP{}, spent
 	}
 	cands = open
 	match := -1
@@ -419,7 +392,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 		}
 	}
 	if match < 0 {
-		return OTP{}, invalid
+		return domain.OTP{}, invalid
 	}
 	otp := cands[match]
 	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, func(tail domain.Tail, _ time.Time) (string, error) {
@@ -428,7 +401,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 		}
 		return "used", nil
 	}); err != nil {
-		return OTP{}, err
+		return domain.OTP{}, err
 	}
 	release()
 	return otp, nil
@@ -487,26 +460,13 @@ func (s *Service) claimFailure(ctx context.Context, field, address, client strin
 }
 
 // otpByID finds the code id issued for purpose and address.
-func (s *Service) otpByID(ctx context.Context, purpose, address, id string) (OTP, error) {
-	otp, _, err := s.OTPs.Get(ctx, otpKey(purpose, address)+"/"+id)
-	return otp, err
+func (s *Service) otpByID(ctx context.Context, purpose, address, id string) (domain.OTP, error) {
+	return s.OTPs.Get(ctx, purpose, address, id)
 }
 
-func latestOTPID(purpose, address string) string { return "latest:" + otpKey(purpose, address) }
-
 // latestOTP is the newest code issued for purpose and address.
-func (s *Service) latestOTP(ctx context.Context, purpose, address string) (OTP, error) {
-	var ptr struct {
-		OTPID string `bson:"otp_id"`
-	}
-	err := s.OTPs.Collection().FindOne(ctx, bson.M{"_id": latestOTPID(purpose, address)}).Decode(&ptr)
-	if err == nil {
-		return s.otpByID(ctx, purpose, address, ptr.OTPID)
-	}
-	if err == mongo.ErrNoDocuments {
-		return OTP{}, mongox.ErrNotFound
-	}
-	return OTP{}, mongox.Wrap("latest code", err)
+func (s *Service) latestOTP(ctx context.Context, purpose, address string) (domain.OTP, error) {
+	return s.OTPs.Newest(ctx, purpose, address)
 }
 
 func (s *Service) devCode(code string) string {

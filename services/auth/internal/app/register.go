@@ -25,14 +25,14 @@ const AttemptTTL = time.Hour
 // account that uses it.
 func (s *Service) registered(ctx context.Context, key string, uses func(Account) bool) (bool, error) {
 	owner, err := s.claimOwner(ctx, key)
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
 	acc, err := s.account(ctx, owner)
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -67,7 +67,7 @@ func (s *Service) EmailSendOTP(ctx context.Context, req contract.EmailSendOTPReq
 	if err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
-	if err := s.Accounts.Put(ctx, id, 0, Account{UUID: id, Email: email, CreatedAt: s.now()}, nil); err != nil {
+	if err := s.Accounts.Create(ctx, id, Account{UUID: id, Email: email, CreatedAt: s.now()}); err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
 	return contract.EmailSendOTPReply{Email: email, UUID: id, VerificationCode: s.devCode(code)}, nil
@@ -138,7 +138,7 @@ func (s *Service) emailVerified(ctx context.Context, email string) (bool, error)
 // phoneInUse says whether an active account other than self uses phone.
 func (s *Service) phoneInUse(ctx context.Context, phone, self string) (bool, error) {
 	owner, err := s.claimOwner(ctx, "phone:"+phone)
-	if errors.Is(err, mongox.ErrNotFound) || owner == self {
+	if errors.Is(err, contract.ErrNotFound) || owner == self {
 		return false, nil
 	}
 	if err != nil {
@@ -201,7 +201,7 @@ func (s *Service) registering(ctx context.Context, id string) (Account, error) {
 		return Account{}, contract.FieldError("uuid", "The uuid field is required.")
 	}
 	acc, err := s.account(ctx, id)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && acc.Active) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && acc.Active) {
 		return Account{}, noRegistration()
 	}
 	return acc, err
@@ -228,7 +228,7 @@ func (s *Service) PhoneVerifyOTP(ctx context.Context, req contract.PhoneVerifyOT
 	if len(phones) == 0 {
 		return contract.PhoneVerifyOTPReply{}, contract.FieldError("uuid", "Request a phone code first.")
 	}
-	var cands []OTP
+	var cands []domain.OTP
 	keys := make([]string, 0, len(phones))
 	for _, phone := range phones {
 		keys = append(keys, failKey(contract.PurposeRegisterPhone, phone))
@@ -245,7 +245,7 @@ func (s *Service) PhoneVerifyOTP(ctx context.Context, req contract.PhoneVerifyOT
 	otp, err := s.checkCodes(ctx, "verification_code", keys, cands, req.VerificationCode)
 	if err != nil {
 		return contract.PhoneVerifyOTPReply{}, s.orExpired(ctx, err, "verification_code", contract.PurposeRegisterPhone, phones,
-			func(c OTP) bool { return c.Subject == acc.Email }, req.VerificationCode)
+			func(c domain.OTP) bool { return c.Subject == acc.Email }, req.VerificationCode)
 	}
 	at := s.now().Truncate(time.Second)
 	_, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {

@@ -251,7 +251,7 @@ func TestFirstConfirmWinsTheClaims(t *testing.T) {
 // noticesTo lists the templated notices queued for address.
 func (f *fixture) noticesTo(address string) []string {
 	f.t.Helper()
-	recs, err := f.svc.OTPs.Find(context.Background(), bson.M{"state.purpose": "notice", "state.address": address}, 100)
+	recs, err := f.sentCodes().Find(context.Background(), bson.M{"state.purpose": "notice", "state.address": address}, 100)
 	if err != nil {
 		f.t.Fatal(err)
 	}

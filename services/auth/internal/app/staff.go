@@ -13,12 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/seal"
 
 	"github.com/dossapp/backend/services/auth/internal/domain"
@@ -27,13 +23,11 @@ import (
 // Staff holds the console's staff accounts, their sessions and the audit
 // trail. It is apart from Service: doss-admin builds it alone.
 type Staff struct {
-	Accounts *mongo.Collection // auth_staff, _id = name
-	Sessions *mongo.Collection // auth_staff_sessions, _id = digest of the token
-	// UsedCodes has one document per TOTP step used by a member, so a
-	// code is good once (a unique insert settles two at once).
-	UsedCodes *mongo.Collection
-	Audit     *mongo.Collection // auth_audit, _id = event id
-	Ledger    Counters          // sign-in failures per name and address
+	Accounts  StaffAccounts
+	Sessions  StaffSessions
+	UsedCodes UsedCodes
+	Audit     AuditTrail
+	Ledger    Counters // sign-in failures per name and address
 	Hasher    *Hasher
 	// Box seals TOTP secrets at rest (a key derived from DOSS_OTP_SECRET).
 	Box    *seal.Box
@@ -67,31 +61,8 @@ func StaffBoxKey(otpSecret []byte) []byte {
 	return m.Sum(nil)
 }
 
-type staffAccount struct {
-	Name         string    `bson:"_id"`
-	Role         string    `bson:"role"`
-	PasswordHash string    `bson:"password_hash"`
-	TOTPSealed   []byte    `bson:"totp_sealed"`
-	Disabled     bool      `bson:"disabled,omitempty"`
-	CreatedAt    time.Time `bson:"created_at"`
-	CreatedBy    string    `bson:"created_by,omitempty"`
-	// Epoch grows with every change that must end the member's sessions
-	// (disabled, new TOTP secret); a session remembers the one it began in.
-	Epoch int `bson:"epoch"`
-}
-
-func (a staffAccount) member() contract.StaffMember {
+func member(a domain.StaffAccount) contract.StaffMember {
 	return contract.StaffMember{Name: a.Name, Role: a.Role, Disabled: a.Disabled, CreatedAt: a.CreatedAt, CreatedBy: a.CreatedBy}
-}
-
-type staffSession struct {
-	ID        string    `bson:"_id"`
-	Name      string    `bson:"name"`
-	Epoch     int       `bson:"epoch"`
-	CSRF      string    `bson:"csrf"`
-	CreatedAt time.Time `bson:"created_at"`
-	LastSeen  time.Time `bson:"last_seen"`
-	IP        string    `bson:"ip,omitempty"`
 }
 
 var staffName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,31}$`)
@@ -116,8 +87,8 @@ func randomPassword(n int) string {
 	return string(b)
 }
 
-func (s *Staff) credentials(a staffAccount, password string, secret []byte) contract.StaffCredentials {
-	return contract.StaffCredentials{StaffMember: a.member(), Password: password,
+func (s *Staff) credentials(a domain.StaffAccount, password string, secret []byte) contract.StaffCredentials {
+	return contract.StaffCredentials{StaffMember: member(a), Password: password,
 		TOTPSecret: totpEncoding.EncodeToString(secret), OTPAuthURI: OTPAuthURI(s.Issuer, a.Name, secret)}
 }
 
@@ -136,13 +107,13 @@ func (s *Staff) Create(ctx context.Context, by string, req contract.StaffCreateR
 	}
 	password, secret := randomPassword(s.Limits.passwordLen), make([]byte, 20)
 	_, _ = rand.Read(secret)
-	a := staffAccount{Name: req.Name, Role: req.Role, PasswordHash: s.Hasher.Hash(password), TOTPSealed: s.seal(req.Name, secret),
+	a := domain.StaffAccount{Name: req.Name, Role: req.Role, PasswordHash: s.Hasher.Hash(password), TOTPSealed: s.seal(req.Name, secret),
 		CreatedAt: s.now(), CreatedBy: by}
-	if _, err := s.Accounts.InsertOne(ctx, a); err != nil {
-		if mongox.IsDuplicate(err) {
+	if err := s.Accounts.Create(ctx, a); err != nil {
+		if errors.Is(err, contract.ErrExists) {
 			return contract.StaffCredentials{}, contract.FieldError("name", "A staff member of this name exists.")
 		}
-		return contract.StaffCredentials{}, mongox.Wrap("staff insert", err)
+		return contract.StaffCredentials{}, err
 	}
 	return s.credentials(a, password, secret), nil
 }
@@ -157,37 +128,29 @@ func (s *Staff) Reset(ctx context.Context, name string) (contract.StaffCredentia
 	password, secret := randomPassword(s.Limits.passwordLen), make([]byte, 20)
 	_, _ = rand.Read(secret)
 	a.PasswordHash, a.TOTPSealed, a.Epoch, a.Disabled = s.Hasher.Hash(password), s.seal(name, secret), a.Epoch+1, false
-	if _, err := s.Accounts.ReplaceOne(ctx, bson.M{"_id": name}, a); err != nil {
-		return contract.StaffCredentials{}, mongox.Wrap("staff reset", err)
+	if err := s.Accounts.Replace(ctx, a); err != nil {
+		return contract.StaffCredentials{}, err
 	}
 	return s.credentials(a, password, secret), nil
 }
 
-func (s *Staff) account(ctx context.Context, name string) (staffAccount, error) {
-	var a staffAccount
-	err := s.Accounts.FindOne(ctx, bson.M{"_id": name}).Decode(&a)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+func (s *Staff) account(ctx context.Context, name string) (domain.StaffAccount, error) {
+	a, err := s.Accounts.Get(ctx, name)
+	if errors.Is(err, contract.ErrNotFound) {
 		return a, contract.Errorf(contract.NotFound, "No staff member of this name.")
 	}
-	if err != nil {
-		return a, mongox.Wrap("staff find", err)
-	}
-	return a, nil
+	return a, err
 }
 
 // List is every staff account by name.
 func (s *Staff) List(ctx context.Context) (contract.StaffList, error) {
-	cur, err := s.Accounts.Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	all, err := s.Accounts.List(ctx)
 	if err != nil {
-		return contract.StaffList{}, mongox.Wrap("staff list", err)
-	}
-	var all []staffAccount
-	if err := cur.All(ctx, &all); err != nil {
-		return contract.StaffList{}, mongox.Wrap("staff list", err)
+		return contract.StaffList{}, err
 	}
 	out := contract.StaffList{Staff: []contract.StaffMember{}}
 	for _, a := range all {
-		out.Staff = append(out.Staff, a.member())
+		out.Staff = append(out.Staff, member(a))
 	}
 	return out, nil
 }
@@ -220,10 +183,10 @@ func (s *Staff) Update(ctx context.Context, by string, req contract.StaffUpdateR
 		a.TOTPSealed = s.seal(a.Name, secret)
 		a.Epoch++
 	}
-	if _, err := s.Accounts.ReplaceOne(ctx, bson.M{"_id": a.Name}, a); err != nil {
-		return contract.StaffCredentials{}, mongox.Wrap("staff update", err)
+	if err := s.Accounts.Replace(ctx, a); err != nil {
+		return contract.StaffCredentials{}, err
 	}
-	out := contract.StaffCredentials{StaffMember: a.member()}
+	out := contract.StaffCredentials{StaffMember: member(a)}
 	if secret != nil {
 		out = s.credentials(a, "", secret)
 	}
@@ -322,12 +285,11 @@ func (s *Staff) Login(ctx context.Context, req contract.StaffLoginRequest, clien
 	if ok {
 		// A code is good once: a second sign-in with it (a shoulder-surfed
 		// code) is a failure.
-		_, err := s.UsedCodes.InsertOne(ctx, bson.M{"_id": a.Name + "#" + uintString(counter), "at": s.now()})
-		if mongox.IsDuplicate(err) {
-			ok = false
-		} else if err != nil {
-			return contract.StaffSession{}, mongox.Wrap("staff code", err)
+		first, err := s.UsedCodes.Use(ctx, a.Name+"#"+uintString(counter), s.now())
+		if err != nil {
+			return contract.StaffSession{}, err
 		}
+		ok = first
 	}
 	if !ok {
 		s.record(ctx, name, "sign-in failed", client)
@@ -338,9 +300,9 @@ func (s *Staff) Login(ctx context.Context, req contract.StaffLoginRequest, clien
 	}
 	_, _ = s.Ledger.Append(context.WithoutCancel(ctx), key, func(domain.Tail, time.Time) (string, error) { return staffOK, nil })
 	token := randomToken(32)
-	ss := staffSession{ID: tokenDigest(token), Name: a.Name, Epoch: a.Epoch, CSRF: randomToken(32), CreatedAt: s.now(), LastSeen: s.now(), IP: client.IP}
-	if _, err := s.Sessions.InsertOne(ctx, ss); err != nil {
-		return contract.StaffSession{}, mongox.Wrap("staff session", err)
+	ss := domain.StaffSession{ID: tokenDigest(token), Name: a.Name, Epoch: a.Epoch, CSRF: randomToken(32), CreatedAt: s.now(), LastSeen: s.now(), IP: client.IP}
+	if err := s.Sessions.Insert(ctx, ss); err != nil {
+		return contract.StaffSession{}, err
 	}
 	s.record(ctx, a.Name, "sign-in", client)
 	return contract.StaffSession{Token: token, Name: a.Name, Role: a.Role, CSRF: ss.CSRF, ExpiresAt: ss.CreatedAt.Add(s.Limits.SessionTTL)}, nil
@@ -383,13 +345,12 @@ func (s *Staff) Session(ctx context.Context, req contract.StaffSessionRequest) (
 	if req.Token == "" || len(req.Token) > 128 {
 		return contract.StaffSession{}, sessionGone()
 	}
-	var ss staffSession
-	err := s.Sessions.FindOne(ctx, bson.M{"_id": tokenDigest(req.Token)}).Decode(&ss)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	ss, err := s.Sessions.Get(ctx, tokenDigest(req.Token))
+	if errors.Is(err, contract.ErrNotFound) {
 		return contract.StaffSession{}, sessionGone()
 	}
 	if err != nil {
-		return contract.StaffSession{}, mongox.Wrap("staff session", err)
+		return contract.StaffSession{}, err
 	}
 	now := s.now()
 	if now.Sub(ss.CreatedAt) > s.Limits.SessionTTL || now.Sub(ss.LastSeen) > s.Limits.IdleTTL {
@@ -400,8 +361,8 @@ func (s *Staff) Session(ctx context.Context, req contract.StaffSessionRequest) (
 		return contract.StaffSession{}, sessionGone()
 	}
 	if now.Sub(ss.LastSeen) >= s.Limits.touchEvery {
-		if _, err := s.Sessions.UpdateOne(ctx, bson.M{"_id": ss.ID}, bson.M{"$set": bson.M{"last_seen": now}}); err != nil {
-			return contract.StaffSession{}, mongox.Wrap("staff session touch", err)
+		if err := s.Sessions.Touch(ctx, ss.ID, now); err != nil {
+			return contract.StaffSession{}, err
 		}
 	}
 	return contract.StaffSession{Name: a.Name, Role: a.Role, CSRF: ss.CSRF, ExpiresAt: ss.CreatedAt.Add(s.Limits.SessionTTL)}, nil
@@ -409,94 +370,57 @@ func (s *Staff) Session(ctx context.Context, req contract.StaffSessionRequest) (
 
 // Logout ends the session of token.
 func (s *Staff) Logout(ctx context.Context, req contract.StaffSessionRequest) error {
-	if _, err := s.Sessions.DeleteOne(ctx, bson.M{"_id": tokenDigest(req.Token)}); err != nil {
-		return mongox.Wrap("staff logout", err)
-	}
-	return nil
-}
-
-type auditDoc struct {
-	ID                    string `bson:"_id"`
-	contract.AdminAudited `bson:",inline"`
+	return s.Sessions.Delete(ctx, tokenDigest(req.Token))
 }
 
 // record writes a sign-in event of auth's own to the audit trail; a
 // failure to record is logged by the caller's metrics, never fatal to the
 // answer (the attempt is in the ledger either way).
 func (s *Staff) record(ctx context.Context, name, action string, client contract.Client) {
-	_, _ = s.Audit.InsertOne(context.WithoutCancel(ctx), auditDoc{ID: uuid.NewString(), AdminAudited: contract.AdminAudited{
+	_ = s.Audit.Add(context.WithoutCancel(ctx), contract.AuditEntry{ID: uuid.NewString(), AdminAudited: contract.AdminAudited{
 		Admin: name, Method: "POST", Path: "/console/login", Route: "/console/login", ClientIP: client.IP,
 		UserAgent: client.UserAgent, At: s.now(), Action: action,
 	}})
 }
 
 // Audited stores one admin.audited event from the stream, once per event
-// id (a redelivery is a duplicate insert, ignored).
+// id (a redelivery changes nothing).
 func (s *Staff) Audited(ctx context.Context, id string, a contract.AdminAudited) error {
-	_, err := s.Audit.InsertOne(ctx, auditDoc{ID: id, AdminAudited: a})
-	if err != nil && !mongox.IsDuplicate(err) {
-		return mongox.Wrap("audit insert", err)
-	}
-	return nil
+	return s.Audit.Add(ctx, contract.AuditEntry{ID: id, AdminAudited: a})
 }
 
 // AuditAbout is every staff action about userID, oldest first, for the
-// user's export. A filter on user_id scans on FerretDB: an export runs at
-// most once an hour per account.
+// user's export.
 func (s *Staff) AuditAbout(ctx context.Context, userID int64) ([]contract.ExportAuditRow, error) {
-	cur, err := s.Audit.Find(ctx, bson.D{{Key: "user_id", Value: userID}}, options.Find().SetSort(bson.D{{Key: "at", Value: 1}}))
+	entries, err := s.Audit.About(ctx, userID)
 	if err != nil {
-		return nil, mongox.Wrap("audit read", err)
+		return nil, err
 	}
-	var docs []auditDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mongox.Wrap("audit read", err)
-	}
-	out := make([]contract.ExportAuditRow, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, contract.ExportAuditRow{Admin: d.Admin, Method: d.Method, Path: d.Path, At: d.At})
+	out := make([]contract.ExportAuditRow, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, contract.ExportAuditRow{Admin: e.Admin, Method: e.Method, Path: e.Path, At: e.At})
 	}
 	return out, nil
 }
 
-// AuditList is the trail, newest first, filtered.
+// AuditList is the trail, newest first, filtered. The text is matched
+// here, over up to four times the entries asked for.
 func (s *Staff) AuditList(ctx context.Context, req contract.AuditListRequest) (contract.AuditList, error) {
-	f := bson.M{}
-	if req.Admin != "" {
-		f["admin"] = req.Admin
-	}
-	if req.UserID != 0 {
-		f["user_id"] = req.UserID
-	}
-	at := bson.M{}
-	if !req.Since.IsZero() {
-		at["$gte"] = req.Since
-	}
-	if !req.Until.IsZero() {
-		at["$lt"] = req.Until
-	}
-	if len(at) > 0 {
-		f["at"] = at
-	}
 	limit := req.Limit
 	if limit <= 0 || limit > 5000 {
 		limit = 500
 	}
-	cur, err := s.Audit.Find(ctx, f, options.Find().SetSort(bson.D{{Key: "at", Value: -1}}).SetLimit(int64(limit)*4))
+	entries, err := s.Audit.Find(ctx, domain.AuditFilter{Admin: req.Admin, UserID: req.UserID, Since: req.Since, Until: req.Until}, limit*4)
 	if err != nil {
-		return contract.AuditList{}, mongox.Wrap("audit list", err)
-	}
-	var docs []auditDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return contract.AuditList{}, mongox.Wrap("audit list", err)
+		return contract.AuditList{}, err
 	}
 	out := contract.AuditList{Entries: []contract.AuditEntry{}}
 	text := strings.ToLower(req.Text)
-	for _, d := range docs {
-		if text != "" && !strings.Contains(strings.ToLower(d.Path+" "+d.Action+" "+d.ClientIP), text) {
+	for _, e := range entries {
+		if text != "" && !strings.Contains(strings.ToLower(e.Path+" "+e.Action+" "+e.ClientIP), text) {
 			continue
 		}
-		out.Entries = append(out.Entries, contract.AuditEntry{ID: d.ID, AdminAudited: d.AdminAudited})
+		out.Entries = append(out.Entries, e)
 		if len(out.Entries) == limit {
 			break
 		}

@@ -23,8 +23,8 @@ func newStaffFixture(t *testing.T) (*fixture, *Staff) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &Staff{Accounts: db.Collection("auth_staff"), Sessions: db.Collection("auth_staff_sessions"), UsedCodes: db.Collection("auth_staff_codes"),
-		Audit: db.Collection("auth_audit"), Ledger: adapters.NewCounters(mongox.NewLedger(db.Collection("auth_staff_ledger"), f.clock)),
+	st := &Staff{Accounts: adapters.NewStaffAccounts(db.Collection("auth_staff")), Sessions: adapters.NewStaffSessions(db.Collection("auth_staff_sessions")),
+		UsedCodes: adapters.NewUsedCodes(db.Collection("auth_staff_codes")), Audit: adapters.NewAuditTrail(db.Collection("auth_audit")), Ledger: adapters.NewCounters(mongox.NewLedger(db.Collection("auth_staff_ledger"), f.clock)),
 		Hasher: f.svc.Hasher, Box: box, Issuer: "DOSS", Now: f.clock, Limits: DefaultStaffLimits()}
 	return f, st
 }
@@ -198,7 +198,7 @@ func TestStaffSessions(t *testing.T) {
 	}
 	// Secrets at rest: the password is a hash, the TOTP secret sealed.
 	var raw bson.M
-	if err := st.Accounts.FindOne(ctx, bson.M{"_id": "sam"}).Decode(&raw); err != nil {
+	if err := f.db.Collection("auth_staff").FindOne(ctx, bson.M{"_id": "sam"}).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range raw {

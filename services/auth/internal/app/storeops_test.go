@@ -53,10 +53,10 @@ func (f *fixture) monitored() *opCounter {
 	f.t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	db := client.Database(f.db.Name())
 	s := f.svc
-	s.Accounts = mongox.NewVersioned[Account](db.Collection("auth_accounts"))
-	s.OTPs = mongox.NewVersioned[OTP](db.Collection("auth_otps"))
+	s.Accounts = adapters.NewChains[Account](db.Collection("auth_accounts"))
+	s.OTPs = adapters.NewChainedCodes(db.Collection("auth_otps"))
 	s.Claims, s.Sessions = adapters.NewClaims(db.Collection("auth_claims")), adapters.NewSessions(db.Collection("auth_sessions"), db.Collection("auth_session_revocations"))
-	s.Challenges, s.PINLocks = db.Collection("auth_challenges"), db.Collection("auth_pin_locks")
+	s.Challenges = adapters.NewChallenges(db.Collection("auth_challenges"))
 	s.Ledger = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ledger"), f.clock))
 	s.IDs = adapters.NewCounters(mongox.NewLedger(db.Collection("auth_ids"), f.clock))
 	return c

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // Support: what staff see of one account and the two ways they get a user
@@ -46,14 +45,14 @@ func (s *Service) findUser(ctx context.Context, req contract.AdminUserRequest) (
 		}
 		owner, err = s.claimOwner(ctx, "phone:"+phone)
 	}
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return Account{}, noUser()
 	}
 	if err != nil {
 		return Account{}, err
 	}
 	acc, err := s.account(ctx, owner)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !acc.Active) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && !acc.Active) {
 		return Account{}, noUser()
 	}
 	return acc, err

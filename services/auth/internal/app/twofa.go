@@ -3,62 +3,35 @@ package app
 import (
 	"context"
 	"errors"
-	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
-// challenge is a step waiting for a code sent by SMS: a login with 2FA on
-// (purpose PurposeLogin2FA) or a pending change of telephone and/or 2FA
-// setting (PurposeProfile2FA). It is written once and answered by exactly
-// the code OTPID names; that code's own ledgers (see checkCode) cap its
-// checks and make it single use, which makes the challenge single use.
-type challenge struct {
-	ID      string `bson:"_id"`
-	Purpose string `bson:"purpose"`
-	UUID    string `bson:"uuid"`
-	UserID  int64  `bson:"user_id"`
-	// Phone is where the code went: the account's number for a login or a
-	// 2FA switch, the wanted number for a telephone change.
-	Phone string `bson:"phone"`
-	OTPID string `bson:"otp_id"`
-	// Stamp is the secret the challenge was granted under (secretStamp).
-	Stamp     string    `bson:"stamp"`
-	Device    string    `bson:"device,omitempty"`
-	TwoFA     *bool     `bson:"two_fa,omitempty"`
-	CreatedAt time.Time `bson:"created_at"`
-	ExpiresAt time.Time `bson:"expires_at"`
-}
-
 // issueChallenge sends a code to phone and records what it will confirm.
-func (s *Service) issueChallenge(ctx context.Context, field string, ch challenge) (challenge, string, error) {
+func (s *Service) issueChallenge(ctx context.Context, field string, ch domain.Challenge) (domain.Challenge, string, error) {
 	code, otpID, err := s.sendCode(ctx, field, contract.ChannelSMS, ch.Purpose, ch.Phone, ch.UUID, s.Limits.TwoFACodeLength)
 	if err != nil {
 		return ch, "", err
 	}
 	now := s.now()
 	ch.ID, ch.OTPID, ch.CreatedAt, ch.ExpiresAt = randomID(), otpID, now, now.Add(s.Limits.CodeTTL)
-	if _, err := s.Challenges.InsertOne(ctx, ch); err != nil {
-		return ch, "", mongox.Wrap("challenge insert", err)
+	if err := s.Challenges.Insert(ctx, ch); err != nil {
+		return ch, "", err
 	}
 	return ch, code, nil
 }
 
 // answer checks code against the challenge's own code.
-func (s *Service) answer(ctx context.Context, field string, ch challenge, code string) error {
-	return s.checkCode(ctx, field, ch.Purpose, ch.Phone, code, func() (OTP, error) {
+func (s *Service) answer(ctx context.Context, field string, ch domain.Challenge, code string) error {
+	return s.checkCode(ctx, field, ch.Purpose, ch.Phone, code, func() (domain.OTP, error) {
 		return s.otpByID(ctx, ch.Purpose, ch.Phone, ch.OTPID)
 	})
 }
 
 // startLogin2FA sends the second factor of a login whose PIN was right.
 func (s *Service) startLogin2FA(ctx context.Context, acc Account, device string) (string, error) {
-	ch, _, err := s.issueChallenge(ctx, "phone", challenge{
+	ch, _, err := s.issueChallenge(ctx, "phone", domain.Challenge{
 		Purpose: contract.PurposeLogin2FA, UUID: acc.UUID, UserID: acc.UserID, Phone: acc.Phone,
 		Stamp: secretStamp(acc.PINHash), Device: device,
 	})
@@ -82,19 +55,18 @@ func (s *Service) LoginVerifyOTP(ctx context.Context, req contract.LoginVerifyOT
 		return contract.Session{}, err
 	}
 	dead := contract.FieldError("challenge", "This login has expired. Please log in again.")
-	var ch challenge
-	err := s.Challenges.FindOne(ctx, bson.M{"_id": req.Challenge, "purpose": contract.PurposeLogin2FA}).Decode(&ch)
-	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
+	ch, err := s.Challenges.Get(ctx, req.Challenge, contract.PurposeLogin2FA)
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
 		return contract.Session{}, dead
 	}
 	if err != nil {
-		return contract.Session{}, mongox.Wrap("challenge find", err)
+		return contract.Session{}, err
 	}
 	if err := s.answer(ctx, "otp", ch, req.OTP); err != nil {
 		return contract.Session{}, err
 	}
 	acc, err := s.account(ctx, ch.UUID)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && (!acc.Active || acc.Phone != ch.Phone || secretStamp(acc.PINHash) != ch.Stamp)) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && (!acc.Active || acc.Phone != ch.Phone || secretStamp(acc.PINHash) != ch.Stamp)) {
 		return contract.Session{}, dead
 	}
 	if err != nil {
@@ -132,7 +104,7 @@ func (s *Service) TwoFAStart(ctx context.Context, p contract.Principal, req cont
 	if phone == acc.Phone && want == nil {
 		return contract.TwoFAStartReply{Telephone: acc.Phone}, nil
 	}
-	_, code, err := s.issueChallenge(ctx, "telephone", challenge{
+	_, code, err := s.issueChallenge(ctx, "telephone", domain.Challenge{
 		Purpose: contract.PurposeProfile2FA, UUID: acc.UUID, UserID: acc.UserID, Phone: phone,
 		Stamp: secretStamp(acc.PINHash), TwoFA: want,
 	})
@@ -173,7 +145,7 @@ func (s *Service) TwoFAVerify(ctx context.Context, p contract.Principal, req con
 	s.touch(ctx, p)
 	invalid := contract.FieldError("otp", "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 	ch, err := s.pendingChange(ctx, acc.UUID)
-	if errors.Is(err, mongox.ErrNotFound) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && !s.now().Before(ch.ExpiresAt)) {
 		return contract.TwoFAVerifyReply{}, invalid
 	}
 	if err != nil {
@@ -220,17 +192,8 @@ func (s *Service) TwoFAVerify(ctx context.Context, p contract.Principal, req con
 }
 
 // pendingChange is the account's newest telephone/2FA change challenge.
-func (s *Service) pendingChange(ctx context.Context, uuid string) (challenge, error) {
-	var ch challenge
-	err := s.Challenges.FindOne(ctx, bson.M{"uuid": uuid, "purpose": contract.PurposeProfile2FA},
-		options.FindOne().SetSort(bson.D{{Key: "created_at", Value: -1}})).Decode(&ch)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return ch, mongox.ErrNotFound
-	}
-	if err != nil {
-		return ch, mongox.Wrap("challenge find", err)
-	}
-	return ch, nil
+func (s *Service) pendingChange(ctx context.Context, uuid string) (domain.Challenge, error) {
+	return s.Challenges.Newest(ctx, uuid, contract.PurposeProfile2FA)
 }
 
 // caller is the active account of the principal, who may only act on

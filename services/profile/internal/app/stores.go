@@ -2,17 +2,18 @@ package app
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
 )
 
-// ErrNotFound is a store's answer for a key it holds nothing under.
-var ErrNotFound = errors.New("not found")
-
-// ErrExists is a store's refusal to create what it already holds.
-var ErrExists = errors.New("already exists")
+// ErrNotFound is a store's answer for a key it holds nothing under, and
+// ErrExists its refusal to create what it already holds: the pair every
+// service's stores share (see contract.ErrNotFound).
+var (
+	ErrNotFound = contract.ErrNotFound
+	ErrExists   = contract.ErrExists
+)
 
 // Profiles keeps one profile per user. Concurrent updates of one profile
 // must not lose each other: Update re-applies change to the newest state

@@ -6,18 +6,19 @@ package wallet
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
 )
 
-// ErrNotFound is a store's answer for a key it holds nothing under.
-var ErrNotFound = errors.New("not found")
-
-// ErrExists is a store's refusal to create what it already holds.
-var ErrExists = errors.New("already exists")
+// ErrNotFound is a store's answer for a key it holds nothing under, and
+// ErrExists its refusal to create what it already holds: the pair every
+// service's stores share (see contract.ErrNotFound).
+var (
+	ErrNotFound = contract.ErrNotFound
+	ErrExists   = contract.ErrExists
+)
 
 // Postings keeps wallet and order postings, each stored once by its id.
 type Postings interface {
