@@ -40,3 +40,8 @@ func TestCounters(t *testing.T) {
 		return func() app.Counters { return adapters.NewCounters(mongox.NewLedger(c, nil)) }
 	})
 }
+
+func TestNames(t *testing.T) {
+	collection := store(t)
+	storetest.Names(t, func(t *testing.T) app.NameStore { return adapters.NewVersionedNames(collection(t)) })
+}
