@@ -16,9 +16,6 @@ import (
 // FerretDB v1 and so a cost that grows with the data. The list may only
 // shrink: a new scan on any request path fails the test below.
 var remainingScans = map[string]string{
-	// Versioned.Get falls back to a sorted query when a key has no head
-	// yet: confirm_pin's names() can race the profile's creation.
-	"find profile_profiles {key}": "register (confirm_pin reads the names before profile wrote them)",
 	// A user's live sessions, for the account view and the sessions list.
 	"find auth_sessions {expires_at, user_id}": "account, sessions",
 	// FerretDB v1 uses its _id index only for {_id: <string>} alone; these
