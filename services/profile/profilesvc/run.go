@@ -123,6 +123,10 @@ func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, do
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), c.Log, profiles.Collection(), lists)
 	profiles.RelayTo(relay)
+	// Names set before their changes were announced reach auth once.
+	if err := profiles.AnnounceNamesOnce(ctx, app.AnnounceStoredNames); err != nil {
+		return service.Parts{}, err
+	}
 	return service.Parts{
 		Endpoints: routes(svc, js),
 		Consumers: []events.ConsumerConfig{

@@ -229,6 +229,16 @@ func namesChanged(ctx context.Context, before Profile, p *Profile) ([]contract.E
 	return []contract.Event{ev}, nil
 }
 
+// AnnounceStoredNames is the first announcement of names stored before
+// their changes were announced (NamesVersion 0), for a one-time backfill;
+// nothing for a profile without names or whose names were announced.
+func AnnounceStoredNames(ctx context.Context, p *Profile) ([]contract.Event, error) {
+	if p.NamesVersion != 0 {
+		return nil, nil
+	}
+	return namesChanged(ctx, Profile{}, p)
+}
+
 func (s *Service) now() time.Time {
 	if s.Now != nil {
 		return s.Now().UTC()
