@@ -66,13 +66,15 @@ var BusUsers = []BusUser{
 		Objects: []string{BucketProfileUploads, BucketDocumentsUploads},
 	},
 	{
+		// Auth calls no service: profile calls auth, and what auth needs
+		// of profile (the names a login answers with) comes by events.
 		Name: ServiceAuth, Serves: true,
-		Calls:   []string{ProfileGet, ProfilePassRevoke},
 		Emits:   []string{"events.auth.>", EventSubject(EventNotificationWanted)},
 		Streams: append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
 		KV:      []string{BucketRevokedSessions},
-		// It keeps the audit trail from admin.audited (the console's) and
-		// runs the erasure saga's reports: durable consumers.
+		// It keeps the audit trail from admin.audited (the console's),
+		// the names from profile.names_changed, and runs the erasure
+		// saga's reports: durable consumers.
 		DeadLetters: true,
 	},
 	{

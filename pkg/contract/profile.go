@@ -43,6 +43,17 @@ type ProfileUpdated struct {
 	UUID   string `json:"uuid"`
 }
 
+// ProfileNamesChanged is a profile's names after a change. Version counts
+// the profile's name changes (1 for the first): of two events, the
+// higher version is the newer, whatever order they arrive in.
+type ProfileNamesChanged struct {
+	UserID    int64  `json:"user_id"`
+	UUID      string `json:"uuid"`
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Version   int64  `json:"version"`
+}
+
 // UpdateEmailRequest changes the caller's email; LastEmail must be the
 // current one.
 type UpdateEmailRequest struct {

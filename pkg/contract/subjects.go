@@ -164,8 +164,11 @@ const (
 	EventNotifierAccountErased    = "notifier.account_erased"
 
 	EventProfileUpdated = "profile.updated"
-	EventWalletPosted   = "wallet.posted"
-	EventOrderPosted    = "orders.posted"
+	// EventProfileNamesChanged carries a profile's new names to auth,
+	// which answers logins with them without asking profile.
+	EventProfileNamesChanged = "profile.names_changed"
+	EventWalletPosted        = "wallet.posted"
+	EventOrderPosted         = "orders.posted"
 
 	EventDocumentAdded    = "documents.added"
 	EventDocumentDeleted  = "documents.deleted"
@@ -184,10 +187,12 @@ const (
 const (
 	DurableAuthAudit        = "auth-audit"     // admin.audited into auth's audit trail
 	DurableAuthDeletions    = "auth-deletions" // the erased parts of a deletion
+	DurableAuthNames        = "auth-names"     // profile.names_changed into auth's copy of the names
 	DurableProfileAccounts  = "profile-accounts"
 	DurableProfileDocuments = "profile-documents"
 	DurableProfileObjects   = "profile-objects"
 	DurableProfileErasure   = "profile-erasure"
+	DurableProfileDeletions = "profile-deletions" // a deletion request revokes the passes
 	DurableProfilePostings  = "profile-postings"
 	DurableDocumentsObjects = "documents-objects"
 	DurableDocumentsErasure = "documents-erasure"

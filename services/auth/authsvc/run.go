@@ -48,7 +48,6 @@ type settings struct {
 func readSettings(getenv func(string) string) (settings, error) {
 	e := config.New(getenv)
 	c := e.ReadCommon()
-	e.RequireBusSigner(c) // it reads the profile of whoever logs in
 	dev := c.Dev()
 	s := settings{
 		common:     c,
@@ -173,6 +172,7 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 	accounts := adapters.NewChains[app.Account](db.Collection("auth_accounts"))
 	codes := adapters.NewChainedCodes(db.Collection("auth_otps"))
 	challenges := adapters.NewChallenges(db.Collection("auth_challenges"))
+	names := adapters.NewVersionedNames(db.Collection("auth_names"))
 	svc := &app.Service{
 		Accounts:   accounts,
 		OTPs:       codes,
@@ -189,18 +189,19 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		Dev:        s.common.Dev(),
 		Now:        time.Now,
 		Revoked:    revocations{kv: kv},
-		NATS:       c.NC,
+		Names:      names,
 		Observe:    budgetLog{log: log},
 		Deletions:  mongox.NewVersioned[app.Deletion](db.Collection("auth_deletions")),
 		// Only deletions in flight: the deletion loop reads all of it.
 		DeletionsDue: db.Collection("auth_deletions_due"),
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, codes, challenges, svc.Ledger, svc.IDs, svc.Deletions, svc.Sessions} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, codes, challenges, svc.Ledger, svc.IDs, svc.Deletions, svc.Sessions, names} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return service.Parts{}, err
 		}
 	}
-	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, accounts.Collection(), codes.Collection(), svc.Deletions.Collection())
+	// The names' chains hold no events: the relay only sweeps them.
+	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, accounts.Collection(), codes.Collection(), svc.Deletions.Collection(), names.Collection())
 	accounts.RelayTo(relay)
 	codes.RelayTo(relay)
 	svc.Deletions.RelayTo(relay)
@@ -220,6 +221,8 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 				// the deletion loop asks the services again after that.
 				MaxDeliver: 50, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute},
 			},
+			// The names a login answers with, as profile announces them.
+			{Durable: contract.DurableAuthNames, Subjects: []string{contract.EventProfileNamesChanged}, Handler: svc.HandleNamesEvent},
 		},
 		Loops: []func(context.Context){
 			relay.Run,

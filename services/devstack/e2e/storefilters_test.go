@@ -16,9 +16,6 @@ import (
 // FerretDB v1 and so a cost that grows with the data. The list may only
 // shrink: a new scan on any request path fails the test below.
 var remainingScans = map[string]string{
-	// Versioned.Get falls back to a sorted query when a key has no head
-	// yet: confirm_pin's names() can race the profile's creation.
-	"find profile_profiles {key}": "register (confirm_pin reads the names before profile wrote them)",
 	// FerretDB v1 uses its _id index only for {_id: <string>} alone; this
 	// names _id but reads the table: the review queue's numeric _id (a
 	// document's delete settles its queue entry).

@@ -58,8 +58,8 @@ func AsBusUser(name string, getenv func(string) string) func(string) string {
 				return v
 			}
 		case "DOSS_BUS_SIGNING_KEY":
-			if name == contract.ServiceNotifier {
-				return ""
+			if u, ok := contract.BusUserFor(name); ok && len(u.Calls) == 0 {
+				return "" // it calls no one (the notifier, auth)
 			}
 		}
 		return getenv(k)

@@ -123,6 +123,10 @@ func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, do
 	}
 	relay := mongox.NewRelay(events.NewPublisher(js), c.Log, profiles.Collection(), lists)
 	profiles.RelayTo(relay)
+	// Names set before their changes were announced reach auth once.
+	if err := profiles.AnnounceNamesOnce(ctx, app.AnnounceStoredNames); err != nil {
+		return service.Parts{}, err
+	}
 	return service.Parts{
 		Endpoints: routes(svc, js),
 		Consumers: []events.ConsumerConfig{
@@ -130,6 +134,9 @@ func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, do
 			{Durable: contract.DurableProfileDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
 			{Durable: contract.DurableProfileObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
 			{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.Wallet.HandlePosting},
+			// A deletion request kills the passes at once, days before the
+			// purge; auth does not ask for it.
+			{Durable: contract.DurableProfileDeletions, Subjects: []string{contract.EventAccountDeletionRequested}, Handler: svc.OnDeletionRequested, MaxDeliver: 50},
 			{Durable: contract.DurableProfileErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
 		},
 		Loops: []func(context.Context){relay.Run},

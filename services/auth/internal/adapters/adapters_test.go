@@ -142,3 +142,8 @@ func TestStaffStores(t *testing.T) {
 		storetest.AuditTrail(t, func(t *testing.T) app.AuditTrail { return adapters.NewAuditTrail(collection(t)) })
 	})
 }
+
+func TestNames(t *testing.T) {
+	collection := store(t)
+	storetest.Names(t, func(t *testing.T) app.NameStore { return adapters.NewVersionedNames(collection(t)) })
+}

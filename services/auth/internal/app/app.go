@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
@@ -162,8 +161,9 @@ type Service struct {
 	Dev     bool
 	Now     func() time.Time
 	Revoked RevocationList
-	NATS    *nats.Conn // for questions to other services; nil in unit tests
-	Observe Observer   // may be nil
+	// Names is auth's copy of the profile's names, for logins (names.go).
+	Names   NameStore
+	Observe Observer // may be nil
 
 	seen lastWrites
 

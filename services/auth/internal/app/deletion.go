@@ -16,7 +16,6 @@ import (
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
-	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // Account deletion. The request (PIN again) marks the account, ends every
@@ -104,11 +103,6 @@ func (s *Service) RequestDeletion(ctx context.Context, p contract.Principal, req
 	if !right {
 		return contract.AccountDeleteReply{}, contract.FieldError("pin", "The PIN is incorrect.")
 	}
-	// The account's passes die first, so that a failure here leaves the
-	// account as it was (the caller retries); the passes are only its own.
-	if err := s.revokePasses(ctx, acc); err != nil {
-		return contract.AccountDeleteReply{}, err
-	}
 	// The store keeps milliseconds; the event must name the same instant.
 	now := s.now().Truncate(time.Millisecond)
 	mark := accountDeletion{RequestedAt: now, PurgeAt: now.Add(max(0, s.Limits.DeletionGrace))}
@@ -121,6 +115,8 @@ func (s *Service) RequestDeletion(ctx context.Context, p contract.Principal, req
 		// The notice first: the relay publishes in order, so it is out
 		// before the purge (grace 0) can erase the account's records.
 		evs := s.notice(ctx, contract.ChannelEmail, a.Email, "account_deletion", a, map[string]string{"purge_at": mark.PurgeAt.Format("2 January 2006 15:04 MST")})
+		// The request's event is also profile's word to revoke the
+		// account's passes (auth calls no service).
 		return append(evs, s.event(ctx, contract.EventAccountDeletionRequested, contract.AccountDeletionRequested{
 			UserID: a.UserID, UUID: a.UUID, RequestedAt: mark.RequestedAt, PurgeAt: mark.PurgeAt,
 		})...), nil
@@ -137,17 +133,6 @@ func (s *Service) RequestDeletion(ctx context.Context, p contract.Principal, req
 		Deletion: contract.DeletionState{Status: contract.DeletionPending, RequestedAt: mark.RequestedAt, PurgeAt: mark.PurgeAt},
 		Revoked:  revoked,
 	}, nil
-}
-
-// revokePasses kills the account's identity passes at once (profile signs
-// and checks them), asking as the account's owner.
-func (s *Service) revokePasses(ctx context.Context, acc Account) error {
-	if s.NATS == nil {
-		return nil
-	}
-	ctx = natsx.WithCaller(ctx, natsx.Caller{Principal: contract.Principal{UserID: acc.UserID, UUID: acc.UUID}})
-	_, err := natsx.Call[struct{}, struct{}](ctx, s.NATS, contract.ProfilePassRevoke, struct{}{})
-	return err
 }
 
 // HandleDeletionEvent is auth's consumer of the saga: its own request,
@@ -415,7 +400,15 @@ func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDu
 	if err := s.Claims.Release(ctx, d.UUID, claims...); err != nil {
 		return err
 	}
-	return s.Accounts.Erase(ctx, d.UUID)
+	if err := s.Accounts.Erase(ctx, d.UUID); err != nil {
+		return err
+	}
+	// After the account: a names event handled meanwhile sees it gone
+	// (HandleNamesEvent).
+	if s.Names == nil {
+		return nil
+	}
+	return s.Names.Erase(ctx, d.UUID)
 }
 
 // DeletionsList is the admin API's view of the deletions, newest request

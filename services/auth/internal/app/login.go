@@ -10,7 +10,6 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
-	"github.com/dossapp/backend/pkg/natsx"
 
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
@@ -202,23 +201,6 @@ func (o *owners) forget(key string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	delete(o.m, key)
-}
-
-// names asks the profile service, which owns them, for the user's names.
-// A login never fails for want of them: after a short wait it goes on
-// without.
-func (s *Service) names(ctx context.Context, acc Account) (string, string) {
-	if s.NATS == nil {
-		return "", ""
-	}
-	ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	ctx = natsx.WithCaller(ctx, natsx.Caller{Principal: contract.Principal{UserID: acc.UserID, UUID: acc.UUID}})
-	p, err := natsx.Call[contract.ProfileGetRequest, contract.Profile](ctx, s.NATS, contract.ProfileGet, contract.ProfileGetRequest{})
-	if err != nil {
-		return "", ""
-	}
-	return p.FirstName, p.LastName
 }
 
 // AccountGet answers another service's question about an active account.

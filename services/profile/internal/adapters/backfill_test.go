@@ -10,7 +10,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
+	"github.com/dossapp/backend/services/profile/internal/app"
 	"github.com/dossapp/backend/services/profile/internal/wallet"
 )
 
@@ -136,5 +138,53 @@ func TestPostingStoredButNotListedIsListedOnRetry(t *testing.T) {
 	}
 	if ps, err := p.OfUser(ctx, 1); err != nil || len(ps) != 1 || ps[0].ID != lost.ID {
 		t.Fatalf("%+v %v", ps, err)
+	}
+}
+
+// Names stored before their changes were announced are announced once, as
+// version 1, so auth's copy gets them; profiles without names, or whose
+// names were announced, are left as they are, and a second start does
+// nothing.
+func TestNamesStoredBeforeTheirAnnouncementsAreAnnouncedOnce(t *testing.T) {
+	ctx := context.Background()
+	c := ferret(t)(t)
+	p := adapters.NewVersionedProfiles(c)
+	if err := p.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range []app.Profile{
+		{UserID: 1, UUID: "u1", FirstName: "Ada", LastName: "Lovelace"}, // as stored before
+		{UserID: 2, UUID: "u2"},
+		{UserID: 3, UUID: "u3", FirstName: "Grace", LastName: "Hopper", NamesVersion: 4},
+	} {
+		if err := p.Create(ctx, pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // two starts
+		if err := p.AnnounceNamesOnce(ctx, app.AnnounceStoredNames); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := mongox.NewVersioned[app.Profile](c).Find(ctx, bson.M{"key": bson.M{"$exists": true}}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var announced []contract.ProfileNamesChanged
+	for _, r := range recs {
+		for _, ev := range r.Events {
+			var d contract.ProfileNamesChanged
+			if err := ev.Decode(&d); err != nil || ev.Type != contract.EventProfileNamesChanged {
+				t.Fatalf("%s %v", ev.Type, err)
+			}
+			announced = append(announced, d)
+		}
+	}
+	want := contract.ProfileNamesChanged{UserID: 1, UUID: "u1", FirstName: "Ada", LastName: "Lovelace", Version: 1}
+	if len(announced) != 1 || announced[0] != want {
+		t.Fatalf("announced %+v, want only %+v", announced, want)
+	}
+	if got, err := p.Get(ctx, 1); err != nil || got.NamesVersion != 1 {
+		t.Fatalf("%+v %v", got, err)
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
+	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
@@ -65,4 +68,58 @@ func (v VersionedProfiles) Update(ctx context.Context, userID int64, change func
 
 func (v VersionedProfiles) Erase(ctx context.Context, userID int64) error {
 	return v.chain.Erase(ctx, profileKey(userID))
+}
+
+// namesMarker says AnnounceNamesOnce has run to its end.
+const namesMarker = "backfilled:names"
+
+// AnnounceNamesOnce has announce (app.AnnounceStoredNames) look at every
+// profile as it stands and store, as the profile's next version, the events
+// it returns: for the names set before their changes were announced, so
+// that auth, which answers logins from its own copy, gets them too. Once, at
+// a start (a scan of the heads, then a marker); replicas starting together
+// may both run it, and the second finds nothing left to announce.
+func (v VersionedProfiles) AnnounceNamesOnce(ctx context.Context, announce func(context.Context, *app.Profile) ([]contract.Event, error)) error {
+	c := v.chain.Collection()
+	err := c.FindOne(ctx, bson.M{"_id": namesMarker}).Err()
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return mongox.Wrap("names backfill", err)
+	}
+	cur, err := c.Find(ctx, bson.M{"_id": bson.M{"$regex": "@head$"}})
+	if err != nil {
+		return mongox.Wrap("names backfill", err)
+	}
+	var heads []struct {
+		ID    string      `bson:"_id"`
+		State app.Profile `bson:"head_state"`
+	}
+	if err := cur.All(ctx, &heads); err != nil {
+		return mongox.Wrap("names backfill", err)
+	}
+	nothing := errors.New("nothing to announce")
+	for _, h := range heads {
+		if evs, err := announce(ctx, &h.State); err != nil || len(evs) == 0 {
+			continue // read only to choose; the update below decides
+		}
+		key := strings.TrimSuffix(h.ID, "@head")
+		_, err := v.chain.Update(ctx, key, func(p *app.Profile) ([]contract.Event, error) {
+			evs, err := announce(ctx, p)
+			if err == nil && len(evs) == 0 {
+				return nil, nothing
+			}
+			return evs, err
+		})
+		if err != nil && !errors.Is(err, nothing) {
+			return err
+		}
+	}
+	// published keeps the relay's pass off it, no key the sweep.
+	_, err = c.InsertOne(ctx, bson.M{"_id": namesMarker, "published": true, "at": time.Now().UTC()})
+	if mongox.IsDuplicate(err) {
+		return nil
+	}
+	return mongox.Wrap("names backfill", err)
 }

@@ -266,11 +266,15 @@ func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)
 		if reflect.DeepEqual(*p, before) { // VerifiedDocuments is a slice
 			return nil, errUnchanged
 		}
+		names, err := namesChanged(ctx, before, p)
+		if err != nil {
+			return nil, err
+		}
 		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
 		if err != nil {
 			return nil, err
 		}
-		return []contract.Event{ev}, nil
+		return append(names, ev), nil
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -16,10 +16,13 @@ import (
 
 // Profile is the stored state of one user's profile.
 type Profile struct {
-	UserID              int64      `bson:"user_id"`
-	UUID                string     `bson:"uuid"`
-	FirstName           string     `bson:"first_name"`
-	LastName            string     `bson:"last_name"`
+	UserID    int64  `bson:"user_id"`
+	UUID      string `bson:"uuid"`
+	FirstName string `bson:"first_name"`
+	LastName  string `bson:"last_name"`
+	// NamesVersion counts the changes of the names, for the order of
+	// their profile.names_changed events (see namesChanged).
+	NamesVersion        int64      `bson:"names_version,omitempty"`
 	Email               string     `bson:"email"`
 	Phone               string     `bson:"phone"`
 	Image               *string    `bson:"image"`
@@ -206,6 +209,34 @@ func (s *Service) UpdateName(ctx context.Context, userID int64, req contract.Upd
 		return contract.Profile{}, err
 	}
 	return s.record(ctx, userID, func(p *Profile) { p.FirstName, p.LastName = first, last })
+}
+
+// namesChanged is what a change from before to p announces of the
+// names: nothing when they are the same; otherwise the change is counted
+// in p.NamesVersion and the new names go to auth, which answers logins
+// with its own copy rather than asking profile.
+func namesChanged(ctx context.Context, before Profile, p *Profile) ([]contract.Event, error) {
+	if p.FirstName == before.FirstName && p.LastName == before.LastName {
+		return nil, nil
+	}
+	p.NamesVersion = before.NamesVersion + 1
+	ev, err := events.New(ctx, contract.EventProfileNamesChanged, contract.ProfileNamesChanged{
+		UserID: p.UserID, UUID: p.UUID, FirstName: p.FirstName, LastName: p.LastName, Version: p.NamesVersion,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []contract.Event{ev}, nil
+}
+
+// AnnounceStoredNames is the first announcement of names stored before
+// their changes were announced (NamesVersion 0), for a one-time backfill;
+// nothing for a profile without names or whose names were announced.
+func AnnounceStoredNames(ctx context.Context, p *Profile) ([]contract.Event, error) {
+	if p.NamesVersion != 0 {
+		return nil, nil
+	}
+	return namesChanged(ctx, Profile{}, p)
 }
 
 func (s *Service) now() time.Time {

@@ -122,7 +122,12 @@ func (s *Service) record(ctx context.Context, userID int64, change func(*Profile
 // besides profile.updated, or refuses with an error (nothing is stored).
 func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Profile) ([]contract.Event, error)) (contract.Profile, error) {
 	p, err := s.Profiles.Update(ctx, userID, func(p *Profile) ([]contract.Event, error) {
+		before := *p
 		evs, err := change(p)
+		if err != nil {
+			return nil, err
+		}
+		names, err := namesChanged(ctx, before, p)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +135,7 @@ func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Pro
 		if err != nil {
 			return nil, err
 		}
-		return append(evs, ev), nil
+		return append(append(evs, names...), ev), nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		err = unavailable("profile update", err)

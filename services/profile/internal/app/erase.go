@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
@@ -40,4 +42,31 @@ func (s *Service) EraseAccount(ctx context.Context, due contract.AccountDeletion
 		return err
 	}
 	return s.Publish(ctx, ev)
+}
+
+// OnDeletionRequested revokes the passes of an account whose owner asked
+// for its deletion (auth's account_deletion_requested): from then on none
+// verifies. They are revoked as of the request or now, whichever is later,
+// so a clock behind auth's spares no pass issued before the request; a
+// redelivered event finds them revoked since the request and does nothing.
+func (s *Service) OnDeletionRequested(ctx context.Context, ev contract.Event) error {
+	var d contract.AccountDeletionRequested
+	if err := ev.Decode(&d); err != nil {
+		return errors.Join(events.ErrPermanent, err)
+	}
+	if d.UserID == 0 {
+		return nil
+	}
+	done, err := s.Passes.Store.RevokedAfter(ctx, d.UserID, d.RequestedAt)
+	if err != nil || done {
+		return err
+	}
+	return s.Passes.Store.Revoke(ctx, d.UserID, later(d.RequestedAt, s.now()))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -1,0 +1,123 @@
+package app_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
+	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/services/profile/internal/adapters"
+	"github.com/dossapp/backend/services/profile/internal/app"
+	"github.com/dossapp/backend/services/profile/internal/storetest"
+)
+
+// Each change of the names, and only that, announces them with the next
+// version (auth keeps the newest for its logins); a profile's other
+// changes announce none.
+func TestNameChangesAreAnnouncedInVersionOrder(t *testing.T) {
+	db := storetest.FerretDB(t)
+	ctx := context.Background()
+	profiles := db.Collection("profiles")
+	s := &app.Service{
+		Profiles: adapters.NewVersionedProfiles(profiles),
+		Accounts: func(_ context.Context, id int64) (contract.Account, error) {
+			return contract.Account{ID: id, UUID: "uuid-1", Email: "a@example.com"}, nil
+		},
+	}
+	for _, n := range []contract.UpdateNameRequest{
+		{FirstName: "Ada", LastName: "Lovelace"},
+		{FirstName: "Ada", LastName: "Lovelace"}, // the same again
+		{FirstName: "Grace", LastName: "Hopper"},
+	} {
+		if _, err := s.UpdateName(ctx, 1, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := mongox.NewVersioned[app.Profile](profiles).Find(ctx, bson.M{"key": "1"}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []contract.ProfileNamesChanged
+	for i := len(recs) - 1; i >= 0; i-- { // oldest first
+		for _, ev := range recs[i].Events {
+			if ev.Type != contract.EventProfileNamesChanged {
+				continue
+			}
+			var d contract.ProfileNamesChanged
+			if err := ev.Decode(&d); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, d)
+		}
+	}
+	want := []contract.ProfileNamesChanged{
+		{UserID: 1, UUID: "uuid-1", FirstName: "Ada", LastName: "Lovelace", Version: 1},
+		{UserID: 1, UUID: "uuid-1", FirstName: "Grace", LastName: "Hopper", Version: 2},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("announced %+v, want %+v", got, want)
+	}
+}
+
+// Auth's deletion request revokes the account's passes (auth asks
+// nothing of profile); a redelivery records no second revocation.
+func TestDeletionRequestRevokesThePasses(t *testing.T) {
+	db := storetest.FerretDB(t)
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Now().UTC()
+	revocations := db.Collection("revocations")
+	store := adapters.NewPasses(db.Collection("passes"), revocations, db.Collection("shown"), db.Collection("lists"))
+	if err := store.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := &app.Service{
+		Profiles: adapters.NewVersionedProfiles(db.Collection("profiles")),
+		Accounts: func(_ context.Context, id int64) (contract.Account, error) {
+			return contract.Account{ID: id, UUID: "uuid-1", Email: "a@example.com"}, nil
+		},
+		Passes: app.Passes{Keys: app.PassKeys{KeyID: "p1", Key: key}, Store: store, Photos: noLinks{}},
+		Now:    func() time.Time { return now },
+	}
+	if _, err := s.UpdateName(ctx, 1, contract.UpdateNameRequest{FirstName: "Jane", LastName: "Doe"}); err != nil {
+		t.Fatal(err)
+	}
+	issued, err := s.IssuePass(ctx, 1, contract.PassIssueRequest{Fields: []string{contract.PassFirstName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() contract.PassVerifyReply {
+		t.Helper()
+		r, err := s.VerifyPass(ctx, contract.PassVerifyRequest{Token: issued.Token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := verify(); !r.Valid {
+		t.Fatalf("before the request: %+v", r)
+	}
+	ev, err := events.New(ctx, contract.EventAccountDeletionRequested, contract.AccountDeletionRequested{
+		UserID: 1, UUID: "uuid-1", RequestedAt: now, PurgeAt: now.Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // delivered, then redelivered
+		if err := s.OnDeletionRequested(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := verify(); r.Valid || r.Reason != contract.PassRevoked {
+		t.Fatalf("after the request: %+v", r)
+	}
+	if n, err := revocations.CountDocuments(ctx, bson.M{"user_id": 1}); err != nil || n != 1 {
+		t.Fatalf("%d revocations (%v), want 1", n, err)
+	}
+}
