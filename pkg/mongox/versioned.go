@@ -291,3 +291,14 @@ func (v *Versioned[T]) Erase(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Settled is what Put and its head move leave for a key's first version
+// with no events pending: the record and the head, as documents to insert
+// in bulk (a seed of many keys at once, straight into the store).
+func Settled[T any](key string, state T, at time.Time) []any {
+	at = at.UTC()
+	return []any{
+		Record[T]{ID: recordID(key, 1), Key: key, Version: 1, State: state, Published: true, At: at},
+		head[T]{ID: headID(key), Version: 1, State: state, Published: true, At: at},
+	}
+}
