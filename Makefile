@@ -4,7 +4,7 @@ SHELL := /bin/bash
 MODULES := pkg pkg/embedded services/auth services/gateway services/notifier services/profile services/documents services/devstack deploy/check
 GO ?= go
 
-.PHONY: help run test admin bench fuzz lint fmt tidy build up down bus-keys images compose-test
+.PHONY: help run test admin seed bench fuzz lint fmt tidy build up down bus-keys images compose-test
 # `docker compose` (plugin) where there is one, else Debian's docker-compose.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 OFFLINE := $(COMPOSE) -f docker-compose.yml -f deploy/compose/offline.yml
@@ -17,6 +17,9 @@ run: ## the whole system in one process: embedded NATS, FerretDB, S3; gateway on
 
 test: ## unit and integration tests against real in-process NATS, FerretDB and S3
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...); done
+
+seed: ## grow make run's store to N seeded accounts (make seed N=100000; default 1000), straight into the stores in bulk; each logs in with phone +1415300000… and PIN 4829; stop make run first
+	cd services/devstack && DOSS_DATA_DIR="$${DOSS_DATA_DIR:-$(CURDIR)/.data}" $(GO) run ./seed -n $${N:-1000}
 
 bench: ## build every service, run each as a process beside a bare Echo+JWT baseline, print req/s p50 p99 vs the targets; results in docs/benchmarks.md
 	cd services/devstack && $(GO) run ./bench -out ../../docs/benchmarks.md

@@ -24,11 +24,15 @@ type Publisher interface {
 // mark publishes again, and JetStream drops the copy by Nats-Msg-Id.
 //
 // A record written in this process is published at once by its _id (see
-// Versioned.RelayTo). Finding the others takes a query on "published",
-// which FerretDB v1 answers by decoding the whole collection (34 ms a pass
-// at a few hundred accounts, growing with every one), so that full pass
-// runs only at start, every RecoverEvery (for records whose writer died
-// before publishing them), and on the next tick after a publish failed.
+// Versioned.RelayTo). The others (their writer died before publishing
+// them, or a publish failed) are found from the collection's outbox: a
+// marker each writer inserts before its record, removed once the record's
+// events are out (see outbox). A query on "published" would find them too,
+// but FerretDB v1 answers it by decoding the whole collection (34 ms a
+// pass at a few hundred accounts, 10-20% of a core at 6 000); the outbox
+// holds only what is not out yet, so a pass costs what is pending, not
+// what is stored. It runs at start, every RecoverEvery, and on the next
+// tick after a publish failed.
 type Relay struct {
 	colls   []*mongo.Collection
 	pub     Publisher
@@ -43,8 +47,9 @@ type Relay struct {
 }
 
 type target struct {
-	c  *mongo.Collection
-	id string
+	c      *mongo.Collection
+	id     string
+	marker string // the record's outbox marker
 }
 
 // maxQueue bounds the records waiting to be published by _id; past it
@@ -81,10 +86,10 @@ func (r *Relay) wake() {
 }
 
 // Pending tells the relay of a record just written with events in c.
-func (r *Relay) Pending(c *mongo.Collection, id string) {
+func (r *Relay) Pending(c *mongo.Collection, id, marker string) {
 	r.mu.Lock()
 	if len(r.queue) < maxQueue {
-		r.queue = append(r.queue, target{c: c, id: id})
+		r.queue = append(r.queue, target{c: c, id: id, marker: marker})
 	} else {
 		r.missed = true
 	}
@@ -98,7 +103,8 @@ func (r *Relay) Run(ctx context.Context) {
 	defer t.Stop()
 	sweep := time.NewTicker(sweepEvery)
 	defer sweep.Stop()
-	r.Pass(ctx) // what earlier processes left
+	r.legacyPass(ctx) // once per collection: records from before the outbox
+	r.Pass(ctx)       // what earlier processes left
 	lastPass := time.Now()
 	for {
 		select {
@@ -168,7 +174,9 @@ func (r *Relay) publishOne(ctx context.Context, t target) error {
 	var d pending
 	err := t.c.FindOne(ctx, bson.M{"_id": t.id}, options.FindOne().SetProjection(bson.M{"events": 1, "published": 1})).Decode(&d)
 	if err == mongo.ErrNoDocuments || err == nil && d.Published {
-		return nil // a full pass (here or in another replica) was first
+		// A pass (here or in another replica) was first.
+		_, err := outbox(t.c).DeleteOne(ctx, bson.M{"_id": t.marker})
+		return err
 	}
 	if err != nil {
 		return err
@@ -176,12 +184,21 @@ func (r *Relay) publishOne(ctx context.Context, t target) error {
 	if err := r.publish(ctx, d.Events); err != nil {
 		return err
 	}
-	return r.mark(ctx, t.c, t.id)
+	return r.mark(ctx, t.c, t.id, t.marker)
 }
 
-func (r *Relay) mark(ctx context.Context, c *mongo.Collection, id string) error {
-	_, err := c.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"published": true}})
-	return err
+// mark records that id's events are out; its outbox markers go after.
+func (r *Relay) mark(ctx context.Context, c *mongo.Collection, id string, markers ...string) error {
+	if _, err := c.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"published": true}}); err != nil {
+		return err
+	}
+	box := outbox(c)
+	for _, m := range markers {
+		if _, err := box.DeleteOne(ctx, bson.M{"_id": m}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pending is a record as the relay reads it.
@@ -192,39 +209,119 @@ type pending struct {
 }
 
 // Pass publishes what is pending now; errors are logged and retried on the
-// next pass.
+// next pass. It reads each collection's outbox, whose size is what is not
+// yet out (none, when all is well), and the pending records by _id.
 func (r *Relay) Pass(ctx context.Context) {
 	for _, c := range r.colls {
 		// A key's versions in order, so its events go out in the order
 		// they happened (the store's natural order is not the insertion
 		// order: FerretDB returned version 2 before 1).
-		cur, err := c.Find(ctx, bson.M{"published": false}, options.Find().SetLimit(passLimit).SetProjection(bson.M{"events": 1}).
+		cur, err := outbox(c).Find(ctx, bson.M{}, options.Find().SetLimit(passLimit).
 			SetSort(bson.D{{Key: "key", Value: 1}, {Key: "version", Value: 1}}))
 		if err != nil {
-			r.log.Warn("relay find", zap.String("collection", c.Name()), zap.Error(err))
+			r.log.Warn("relay outbox", zap.String("collection", c.Name()), zap.Error(err))
 			r.miss()
 			continue
 		}
-		var docs []pending
-		if err := cur.All(ctx, &docs); err != nil {
-			r.log.Warn("relay read", zap.Error(err))
+		var markers []outboxMarker
+		if err := cur.All(ctx, &markers); err != nil {
+			r.log.Warn("relay outbox", zap.Error(err))
 			r.miss()
 			continue
 		}
-		if len(docs) == passLimit {
+		if len(markers) == passLimit {
 			r.miss() // more are waiting: the next tick passes again
 		}
-		for _, d := range docs {
-			if err := r.publish(ctx, d.Events); err != nil {
-				r.log.Warn("relay publish", zap.String("doc", d.ID), zap.Error(err))
+		for _, m := range markers {
+			if m.Record == "" {
+				continue // the legacy pass's note (see legacyPass)
+			}
+			if err := r.publishMarked(ctx, c, m); err != nil {
+				r.log.Warn("relay publish", zap.String("doc", m.Record), zap.Error(err))
 				r.miss()
 				break // keep order: later events wait for this one
 			}
-			if err := r.mark(ctx, c, d.ID); err != nil {
-				r.log.Warn("relay mark", zap.String("doc", d.ID), zap.Error(err))
-			}
 		}
 	}
+}
+
+// publishMarked publishes the record an outbox marker stands for, and
+// removes the marker once its record's events are out or it has none.
+func (r *Relay) publishMarked(ctx context.Context, c *mongo.Collection, m outboxMarker) error {
+	var d pending
+	err := c.FindOne(ctx, bson.M{"_id": m.Record}, options.FindOne().SetProjection(bson.M{"events": 1, "published": 1})).Decode(&d)
+	switch {
+	case err == mongo.ErrNoDocuments:
+		// The writer is between its marker and its record, or died
+		// there: the marker goes once no writer can still be under way.
+		if time.Since(m.At) < markerGrace {
+			return nil
+		}
+		_, err := outbox(c).DeleteOne(ctx, bson.M{"_id": m.ID})
+		return err
+	case err != nil:
+		return err
+	case d.Published:
+		_, err := outbox(c).DeleteOne(ctx, bson.M{"_id": m.ID})
+		return err
+	}
+	if err := r.publish(ctx, d.Events); err != nil {
+		return err
+	}
+	return r.mark(ctx, c, m.Record, m.ID)
+}
+
+// markerGrace is how long a marker without its record may be a writer's
+// still under way (handlers are bounded to seconds).
+const markerGrace = time.Minute
+
+// legacyPass publishes, once per collection, the records written before
+// their writers left outbox markers, by the query on "published" the
+// outbox replaces, and queues their superseded versions for the sweep;
+// a note in the outbox says it was done. Its one scan is paid at one
+// start, not on every pass.
+func (r *Relay) legacyPass(ctx context.Context) {
+	for _, c := range r.colls {
+		box := outbox(c)
+		err := box.FindOne(ctx, bson.M{"_id": legacyNote}).Err()
+		if err == nil {
+			continue
+		}
+		if err != mongo.ErrNoDocuments {
+			r.log.Warn("relay legacy pass", zap.String("collection", c.Name()), zap.Error(err))
+			continue
+		}
+		if err := r.legacy(ctx, c); err != nil {
+			r.log.Warn("relay legacy pass", zap.String("collection", c.Name()), zap.Error(err))
+			continue
+		}
+		if _, err := box.InsertOne(ctx, bson.M{"_id": legacyNote, "at": time.Now().UTC()}); err != nil && !IsDuplicate(err) {
+			r.log.Warn("relay legacy pass", zap.String("collection", c.Name()), zap.Error(err))
+		}
+	}
+}
+
+const legacyNote = "!legacy-pass-done"
+
+func (r *Relay) legacy(ctx context.Context, c *mongo.Collection) error {
+	cur, err := c.Find(ctx, bson.M{"published": false}, options.Find().SetProjection(bson.M{"events": 1}).
+		SetSort(bson.D{{Key: "key", Value: 1}, {Key: "version", Value: 1}}))
+	if err != nil {
+		return err
+	}
+	var docs []pending
+	if err := cur.All(ctx, &docs); err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if err := r.publish(ctx, d.Events); err != nil {
+			return err
+		}
+		if err := r.mark(ctx, c, d.ID); err != nil {
+			return err
+		}
+	}
+	return queueLegacySuperseded(ctx, c)
 }
 
 func (r *Relay) publish(ctx context.Context, evs []contract.Event) error {

@@ -180,12 +180,26 @@ func (v *Versioned[T]) moveHead(ctx context.Context, key string, version int64, 
 var ErrStale = fmt.Errorf("stale version")
 
 // Put stores state as version after+1; ErrStale when that version exists.
+// A record with events has an outbox marker inserted first, so the relay
+// finds it even if this writer dies before telling it; the version it
+// supersedes is queued for the sweep (see outbox.go).
 func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T, evs []contract.Event) error {
 	rec := Record[T]{
 		ID: recordID(key, after+1), Key: key, Version: after + 1,
 		State: state, Events: evs, Published: len(evs) == 0, At: time.Now().UTC(),
 	}
+	var marker outboxMarker
+	if len(evs) > 0 {
+		marker = newMarker(key, after+1)
+		if _, err := outbox(v.c).InsertOne(ctx, marker); err != nil {
+			return Wrap("versioned put", err)
+		}
+	}
 	if _, err := v.c.InsertOne(ctx, rec); err != nil {
+		if marker.ID != "" {
+			// The winner's record has a marker of its own.
+			_, _ = outbox(v.c).DeleteOne(context.WithoutCancel(ctx), bson.M{"_id": marker.ID})
+		}
 		if IsDuplicate(err) {
 			// A version after the one the caller read exists, so the head
 			// the caller read may lag it (its writer has not moved it yet,
@@ -199,8 +213,13 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 		return Wrap("versioned put", err)
 	}
 	v.moveHead(ctx, key, after+1, state)
+	if after >= 2 {
+		// Version 1 stays (see scan). A failed queueing leaves a version
+		// the sweep never removes: space, not correctness.
+		_ = queueSuperseded(context.WithoutCancel(ctx), v.c, key, after)
+	}
 	if v.relay != nil && len(evs) > 0 {
-		v.relay.Pending(v.c, rec.ID)
+		v.relay.Pending(v.c, rec.ID, marker.ID)
 	}
 	return nil
 }
@@ -210,44 +229,6 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 // of the same number fail, so it must outlive any writer still holding
 // the read it was based on (handlers are bounded to seconds).
 const KeepFor = 10 * time.Minute
-
-// SweepSuperseded deletes the versions in c that have a newer version, are
-// older than keepFor, and whose events are out, so chains stay short and
-// scans stay cheap (FerretDB v1 scans every query but _id lookups). The
-// newest version of a key is never deleted. It is one scan of c, for the
-// relay to run now and then, plus an _id lookup per candidate.
-func SweepSuperseded(ctx context.Context, c *mongo.Collection, keepFor time.Duration) (int, error) {
-	// Version 1 stays too: it tells a key that exists from one that does
-	// not when the head is missing (see scan).
-	cur, err := c.Find(ctx, bson.M{"published": true, "key": bson.M{"$exists": true}, "version": bson.M{"$gt": 1}, "at": bson.M{"$lt": time.Now().UTC().Add(-keepFor)}},
-		options.Find().SetProjection(bson.M{"_id": 1, "key": 1, "version": 1}))
-	if err != nil {
-		return 0, Wrap("sweep versions", err)
-	}
-	var old []struct {
-		ID      string `bson:"_id"`
-		Key     string `bson:"key"`
-		Version int64  `bson:"version"`
-	}
-	if err := cur.All(ctx, &old); err != nil {
-		return 0, Wrap("sweep versions", err)
-	}
-	n := 0
-	for _, r := range old {
-		err := c.FindOne(ctx, bson.M{"_id": recordID(r.Key, r.Version+1)}).Err()
-		if err == mongo.ErrNoDocuments {
-			continue // the newest of its key
-		}
-		if err != nil {
-			return n, Wrap("sweep versions", err)
-		}
-		if _, err := c.DeleteOne(ctx, bson.M{"_id": r.ID}); err != nil {
-			return n, Wrap("sweep versions", err)
-		}
-		n++
-	}
-	return n, nil
-}
 
 // Update applies change to the newest state and stores the result as the
 // next version, retrying on a lost race. change returns the events the
@@ -309,4 +290,15 @@ func (v *Versioned[T]) Erase(ctx context.Context, key string) error {
 		return Wrap("versioned erase", err)
 	}
 	return nil
+}
+
+// Settled is what Put and its head move leave for a key's first version
+// with no events pending: the record and the head, as documents to insert
+// in bulk (a seed of many keys at once, straight into the store).
+func Settled[T any](key string, state T, at time.Time) []any {
+	at = at.UTC()
+	return []any{
+		Record[T]{ID: recordID(key, 1), Key: key, Version: 1, State: state, Published: true, At: at},
+		head[T]{ID: headID(key), Version: 1, State: state, Published: true, At: at},
+	}
 }

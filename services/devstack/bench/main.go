@@ -70,9 +70,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	outFile := fs.String("out", "", "also write the results (markdown) to this file")
 	profileDir := fs.String("profile", "", "write CPU profiles of the services during each load case into this directory")
 	cases := []string{"get", "login", "documents", "uploads", "flow", "down"}
-	only := fs.String("only", "", "run only these load cases, comma-separated ("+strings.Join(cases, ", ")+"); the targets of the others are not checked")
+	only := fs.String("only", "", "run only these load cases, comma-separated ("+strings.Join(cases, ", ")+"); the targets of the others are not checked; or growth alone (growth.go, not part of a full run: it takes minutes)")
+	grow := growthOptions{small: 1000, workers: 2}
+	fs.IntVar(&grow.large, "growth-n", 100_000, "growth: the accounts the store grows to from 1000")
+	fs.DurationVar(&grow.idle, "idle", 5*time.Minute, "growth: the idle CPU window at full size")
+	fs.DurationVar(&grow.each, "growth-duration", 10*time.Second, "growth: measured time per request kind and size")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *only == "growth" {
+		rootAbs, err := filepath.Abs(*root)
+		if err != nil {
+			return err
+		}
+		if *outFile != "" {
+			if *outFile, err = filepath.Abs(*outFile); err != nil {
+				return err
+			}
+		}
+		return runGrowth(ctx, rootAbs, grow, *outFile, stdout)
 	}
 	var chosen []string // nil: every case
 	if *only != "" {

@@ -26,8 +26,14 @@ var remainingScans = map[string]string{
 // on their clocks and may land inside any step; "*" stands for any
 // collection. Their cost is the idle-CPU row's business, not this test's.
 var backgroundPasses = map[string]string{
-	"find * {published}":                          "the relay's recovery pass (mongox.Relay.Pass)",
-	"find * {at, key, published, version}":        "the superseded-version sweep (mongox.SweepSuperseded)",
+	// The relay's recovery pass and the version sweep read small
+	// collections of their own (<collection>_outbox, _superseded), which
+	// hold only the work to do, whatever the size of the data.
+	"find * {}": "the relay's outbox and the sweep's queue (mongox.Relay.Pass, mongox.SweepSuperseded)",
+	// Once per collection, at the first start with an outbox: the records
+	// and superseded versions written before it.
+	"find * {published}":                          "the relay's legacy pass (mongox.Relay.legacyPass), once",
+	"find * {key, version}":                       "the same pass queueing superseded versions, once",
 	"find auth_session_revocations {at, pending}": "revocations whose first broadcast failed (auth, every 2 s)",
 	"find auth_deletions_due {}":                  "deletions whose grace ran out (auth, every 5 s)",
 }

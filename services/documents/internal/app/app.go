@@ -392,3 +392,14 @@ func view(d Doc, u string) contract.Document {
 	}
 	return out
 }
+
+// NewDocs is the set that adding one document of typeID leaves userID
+// with, and the snapshot profile is given of it: for a seed of many
+// written in bulk (Add is the request paths' way). Its file is not
+// stored.
+func NewDocs(userID, id int64, typeID int, size int64, at time.Time) (Docs, contract.DocumentsSnapshot) {
+	at = at.UTC()
+	d := Docs{UserID: userID, Items: []Doc{{ID: id, TypeID: typeID, Status: contract.DocumentPending,
+		Key: documentPrefix(userID) + randomHex() + ".jpg", Size: size, CreatedAt: at, UpdatedAt: at}}}
+	return d, snapshot(d, 1)
+}

@@ -79,6 +79,17 @@ func (p Profile) Contract(now time.Time) contract.Profile {
 	return c
 }
 
+// NewProfile is the profile an account's registration creates, with the
+// documents of snap applied as ApplyDocuments would when snap is given:
+// for a seed of many written in bulk (Create is the request paths' way).
+func NewProfile(a contract.Account, snap *contract.DocumentsSnapshot) Profile {
+	p := fromAccount(a)
+	if snap != nil {
+		applySnapshot(&p, *snap)
+	}
+	return p
+}
+
 func fromAccount(a contract.Account) Profile {
 	p := Profile{UserID: a.ID, UUID: a.UUID, IdentityStatus: contract.IdentityUnverified}
 	p.setContacts(a)

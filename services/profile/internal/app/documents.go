@@ -21,28 +21,37 @@ func (s *Service) ApplyDocuments(ctx context.Context, snap contract.DocumentsSna
 		return err
 	}
 	_, err := s.recordWith(ctx, snap.UserID, func(p *Profile) ([]contract.Event, error) {
-		if p.DocumentsVersion >= snap.Version {
+		if !applySnapshot(p, snap) {
 			return nil, errUnchanged
 		}
-		p.DocumentsVersion = snap.Version
-		fields := documentFields(p)
-		for _, f := range fields {
-			*f = nil
-		}
-		for _, d := range snap.Documents {
-			if f, ok := fields[d.TypeID]; ok && d.Key != "" {
-				k := d.Key
-				*f = &k
-			}
-		}
-		p.IdentityStatus = IdentityStatus(snap.Documents)
-		p.VerifiedDocuments = VerifiedDocuments(snap.Documents)
 		return nil, nil
 	})
 	if errors.Is(err, errUnchanged) {
 		return nil // the same snapshot's event reached the consumer first
 	}
 	return err
+}
+
+// applySnapshot sets p's document fields from snap; false when p has
+// that snapshot or a newer one already.
+func applySnapshot(p *Profile, snap contract.DocumentsSnapshot) bool {
+	if p.DocumentsVersion >= snap.Version {
+		return false
+	}
+	p.DocumentsVersion = snap.Version
+	fields := documentFields(p)
+	for _, f := range fields {
+		*f = nil
+	}
+	for _, d := range snap.Documents {
+		if f, ok := fields[d.TypeID]; ok && d.Key != "" {
+			k := d.Key
+			*f = &k
+		}
+	}
+	p.IdentityStatus = IdentityStatus(snap.Documents)
+	p.VerifiedDocuments = VerifiedDocuments(snap.Documents)
+	return true
 }
 
 // documentFields maps a typeId to the profile field its image fills.
