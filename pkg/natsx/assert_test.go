@@ -74,16 +74,16 @@ func TestVerifiedCallerIgnoresIdentityHeaders(t *testing.T) {
 	h.Set(contract.HeaderUserID, "1")
 	h.Set(contract.HeaderAdmin, "root")
 	h.Set(contract.HeaderClientIP, "192.0.2.1")
-	c, err := verifiedCaller(trusted, h, contract.ProfileGet)
+	c, err := verifiedCaller(newCheckedTokens(trusted), h, contract.ProfileGet)
 	if err != nil || c.UserID != 0 || c.Admin != "" || c.IP != "192.0.2.1" {
 		t.Fatalf("headers alone: %+v, %v", c, err)
 	}
 	h.Set(contract.HeaderAssertion, SignAssertion(key, NewAssertion("x", contract.ProfileUpdateName, contract.Principal{UserID: 1}, "", time.Now())))
-	if _, err := verifiedCaller(trusted, h, contract.ProfileGet); contract.ErrorCode(err) != contract.Unauthenticated {
+	if _, err := verifiedCaller(newCheckedTokens(trusted), h, contract.ProfileGet); contract.ErrorCode(err) != contract.Unauthenticated {
 		t.Fatalf("an assertion for another subject: %v", err)
 	}
 	h.Set(contract.HeaderAssertion, SignAssertion(key, NewAssertion("x", contract.ProfileGet, contract.Principal{UserID: 1}, "", time.Now())))
-	if c, err := verifiedCaller(trusted, h, contract.ProfileGet); err != nil || c.UserID != 1 {
+	if c, err := verifiedCaller(newCheckedTokens(trusted), h, contract.ProfileGet); err != nil || c.UserID != 1 {
 		t.Fatalf("a good assertion: %+v, %v", c, err)
 	}
 }

@@ -55,7 +55,7 @@ func CallRaw(ctx context.Context, nc *nats.Conn, subject string, body []byte) (_
 	}
 	c := CallerFrom(ctx)
 	c.setHeaders(msg.Header)
-	assert(nc, msg.Header, subject, c.Principal, logx.CorrelationID(ctx))
+	assert(nc, msg.Header, subject, c.Principal)
 	ctx, span := traceCall(ctx, msg)
 	defer func() { endCall(span, err) }()
 

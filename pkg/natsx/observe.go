@@ -19,22 +19,29 @@ import (
 const tracerName = "github.com/dossapp/backend/pkg/natsx"
 
 // observe starts the server span of one request, as a child of the trace
-// context the caller put in the headers (W3C traceparent), and returns the
-// function that ends it and records the request's latency and code.
+// context the caller put in the headers (W3C traceparent), when tracing is
+// on, and returns the function that ends it and records the request's
+// latency and code. Without a tracer provider otel's global tracer still
+// allocates a span and its attributes per request: a hot path skips it.
 func (s *Service) observe(ctx context.Context, r micro.Request) (context.Context, func(code string)) {
 	start := time.Now()
 	subject := r.Subject()
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(http.Header(r.Headers())))
-	ctx, span := otel.Tracer(tracerName).Start(ctx, subject, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", subject),
-			attribute.String("doss.service", s.name)))
+	var span trace.Span
+	if obs.Tracing() {
+		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(http.Header(r.Headers())))
+		ctx, span = otel.Tracer(tracerName).Start(ctx, subject, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", subject),
+				attribute.String("doss.service", s.name)))
+	}
 	return ctx, func(code string) {
 		obs.NATSRequests.WithLabelValues(s.name, subject, code).Observe(time.Since(start).Seconds())
-		if code != obs.CodeOK {
-			span.SetStatus(codes.Error, code)
+		if span != nil {
+			if code != obs.CodeOK {
+				span.SetStatus(codes.Error, code)
+			}
+			span.SetAttributes(attribute.String("doss.code", code))
+			span.End()
 		}
-		span.SetAttributes(attribute.String("doss.code", code))
-		span.End()
 		if s.outcome != nil {
 			s.outcome(subject, code)
 		}
@@ -42,8 +49,11 @@ func (s *Service) observe(ctx context.Context, r micro.Request) (context.Context
 }
 
 // traceCall starts the client span of a call and puts its context into
-// the message headers; with tracing off both are no-ops.
+// the message headers, when tracing is on (nil span otherwise).
 func traceCall(ctx context.Context, msg *nats.Msg) (context.Context, trace.Span) {
+	if !obs.Tracing() {
+		return ctx, nil
+	}
 	ctx, span := otel.Tracer(tracerName).Start(ctx, msg.Subject, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", msg.Subject)))
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(http.Header(msg.Header)))
@@ -52,6 +62,9 @@ func traceCall(ctx context.Context, msg *nats.Msg) (context.Context, trace.Span)
 
 // endCall records a call's error on its span and ends it.
 func endCall(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())

@@ -5,7 +5,6 @@ package natsx
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -40,8 +39,9 @@ type Service struct {
 	running sync.WaitGroup
 	name    string
 	outcome func(subject, code string)
-	// trusted are the keys whose assertions name a caller.
-	trusted []ed25519.PublicKey
+	// trusted are the keys whose assertions name a caller, with the tokens
+	// checked against them.
+	trusted *checkedTokens
 }
 
 // ServiceConfig names a service and bounds its work.
@@ -98,7 +98,7 @@ func NewService(nc *nats.Conn, log *zap.Logger, cfg ServiceConfig) (*Service, er
 	}
 	return &Service{svc: svc, own: own, closed: closed, log: log, slots: make(chan struct{}, cfg.Concurrency),
 		queued: make(chan struct{}, queueFactor*cfg.Concurrency), timeout: cfg.Timeout,
-		name: cfg.Name, outcome: cfg.Outcome, trusted: keysOf(nc).Verify}, nil
+		name: cfg.Name, outcome: cfg.Outcome, trusted: newCheckedTokens(keysOf(nc).Verify)}, nil
 }
 
 // Stop stops taking requests and waits for those in flight to finish, so

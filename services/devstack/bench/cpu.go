@@ -77,3 +77,40 @@ func cpuPer(before, after map[string]time.Duration, n int) (string, time.Duratio
 	}
 	return strings.Join(parts, ", ") + " (ms)", total
 }
+
+// cpuPerRequest reports the CPU each process spent per request of res
+// since before, and, given the yardstick's own figure, the share of its
+// rate those costs allow on busy cores (its CPU per request / res's): a
+// closed loop on two shared cores goes as the inverse of its CPU per
+// request, so the figure tells which process a missed ratio is spent in,
+// loaded machine or not. It returns res's CPU per request.
+func (b *bench) cpuPerRequest(rep *report, what string, before map[string]time.Duration, res result, yardstick time.Duration) time.Duration {
+	after := b.cpuSnapshot()
+	if res.sent == 0 {
+		return 0
+	}
+	type share struct {
+		name string
+		per  time.Duration
+	}
+	var shares []share
+	var total time.Duration
+	for name, t := range after {
+		per := (t - before[name]) / time.Duration(res.sent)
+		total += per
+		if per >= 5*time.Microsecond {
+			shares = append(shares, share{name, per})
+		}
+	}
+	slices.SortFunc(shares, func(a, b share) int { return int(b.per - a.per) })
+	parts := make([]string, len(shares))
+	for i, s := range shares {
+		parts[i] = fmt.Sprintf("%s %d", s.name, s.per.Microseconds())
+	}
+	value := fmt.Sprintf("%d µs: %s (µs)", total.Microseconds(), strings.Join(parts, ", "))
+	if yardstick > 0 && total > 0 {
+		value += fmt.Sprintf("; the baseline's %d µs / this: %.0f%%", yardstick.Microseconds(), 100*float64(yardstick)/float64(total))
+	}
+	rep.add("CPU per request of "+what+", by process", value, "", true)
+	return total
+}

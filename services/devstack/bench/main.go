@@ -230,17 +230,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "measuring: %s per case, %d connections, %d cores\n", *d, *conc, runtime.NumCPU())
 	var baseline result
+	var baseCPU time.Duration // the baseline's CPU per request, all processes
 	if want("get") {
+		cpu0 := b.cpuSnapshot()
 		baseline = closedLoop("baseline: bare Echo + JWT, profile from memory", *d, *conc, getProfile(base, baseToken, *conc))
 		rep.result(baseline, nil, 0)
+		baseCPU = b.cpuPerRequest(rep, "the baseline", cpu0, baseline, 0)
 		hitRes := b.profiled("hit", *d, func() result {
 			return closedLoop("GET /api/v2/profile, gateway cache hit", *d, *conc, getProfile(hit, token, *conc))
 		})
 		rep.result(hitRes, &baseline, 0.9)
+		cpu0 = b.cpuSnapshot()
 		missRes := b.profiled("miss", *d, func() result {
 			return closedLoop("GET /api/v2/profile, cache miss (NATS round trip to profile)", *d, *conc, getProfile(miss, token, *conc))
 		})
 		rep.result(missRes, &baseline, 0.4)
+		b.cpuPerRequest(rep, "the cache miss", cpu0, missRes, baseCPU)
 		half := openLoop("GET /api/v2/profile, cache hit at half its peak rate", *d, hitRes.rate()/2, getProfile(hit, token, openSenders))
 		rep.result(half, nil, 0)
 		// The baseline cannot reach that rate; at half of its own peak, the
@@ -258,6 +263,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if want("documents") {
 		if err := call(http.MethodGet, hit+"/api/v2/my/documents", token, "", 200); err == nil {
+			cpu0 := b.cpuSnapshot()
 			docs := b.profiled("documents", *d, func() result {
 				return closedLoop("GET /api/v2/my/documents", *d, *conc, get(hit, "/api/v2/my/documents", token, *conc, http.StatusOK))
 			})
@@ -266,6 +272,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				ref = &baseline
 			}
 			rep.result(docs, ref, 0)
+			b.cpuPerRequest(rep, "the documents list", cpu0, docs, baseCPU)
 		} else {
 			rep.add("GET /api/v2/my/documents", "not measured", "", false)
 			rep.notes = append(rep.notes, "documents list not measured: "+err.Error())
