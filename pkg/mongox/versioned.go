@@ -302,3 +302,18 @@ func Settled[T any](key string, state T, at time.Time) []any {
 		head[T]{ID: headID(key), Version: 1, State: state, Published: true, At: at},
 	}
 }
+
+// Seed inserts each collection's documents in bulk, unordered so that one
+// batch is one round trip however many keys it holds; an empty batch is
+// skipped, since the driver refuses one.
+func Seed(ctx context.Context, db *mongo.Database, batches map[string][]any) error {
+	for coll, docs := range batches {
+		if len(docs) == 0 {
+			continue
+		}
+		if _, err := db.Collection(coll).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+			return fmt.Errorf("seed %s: %w", coll, err)
+		}
+	}
+	return nil
+}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
@@ -60,10 +59,8 @@ func Seed(ctx context.Context, getenv func(string) string, db *mongo.Database, p
 		out = append(out, contract.Account{ID: a.UserID, UUID: a.UUID, Email: a.Email, Phone: a.Phone,
 			EmailVerifiedAt: &now, PhoneVerifiedAt: &now, CreatedAt: now})
 	}
-	for coll, docs := range map[string][]any{"auth_accounts": versions, "auth_claims": claims} {
-		if _, err := db.Collection(coll).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
-			return nil, fmt.Errorf("seed %s: %w", coll, err)
-		}
+	if err := mongox.Seed(ctx, db, map[string][]any{"auth_accounts": versions, "auth_claims": claims}); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -2,12 +2,10 @@ package documentsvc
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
@@ -35,13 +33,8 @@ func Seed(ctx context.Context, db *mongo.Database, docs []SeedDocument) ([]contr
 		marks = append(marks, seedMark{ID: d.ID, UserID: d.UserID, Pending: true})
 		snaps = append(snaps, snap)
 	}
-	for coll, batch := range map[string][]any{"documents_docs": sets, "documents_ids": marks} {
-		if len(batch) == 0 {
-			continue
-		}
-		if _, err := db.Collection(coll).InsertMany(ctx, batch, options.InsertMany().SetOrdered(false)); err != nil {
-			return nil, fmt.Errorf("seed %s: %w", coll, err)
-		}
+	if err := mongox.Seed(ctx, db, map[string][]any{"documents_docs": sets, "documents_ids": marks}); err != nil {
+		return nil, err
 	}
 	return snaps, nil
 }

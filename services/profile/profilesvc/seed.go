@@ -2,12 +2,10 @@ package profilesvc
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
@@ -31,8 +29,5 @@ func Seed(ctx context.Context, db *mongo.Database, profiles []SeedProfile) error
 	for _, p := range profiles {
 		docs = append(docs, mongox.Settled(strconv.FormatInt(p.Account.ID, 10), app.NewProfile(p.Account, p.Documents), now)...)
 	}
-	if _, err := db.Collection("profile_profiles").InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
-		return fmt.Errorf("seed profiles: %w", err)
-	}
-	return nil
+	return mongox.Seed(ctx, db, map[string][]any{"profile_profiles": docs})
 }
