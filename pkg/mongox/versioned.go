@@ -61,7 +61,7 @@ func (v *Versioned[T]) Get(ctx context.Context, key string) (T, int64, error) {
 	var h head[T]
 	err := v.c.FindOne(ctx, bson.M{"_id": headID(key)}).Decode(&h)
 	if err == mongo.ErrNoDocuments {
-		return v.scan(ctx, key)
+		return v.walk(ctx, key)
 	}
 	if err != nil {
 		return h.State, 0, Wrap("versioned get", err)
@@ -106,26 +106,32 @@ func (v *Versioned[T]) version(ctx context.Context, key string, version int64) (
 	return rec, true, nil
 }
 
-// scan finds the newest version the slow way, for a key whose head is
-// missing (written before heads existed, or its head write failed), and
-// writes the head for next time.
-func (v *Versioned[T]) scan(ctx context.Context, key string) (T, int64, error) {
-	var rec Record[T]
-	// A key with no first version has none: the usual case (a new key)
-	// costs a lookup, not a query.
-	err := v.c.FindOne(ctx, bson.M{"_id": recordID(key, 1)}).Err()
-	if err == mongo.ErrNoDocuments {
+// walk finds the newest version of a key whose head is missing (its
+// first writer has not moved it yet, or that head write failed) by
+// following the chain from its first version, one _id lookup per version,
+// and writes the head for next time. Versions are numbered without gaps
+// (each is the unique insert of the number after the one its writer read),
+// so the walk ends at the newest; a sorted query on the key would find the
+// same version, but on FerretDB v1 reads the whole collection to do it.
+// A head is missing only for a moment or after a failure, so the walk is
+// short: usually the first version alone.
+func (v *Versioned[T]) walk(ctx context.Context, key string) (T, int64, error) {
+	rec, found, err := v.version(ctx, key, 1)
+	if err != nil {
+		return rec.State, 0, err
+	}
+	if !found {
 		return rec.State, 0, ErrNotFound
 	}
-	if err != nil {
-		return rec.State, 0, Wrap("versioned get", err)
-	}
-	err = v.c.FindOne(ctx, bson.M{"key": key}, options.FindOne().SetSort(bson.D{{Key: "version", Value: -1}})).Decode(&rec)
-	if err == mongo.ErrNoDocuments {
-		return rec.State, 0, ErrNotFound
-	}
-	if err != nil {
-		return rec.State, 0, Wrap("versioned get", err)
+	for {
+		next, found, err := v.version(ctx, key, rec.Version+1)
+		if err != nil {
+			return rec.State, 0, err
+		}
+		if !found {
+			break
+		}
+		rec = next
 	}
 	v.moveHead(ctx, key, rec.Version, rec.State)
 	return rec.State, rec.Version, nil
