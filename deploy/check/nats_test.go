@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,50 @@ func TestNATSConfig(t *testing.T) {
 	}
 	if !s.JetStreamEnabled() {
 		t.Fatal("JetStream is off")
+	}
+}
+
+// TestRoutePasswordsReadAsWritten: every route password make bus-keys
+// writes is read back by NATS from nats.conf as the same string, in the
+// cluster's authorization and in each route URL. A value NATS reads as a
+// number ("Expected a digit") stopped all three nodes of a CI run's
+// cluster; one in six base64 passwords began with a digit or a '-'.
+func TestRoutePasswordsReadAsWritten(t *testing.T) {
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := embedded.NewBusCredentials()
+	for _, u := range contract.BusUsers {
+		t.Setenv(embedded.NKeyVar(u.Name), creds.PublicKey(u.Name))
+	}
+	t.Setenv("DOSS_NATS_NAME", "nats-1")
+	for range 300 {
+		var pw string
+		for _, line := range strings.Split(creds.EnvFile(), "\n") {
+			if v, ok := strings.CutPrefix(line, routePasswordVar+"="); ok {
+				pw = v
+			}
+		}
+		if pw == "" {
+			t.Fatalf("make bus-keys writes no %s", routePasswordVar)
+		}
+		t.Setenv(routePasswordVar, pw)
+		for i, node := range natsNodes {
+			t.Setenv(fmt.Sprintf("DOSS_NATS_ROUTE_%d", i+1), "nats://route:"+pw+"@"+node+":6222")
+		}
+		opts, err := server.ProcessConfigFile(filepath.Join(root, "deploy", "nats", "nats.conf"))
+		if err != nil {
+			t.Fatalf("nats.conf with the route password %q: %v", pw, err)
+		}
+		if opts.Cluster.Password != pw {
+			t.Fatalf("nats.conf reads the route password %q as %q", pw, opts.Cluster.Password)
+		}
+		for _, r := range opts.Routes {
+			if got, _ := r.User.Password(); got != pw {
+				t.Fatalf("a route URL carries %q as %q", pw, got)
+			}
+		}
 	}
 }
 

@@ -15,9 +15,10 @@ secs() { echo $(( $(date +%s) - t0 ))s; }
 # The bus needs credentials even in dev; an .env from before the ops bus
 # user is made again (the stack is brought down with its volumes anyway).
 if [ ! -s .env ] || ! grep -q '^DOSS_NKEY_OPS=' .env; then make -s bus-keys > .env; fi
-# An .env from before the NATS cluster lacks only the route password.
+# An .env from before the NATS cluster lacks only the route password; it
+# comes from make bus-keys, whose passwords nats.conf reads back unchanged.
 if ! grep -q '^DOSS_NATS_ROUTE_PASSWORD=' .env; then
-  echo "DOSS_NATS_ROUTE_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')" >> .env
+  make -s bus-keys | grep '^DOSS_NATS_ROUTE_PASSWORD=' >> .env
 fi
 # The test's operator (e2e adminToken); the shell's value wins over .env.
 export DOSS_ADMIN_TOKENS="alice:test-admin-token-0123456789abcdef0123"

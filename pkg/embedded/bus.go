@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,8 +127,28 @@ func (c *BusCredentials) EnvFile() string {
 	fmt.Fprintf(&b, "DOSS_BUS_SIGNING_KEY=%s\nDOSS_BUS_VERIFY_KEYS=%s\n",
 		base64.StdEncoding.EncodeToString(key.Seed()), base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
 	// What the NATS nodes of the compose cluster show each other (nats.conf).
-	fmt.Fprintf(&b, "DOSS_NATS_ROUTE_PASSWORD=%s\n", randomText())
+	fmt.Fprintf(&b, "DOSS_NATS_ROUTE_PASSWORD=%s\n", RoutePassword())
 	return b.String()
+}
+
+// RoutePassword is a fresh password for the compose cluster's routes. NATS's
+// config reader takes a variable's value as a number when it starts with a
+// digit or a sign (and fails: "Expected a digit"), and the route URLs carry
+// it as userinfo, so it is letters and digits, a letter first: 33
+// characters, about 196 bits.
+func RoutePassword() string {
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	const alnum = letters + "0123456789"
+	b := make([]byte, 33)
+	for i := range b {
+		from := alnum
+		if i == 0 {
+			from = letters
+		}
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(from)))) // fails only if the system has no randomness
+		b[i] = from[n.Int64()]
+	}
+	return string(b)
 }
 
 func randomText() string {
