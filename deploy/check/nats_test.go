@@ -21,22 +21,8 @@ import (
 // compose; a server really starts from it (ports and store moved into the
 // test) with JetStream on.
 func TestNATSConfig(t *testing.T) {
-	root, err := Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The public nkeys come from the environment, as compose gives them.
-	creds := embedded.NewBusCredentials()
-	for _, u := range contract.BusUsers {
-		t.Setenv(embedded.NKeyVar(u.Name), creds.PublicKey(u.Name))
-	}
-	// and, per node, its name and the routes (docker-compose.yml).
-	t.Setenv("DOSS_NATS_NAME", "nats-2")
-	t.Setenv(routePasswordVar, "s3cret")
-	for i, node := range natsNodes {
-		t.Setenv(fmt.Sprintf("DOSS_NATS_ROUTE_%d", i+1), "nats://route:s3cret@"+node+":6222")
-	}
-	opts, err := server.ProcessConfigFile(filepath.Join(root, "deploy", "nats", "nats.conf"))
+	creds := natsNodeEnv(t, "nats-2")
+	opts, err := readNATSConf(t, "s3cret")
 	if err != nil {
 		t.Fatalf("nats.conf: %v", err)
 	}
@@ -82,15 +68,7 @@ func TestNATSConfig(t *testing.T) {
 // number ("Expected a digit") stopped all three nodes of a CI run's
 // cluster; one in six base64 passwords began with a digit or a '-'.
 func TestRoutePasswordsReadAsWritten(t *testing.T) {
-	root, err := Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds := embedded.NewBusCredentials()
-	for _, u := range contract.BusUsers {
-		t.Setenv(embedded.NKeyVar(u.Name), creds.PublicKey(u.Name))
-	}
-	t.Setenv("DOSS_NATS_NAME", "nats-1")
+	creds := natsNodeEnv(t, "nats-1")
 	for range 300 {
 		var pw string
 		for _, line := range strings.Split(creds.EnvFile(), "\n") {
@@ -101,11 +79,7 @@ func TestRoutePasswordsReadAsWritten(t *testing.T) {
 		if pw == "" {
 			t.Fatalf("make bus-keys writes no %s", routePasswordVar)
 		}
-		t.Setenv(routePasswordVar, pw)
-		for i, node := range natsNodes {
-			t.Setenv(fmt.Sprintf("DOSS_NATS_ROUTE_%d", i+1), "nats://route:"+pw+"@"+node+":6222")
-		}
-		opts, err := server.ProcessConfigFile(filepath.Join(root, "deploy", "nats", "nats.conf"))
+		opts, err := readNATSConf(t, pw)
 		if err != nil {
 			t.Fatalf("nats.conf with the route password %q: %v", pw, err)
 		}
@@ -118,6 +92,32 @@ func TestRoutePasswordsReadAsWritten(t *testing.T) {
 			}
 		}
 	}
+}
+
+// natsNodeEnv gives node the environment compose gives it: fresh bus
+// users' public nkeys and its name. It returns the credentials.
+func natsNodeEnv(t *testing.T, node string) *embedded.BusCredentials {
+	creds := embedded.NewBusCredentials()
+	for _, u := range contract.BusUsers {
+		t.Setenv(embedded.NKeyVar(u.Name), creds.PublicKey(u.Name))
+	}
+	t.Setenv("DOSS_NATS_NAME", node)
+	return creds
+}
+
+// readNATSConf reads deploy/nats/nats.conf with route password pw, in the
+// password variable and in the route URLs, as docker-compose.yml composes
+// them.
+func readNATSConf(t *testing.T, pw string) (*server.Options, error) {
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(routePasswordVar, pw)
+	for i, node := range natsNodes {
+		t.Setenv(fmt.Sprintf("DOSS_NATS_ROUTE_%d", i+1), "nats://route:"+pw+"@"+node+":6222")
+	}
+	return server.ProcessConfigFile(filepath.Join(root, "deploy", "nats", "nats.conf"))
 }
 
 // checkBusUsers: the server's users are exactly the bus users, each with
