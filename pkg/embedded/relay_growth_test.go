@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/mongox"
 )
@@ -31,17 +30,7 @@ type passCost struct {
 func costOfIdlePasses(t *testing.T, n int) passCost {
 	t.Helper()
 	ctx := context.Background()
-	ks := testkit.Start(t)
-	w, err := embedded.WatchFilters(ks.Mongo.URI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
-	client, db, err := mongox.Connect(ctx, w.URI, "store")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	db, w := testkit.WatchedDatabase(t, "store")
 	coll := db.Collection("grown")
 	now := time.Now().UTC()
 	var docs []any

@@ -6,7 +6,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/mongox"
 )
@@ -18,17 +17,7 @@ import (
 // document.
 func TestAHeadlessReadWalksTheChainByID(t *testing.T) {
 	ctx := context.Background()
-	ks := testkit.Start(t)
-	w, err := embedded.WatchFilters(ks.Mongo.URI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
-	client, db, err := mongox.Connect(ctx, w.URI, "store")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	db, w := testkit.WatchedDatabase(t, "store")
 	c := db.Collection("walked")
 	v := mongox.NewVersioned[counter](c)
 	for i := range 3 {

@@ -117,12 +117,34 @@ func releaseS3() {
 // client of it; both stop when t ends, the client first.
 func Database(t testing.TB, name string) *mongo.Database {
 	t.Helper()
+	return connect(t, startFerretDB(t).URI, name)
+}
+
+// WatchedDatabase is Database with every command passing through a
+// FilterWatch, which the test reads: what a store operation filtered on.
+func WatchedDatabase(t testing.TB, name string) (*mongo.Database, *embedded.FilterWatch) {
+	t.Helper()
+	w, err := embedded.WatchFilters(startFerretDB(t).URI)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(w.Close)
+	return connect(t, w.URI, name), w
+}
+
+func startFerretDB(t testing.TB) *embedded.Mongo {
+	t.Helper()
 	m, err := embedded.StartFerretDB(context.Background(), t.TempDir(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
 	}
 	t.Cleanup(m.Shutdown)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
+	return m
+}
+
+func connect(t testing.TB, uri, name string) *mongo.Database {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
 	}
