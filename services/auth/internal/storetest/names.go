@@ -30,43 +30,36 @@ func Names(t *testing.T, open func(t *testing.T) app.NameStore) {
 	}
 	ada := domain.Names{FirstName: "Ada", LastName: "Lovelace", Version: 1}
 	grace := domain.Names{FirstName: "Grace", LastName: "Hopper", Version: 2}
-	t.Run("none stored reads as none", func(t *testing.T) {
-		if n := get(t, open(t), "u1"); n != (domain.Names{}) {
-			t.Fatalf("%+v", n)
-		}
-	})
-	t.Run("a newer version replaces", func(t *testing.T) {
-		s := open(t)
-		keep(t, s, "u1", ada, true)
-		keep(t, s, "u1", grace, true)
-		if n := get(t, s, "u1"); n != grace {
-			t.Fatalf("%+v", n)
-		}
-	})
-	t.Run("an older version arriving late changes nothing", func(t *testing.T) {
-		s := open(t)
-		keep(t, s, "u1", grace, true)
-		keep(t, s, "u1", ada, false)
-		if n := get(t, s, "u1"); n != grace {
-			t.Fatalf("%+v", n)
-		}
-	})
-	t.Run("a redelivery changes nothing", func(t *testing.T) {
-		s := open(t)
-		keep(t, s, "u1", ada, true)
-		keep(t, s, "u1", ada, false)
-		keep(t, s, "u1", domain.Names{FirstName: "Other", Version: 1}, false)
-		if n := get(t, s, "u1"); n != ada {
-			t.Fatalf("%+v", n)
-		}
-	})
-	t.Run("accounts are apart", func(t *testing.T) {
-		s := open(t)
-		keep(t, s, "u1", ada, true)
-		if n := get(t, s, "u2"); n != (domain.Names{}) {
-			t.Fatalf("%+v", n)
-		}
-	})
+	// Each case keeps names in order (each step's want is whether Keep
+	// reports them kept), then reads uuid "read".
+	type step struct {
+		uuid  string
+		names domain.Names
+		kept  bool
+	}
+	for _, c := range []struct {
+		name  string
+		steps []step
+		read  string
+		want  domain.Names
+	}{
+		{"none stored reads as none", nil, "u1", domain.Names{}},
+		{"a newer version replaces", []step{{"u1", ada, true}, {"u1", grace, true}}, "u1", grace},
+		{"an older version arriving late changes nothing", []step{{"u1", grace, true}, {"u1", ada, false}}, "u1", grace},
+		{"a redelivery changes nothing", []step{{"u1", ada, true}, {"u1", ada, false},
+			{"u1", domain.Names{FirstName: "Other", Version: 1}, false}}, "u1", ada},
+		{"accounts are apart", []step{{"u1", ada, true}}, "u2", domain.Names{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := open(t)
+			for _, st := range c.steps {
+				keep(t, s, st.uuid, st.names, st.kept)
+			}
+			if n := get(t, s, c.read); n != c.want {
+				t.Fatalf("%s reads %+v, want %+v", c.read, n, c.want)
+			}
+		})
+	}
 	t.Run("of many versions at once the highest stays", func(t *testing.T) {
 		s := open(t)
 		var wg sync.WaitGroup
