@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/services/auth/authsvc"
 )
 
 // publicCommands need no caller: the registration and login steps, the
@@ -207,5 +210,55 @@ func TestOnlyTheGatewayReachesStaffCommands(t *testing.T) {
 	}
 	if reply, err := e.busAs(contract.BusGateway).Request(contract.AuthStaffSession, []byte(`{"token":"x"}`), 5*time.Second); err != nil || reply.Header.Get(micro.ErrorCodeHeader) == "" {
 		t.Fatalf("the gateway's user: %v", err)
+	}
+}
+
+// Staff are managed only by an enabled admin, and auth checks that itself
+// against its staff store, whatever the caller's assertion says: an
+// assertion the gateway signed for a reviewer or a disabled admin (a
+// gateway whose role check was wrong) is refused on every staff-managing
+// command; one for an enabled admin is served.
+func TestAuthChecksWhoManagesStaff(t *testing.T) {
+	e := start(t, nil)
+	e.staff("rev-staff", contract.RoleReviewer)
+	e.staff("adm-staff", contract.RoleAdmin)
+	gone := e.staff("gone-admin", contract.RoleAdmin)
+	if err := authsvc.Admin(context.Background(), []string{"disable", gone.Name}, e.getenv, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	key := e.ks.NATS.Credentials.AssertionKey()
+	gw := e.busAs(contract.BusGateway)
+	call := func(subject, admin, body string) *nats.Msg {
+		t.Helper()
+		msg := nats.NewMsg(subject)
+		msg.Data = []byte(body)
+		msg.Header.Set(contract.HeaderAssertion, natsx.SignAssertion(key,
+			natsx.NewAssertion("gateway", subject, contract.Principal{Admin: admin}, "", time.Now())))
+		reply, err := gw.RequestMsg(msg, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply
+	}
+	commands := map[string]string{
+		contract.AuthStaffList:   `{}`,
+		contract.AuthStaffCreate: `{"name":"made-by-attack","role":"admin"}`,
+		contract.AuthStaffUpdate: `{"name":"rev-staff","role":"admin"}`,
+	}
+	for _, admin := range []string{"rev-staff", gone.Name, "no-such-staff"} {
+		for subject, body := range commands {
+			t.Run(admin+" "+subject, func(t *testing.T) {
+				if reply := call(subject, admin, body); contract.Code(reply.Header.Get(micro.ErrorCodeHeader)) != contract.Forbidden {
+					t.Fatalf("not refused: %q %s", reply.Header.Get(micro.ErrorCodeHeader), reply.Data)
+				}
+			})
+		}
+	}
+	reply := call(contract.AuthStaffList, "adm-staff", `{}`)
+	if code := reply.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("the admin was refused: %s %s", code, reply.Data)
+	}
+	if strings.Contains(string(reply.Data), "made-by-attack") || !strings.Contains(string(reply.Data), `"rev-staff","role":"reviewer"`) {
+		t.Fatalf("a refused command changed the staff: %s", reply.Data)
 	}
 }
