@@ -9,6 +9,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/services/documents/internal/adapters"
 	"github.com/dossapp/backend/services/documents/internal/app"
 )
 
@@ -30,18 +31,11 @@ func Seed(ctx context.Context, db *mongo.Database, docs []SeedDocument) ([]contr
 	for _, d := range docs {
 		set, snap := app.NewDocs(d.UserID, d.ID, d.TypeID, 914, now)
 		sets = append(sets, mongox.Settled(strconv.FormatInt(d.UserID, 10), set, now)...)
-		marks = append(marks, seedMark{ID: d.ID, UserID: d.UserID, Pending: true})
+		marks = append(marks, adapters.QueueEntry(d.ID, d.UserID, true))
 		snaps = append(snaps, snap)
 	}
 	if err := mongox.Seed(ctx, db, map[string][]any{"documents_docs": sets, "documents_ids": marks}); err != nil {
 		return nil, err
 	}
 	return snaps, nil
-}
-
-// seedMark is a review queue entry as adapters.ReviewQueue stores it.
-type seedMark struct {
-	ID      int64 `bson:"_id"`
-	UserID  int64 `bson:"user_id"`
-	Pending bool  `bson:"pending"`
 }

@@ -159,6 +159,17 @@ func ReviewQueue(t *testing.T, newStore func(t *testing.T) app.ReviewQueue) {
 			t.Fatalf("owner of 3: %d %v", owner, err)
 		}
 	})
+	t.Run("the queue orders ids as numbers", func(t *testing.T) {
+		q := newStore(t)
+		for _, id := range []int64{10, 9, 100} {
+			if err := q.Add(ctx, id, 7); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := awaiting(t, q, 10), []app.QueueMark{{ID: 9, UserID: 7}, {ID: 10, UserID: 7}, {ID: 100, UserID: 7}}; !slices.Equal(got, want) {
+			t.Fatalf("%v, want %v", got, want)
+		}
+	})
 	t.Run("a settled document leaves the queue and keeps its owner", func(t *testing.T) {
 		q := newStore(t)
 		for id := int64(1); id <= 2; id++ {
