@@ -33,10 +33,13 @@ var backgroundPasses = map[string]string{
 	"find *_superseded {}": "the sweep's queue (mongox.SweepSuperseded)",
 	// Once per collection, at the first start with an outbox: the records
 	// and superseded versions written before it.
-	"find * {published}":                          "the relay's legacy pass (mongox.Relay.legacyPass), once",
-	"find * {key, version}":                       "the same pass queueing superseded versions, once",
-	"find auth_session_revocations {at, pending}": "revocations whose first broadcast failed (auth, every 2 s)",
-	"find auth_deletions_due {}":                  "deletions whose grace ran out (auth, every 5 s)",
+	"find * {published}":    "the relay's legacy pass (mongox.Relay.legacyPass), once",
+	"find * {key, version}": "the same pass queueing superseded versions, once",
+	// auth's retry of revocations not yet broadcast reads their markers,
+	// and its deletion loop the deletions in flight: both hold only the
+	// work to do.
+	"find auth_session_revocations_pending {}": "revocations whose first broadcast failed (auth, every 2 s)",
+	"find auth_deletions_due {}":               "deletions in flight (auth, every 5 s)",
 }
 
 func isBackground(f embedded.Filter) bool {

@@ -3,6 +3,7 @@ package adapters_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,6 +92,75 @@ func TestSessionsOpenedBeforeNamedIDs(t *testing.T) {
 	// Once the last of them expired, no list asks for them.
 	if live, err := s.Live(ctx, 1, now, now.Add(time.Hour)); err != nil || len(live) != 0 {
 		t.Fatalf("after they expired: %+v %v", live, err)
+	}
+}
+
+// The revocation retry reads only what is still to be sent, whatever the
+// number of revocations of the last days: after 300 propagated and one
+// not, its one query is on the markers, and they hold that one. A marker
+// a crash left without its record, and a pending record from before the
+// markers (marked at start), are sent too, and the first gets its record.
+func TestPendingRevocationsAreReadFromTheirMarkers(t *testing.T) {
+	db, w := testkit.WatchedDatabase(t, "adapters")
+	ctx := context.Background()
+	revocations := db.Collection("revocations")
+	s := adapters.NewSessions(db.Collection("sessions"), revocations)
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	for i := range 300 {
+		id := fmt.Sprint("s-1-20261202-", i+1)
+		if err := s.Revoke(ctx, domain.Revocation{SessionID: id, UserID: 1, At: now, Pending: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Propagated(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Revoke(ctx, domain.Revocation{SessionID: "s-2-20261202-1", UserID: 2, At: now, Pending: true}); err != nil {
+		t.Fatal(err)
+	}
+	pendingIDs := func() []string {
+		t.Helper()
+		rs, err := s.Pending(ctx, now.Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{}
+		for _, r := range rs {
+			ids = append(ids, r.SessionID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	w.Reset()
+	if got := pendingIDs(); !slices.Equal(got, []string{"s-2-20261202-1"}) {
+		t.Fatalf("pending %v", got)
+	}
+	var reads []string
+	for _, f := range w.Filters() {
+		reads = append(reads, f.String())
+	}
+	if !slices.Equal(reads, []string{"find revocations_pending {}"}) {
+		t.Fatalf("the retry read %v, want only the markers", reads)
+	}
+	if n, err := db.Collection("revocations_pending").CountDocuments(ctx, bson.M{}); err != nil || n != 1 {
+		t.Fatalf("%d markers (%v), want the one pending", n, err)
+	}
+
+	// A crash between the marker and the record; a record from before.
+	if _, err := db.Collection("revocations_pending").InsertOne(ctx, bson.M{"_id": "s-3-20261202-1", "user_id": int64(3), "at": now, "pending": true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := revocations.InsertOne(ctx, bson.M{"_id": "s-4-20261202-1", "user_id": int64(4), "at": now, "pending": true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingIDs(); !slices.Equal(got, []string{"s-2-20261202-1", "s-3-20261202-1", "s-4-20261202-1"}) {
+		t.Fatalf("pending %v", got)
+	}
+	if err := revocations.FindOne(ctx, bson.M{"_id": "s-3-20261202-1"}).Err(); err != nil {
+		t.Fatalf("the crashed revocation has no record: %v", err)
 	}
 }
 

@@ -29,9 +29,13 @@ import (
 // at once cannot take the same one. A revocation is a document of its own
 // in another collection, named by the session's id, inserted once and
 // never rewritten: FerretDB loses one of two concurrent updates of a
-// document, and a last-seen write must not undo a revocation.
+// document, and a last-seen write must not undo a revocation. A revocation
+// the gateways must still be told of also has a marker in
+// <revocations>_pending until it is propagated, so the retry pass reads
+// only those, not every revocation of the last days (on FerretDB v1 any
+// query on the revocations reads them all).
 type Sessions struct {
-	sessions, revocations *mongo.Collection
+	sessions, revocations, pending *mongo.Collection
 
 	mu   sync.Mutex
 	next map[string]int64 // per user and day, the number this process expects to be free
@@ -44,7 +48,8 @@ type Sessions struct {
 }
 
 func NewSessions(sessions, revocations *mongo.Collection) *Sessions {
-	return &Sessions{sessions: sessions, revocations: revocations, next: map[string]int64{}}
+	pending := revocations.Database().Collection(revocations.Name() + "_pending")
+	return &Sessions{sessions: sessions, revocations: revocations, pending: pending, next: map[string]int64{}}
 }
 
 // clockSkew widens the days a list asks about, so a session opened by a
@@ -309,22 +314,51 @@ func (s *Sessions) FindLegacy(ctx context.Context, now time.Time) error {
 	return nil
 }
 
+// Revoke puts a pending revocation's marker in first: a process that dies
+// between the two inserts leaves a marker, which Pending completes, never
+// a pending record no pass would find.
 func (s *Sessions) Revoke(ctx context.Context, r domain.Revocation) error {
-	_, err := s.revocations.InsertOne(ctx, revocationDoc{ID: r.SessionID, UserID: r.UserID, At: r.At, Pending: r.Pending})
-	if err != nil && !mongox.IsDuplicate(err) {
+	doc := revocationDoc{ID: r.SessionID, UserID: r.UserID, At: r.At, Pending: r.Pending}
+	if r.Pending {
+		if _, err := s.pending.InsertOne(ctx, doc); err != nil && !mongox.IsDuplicate(err) {
+			return mongox.Wrap("session revoke", err)
+		}
+	}
+	_, err := s.revocations.InsertOne(ctx, doc)
+	if err == nil || !mongox.IsDuplicate(err) {
+		return mongox.Wrap("session revoke", err)
+	}
+	if !r.Pending {
+		return nil
+	}
+	// Revoked before, the record stays as it was: pending only if it was.
+	var before revocationDoc
+	if err := s.revocations.FindOne(ctx, bson.M{"_id": r.SessionID}).Decode(&before); err != nil {
+		return mongox.Wrap("session revoke", err)
+	}
+	if !before.Pending {
+		_, err := s.pending.DeleteOne(ctx, bson.M{"_id": r.SessionID})
 		return mongox.Wrap("session revoke", err)
 	}
 	return nil
 }
 
 // Propagated has one writer per revocation, so the update cannot be lost.
+// The marker goes last: one left by a crash only sends the revocation
+// again.
 func (s *Sessions) Propagated(ctx context.Context, sessionID string) error {
-	_, err := s.revocations.UpdateOne(ctx, bson.M{"_id": sessionID}, bson.M{"$unset": bson.M{"pending": ""}})
+	if _, err := s.revocations.UpdateOne(ctx, bson.M{"_id": sessionID}, bson.M{"$unset": bson.M{"pending": ""}}); err != nil {
+		return mongox.Wrap("revocation propagated", err)
+	}
+	_, err := s.pending.DeleteOne(ctx, bson.M{"_id": sessionID})
 	return mongox.Wrap("revocation propagated", err)
 }
 
+// Pending reads the markers, which are only the revocations not yet
+// propagated, and gives one whose record a crash kept from being written
+// its record now.
 func (s *Sessions) Pending(ctx context.Context, before time.Time) ([]domain.Revocation, error) {
-	cur, err := s.revocations.Find(ctx, bson.M{"pending": true, "at": bson.M{"$lt": before}})
+	cur, err := s.pending.Find(ctx, bson.M{})
 	if err != nil {
 		return nil, mongox.Wrap("pending revocations", err)
 	}
@@ -334,9 +368,36 @@ func (s *Sessions) Pending(ctx context.Context, before time.Time) ([]domain.Revo
 	}
 	out := make([]domain.Revocation, 0, len(docs))
 	for _, d := range docs {
-		out = append(out, domain.Revocation{SessionID: d.ID, UserID: d.UserID, At: d.At, Pending: d.Pending})
+		if !d.At.Before(before) {
+			continue
+		}
+		if _, err := s.revocations.InsertOne(ctx, d); err != nil && !mongox.IsDuplicate(err) {
+			return nil, mongox.Wrap("pending revocations", err)
+		}
+		out = append(out, domain.Revocation{SessionID: d.ID, UserID: d.UserID, At: d.At, Pending: true})
 	}
 	return out, nil
+}
+
+// markLegacyPending gives each pending revocation recorded before the
+// markers its marker: a scan of the revocations at each start. Replicas of
+// the version before, which write no markers, must be stopped before it
+// runs (as for FindLegacy).
+func (s *Sessions) markLegacyPending(ctx context.Context) error {
+	cur, err := s.revocations.Find(ctx, bson.M{"pending": true})
+	if err != nil {
+		return mongox.Wrap("legacy pending revocations", err)
+	}
+	var docs []revocationDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return mongox.Wrap("legacy pending revocations", err)
+	}
+	for _, d := range docs {
+		if _, err := s.pending.InsertOne(ctx, d); err != nil && !mongox.IsDuplicate(err) {
+			return mongox.Wrap("legacy pending revocations", err)
+		}
+	}
+	return nil
 }
 
 // Erase scans the sessions for the user's, which only a purge does. The
@@ -358,14 +419,19 @@ func (s *Sessions) Sweep(ctx context.Context, expiredBefore, revokedBefore time.
 	if _, err := s.sessions.DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lt": expiredBefore}}); err != nil {
 		return mongox.Wrap("session sweep", err)
 	}
-	if _, err := s.revocations.DeleteMany(ctx, bson.M{"at": bson.M{"$lt": revokedBefore}}); err != nil {
-		return mongox.Wrap("revocation sweep", err)
+	for _, c := range []*mongo.Collection{s.revocations, s.pending} {
+		if _, err := c.DeleteMany(ctx, bson.M{"at": bson.M{"$lt": revokedBefore}}); err != nil {
+			return mongox.Wrap("revocation sweep", err)
+		}
 	}
 	return nil
 }
 
 // EnsureIndexes helps real MongoDB with the queries by user (a purge, and
-// the old sessions' lists).
+// the old sessions' lists), and marks the pending revocations of before.
 func (s *Sessions) EnsureIndexes(ctx context.Context) error {
-	return mongox.EnsureIndexes(ctx, s.sessions, map[string]bson.D{"user_expires": {{Key: "user_id", Value: 1}, {Key: "expires_at", Value: 1}}})
+	if err := mongox.EnsureIndexes(ctx, s.sessions, map[string]bson.D{"user_expires": {{Key: "user_id", Value: 1}, {Key: "expires_at", Value: 1}}}); err != nil {
+		return err
+	}
+	return s.markLegacyPending(ctx)
 }
