@@ -6,7 +6,10 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
@@ -255,4 +258,106 @@ func (s *Service) now() time.Time {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+// record stores a change as the next version with its profile.updated
+// event, wakes the relay, and has the reply say the profile changed.
+func (s *Service) record(ctx context.Context, userID int64, change func(*Profile)) (contract.Profile, error) {
+	return s.recordWith(ctx, userID, func(p *Profile) ([]contract.Event, error) { change(p); return nil, nil })
+}
+
+// recordWith is record for a change that announces events of its own
+// besides profile.updated, or refuses with an error (nothing is stored).
+func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Profile) ([]contract.Event, error)) (contract.Profile, error) {
+	p, err := s.Profiles.Update(ctx, userID, func(p *Profile) ([]contract.Event, error) {
+		before := *p
+		evs, err := change(p)
+		if err != nil {
+			return nil, err
+		}
+		names, err := namesChanged(ctx, before, p)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
+		if err != nil {
+			return nil, err
+		}
+		return append(append(evs, names...), ev), nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		err = unavailable("profile update", err)
+	}
+	if errors.Is(err, errUnchanged) {
+		// Already stored, by an event's consumer perhaps (see change).
+		natsx.ProfileChanged(ctx, userID)
+	}
+	if err != nil {
+		return contract.Profile{}, err
+	}
+	natsx.ProfileChanged(ctx, userID)
+	return s.answer(ctx, p)
+}
+
+// answer is the profile as the app sees it, with the stored keys turned
+// into fresh expiring links.
+func (s *Service) answer(ctx context.Context, p Profile) (contract.Profile, error) {
+	c := p.Contract(s.now())
+	var err error
+	if c.Image, err = link(ctx, s.Photos, p.Image); err != nil {
+		return contract.Profile{}, err
+	}
+	for _, f := range []struct{ out, key **string }{
+		{&c.IDProofFront, &p.IDProofFront}, {&c.IDProofBack, &p.IDProofBack},
+		{&c.PassportImgFront, &p.PassportImgFront}, {&c.PassportImgBack, &p.PassportImgBack},
+		{&c.DrivingLicenseFront, &p.DrivingLicenseFront}, {&c.DrivingLicenseBack, &p.DrivingLicenseBack},
+	} {
+		if *f.out, err = link(ctx, s.DocumentLinks, *f.key); err != nil {
+			return contract.Profile{}, err
+		}
+	}
+	return c, nil
+}
+
+func link(ctx context.Context, signer LinkSigner, key *string) (*string, error) {
+	if key == nil || *key == "" || signer == nil {
+		return nil, nil
+	}
+	u, err := signer.URL(ctx, *key)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// MaxNameLength is the longest first or last name, in characters.
+const MaxNameLength = 50
+
+// ValidateName trims both names and checks them, naming every bad field.
+func ValidateName(req contract.UpdateNameRequest) (first, last string, err error) {
+	var v contract.Validation
+	first = checkName(&v, "first_name", "first name", req.FirstName)
+	last = checkName(&v, "last_name", "last name", req.LastName)
+	return first, last, v.Err()
+}
+
+func checkName(v *contract.Validation, field, label, raw string) string {
+	name := strings.TrimSpace(raw)
+	switch {
+	case name == "":
+		v.Add(field, "The "+label+" field is required.")
+	case !utf8.ValidString(name):
+		v.Add(field, "The "+label+" must be valid text.")
+	case utf8.RuneCountInString(name) > MaxNameLength:
+		v.Add(field, "The "+label+" may not be greater than 50 characters.")
+	case strings.IndexFunc(name, forbidden) >= 0:
+		v.Add(field, "The "+label+" contains characters that are not allowed.")
+	}
+	return name
+}
+
+// forbidden rejects control and invisible format characters, and the
+// markup brackets a name never needs.
+func forbidden(r rune) bool {
+	return r == '<' || r == '>' || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError
 }

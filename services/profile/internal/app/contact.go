@@ -8,7 +8,6 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // ContactChanger is auth, which owns contacts and their uniqueness
@@ -110,45 +109,6 @@ func digits(phone string) string {
 		}
 		return -1
 	}, phone)
-}
-
-// record stores a change as the next version with its profile.updated
-// event, wakes the relay, and has the reply say the profile changed.
-func (s *Service) record(ctx context.Context, userID int64, change func(*Profile)) (contract.Profile, error) {
-	return s.recordWith(ctx, userID, func(p *Profile) ([]contract.Event, error) { change(p); return nil, nil })
-}
-
-// recordWith is record for a change that announces events of its own
-// besides profile.updated, or refuses with an error (nothing is stored).
-func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Profile) ([]contract.Event, error)) (contract.Profile, error) {
-	p, err := s.Profiles.Update(ctx, userID, func(p *Profile) ([]contract.Event, error) {
-		before := *p
-		evs, err := change(p)
-		if err != nil {
-			return nil, err
-		}
-		names, err := namesChanged(ctx, before, p)
-		if err != nil {
-			return nil, err
-		}
-		ev, err := events.New(ctx, contract.EventProfileUpdated, contract.ProfileUpdated{UserID: p.UserID, UUID: p.UUID})
-		if err != nil {
-			return nil, err
-		}
-		return append(append(evs, names...), ev), nil
-	})
-	if errors.Is(err, ErrNotFound) {
-		err = unavailable("profile update", err)
-	}
-	if errors.Is(err, errUnchanged) {
-		// Already stored, by an event's consumer perhaps (see change).
-		natsx.ProfileChanged(ctx, userID)
-	}
-	if err != nil {
-		return contract.Profile{}, err
-	}
-	natsx.ProfileChanged(ctx, userID)
-	return s.answer(ctx, p)
 }
 
 // OnContactChanged follows auth's email and phone changes, so a profile

@@ -64,34 +64,3 @@ func (s *Service) UpdateImage(ctx context.Context, userID int64, data []byte) (c
 	}
 	return p, nil
 }
-
-// answer is the profile as the app sees it, with the stored keys turned
-// into fresh expiring links.
-func (s *Service) answer(ctx context.Context, p Profile) (contract.Profile, error) {
-	c := p.Contract(s.now())
-	var err error
-	if c.Image, err = link(ctx, s.Photos, p.Image); err != nil {
-		return contract.Profile{}, err
-	}
-	for _, f := range []struct{ out, key **string }{
-		{&c.IDProofFront, &p.IDProofFront}, {&c.IDProofBack, &p.IDProofBack},
-		{&c.PassportImgFront, &p.PassportImgFront}, {&c.PassportImgBack, &p.PassportImgBack},
-		{&c.DrivingLicenseFront, &p.DrivingLicenseFront}, {&c.DrivingLicenseBack, &p.DrivingLicenseBack},
-	} {
-		if *f.out, err = link(ctx, s.DocumentLinks, *f.key); err != nil {
-			return contract.Profile{}, err
-		}
-	}
-	return c, nil
-}
-
-func link(ctx context.Context, signer LinkSigner, key *string) (*string, error) {
-	if key == nil || *key == "" || signer == nil {
-		return nil, nil
-	}
-	u, err := signer.URL(ctx, *key)
-	if err != nil {
-		return nil, err
-	}
-	return &u, nil
-}
