@@ -173,6 +173,9 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 	codes := adapters.NewChainedCodes(db.Collection("auth_otps"))
 	challenges := adapters.NewChallenges(db.Collection("auth_challenges"))
 	names := adapters.NewVersionedNames(db.Collection("auth_names"))
+	// The due index holds only deletions in flight: the deletion loop
+	// reads all of it.
+	deletions := adapters.NewDeletions[app.Deletion](db.Collection("auth_deletions"), db.Collection("auth_deletions_due"))
 	svc := &app.Service{
 		Accounts:   accounts,
 		OTPs:       codes,
@@ -191,20 +194,18 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		Revoked:    revocations{kv: kv},
 		Names:      names,
 		Observe:    budgetLog{log: log},
-		Deletions:  mongox.NewVersioned[app.Deletion](db.Collection("auth_deletions")),
-		// Only deletions in flight: the deletion loop reads all of it.
-		DeletionsDue: db.Collection("auth_deletions_due"),
+		Deletions:  deletions,
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, codes, challenges, svc.Ledger, svc.IDs, svc.Deletions, svc.Sessions, names} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{accounts, codes, challenges, svc.Ledger, svc.IDs, deletions, svc.Sessions, names} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			return service.Parts{}, err
 		}
 	}
 	// The names' chains hold no events: the relay only sweeps them.
-	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, accounts.Collection(), codes.Collection(), svc.Deletions.Collection(), names.Collection())
+	relay := mongox.NewRelay(events.NewPublisher(c.JS), log, accounts.Collection(), codes.Collection(), deletions.Collection(), names.Collection())
 	accounts.RelayTo(relay)
 	codes.RelayTo(relay)
-	svc.Deletions.RelayTo(relay)
+	deletions.RelayTo(relay)
 	staff, err := newStaff(db, svc.Hasher, s.codeKey)
 	if err != nil {
 		return service.Parts{}, err

@@ -217,3 +217,14 @@ func TestNames(t *testing.T) {
 	collection := store(t)
 	storetest.Names(t, func(t *testing.T) app.NameStore { return adapters.NewVersionedNames(collection(t)) })
 }
+
+func TestDeletions(t *testing.T) {
+	collection := store(t)
+	storetest.Deletions(t, func(t *testing.T) app.Deletions {
+		d := adapters.NewDeletions[app.Deletion](collection(t), collection(t))
+		if err := d.EnsureIndexes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}

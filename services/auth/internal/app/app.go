@@ -1,6 +1,7 @@
 // Package app holds auth's commands: registration, OTPs, PIN login,
-// tokens and sessions. Every race is settled by a unique insert (see
-// pkg/mongox), so the rules hold on FerretDB and MongoDB alike.
+// tokens and sessions. The stores it needs are the interfaces of
+// stores.go, each with a contract every adapter passes (storetest), so the
+// rules hold on FerretDB and MongoDB alike.
 package app
 
 import (
@@ -9,11 +10,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/pkg/seal"
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
@@ -172,10 +171,9 @@ type Service struct {
 	// activeByPhone).
 	phoneOwners owners
 
-	// Deletions are the deletion sagas' records (keyed by account uuid);
-	// DeletionsDue indexes the ones in flight.
-	Deletions    *mongox.Versioned[Deletion]
-	DeletionsDue *mongo.Collection
+	// Deletions are the deletion sagas' records (keyed by account uuid)
+	// and the index of the ones in flight.
+	Deletions Deletions
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }

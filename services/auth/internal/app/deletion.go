@@ -11,11 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
 // Account deletion. The request (PIN again) marks the account, ends every
@@ -61,14 +58,6 @@ func (d Deletion) admin() contract.AdminDeletion {
 		}
 	}
 	return out
-}
-
-// dueDoc is the small index of deletions in flight (pending or purging),
-// keyed by uuid, so the deletion loop reads a handful of documents rather
-// than every deletion ever made; FerretDB scans any filter but _id.
-type dueDoc struct {
-	ID      string    `bson:"_id"`
-	PurgeAt time.Time `bson:"purge_at"`
 }
 
 // DeletionResend is how long a purge waits for its parts before auth asks
@@ -185,7 +174,7 @@ func DeletionEvents() []string {
 // purge started at once when the grace is over (or zero).
 func (s *Service) onDeletionRequested(ctx context.Context, d contract.AccountDeletionRequested) error {
 	acc, err := s.account(ctx, d.UUID)
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return nil // erased already
 	}
 	if err != nil {
@@ -207,8 +196,8 @@ func (s *Service) onDeletionRequested(ctx context.Context, d contract.AccountDel
 	}); err != nil {
 		return err
 	}
-	if _, err := s.DeletionsDue.InsertOne(ctx, dueDoc{ID: d.UUID, PurgeAt: d.PurgeAt}); err != nil && !mongox.IsDuplicate(err) {
-		return mongox.Wrap("deletion due insert", err)
+	if err := s.Deletions.MarkDue(ctx, d.UUID, d.PurgeAt); err != nil {
+		return err
 	}
 	if s.now().Before(d.PurgeAt) {
 		return nil
@@ -226,7 +215,7 @@ func (s *Service) changeDeletion(ctx context.Context, uuid string, fn func(d *De
 	for range 32 {
 		cur, ver, err := s.Deletions.Get(ctx, uuid)
 		exists := err == nil
-		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
+		if err != nil && !errors.Is(err, contract.ErrNotFound) {
 			return cur, false, err
 		}
 		step, evs, err := fn(&cur, exists)
@@ -237,14 +226,14 @@ func (s *Service) changeDeletion(ctx context.Context, uuid string, fn func(d *De
 			AdminDeletion: cur.admin(), Step: step, By: cur.CancelledBy,
 		})
 		switch err := s.Deletions.Put(ctx, uuid, ver, cur, append(audit, evs...)); {
-		case errors.Is(err, mongox.ErrStale):
+		case errors.Is(err, contract.ErrExists):
 			continue
 		case err != nil:
 			return cur, false, err
 		}
 		return cur, true, nil
 	}
-	return Deletion{}, false, mongox.Wrap("deletion update", fmt.Errorf("%s: too much contention", uuid))
+	return Deletion{}, false, busy("deletion update", fmt.Errorf("%s: too much contention", uuid))
 }
 
 // startPurge moves a due deletion to purging and emits the erase event;
@@ -254,7 +243,7 @@ func (s *Service) startPurge(ctx context.Context, uuid string, resend bool) erro
 	var due contract.AccountDeletionDue
 	if acc, err := s.account(ctx, uuid); err == nil {
 		due.Email, due.Phone = acc.Email, acc.Phone
-	} else if !errors.Is(err, mongox.ErrNotFound) {
+	} else if !errors.Is(err, contract.ErrNotFound) {
 		return err
 	}
 	_, _, err := s.changeDeletion(ctx, uuid, func(d *Deletion, exists bool) (string, []contract.Event, error) {
@@ -300,27 +289,22 @@ func (s *Service) partErased(ctx context.Context, uuid, service string) error {
 	if err != nil || !changed || d.Status != contract.DeletionPurged {
 		return err
 	}
-	_, err = s.DeletionsDue.DeleteOne(ctx, bson.M{"_id": uuid})
-	return mongox.Wrap("deletion due delete", err)
+	return s.Deletions.Settle(ctx, uuid)
 }
 
 // DeletionsPass is one round of the deletion loop: each deletion in the
 // due index is started when due, asked again when its parts are late, and
 // dropped from the index when it is over.
 func (s *Service) DeletionsPass(ctx context.Context) error {
-	cur, err := s.DeletionsDue.Find(ctx, bson.M{})
+	due, err := s.Deletions.Due(ctx)
 	if err != nil {
-		return mongox.Wrap("deletions due", err)
-	}
-	var due []dueDoc
-	if err := cur.All(ctx, &due); err != nil {
-		return mongox.Wrap("deletions due", err)
+		return err
 	}
 	var first error
-	for _, dd := range due {
-		d, _, err := s.Deletions.Get(ctx, dd.ID)
+	for _, uuid := range due {
+		d, _, err := s.Deletions.Get(ctx, uuid)
 		switch {
-		case errors.Is(err, mongox.ErrNotFound):
+		case errors.Is(err, contract.ErrNotFound):
 			continue // its request is still on its way
 		case err != nil:
 			first = errors.Join(first, err)
@@ -328,11 +312,11 @@ func (s *Service) DeletionsPass(ctx context.Context) error {
 		}
 		switch d.Status {
 		case contract.DeletionPending:
-			err = s.startPurge(ctx, dd.ID, false)
+			err = s.startPurge(ctx, uuid, false)
 		case contract.DeletionPurging:
-			err = s.startPurge(ctx, dd.ID, true)
+			err = s.startPurge(ctx, uuid, true)
 		default:
-			_, err = s.DeletionsDue.DeleteOne(ctx, bson.M{"_id": dd.ID})
+			err = s.Deletions.Settle(ctx, uuid)
 		}
 		if err != nil {
 			first = errors.Join(first, err)
@@ -367,7 +351,7 @@ func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDu
 				addrs = append(addrs, c.To)
 			}
 		}
-	case !errors.Is(err, mongox.ErrNotFound):
+	case !errors.Is(err, contract.ErrNotFound):
 		return err
 	}
 	if _, err := s.revokeOthers(ctx, d.UserID, ""); err != nil {
@@ -423,20 +407,14 @@ func (s *Service) DeletionsList(ctx context.Context, req contract.DeletionsListR
 	if req.UserID != 0 {
 		return s.deletionOfUser(ctx, req)
 	}
-	recs, err := s.Deletions.Find(ctx, bson.M{"key": bson.M{"$exists": true}}, 5000)
+	all, err := s.Deletions.All(ctx, 5000)
 	if err != nil {
 		return contract.DeletionsListReply{}, err
 	}
-	newest := map[string]mongox.Record[Deletion]{}
-	for _, r := range recs {
-		if cur, ok := newest[r.Key]; !ok || r.Version > cur.Version {
-			newest[r.Key] = r
-		}
-	}
 	out := []contract.AdminDeletion{}
-	for _, r := range newest {
-		if req.Status == "" || r.State.Status == req.Status {
-			out = append(out, r.State.admin())
+	for _, d := range all {
+		if req.Status == "" || d.Status == req.Status {
+			out = append(out, d.admin())
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].RequestedAt.After(out[j].RequestedAt) })
@@ -449,14 +427,14 @@ func (s *Service) DeletionsList(ctx context.Context, req contract.DeletionsListR
 func (s *Service) deletionOfUser(ctx context.Context, req contract.DeletionsListRequest) (contract.DeletionsListReply, error) {
 	out := contract.DeletionsListReply{Deletions: []contract.AdminDeletion{}}
 	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(req.UserID, 10))
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return out, nil
 	}
 	if err != nil {
 		return out, err
 	}
 	d, _, err := s.Deletions.Get(ctx, owner)
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return out, nil
 	}
 	if err != nil {
@@ -473,7 +451,7 @@ func (s *Service) deletionOfUser(ctx context.Context, req contract.DeletionsList
 // again. Its sessions stay revoked: the owner logs in afresh.
 func (s *Service) CancelDeletion(ctx context.Context, admin string, req contract.DeletionCancelRequest) (contract.AdminDeletion, error) {
 	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(req.UserID, 10))
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return contract.AdminDeletion{}, contract.Errorf(contract.NotFound, "No deletion of this account can be cancelled.")
 	}
 	if err != nil {
@@ -504,8 +482,8 @@ func (s *Service) CancelDeletion(ctx context.Context, admin string, req contract
 	}); err != nil && !errors.Is(err, errNoChange) {
 		return contract.AdminDeletion{}, err
 	}
-	if _, err := s.DeletionsDue.DeleteOne(ctx, bson.M{"_id": owner}); err != nil {
-		return contract.AdminDeletion{}, mongox.Wrap("deletion due delete", err)
+	if err := s.Deletions.Settle(ctx, owner); err != nil {
+		return contract.AdminDeletion{}, err
 	}
 	return d.admin(), nil
 }

@@ -11,13 +11,13 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/mongox"
+	"github.com/dossapp/backend/services/auth/internal/adapters"
 )
 
 func deletionFixture(t *testing.T) *fixture {
 	f := newFixture(t)
 	db := f.db
-	f.svc.Deletions = mongox.NewVersioned[Deletion](db.Collection("auth_deletions"))
-	f.svc.DeletionsDue = db.Collection("auth_deletions_due")
+	f.svc.Deletions = adapters.NewDeletions[Deletion](db.Collection("auth_deletions"), db.Collection("auth_deletions_due"))
 	f.svc.Limits.DeletionGrace = time.Hour
 	return f
 }
@@ -54,7 +54,7 @@ func (f *fixture) deletion(uuid string) Deletion {
 
 // dueEvents counts the erase events stored with the deletion's versions.
 func (f *fixture) dueEvents(uuid string) int {
-	recs, err := f.svc.Deletions.Find(context.Background(), bson.M{"key": uuid}, 100)
+	recs, err := mongox.NewVersioned[Deletion](f.db.Collection("auth_deletions")).Find(context.Background(), bson.M{"key": uuid}, 100)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -121,8 +121,8 @@ func TestDeletionLifecycle(t *testing.T) {
 			t.Fatalf("after %s: %+v", svc, d)
 		}
 	}
-	if n, _ := f.svc.DeletionsDue.CountDocuments(ctx, bson.M{}); n != 0 {
-		t.Fatalf("%d deletions left in the due index", n)
+	if due, err := f.svc.Deletions.Due(ctx); err != nil || len(due) != 0 {
+		t.Fatalf("left in the due index: %q %v", due, err)
 	}
 	// Late parts and a late pass change nothing.
 	if err := f.svc.partErased(ctx, acc.UUID, contract.ServiceProfile); err != nil {

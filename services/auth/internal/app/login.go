@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
@@ -68,7 +67,7 @@ func (s *Service) Login(ctx context.Context, req contract.LoginRequest, client c
 	var acc *Account
 	if err == nil {
 		acc = &found
-	} else if !errors.Is(err, mongox.ErrNotFound) {
+	} else if !errors.Is(err, contract.ErrNotFound) {
 		return contract.LoginReply{}, err
 	}
 	right, err := s.checkSecret(ctx, acc, phone, req.DeviceToken, "phone", func() bool {
@@ -148,7 +147,7 @@ func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, err
 		if err == nil && activeOn(acc, phone) {
 			return acc, nil
 		}
-		if err != nil && !errors.Is(err, mongox.ErrNotFound) {
+		if err != nil && !errors.Is(err, contract.ErrNotFound) {
 			return Account{}, err
 		}
 		s.phoneOwners.forget(key)
@@ -162,7 +161,7 @@ func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, err
 		return Account{}, err
 	}
 	if !activeOn(acc, phone) {
-		return Account{}, mongox.ErrNotFound
+		return Account{}, contract.ErrNotFound
 	}
 	s.phoneOwners.put(key, owner)
 	return acc, nil
@@ -206,7 +205,7 @@ func (o *owners) forget(key string) {
 // AccountGet answers another service's question about an active account.
 func (s *Service) AccountGet(ctx context.Context, req contract.AccountGetRequest) (contract.Account, error) {
 	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(req.UserID, 10))
-	if errors.Is(err, mongox.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return contract.Account{}, contract.Errorf(contract.NotFound, "No such account.")
 	}
 	if err != nil {

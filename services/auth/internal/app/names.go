@@ -7,7 +7,6 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
@@ -58,7 +57,7 @@ func (s *Service) HandleNamesEvent(ctx context.Context, ev contract.Event) error
 	}
 	// Looked for after the write: a purge that erased the account before
 	// it is caught here, one after it erases the names itself.
-	if _, err := s.account(ctx, d.UUID); errors.Is(err, mongox.ErrNotFound) {
+	if _, err := s.account(ctx, d.UUID); errors.Is(err, contract.ErrNotFound) {
 		return s.Names.Erase(ctx, d.UUID)
 	} else if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
@@ -370,5 +369,5 @@ func (s *Service) allocateUserID(ctx context.Context, uuid string) (int64, error
 			return 0, err
 		}
 	}
-	return 0, mongox.Wrap("uid claim", errors.New("no free user id in 1000 tries"))
+	return 0, busy("uid claim", errors.New("no free user id in 1000 tries"))
 }

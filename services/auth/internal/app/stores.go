@@ -187,3 +187,30 @@ type Sessions interface {
 	Sweep(ctx context.Context, expiredBefore, revokedBefore time.Time) error
 	EnsureIndexes(ctx context.Context) error
 }
+
+// Deletions keeps the deletion sagas' records by account uuid, each step
+// a new version stored with its events (see Accounts), and an index of the
+// deletions in flight, which the deletion loop reads whole.
+type Deletions interface {
+	// Get returns uuid's deletion and its version; contract.ErrNotFound
+	// when there is none.
+	Get(ctx context.Context, uuid string) (Deletion, int64, error)
+	// Put stores d as the version after after (0: the first) with the
+	// events it announces; contract.ErrExists when another writer stored
+	// that version first.
+	Put(ctx context.Context, uuid string, after int64, d Deletion, evs []contract.Event) error
+	// All is the newest state of every deletion, of at most limit
+	// versions read: support's list, never on a user's path.
+	All(ctx context.Context, limit int) ([]Deletion, error)
+	// MarkDue puts uuid in the in-flight index (again: no error), Settle
+	// takes it out (not there: no error), Due lists the uuids in it.
+	MarkDue(ctx context.Context, uuid string, purgeAt time.Time) error
+	Settle(ctx context.Context, uuid string) error
+	Due(ctx context.Context) ([]string, error)
+}
+
+// busy is the answer when the stores could not settle a write in the tries
+// allowed: the client may try again shortly.
+func busy(op string, err error) error {
+	return &contract.Error{Code: contract.Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
+}
