@@ -121,6 +121,12 @@ func RateLimitedFor(seconds int, message string) *Error {
 	return &Error{Code: RateLimited, Message: message, RetryAfter: seconds}
 }
 
+// StoreUnavailable is a store failure the caller may retry shortly: a 503
+// with Retry-After, op and err kept for the logs.
+func StoreUnavailable(op string, err error) *Error {
+	return &Error{Code: Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
+}
+
 // ErrorCode returns the code of err, Internal for anything unknown.
 func ErrorCode(err error) Code {
 	var e *Error

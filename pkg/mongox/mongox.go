@@ -69,7 +69,7 @@ func Wrap(op string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &contract.Error{Code: contract.Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
+	return contract.StoreUnavailable(op, err)
 }
 
 // ErrNotFound is returned by finders when nothing matches. It is the

@@ -233,7 +233,7 @@ func (s *Service) changeDeletion(ctx context.Context, uuid string, fn func(d *De
 		}
 		return cur, true, nil
 	}
-	return Deletion{}, false, busy("deletion update", fmt.Errorf("%s: too much contention", uuid))
+	return Deletion{}, false, contract.StoreUnavailable("deletion update", fmt.Errorf("%s: too much contention", uuid))
 }
 
 // startPurge moves a due deletion to purging and emits the erase event;

@@ -369,5 +369,5 @@ func (s *Service) allocateUserID(ctx context.Context, uuid string) (int64, error
 			return 0, err
 		}
 	}
-	return 0, busy("uid claim", errors.New("no free user id in 1000 tries"))
+	return 0, contract.StoreUnavailable("uid claim", errors.New("no free user id in 1000 tries"))
 }

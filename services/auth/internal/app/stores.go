@@ -209,8 +209,3 @@ type Deletions interface {
 	Due(ctx context.Context) ([]string, error)
 }
 
-// busy is the answer when the stores could not settle a write in the tries
-// allowed: the client may try again shortly.
-func busy(op string, err error) error {
-	return &contract.Error{Code: contract.Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
-}

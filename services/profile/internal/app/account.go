@@ -278,7 +278,7 @@ func (s *Service) change(ctx context.Context, userID int64, apply func(*Profile)
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return p, unavailable("profile update", err)
+		return p, contract.StoreUnavailable("profile update", err)
 	case err != nil && !errors.Is(err, errUnchanged):
 		return p, err
 	}

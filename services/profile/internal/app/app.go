@@ -171,7 +171,7 @@ func (s *Service) load(ctx context.Context, userID int64) (Profile, error) {
 	}
 	p, err = s.Profiles.Get(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
-		return p, unavailable("profile get", err)
+		return p, contract.StoreUnavailable("profile get", err)
 	}
 	return p, err
 }
@@ -286,7 +286,7 @@ func (s *Service) recordWith(ctx context.Context, userID int64, change func(*Pro
 		return append(append(evs, names...), ev), nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		err = unavailable("profile update", err)
+		err = contract.StoreUnavailable("profile update", err)
 	}
 	if errors.Is(err, errUnchanged) {
 		// Already stored, by an event's consumer perhaps (see change).

@@ -40,7 +40,3 @@ type Limits interface {
 	Hit(ctx context.Context, key string, limit int, window time.Duration) (wait time.Duration, err error)
 }
 
-// unavailable is a store failure the caller may retry (503, Retry-After).
-func unavailable(op string, err error) error {
-	return &contract.Error{Code: contract.Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
-}

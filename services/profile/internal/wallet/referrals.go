@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+
+	"github.com/dossapp/backend/pkg/contract"
 )
 
 // referralAlphabet leaves out letters and digits that read alike.
@@ -34,7 +36,7 @@ func (s *Service) ReferralCode(ctx context.Context, userID int64, current string
 	var code string
 	for attempt := 0; ; attempt++ {
 		if attempt == 16 {
-			return "", unavailable("referral code", errors.New("no free code after 16 tries"))
+			return "", contract.StoreUnavailable("referral code", errors.New("no free code after 16 tries"))
 		}
 		code = gen()
 		err := s.Referrals.Claim(ctx, code, userID)

@@ -70,10 +70,6 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// unavailable is a store failure the caller may retry (503, Retry-After).
-func unavailable(op string, err error) error {
-	return &contract.Error{Code: contract.Unavailable, Message: "The service is temporarily unavailable. Please try again shortly.", RetryAfter: 2, Op: op, Err: err}
-}
 
 // History is every posting of the user as the data export shows it,
 // oldest first.
