@@ -47,13 +47,14 @@ func TestLayers(t *testing.T) {
 			return err
 		}
 		checked++
-		inAdapters := len(parts) > 2 && parts[1] == "internal" && (parts[2] == "adapters" || parts[2] == "storetest")
+		internal := parts[1] == "internal"
+		inAdapters := internal && len(parts) > 2 && (parts[2] == "adapters" || parts[2] == "storetest")
 		for _, im := range f.Imports {
 			p, _ := strconv.Unquote(im.Path.Value)
 			if other, ok := strings.CutPrefix(p, "github.com/dossapp/backend/services/"); ok && strings.Split(other, "/")[0] != svc {
 				t.Errorf("%s imports %s: a service depends on pkg only, never on another service", rel, p)
 			}
-			if len(parts) > 1 && parts[1] == "internal" && !inAdapters {
+			if internal && !inAdapters {
 				for _, s := range storeImports {
 					if strings.HasPrefix(p, s) {
 						t.Errorf("%s imports %s: only internal/adapters speaks to the store", rel, p)

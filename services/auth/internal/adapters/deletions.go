@@ -22,30 +22,18 @@ import (
 // Generic in the state for the reason Chains is: Deletions[app.Deletion]
 // is app.Deletions.
 type Deletions[T any] struct {
-	chain *mongox.Versioned[T]
-	due   *mongo.Collection
+	Chains[T] // Get, EnsureIndexes, Collection, RelayTo
+	due       *mongo.Collection
 }
 
 // NewDeletions keeps the chains in records and the in-flight index in due.
 func NewDeletions[T any](records, due *mongo.Collection) Deletions[T] {
-	return Deletions[T]{chain: mongox.NewVersioned[T](records), due: due}
+	return Deletions[T]{Chains: NewChains[T](records), due: due}
 }
 
 type dueDoc struct {
 	ID      string    `bson:"_id"`
 	PurgeAt time.Time `bson:"purge_at"`
-}
-
-func (d Deletions[T]) EnsureIndexes(ctx context.Context) error { return d.chain.EnsureIndexes(ctx) }
-
-// Collection is where the relay finds the events waiting in versions.
-func (d Deletions[T]) Collection() *mongo.Collection { return d.chain.Collection() }
-
-// RelayTo has r publish a step's events as soon as it is stored.
-func (d Deletions[T]) RelayTo(r *mongox.Relay) { d.chain.RelayTo(r) }
-
-func (d Deletions[T]) Get(ctx context.Context, uuid string) (T, int64, error) {
-	return d.chain.Get(ctx, uuid)
 }
 
 // Put stores state as the version after after; contract.ErrExists when
@@ -66,19 +54,14 @@ func (d Deletions[T]) All(ctx context.Context, limit int) ([]T, error) {
 		return nil, err
 	}
 	newest := map[string]mongox.Record[T]{}
-	var order []string
 	for _, r := range recs {
-		cur, ok := newest[r.Key]
-		if !ok {
-			order = append(order, r.Key)
-		}
-		if !ok || r.Version > cur.Version {
+		if cur, ok := newest[r.Key]; !ok || r.Version > cur.Version {
 			newest[r.Key] = r
 		}
 	}
-	out := make([]T, 0, len(order))
-	for _, k := range order {
-		out = append(out, newest[k].State)
+	out := make([]T, 0, len(newest))
+	for _, r := range newest {
+		out = append(out, r.State)
 	}
 	return out, nil
 }

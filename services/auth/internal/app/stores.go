@@ -208,4 +208,3 @@ type Deletions interface {
 	Settle(ctx context.Context, uuid string) error
 	Due(ctx context.Context) ([]string, error)
 }
-
