@@ -39,4 +39,3 @@ type Limits interface {
 	// window; then it counts nothing and says how long until one more fits.
 	Hit(ctx context.Context, key string, limit int, window time.Duration) (wait time.Duration, err error)
 }
-

@@ -70,7 +70,6 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-
 // History is every posting of the user as the data export shows it,
 // oldest first.
 func (s *Service) History(ctx context.Context, userID int64) ([]contract.ExportWallet, []contract.ExportOrder, error) {
