@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"mime"
 	"net/http"
 	"strconv"
@@ -136,24 +137,11 @@ func (g *Gateway) addDocument(c echo.Context) error {
 	var req contract.AddDocumentRequest
 	switch {
 	case err == nil && mt == echo.MIMEMultipartForm && params["boundary"] != "":
-		release, err := g.reserveUpload(c, g.documentMaxBytes)
-		if err != nil {
-			return err
-		}
-		defer release()
-		form, err := readUpload(c, params["boundary"], documentSpec(g.documentMaxBytes), g.objectSink(uploads.DocumentsBucket))
-		if err != nil {
-			return err
-		}
-		if req.TypeID, err = checkDocumentForm(form); err != nil {
-			if form.file != nil {
-				form.file.Discard(c.Request().Context())
-			}
-			return err
-		}
-		ctx := g.callCtx(c)
 		var doc contract.Document
-		err = form.file.Hand(ctx, func(name string) (err error) {
+		err := g.receiveUpload(c, params["boundary"], uploads.DocumentsBucket, documentSpec(g.documentMaxBytes), func(form uploadForm) (err error) {
+			req.TypeID, err = checkDocumentForm(form)
+			return err
+		}, func(ctx context.Context, name string) (err error) {
 			req.Upload = name
 			doc, err = natsx.Call[contract.AddDocumentRequest, contract.Document](ctx, g.nc, contract.DocumentsAdd, req)
 			return err

@@ -39,7 +39,8 @@ func userAgent(r *http.Request) string {
 	return ua
 }
 
-// forward binds Req, calls subject, and renders the reply through shape.
+// forward binds Req, calls subject, and renders the reply through shape:
+// a 200, or the status a shape's withStatus names.
 func forward[Req, Resp any](g *Gateway, subject string, shape func(Resp) any) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var req Req
@@ -50,8 +51,18 @@ func forward[Req, Resp any](g *Gateway, subject string, shape func(Resp) any) ec
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, shape(resp))
+		out := shape(resp)
+		if s, ok := out.(withStatus); ok {
+			return c.JSON(s.status, s.body)
+		}
+		return c.JSON(http.StatusOK, out)
 	}
+}
+
+// withStatus is a shape's answer with a status other than 200.
+type withStatus struct {
+	status int
+	body   any
 }
 
 // otpSent is the answer to a code request: the user object, with the code
@@ -61,21 +72,6 @@ func (g *Gateway) otpSent(message string, user echo.Map, code string) any {
 		user["verification_code"] = code
 	}
 	return echo.Map{"message": message, "response": echo.Map{"user": user}}
-}
-
-func (g *Gateway) login(c echo.Context) error {
-	var req contract.LoginRequest
-	if err := bindJSON(c, &req); err != nil {
-		return err
-	}
-	r, err := natsx.Call[contract.LoginRequest, contract.LoginReply](g.callCtx(c), g.nc, contract.AuthLogin, req)
-	if err != nil {
-		return err
-	}
-	if r.Session == nil {
-		return c.JSON(http.StatusAccepted, echo.Map{"otp_required": true, "challenge": r.Challenge, "message": "Enter the code we sent to your phone."})
-	}
-	return c.JSON(http.StatusOK, echo.Map{"response": r.Session})
 }
 
 func (g *Gateway) logout(c echo.Context) error {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"mime"
 	"net/http"
 
@@ -19,21 +20,13 @@ func (g *Gateway) updateImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := g.reserveUpload(c, g.imageMaxBytes)
-	if err != nil {
-		return err
-	}
-	defer release()
-	form, err := readUpload(c, boundary, imageSpec(g.imageMaxBytes), g.objectSink(uploads.ProfileBucket))
-	if err != nil {
-		return err
-	}
-	if form.file == nil {
-		return contract.FieldError("image", "The image field is required.")
-	}
-	ctx := g.callCtx(c)
 	var reply []byte
-	err = form.file.Hand(ctx, func(name string) (err error) {
+	err = g.receiveUpload(c, boundary, uploads.ProfileBucket, imageSpec(g.imageMaxBytes), func(form uploadForm) error {
+		if form.file == nil {
+			return contract.FieldError("image", "The image field is required.")
+		}
+		return nil
+	}, func(ctx context.Context, name string) (err error) {
 		reply, err = natsx.CallRaw(ctx, g.nc, contract.ProfileUpdateImage, []byte(name))
 		return err
 	})

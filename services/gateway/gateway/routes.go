@@ -41,7 +41,12 @@ func (g *Gateway) routes(e *echo.Echo) {
 	}))
 
 	// Login, its second factor, a forgotten PIN, logout.
-	v2.POST("/new-login", g.login)
+	v2.POST("/new-login", forward[contract.LoginRequest, contract.LoginReply](g, contract.AuthLogin, func(r contract.LoginReply) any {
+		if r.Session == nil { // the account has 2FA: the code went to its phone
+			return withStatus{http.StatusAccepted, echo.Map{"otp_required": true, "challenge": r.Challenge, "message": "Enter the code we sent to your phone."}}
+		}
+		return echo.Map{"response": r.Session}
+	}))
 	v2.POST("/login/verify-otp", forward[contract.LoginVerifyOTPRequest, contract.Session](g, contract.AuthLoginVerifyOTP, func(s contract.Session) any {
 		return echo.Map{"response": s} // what a login without 2FA answers
 	}))

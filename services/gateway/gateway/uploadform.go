@@ -80,6 +80,31 @@ func (g *Gateway) reserveUpload(c echo.Context, max int64) (func(), error) {
 	return release, err
 }
 
+// receiveUpload is the intake both upload routes run: it reserves the
+// request's bytes in the upload budget, streams the multipart form (the
+// file into bucket's object store), lets check name every missing or
+// malformed field, and hands the file to call under the request's caller.
+// The file stays stored only if call succeeds.
+func (g *Gateway) receiveUpload(c echo.Context, boundary, bucket string, spec uploadSpec, check func(uploadForm) error, call func(ctx context.Context, upload string) error) error {
+	release, err := g.reserveUpload(c, spec.max)
+	if err != nil {
+		return err
+	}
+	defer release()
+	form, err := readUpload(c, boundary, spec, g.objectSink(bucket))
+	if err != nil {
+		return err
+	}
+	if err := check(form); err != nil {
+		if form.file != nil {
+			form.file.Discard(c.Request().Context())
+		}
+		return err
+	}
+	ctx := g.callCtx(c)
+	return form.file.Hand(ctx, func(name string) error { return call(ctx, name) })
+}
+
 // readUpload streams a multipart body: the file part goes to sink as it
 // arrives (413 beyond spec.max), each small field is read whole, other
 // parts are skipped; an absent or empty file is a nil form.file. Each field is taken exactly once: a second part of

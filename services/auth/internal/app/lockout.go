@@ -269,6 +269,27 @@ func outcomes(tail domain.Tail, n int) ([]domain.Attempt, error) {
 	return slices.DeleteFunc(entries, func(e domain.Attempt) bool { return isTurn(e.Kind) }), nil
 }
 
+// lockout reads a PIN chain's tail (newest first): the failures since the
+// last success, and how long the key stays locked. Every PINFailures-th
+// consecutive failure locks it, twice as long as the time before.
+func lockout(tail []domain.Attempt, now time.Time, lim Limits) (int, time.Duration) {
+	consecutive := 0
+	for _, e := range tail {
+		if e.Kind == "ok" {
+			break
+		}
+		consecutive++
+	}
+	if consecutive == 0 || consecutive%lim.PINFailures != 0 {
+		return consecutive, 0
+	}
+	lock := lim.PINLockMax
+	if n := consecutive/lim.PINFailures - 1; n < 30 {
+		lock = min(lim.PINLockBase<<n, lim.PINLockMax)
+	}
+	return consecutive, max(0, tail[0].At.Add(lock).Sub(now))
+}
+
 // pinRefused says whether sc's failures forbid a check now. A trusted
 // device: every PINFailures-th failure in a row locks it (see lockout),
 // and after DeviceUntrustAfter in a row it is no longer trusted. The

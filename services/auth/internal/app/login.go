@@ -13,27 +13,6 @@ import (
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
-// lockout reads a PIN chain's tail (newest first): the failures since the
-// last success, and how long the key stays locked. Every PINFailures-th
-// consecutive failure locks it, twice as long as the time before.
-func lockout(tail []domain.Attempt, now time.Time, lim Limits) (int, time.Duration) {
-	consecutive := 0
-	for _, e := range tail {
-		if e.Kind == "ok" {
-			break
-		}
-		consecutive++
-	}
-	if consecutive == 0 || consecutive%lim.PINFailures != 0 {
-		return consecutive, 0
-	}
-	lock := lim.PINLockMax
-	if n := consecutive/lim.PINFailures - 1; n < 30 {
-		lock = min(lim.PINLockBase<<n, lim.PINLockMax)
-	}
-	return consecutive, max(0, tail[0].At.Add(lock).Sub(now))
-}
-
 func badLogin() error {
 	return &contract.Error{Code: contract.Unauthenticated, Message: "The phone number or PIN is incorrect.", Reason: contract.ReasonInvalidCredentials}
 }
@@ -131,15 +110,15 @@ func (s *Service) loggedIn(ctx context.Context, acc Account, device string, clie
 	return s.newSession(ctx, acc, device, client)
 }
 
+// errOpened: the device's count exists already.
+var errOpened = errors.New("opened")
+
 // activeByPhone finds the active account on phone through the phone's
 // claim. The account the claim named when this process last read it is
 // tried first, without reading the claim: an account active on the phone
 // holds its claim (no one takes over a claim in use, see takeClaim), so
 // only when it no longer is (the number moved, the account went) is the
 // claim read again.
-// errOpened: the device's count exists already.
-var errOpened = errors.New("opened")
-
 func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, error) {
 	key := "phone:" + phone
 	if owner, ok := s.phoneOwners.get(key); ok {
