@@ -57,10 +57,12 @@ var eventStreams = []string{StreamEvents, StreamDeadLetters}
 // BusUsers is every bus user and its rights.
 var BusUsers = []BusUser{
 	{
-		Name:    BusGateway,
-		Calls:   []string{commands(ServiceAuth), commands(ServiceProfile), commands(ServiceDocuments), commands(ServiceNotifier)},
-		Emits:   []string{EventSubject(EventAdminAudited)},
-		Hears:   []string{EventSubject(EventProfileUpdated)},
+		Name:  BusGateway,
+		Calls: []string{commands(ServiceAuth), commands(ServiceProfile), commands(ServiceDocuments), commands(ServiceNotifier)},
+		Emits: []string{EventSubject(EventAdminAudited)},
+		// What its caches follow (userCache.watch).
+		Hears: []string{EventSubject(EventProfileUpdated), EventSubject(EventDocumentAdded), EventSubject(EventDocumentDeleted),
+			EventSubject(EventDocumentReviewed), EventSubject(EventDocumentsAccountErased)},
 		Streams: []string{"KV_" + BucketRevokedSessions, ObjectStream(BucketProfileUploads), ObjectStream(BucketDocumentsUploads)},
 		KV:      []string{BucketRevokedSessions},
 		Objects: []string{BucketProfileUploads, BucketDocumentsUploads},

@@ -246,6 +246,8 @@ const (
 	// what it keeps of it before it answers (read-your-writes). A service
 	// passes on what the replies to its own calls said.
 	HeaderProfileChanged = "Doss-Profile-Changed"
+	// HeaderDocumentsChanged is the same for a user's documents.
+	HeaderDocumentsChanged = "Doss-Documents-Changed"
 )
 
 // ObjectStream is the JetStream stream holding an object store bucket's

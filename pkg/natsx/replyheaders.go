@@ -14,12 +14,12 @@ import (
 )
 
 // A reply says more than its body in headers its caller may act on: how
-// long the answer may be kept (CacheFor) and whose profiles the command
-// changed (ProfileChanged). A handler sets them through its context, on
+// long the answer may be kept (CacheFor) and whose profiles or documents
+// the command changed (ProfileChanged, DocumentsChanged). A handler sets them through its context, on
 // whatever reply it ends with, an error's too; a caller hears them through
 // its own (OnReply). A change made by a call a handler made is a change
-// the handler made, so a call passes ProfileChanged on from its reply to
-// the reply of the request being served.
+// the handler made, so a call passes those on from its reply to the reply
+// of the request being served.
 
 // replyHeaders are the headers of one request's reply, set while its
 // handler runs (from goroutines of its own too).
@@ -88,6 +88,15 @@ func ProfileChanged(ctx context.Context, userID int64) {
 	setReplyHeader(ctx, contract.HeaderProfileChanged, strconv.FormatInt(userID, 10), true)
 }
 
+// DocumentsChanged is ProfileChanged for the user's documents.
+func DocumentsChanged(ctx context.Context, userID int64) {
+	setReplyHeader(ctx, contract.HeaderDocumentsChanged, strconv.FormatInt(userID, 10), true)
+}
+
+// changeHeaders are the headers naming changed users, passed on from a
+// call's reply to the reply of the request being served.
+var changeHeaders = []string{contract.HeaderProfileChanged, contract.HeaderDocumentsChanged}
+
 type onReplyKey struct{}
 
 // OnReply has fn hear the headers of the reply to every call made under
@@ -102,8 +111,10 @@ func OnReply(ctx context.Context, fn func(nats.Header)) context.Context {
 // changed profiles on to the request being served, if any, and hands them
 // to the OnReply fns.
 func heard(ctx context.Context, h nats.Header) {
-	for _, v := range h.Values(contract.HeaderProfileChanged) {
-		setReplyHeader(ctx, contract.HeaderProfileChanged, v, true)
+	for _, k := range changeHeaders {
+		for _, v := range h.Values(k) {
+			setReplyHeader(ctx, k, v, true)
+		}
 	}
 	fns, _ := ctx.Value(onReplyKey{}).([]func(nats.Header))
 	for _, fn := range fns {
@@ -113,9 +124,13 @@ func heard(ctx context.Context, h nats.Header) {
 
 // ChangedProfiles are the users whose profiles a reply says its command
 // changed.
-func ChangedProfiles(h nats.Header) []int64 {
+func ChangedProfiles(h nats.Header) []int64 { return ChangedUsers(h, contract.HeaderProfileChanged) }
+
+// ChangedUsers are the users a reply's header (HeaderProfileChanged,
+// HeaderDocumentsChanged) says its command changed.
+func ChangedUsers(h nats.Header, header string) []int64 {
 	var out []int64
-	for _, v := range h.Values(contract.HeaderProfileChanged) {
+	for _, v := range h.Values(header) {
 		if id, err := strconv.ParseInt(v, 10, 64); err == nil && id != 0 {
 			out = append(out, id)
 		}

@@ -117,7 +117,7 @@ func runGrowth(ctx context.Context, root string, o growthOptions, outFile string
 			return fmt.Errorf("%s never served its endpoints", s)
 		}
 	}
-	gw, err := b.startGateway("gateway-nocache", []string{"DOSS_PROFILE_CACHE_TTL=0s"})
+	gw, err := b.startGateway("gateway-nocache", []string{"DOSS_PROFILE_CACHE_TTL=0s", "DOSS_DOCUMENTS_CACHE_TTL=0s"})
 	if err != nil {
 		return err
 	}

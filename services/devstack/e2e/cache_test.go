@@ -188,21 +188,26 @@ func TestReadYourWritesAcrossProfileReplicas(t *testing.T) {
 
 // replyTap reads every reply the gateways' calls get (the test's
 // connection may read any subject) and keeps the users they name as
-// changed (contract.HeaderProfileChanged) and the max-ages they give.
+// changed (contract.HeaderProfileChanged, HeaderDocumentsChanged) and the
+// max-ages they give.
 type replyTap struct {
 	mu      sync.Mutex
 	named   map[int64]bool
+	docs    map[int64]bool
 	maxAges []string
 }
 
 func (e *env) tapGatewayReplies() *replyTap {
 	e.t.Helper()
-	r := &replyTap{named: map[int64]bool{}}
+	r := &replyTap{named: map[int64]bool{}, docs: map[int64]bool{}}
 	sub, err := e.nc.Subscribe(contract.InboxPrefix(contract.BusGateway)+".>", func(m *nats.Msg) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, uid := range natsx.ChangedProfiles(m.Header) {
 			r.named[uid] = true
+		}
+		for _, uid := range natsx.ChangedUsers(m.Header, contract.HeaderDocumentsChanged) {
+			r.docs[uid] = true
 		}
 		if v := m.Header.Get(contract.HeaderCacheMaxAge); v != "" {
 			r.maxAges = append(r.maxAges, v)
@@ -221,7 +226,13 @@ func (e *env) tapGatewayReplies() *replyTap {
 func (r *replyTap) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.named, r.maxAges = map[int64]bool{}, nil
+	r.named, r.docs, r.maxAges = map[int64]bool{}, map[int64]bool{}, nil
+}
+
+func (r *replyTap) namesDocuments(uid int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.docs[uid]
 }
 
 func (r *replyTap) names(uid int64) bool {
@@ -400,4 +411,85 @@ func TestProfileCacheLivesForTheServiceMaxAge(t *testing.T) {
 	if lived := time.Since(fetched); lived < 4*time.Second {
 		t.Fatalf("the cached profile went after %v, before its max-age", lived)
 	}
+}
+
+// The documents list's first page is kept per gateway like the profile:
+// the replica that took a change drops it before it answers, a change on
+// another replica reaches this one by the event, another user never gets
+// it, and a page asked with limit or offset is never served from it.
+func TestDocumentsListCacheAcrossGateways(t *testing.T) {
+	e, _ := startDocuments(t, nil)
+	other := e.secondGateway()
+	_, token := e.register("doc-cache@example.com", "+18681230060", "4829")
+	_, stranger := e.register("doc-cache-2@example.com", "+18681230061", "4829")
+	uid := e.userID(token)
+	tap := e.tapGatewayReplies()
+	for _, g := range []*env{e, other} {
+		if docs, _ := g.listDocuments(token, ""); len(docs) != 0 {
+			t.Fatalf("a new account lists %d documents", len(docs))
+		}
+	}
+	// Half the links' guaranteed half life: 15 min / 4.
+	eventually(t, "the list's reply to say its max-age", func() bool { return tap.lastMaxAge() == "225" })
+	// Each change below is said in its reply to the gateway that asked,
+	// which drops the page before it answers, whatever the events do.
+	changed := func(what string) {
+		t.Helper()
+		eventually(t, what+" to name the owner's documents in its reply", func() bool { return tap.namesDocuments(uid) })
+		tap.reset()
+	}
+	lists := func(g *env, want string) bool {
+		docs, r := g.listDocuments(token, "")
+		if want == "" {
+			return len(docs) == 0 && r.header.Get("X-Total-Count") == "0"
+		}
+		return len(docs) == 1 && docs[0].Status == want && r.header.Get("X-Total-Count") == "1"
+	}
+
+	// Read-your-writes where the upload went; the other replica learns it
+	// from documents.added.
+	r := e.addDocument(token, "1", "id.jpg", imagextest.JPEG(40, 20, 6))
+	expect(t, r, http.StatusCreated)
+	doc := decodeDoc(t, r)
+	changed("the upload")
+	if !lists(e, contract.DocumentPending) {
+		t.Fatal("the gateway that took the upload does not list it")
+	}
+	eventually(t, "the second gateway to list the upload", func() bool { return lists(other, contract.DocumentPending) })
+	if docs, _ := e.listDocuments(stranger, ""); len(docs) != 0 {
+		t.Fatalf("another user is served %d documents", len(docs))
+	}
+
+	// An admin's review, through the first gateway.
+	expect(t, e.do(http.MethodPost, fmt.Sprintf("/admin/v1/documents/%d/approve", doc.ID), adminToken, ""), http.StatusOK)
+	changed("the review")
+	if !lists(e, contract.DocumentApproved) {
+		t.Fatal("the gateway that took the review still lists the document as pending")
+	}
+	eventually(t, "the second gateway to list the review", func() bool { return lists(other, contract.DocumentApproved) })
+
+	// A deletion on the second replica.
+	expect(t, other.do(http.MethodDelete, fmt.Sprintf("/api/v2/my/documents/%d", doc.ID), token, ""), http.StatusNoContent)
+	changed("the deletion")
+	if !lists(other, "") {
+		t.Fatal("the gateway that took the deletion still lists the document")
+	}
+	eventually(t, "the first gateway to drop the deleted document", func() bool { return lists(e, "") })
+
+	// With the service down the warm first page is still served, and a
+	// paged read, which never comes from the cache, is a 503.
+	if err := e.proc(contract.ServiceDocuments).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !lists(e, "") {
+		t.Fatal("the warm first page was not served from the cache")
+	}
+	for _, q := range []string{"?limit=20", "?offset=0"} {
+		_, r := e.listDocuments(token, q)
+		expect(t, r, http.StatusServiceUnavailable)
+	}
+	// A token logged out since gets a 401, not the page its user left.
+	expect(t, e.do(http.MethodPost, "/api/v2/logout", token, ""), http.StatusNoContent)
+	_, r = e.listDocuments(token, "")
+	expect(t, r, http.StatusUnauthorized)
 }

@@ -2,26 +2,32 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
 )
 
-// profileCache keeps rendered GET /v2/profile answers per user, so a hit
-// costs no NATS round trip. A replica drops a user's entry when a reply
-// to one of its own calls says the user's profile changed (heard), every
-// replica when ProfileUpdated arrives (watch), and everything when its
-// NATS connection comes back (it may have missed events while away).
-// Entries also age out: at the TTL, or sooner when the profile service
-// says so (the links in its answer expire).
-type profileCache struct {
+// userCache keeps rendered answers of one read per user, so a hit costs
+// no NATS round trip: the profile (GET /v2/profile) and the documents list
+// (GET /v2/my/documents, its first page). A replica drops a user's entry
+// when a reply to one of its own calls says the user's data changed
+// (heard, the cache's header), every replica when an event of the cache's
+// says so (watch), and everything when its NATS connection comes back (it
+// may have missed events while away). Entries also age out: at the TTL,
+// or sooner when the service says so (the links in its answer expire).
+type userCache[V any] struct {
+	kind        string                 // "profile", "documents"
+	header      string                 // the reply header naming the users a command changed
+	lookups     *prometheus.CounterVec // hits and misses
 	mu          sync.Mutex
-	entries     map[int64]cached
+	entries     map[int64]cached[V]
 	invalidated map[int64]uint64 // user → clock at its last invalidation
 	clock       uint64           // advances on every invalidation and flush
 	flushedAt   uint64
@@ -29,9 +35,21 @@ type profileCache struct {
 	max         int
 }
 
-type cached struct {
-	body    []byte
+type cached[V any] struct {
+	value   V
 	expires time.Time
+}
+
+// profileCache is the profile's: the answer's bytes.
+type profileCache = userCache[[]byte]
+
+// documentsCache is the documents list's first page: its bytes and the
+// total the answer's X-Total-Count carries.
+type documentsCache = userCache[documentsPage]
+
+type documentsPage struct {
+	body  []byte
+	total int
 }
 
 // maxInvalidations bounds the per-user invalidation marks; past it they
@@ -39,33 +57,42 @@ type cached struct {
 // costs those fetches their caching, never a stale answer.
 const maxInvalidations = 10_000
 
-func newProfileCache(ttl time.Duration, max int) *profileCache {
-	return &profileCache{entries: map[int64]cached{}, invalidated: map[int64]uint64{}, ttl: ttl, max: max}
+func newUserCache[V any](kind, header string, lookups *prometheus.CounterVec, ttl time.Duration, max int) *userCache[V] {
+	return &userCache[V]{kind: kind, header: header, lookups: lookups, entries: map[int64]cached[V]{}, invalidated: map[int64]uint64{}, ttl: ttl, max: max}
 }
 
-func (c *profileCache) get(uid int64) ([]byte, bool) {
+func newProfileCache(ttl time.Duration, max int) *profileCache {
+	return newUserCache[[]byte]("profile", contract.HeaderProfileChanged, profileCacheLookups, ttl, max)
+}
+
+func newDocumentsCache(ttl time.Duration, max int) *documentsCache {
+	return newUserCache[documentsPage]("documents", contract.HeaderDocumentsChanged, documentsCacheLookups, ttl, max)
+}
+
+func (c *userCache[V]) get(uid int64) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[uid]
 	if !ok || !time.Now().Before(e.expires) {
-		profileCacheLookups.WithLabelValues("miss").Inc()
-		return nil, false
+		c.lookups.WithLabelValues("miss").Inc()
+		var none V
+		return none, false
 	}
-	profileCacheLookups.WithLabelValues("hit").Inc()
-	return e.body, true
+	c.lookups.WithLabelValues("hit").Inc()
+	return e.value, true
 }
 
 // ticket is taken before fetching; put stores only if nothing invalidated
 // the user since, so a slow fetch cannot bring back a stale profile.
-func (c *profileCache) ticket() uint64 {
+func (c *userCache[V]) ticket() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.clock
 }
 
-// put keeps body for the TTL, or for maxAge when that is shorter (the
+// put keeps v for the TTL, or for maxAge when that is shorter (the
 // service's word on its answer; 0: not at all).
-func (c *profileCache) put(uid int64, body []byte, ticket uint64, maxAge time.Duration) {
+func (c *userCache[V]) put(uid int64, v V, ticket uint64, maxAge time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	life := min(c.ttl, maxAge)
@@ -74,12 +101,12 @@ func (c *profileCache) put(uid int64, body []byte, ticket uint64, maxAge time.Du
 	}
 	expires := time.Now().Add(life)
 	if len(c.entries) >= c.max {
-		c.entries = map[int64]cached{} // crude but bounded; a full cache refills in one pass
+		c.entries = map[int64]cached[V]{} // crude but bounded; a full cache refills in one pass
 	}
-	c.entries[uid] = cached{body: body, expires: expires}
+	c.entries[uid] = cached[V]{value: v, expires: expires}
 }
 
-func (c *profileCache) invalidate(uid int64) {
+func (c *userCache[V]) invalidate(uid int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.clock++
@@ -92,38 +119,74 @@ func (c *profileCache) invalidate(uid int64) {
 	c.invalidated[uid] = c.clock
 }
 
-func (c *profileCache) flush() {
+func (c *userCache[V]) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.clock++
 	c.flushedAt = c.clock
-	c.entries = map[int64]cached{}
+	c.entries = map[int64]cached[V]{}
 	c.invalidated = map[int64]uint64{}
 }
 
-// watch drops entries as ProfileUpdated events arrive. A plain subscription
-// is enough: JetStream delivers stream subjects to core subscribers too,
-// and a replica that was away flushes everything on reconnect.
-func (c *profileCache) watch(nc *nats.Conn, log *zap.Logger) (*nats.Subscription, error) {
-	return nc.Subscribe(contract.EventSubject(contract.EventProfileUpdated), func(m *nats.Msg) {
-		var ev contract.Event
-		var data contract.ProfileUpdated
-		if err := json.Unmarshal(m.Data, &ev); err != nil || ev.Decode(&data) != nil || data.UserID == 0 {
-			log.Warn("undecodable profile event; flushing the profile cache")
-			c.flush()
-			return
+// watch drops entries as the events of subjects arrive, each naming its
+// user through userOf (0: it names none, and everything is dropped). A
+// plain subscription is enough: JetStream delivers stream subjects to core
+// subscribers too, and a replica that was away flushes everything on
+// reconnect.
+func (c *userCache[V]) watch(nc *nats.Conn, log *zap.Logger, userOf func(contract.Event) int64, eventTypes ...string) error {
+	for _, t := range eventTypes {
+		if _, err := nc.Subscribe(contract.EventSubject(t), func(m *nats.Msg) {
+			var ev contract.Event
+			uid := int64(0)
+			if json.Unmarshal(m.Data, &ev) == nil {
+				uid = userOf(ev)
+			}
+			if uid == 0 {
+				log.Warn("undecodable event; flushing the cache", zap.String("cache", c.kind), zap.String("subject", m.Subject))
+				c.flush()
+				return
+			}
+			c.invalidate(uid)
+		}); err != nil {
+			return fmt.Errorf("%s cache watch: %w", c.kind, err)
 		}
-		c.invalidate(data.UserID)
-	})
+	}
+	return nil
+}
+
+// profileOf is the user a ProfileUpdated event names.
+func profileOf(ev contract.Event) int64 {
+	var d contract.ProfileUpdated
+	if ev.Decode(&d) != nil {
+		return 0
+	}
+	return d.UserID
+}
+
+// documentsOf is the user whose documents a documents event changed: its
+// snapshot's, or the erased account's.
+func documentsOf(ev contract.Event) int64 {
+	if ev.Type == contract.EventDocumentsAccountErased {
+		var d contract.AccountPartErased
+		if ev.Decode(&d) != nil {
+			return 0
+		}
+		return d.UserID
+	}
+	var d contract.DocumentChanged
+	if ev.Decode(&d) != nil {
+		return 0
+	}
+	return d.Snapshot.UserID
 }
 
 // heard drops the entries of the users a reply says its command changed
-// the profile of, before the answer goes back: whatever the route, the
-// caller's next read sees its write (read-your-writes), while the other
-// replicas wait for ProfileUpdated. Every call the gateway makes hears
+// (the cache's header), before the answer goes back: whatever the route,
+// the caller's next read sees its write (read-your-writes), while the
+// other replicas wait for the event. Every call the gateway makes hears
 // its reply here (callCtx).
-func (c *profileCache) heard(h nats.Header) {
-	for _, uid := range natsx.ChangedProfiles(h) {
+func (c *userCache[V]) heard(h nats.Header) {
+	for _, uid := range natsx.ChangedUsers(h, c.header) {
 		c.invalidate(uid)
 	}
 }

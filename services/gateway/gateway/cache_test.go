@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -114,5 +115,43 @@ func TestVerifiedTokensExpireAndAreBounded(t *testing.T) {
 	v.forget()
 	if _, ok := v.get("c", now); ok {
 		t.Fatal("forget kept a token")
+	}
+}
+
+// The documents cache drops a user on its own header only, and reads the
+// user of each documents event it follows; one it cannot read names no
+// one (and so flushes everything).
+func TestDocumentsCacheHearsItsHeaderAndEvents(t *testing.T) {
+	c := newDocumentsCache(time.Hour, 10)
+	for uid := range int64(3) {
+		c.put(uid, documentsPage{body: []byte("[]")}, c.ticket(), time.Hour)
+	}
+	c.heard(nats.Header{contract.HeaderProfileChanged: {"1"}})
+	if _, ok := c.get(1); !ok {
+		t.Fatal("a profile change dropped a documents page")
+	}
+	c.heard(nats.Header{contract.HeaderDocumentsChanged: {"1"}})
+	if _, ok := c.get(1); ok {
+		t.Fatal("a documents change kept the page")
+	}
+	event := func(typ string, data any) contract.Event {
+		b, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return contract.Event{Type: typ, Data: b}
+	}
+	for _, tc := range []struct {
+		ev   contract.Event
+		want int64
+	}{
+		{event(contract.EventDocumentAdded, contract.DocumentChanged{DocumentID: 5, Snapshot: contract.DocumentsSnapshot{UserID: 7}}), 7},
+		{event(contract.EventDocumentReviewed, contract.DocumentChanged{DocumentID: 5, Snapshot: contract.DocumentsSnapshot{UserID: 8}}), 8},
+		{event(contract.EventDocumentsAccountErased, contract.AccountPartErased{UserID: 9, Service: contract.ServiceDocuments}), 9},
+		{contract.Event{Type: contract.EventDocumentDeleted, Data: []byte(`"x"`)}, 0},
+	} {
+		if got := documentsOf(tc.ev); got != tc.want {
+			t.Errorf("%s: user %d, want %d", tc.ev.Type, got, tc.want)
+		}
 	}
 }

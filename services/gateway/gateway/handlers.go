@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
@@ -23,7 +24,14 @@ func (g *Gateway) callCtx(c echo.Context) context.Context {
 		Principal: p,
 		Client:    contract.Client{IP: c.RealIP(), UserAgent: userAgent(c.Request()), Locale: language(c.Request().Header.Get("Accept-Language"))},
 	})
-	return natsx.OnReply(ctx, g.cache.heard)
+	return natsx.OnReply(ctx, g.heard)
+}
+
+// heard has each cache hear a reply: the users it names as changed lose
+// their entries.
+func (g *Gateway) heard(h nats.Header) {
+	g.cache.heard(h)
+	g.documents.heard(h)
 }
 
 // maxUserAgent bounds the user agent passed on in the NATS headers and

@@ -28,6 +28,12 @@ var profileCacheLookups = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Profile cache lookups by result (hit or miss).",
 }, []string{"result"})
 
+// documentsCacheLookups is the same for the documents list's first page.
+var documentsCacheLookups = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "doss_gateway_documents_cache_lookups_total",
+	Help: "Documents list cache lookups by result (hit or miss).",
+}, []string{"result"})
+
 // methodLabel keeps the method label bounded: a client may send any
 // token as a method.
 func methodLabel(m string) string {

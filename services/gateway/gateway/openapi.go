@@ -29,7 +29,7 @@ type Route struct{ Method, Path string }
 // the dev routes on: what the OpenAPI document must cover. Nothing runs;
 // the handlers are only registered.
 func Routes() []Route {
-	g := &Gateway{dev: true, adminTokens: []adminToken{{name: "routes"}}, verifier: &verifier{}, cache: &profileCache{}}
+	g := &Gateway{dev: true, adminTokens: []adminToken{{name: "routes"}}, verifier: &verifier{}, cache: &profileCache{}, documents: &documentsCache{}}
 	e := echo.New()
 	g.routes(e)
 	var out []Route

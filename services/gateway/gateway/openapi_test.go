@@ -18,7 +18,7 @@ import (
 func getDocs(t *testing.T, path string) *httptest.ResponseRecorder {
 	t.Helper()
 	e := echo.New()
-	(&Gateway{verifier: &verifier{}, cache: &profileCache{}}).routes(e)
+	(&Gateway{verifier: &verifier{}, cache: &profileCache{}, documents: &documentsCache{}}).routes(e)
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec

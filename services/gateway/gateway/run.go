@@ -34,6 +34,8 @@ type Gateway struct {
 	dev      bool
 	verifier *verifier
 	cache    *profileCache
+	// documents keeps each user's first page of documents.
+	documents *documentsCache
 	// imageMaxBytes bounds a photo upload; that route has its own limit
 	// instead of the JSON body limit.
 	imageMaxBytes int64
@@ -87,6 +89,8 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	s.drain = e.Duration("DOSS_SHUTDOWN_DRAIN", defDrain)
 	cacheTTL := e.Duration("DOSS_PROFILE_CACHE_TTL", 10*time.Minute)
 	cacheMax := e.Int("DOSS_PROFILE_CACHE_ENTRIES", 100_000)
+	docsTTL := e.Duration("DOSS_DOCUMENTS_CACHE_TTL", 10*time.Minute)
+	docsMax := e.Int("DOSS_DOCUMENTS_CACHE_ENTRIES", 100_000)
 	imageMax := e.Int64("DOSS_IMAGE_MAX_BYTES", 5<<20)
 	documentMax := e.Int64("DOSS_DOCUMENT_MAX_BYTES", 10<<20)
 	largest := max(imageMax, documentMax) + multipartSlack
@@ -104,12 +108,13 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	log := logx.New(stdout, s.common.Dev(), "gateway")
 	defer func() { _ = log.Sync() }()
 
-	cache := newProfileCache(cacheTTL, cacheMax)
+	cache, docs := newProfileCache(cacheTTL, cacheMax), newDocumentsCache(docsTTL, docsMax)
 	v := newVerifier(nil, log)
 	nc, js, err := natsx.Dial(s.common.Bus, contract.BusGateway, log, nats.ReconnectHandler(func(*nats.Conn) {
 		// Events and revocations may have gone by while this replica was
 		// away: drop every cached profile and replay the revocations.
 		cache.flush()
+		docs.flush()
 		v.rewatch()
 	}))
 	if err != nil {
@@ -117,7 +122,7 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	}
 	defer func() { _ = nc.Drain() }()
 	v.nc, v.replicas = nc, s.common.StreamReplicas
-	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, imageMaxBytes: imageMax,
+	g := &Gateway{nc: nc, log: log, dev: s.common.Dev(), verifier: v, cache: cache, documents: docs, imageMaxBytes: imageMax,
 		needs: []string{contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments}, adminTokens: adminTokens, publicURL: publicURL, publisher: events.NewPublisher(js),
 		documentMaxBytes: documentMax, budget: newUploadBudget(inFlight, inFlightPerUser, uploadWait)}
 	natsReady := obs.NATSReady(nc)
@@ -131,8 +136,9 @@ func RunWith(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		return err
 	}
 	defer ops.Stop()
-	if _, err := cache.watch(nc, log); err != nil {
-		return fmt.Errorf("profile cache watch: %w", err)
+	if err := errors.Join(cache.watch(nc, log, profileOf, contract.EventProfileUpdated),
+		docs.watch(nc, log, documentsOf, contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed, contract.EventDocumentsAccountErased)); err != nil {
+		return err
 	}
 	wctx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()

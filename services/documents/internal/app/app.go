@@ -251,6 +251,9 @@ func (s *Service) List(ctx context.Context, userID int64, req contract.ListDocum
 		}
 		out.Documents = append(out.Documents, doc)
 	}
+	// Every link has half its life left (link): the caller may keep the
+	// answer for half of that, so a phone always has a quarter to use it.
+	natsx.CacheFor(ctx, s.Limits.LinkTTL/4)
 	return out, nil
 }
 
@@ -322,7 +325,11 @@ func (s *Service) current(ctx context.Context, userID int64) (Docs, error) {
 // version (Documents.Update); fn gets the version it will be stored as.
 // The profile hears of the result at once (read-your-writes); if that
 // call fails, the events stored with the change bring it the same state.
+//
+// Whatever the outcome, the reply tells the caller to drop what it keeps
+// of the user's documents (a failure may come after the write).
 func (s *Service) change(ctx context.Context, userID int64, fn func(d *Docs, version int64) ([]contract.Event, error)) (Docs, error) {
+	defer natsx.DocumentsChanged(ctx, userID)
 	d, ver, err := s.Docs.Update(ctx, userID, fn)
 	if err != nil {
 		return d, err
