@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -113,6 +114,40 @@ func (c *cluster) docker(args ...string) string {
 		c.t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// requestID is the id a failure's detail names (call).
+var requestID = regexp.MustCompile(`\(request ([^)\s]+)\)`)
+
+// logLinesOf logs every line the services wrote since from that names the
+// request of one of the failures in details, so that a rare failure in a
+// phase that allows none is explained in the test's own output (the
+// replica that answered, what it logged).
+func (c *cluster) logLinesOf(from time.Time, details []string) {
+	c.t.Helper()
+	var ids []string
+	for _, d := range details {
+		if m := requestID.FindStringSubmatch(d); m != nil {
+			ids = append(ids, m[1])
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	for _, svc := range []string{"gateway", "auth", "profile", "documents", "notifier"} {
+		for _, id := range c.containers(svc) {
+			out, err := exec.Command("docker", "logs", "--since", from.Add(-time.Second).UTC().Format(time.RFC3339), id).CombinedOutput()
+			if err != nil {
+				c.t.Logf("docker logs %s: %v", id, err)
+				continue
+			}
+			for _, line := range strings.Split(string(out), "\n") {
+				if slices.ContainsFunc(ids, func(rid string) bool { return strings.Contains(line, rid) }) {
+					c.t.Logf("%s %s: %s", svc, id[:min(12, len(id))], line)
+				}
+			}
+		}
+	}
 }
 
 // containers are the ids of service's containers in the project, sorted.
@@ -518,6 +553,7 @@ func TestComposeClusterFaults(t *testing.T) {
 		}
 		if p.limit == 0 && row.failed > 0 {
 			t.Errorf("%s: %d of %d requests failed; want none", p.name, row.failed, row.sent)
+			c.logLinesOf(from, row.details)
 		}
 		if p.limit > 0 && row.longestFailure > p.limit {
 			t.Errorf("%s: requests failed for %s; want at most %s", p.name, row.longestFailure.Round(time.Millisecond), p.limit)
