@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -27,6 +28,7 @@ type FilterWatch struct {
 
 	mu      sync.Mutex
 	filters []Filter
+	ops     map[string]int // store operations (every command but connectionCommands), by "command collection"
 	conns   map[net.Conn]bool
 	wg      sync.WaitGroup
 }
@@ -75,11 +77,32 @@ func (w *FilterWatch) Filters() []Filter {
 	return slices.Clone(w.filters)
 }
 
+// Operations is how many store operations went through since the last
+// Reset: every command (a find, an insert, a getMore, ...) but the ones a
+// driver keeps its connections with.
+func (w *FilterWatch) Operations() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.ops {
+		n += c
+	}
+	return n
+}
+
+// OperationsBy is Operations by "command collection" ("insert
+// auth_sessions").
+func (w *FilterWatch) OperationsBy() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.ops)
+}
+
 // Reset forgets what was seen so far.
 func (w *FilterWatch) Reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.filters = nil
+	w.filters, w.ops = nil, nil
 }
 
 // Close stops listening and cuts every connection through the watch.
@@ -162,9 +185,15 @@ func (w *FilterWatch) forward(client, server net.Conn) {
 			return
 		}
 		if binary.LittleEndian.Uint32(header[12:]) == opMsg {
-			if fs, err := commandFilters(msg[16:]); err == nil && len(fs) > 0 {
+			if name, coll, fs, err := commandFilters(msg[16:]); err == nil {
 				w.mu.Lock()
 				w.filters = append(w.filters, fs...)
+				if !slices.Contains(connectionCommands, name) {
+					if w.ops == nil {
+						w.ops = map[string]int{}
+					}
+					w.ops[name+" "+coll]++
+				}
 				w.mu.Unlock()
 			}
 		}
@@ -173,17 +202,22 @@ func (w *FilterWatch) forward(client, server net.Conn) {
 
 const opMsg = 2013
 
+// connectionCommands are what a driver sends to keep its connections
+// (handshake, monitoring, auth, sessions), not store operations.
+var connectionCommands = []string{"hello", "isMaster", "ismaster", "ping", "buildInfo", "buildinfo", "saslStart",
+	"saslContinue", "endSessions", "getParameter"}
+
 // commandFilters reads an OP_MSG body (flags, then sections) and returns
-// the filters of the command it carries.
-func commandFilters(body []byte) ([]Filter, error) {
+// the command's name, its collection and the filters it carries.
+func commandFilters(body []byte) (string, string, []Filter, error) {
 	if len(body) < 5 {
-		return nil, errShort
+		return "", "", nil, errShort
 	}
 	flags := binary.LittleEndian.Uint32(body)
 	body = body[4:]
 	if flags&1 != 0 { // a checksum trails the sections
 		if len(body) < 4 {
-			return nil, errShort
+			return "", "", nil, errShort
 		}
 		body = body[:len(body)-4]
 	}
@@ -196,42 +230,42 @@ func commandFilters(body []byte) ([]Filter, error) {
 		case 0:
 			doc, rest, err := nextDocument(body)
 			if err != nil {
-				return nil, err
+				return "", "", nil, err
 			}
 			cmd, body = doc, rest
 		case 1:
 			if len(body) < 4 {
-				return nil, errShort
+				return "", "", nil, errShort
 			}
 			size := int(binary.LittleEndian.Uint32(body))
 			if size < 4 || size > len(body) {
-				return nil, errShort
+				return "", "", nil, errShort
 			}
 			section := body[4:size]
 			body = body[size:]
 			end := slices.Index(section, 0)
 			if end < 0 {
-				return nil, errShort
+				return "", "", nil, errShort
 			}
 			id, docs := string(section[:end]), section[end+1:]
 			for len(docs) > 0 {
 				doc, rest, err := nextDocument(docs)
 				if err != nil {
-					return nil, err
+					return "", "", nil, err
 				}
 				sequences[id] = append(sequences[id], doc)
 				docs = rest
 			}
 		default:
-			return nil, errors.New("filterwatch: unknown section kind")
+			return "", "", nil, errors.New("filterwatch: unknown section kind")
 		}
 	}
 	if cmd == nil {
-		return nil, errShort
+		return "", "", nil, errShort
 	}
 	elems, err := cmd.Elements()
 	if err != nil || len(elems) == 0 {
-		return nil, err
+		return "", "", nil, err
 	}
 	name := elems[0].Key()
 	coll, _ := elems[0].Value().StringValueOK()
@@ -258,13 +292,13 @@ func commandFilters(body []byte) ([]Filter, error) {
 	}
 	switch name {
 	case "find":
-		return one(cmd.Lookup("filter")), nil
+		return name, coll, one(cmd.Lookup("filter")), nil
 	case "count", "distinct", "findAndModify", "findandmodify":
-		return one(cmd.Lookup("query")), nil
+		return name, coll, one(cmd.Lookup("query")), nil
 	case "update":
-		return many("updates", "q"), nil
+		return name, coll, many("updates", "q"), nil
 	case "delete":
-		return many("deletes", "q"), nil
+		return name, coll, many("deletes", "q"), nil
 	case "aggregate":
 		var match bson.RawValue
 		if arr, ok := cmd.Lookup("pipeline").ArrayOK(); ok {
@@ -274,9 +308,9 @@ func commandFilters(body []byte) ([]Filter, error) {
 				}
 			}
 		}
-		return one(match), nil
+		return name, coll, one(match), nil
 	}
-	return nil, nil
+	return name, coll, nil, nil
 }
 
 var errShort = errors.New("filterwatch: short message")

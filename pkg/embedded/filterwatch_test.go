@@ -82,3 +82,49 @@ func TestFilterWatchSeesEveryFilter(t *testing.T) {
 		t.Fatalf("Lookup = %v", lookups)
 	}
 }
+
+// The watch counts store operations: each command the driver sends for
+// the app (an insert, a find, an update, a bulk write as one), none of the
+// ones it keeps its connections with.
+func TestFilterWatchCountsStoreOperations(t *testing.T) {
+	m, err := embedded.StartFerretDB(t.Context(), t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Shutdown)
+	w, err := embedded.WatchFilters(m.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	client, err := mongo.Connect(options.Client().ApplyURI(w.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	ctx := t.Context()
+	if err := client.Ping(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Reset()
+	c := client.Database("watch").Collection("ops")
+	if _, err := c.InsertOne(ctx, bson.M{"_id": "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FindOne(ctx, bson.M{"_id": "a"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateOne(ctx, bson.M{"_id": "a"}, bson.M{"$set": bson.M{"n": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Ping(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Operations(); got != 3 {
+		t.Fatalf("%d store operations counted, want 3 (insert, find, update; the pings not)", got)
+	}
+	w.Reset()
+	if got := w.Operations(); got != 0 {
+		t.Fatalf("%d after Reset", got)
+	}
+}
