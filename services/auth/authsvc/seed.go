@@ -50,7 +50,7 @@ func Seed(ctx context.Context, getenv func(string) string, db *mongo.Database, p
 	for _, a := range accounts {
 		acc := app.Account{
 			UUID: a.UUID, UserID: a.UserID, Email: a.Email, Phone: a.Phone,
-			EmailVerifiedAt: &now, PhoneVerifiedAt: &now, PINHash: hash, Active: true, CreatedAt: now,
+			EmailVerifiedAt: &now, PhoneVerifiedAt: &now, PINHash: hash, Active: true, CreatedAt: now, NamesIn: true,
 		}
 		versions = append(versions, mongox.Settled(a.UUID, acc, now)...)
 		for _, key := range []string{"email:" + a.Email, "phone:" + a.Phone, "uid:" + strconv.FormatInt(a.UserID, 10)} {

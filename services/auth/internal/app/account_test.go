@@ -123,7 +123,7 @@ func (f *fixture) account(id int64, phone, pin string) Account {
 	acc := Account{
 		UUID: "00000000-0000-4000-8000-" + strings.Repeat("0", 11) + string(rune('0'+id)), UserID: id,
 		Email: phone[1:] + "@example.com", Phone: phone, PhoneVerifiedAt: &at, EmailVerifiedAt: &at,
-		PINHash: f.svc.Hasher.Hash(pin), Active: true, CreatedAt: at,
+		PINHash: f.svc.Hasher.Hash(pin), Active: true, CreatedAt: at, NamesIn: true,
 	}
 	if err := f.svc.Accounts.Create(ctx, acc.UUID, acc); err != nil {
 		f.t.Fatal(err)

@@ -42,6 +42,13 @@ type Account struct {
 	EmailChange *contactChange `bson:"email_change,omitempty"`
 	PhoneChange *contactChange `bson:"phone_change,omitempty"`
 
+	// Names are the profile's names as its names_changed events last
+	// announced them (names.go), for the login's answer. NamesIn says they
+	// are kept here, as for every account made since they were; an older
+	// account's are in the NameStore until its next change of names.
+	Names   domain.Names `bson:"names,omitempty"`
+	NamesIn bool         `bson:"names_in,omitempty"`
+
 	// TrustedDevices are keyed hashes (deviceMAC) of the push tokens of
 	// the devices that logged in to this account, newest first, at most
 	// Limits.TrustedDevices of them; never the tokens.

@@ -10,9 +10,10 @@ import (
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
-// NameStore keeps auth's copy of each account's names, by account uuid,
-// so that a login answers with them without calling profile: the calls go
-// one way, profile to auth.
+// NameStore is where auth kept each account's names, by account uuid,
+// before they moved into the account (Account.Names): it is read only for
+// an account that does not hold them yet (NamesIn), one made before, until
+// its next change of names, and erased with the account.
 type NameStore interface {
 	// Get returns uuid's names; the zero Names when none are stored.
 	Get(ctx context.Context, uuid string) (domain.Names, error)
@@ -24,12 +25,12 @@ type NameStore interface {
 	Erase(ctx context.Context, uuid string) error
 }
 
-// names are the user's names for a login's answer: auth's copy, which
-// trails profile by the delivery of its event. A login never fails for
-// want of them.
+// names are the user's names for a login's answer: auth's copy in the
+// account, which trails profile by the delivery of its event, so a login
+// reads nothing more for them. A login never fails for want of them.
 func (s *Service) names(ctx context.Context, acc Account) (string, string) {
-	if s.Names == nil {
-		return "", ""
+	if acc.NamesIn || s.Names == nil {
+		return acc.Names.FirstName, acc.Names.LastName
 	}
 	n, err := s.Names.Get(ctx, acc.UUID)
 	if err != nil {
@@ -39,8 +40,12 @@ func (s *Service) names(ctx context.Context, acc Account) (string, string) {
 	return n.FirstName, n.LastName
 }
 
-// HandleNamesEvent keeps the names of a profile.names_changed event, in
-// version order whatever the order of delivery.
+// errNamesKept: the account holds these names or newer ones.
+var errNamesKept = errors.New("names kept")
+
+// HandleNamesEvent keeps the names of a profile.names_changed event in the
+// account, in version order whatever the order of delivery. An account
+// that is gone (purged) keeps nothing: its names went with it.
 func (s *Service) HandleNamesEvent(ctx context.Context, ev contract.Event) error {
 	if ev.Type != contract.EventProfileNamesChanged {
 		return nil
@@ -52,15 +57,26 @@ func (s *Service) HandleNamesEvent(ctx context.Context, ev contract.Event) error
 	if d.UUID == "" || d.Version <= 0 {
 		return nil // names of no account, or of no change
 	}
-	if _, err := s.Names.Keep(ctx, d.UUID, domain.Names{FirstName: d.FirstName, LastName: d.LastName, Version: d.Version}); err != nil {
-		return err
+	_, err := s.Accounts.Update(ctx, d.UUID, func(a *Account) ([]contract.Event, error) {
+		held := a.Names
+		if !a.NamesIn && s.Names != nil {
+			old, err := s.Names.Get(ctx, a.UUID) // kept before the names moved in
+			if err != nil {
+				return nil, err
+			}
+			held = old
+		}
+		if held.Version >= d.Version {
+			if a.NamesIn {
+				return nil, errNamesKept
+			}
+			d.FirstName, d.LastName, d.Version = held.FirstName, held.LastName, held.Version
+		}
+		a.Names, a.NamesIn = domain.Names{FirstName: d.FirstName, LastName: d.LastName, Version: d.Version}, true
+		return nil, nil
+	})
+	if errors.Is(err, errNamesKept) || errors.Is(err, contract.ErrNotFound) {
+		return nil
 	}
-	// Looked for after the write: a purge that erased the account before
-	// it is caught here, one after it erases the names itself.
-	if _, err := s.account(ctx, d.UUID); errors.Is(err, contract.ErrNotFound) {
-		return s.Names.Erase(ctx, d.UUID)
-	} else if err != nil {
-		return err
-	}
-	return nil
+	return err
 }

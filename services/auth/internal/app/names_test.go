@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/dossapp/backend/pkg/contract"
@@ -69,21 +70,69 @@ func TestLoginAnswersWithTheAnnouncedNames(t *testing.T) {
 	}
 }
 
-// The names go with the account's purge, and an announcement of an
-// account already purged is not kept.
+// The names go with the account's purge (they are in it, and the old
+// store is erased too), and an announcement of an account already purged
+// keeps nothing anywhere.
 func TestPurgeErasesTheNames(t *testing.T) {
 	f := namesFixture(t)
 	ctx := context.Background()
 	acc := f.account(1, "+18681239202", "4829")
 	f.announce(acc, "Ada", "Lovelace", 1)
+	if got, _, err := f.svc.Accounts.Get(ctx, acc.UUID); err != nil || got.Names.FirstName != "Ada" {
+		t.Fatalf("the account's names: %+v %v", got.Names, err)
+	}
+	if _, err := f.svc.Names.Keep(ctx, acc.UUID, domain.Names{FirstName: "Old", Version: 1}); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.svc.EraseAccount(ctx, contract.AccountDeletionDue{UserID: acc.UserID, UUID: acc.UUID}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.svc.Names.Get(ctx, acc.UUID); err != nil || n != (domain.Names{}) {
-		t.Fatalf("names after the purge: %+v %v", n, err)
-	}
 	f.announce(acc, "Late", "Event", 2)
+	if _, _, err := f.svc.Accounts.Get(ctx, acc.UUID); !errors.Is(err, contract.ErrNotFound) {
+		t.Fatalf("the account after the purge and a late announcement: %v", err)
+	}
 	if n, err := f.svc.Names.Get(ctx, acc.UUID); err != nil || n != (domain.Names{}) {
-		t.Fatalf("names announced after the purge: %+v %v", n, err)
+		t.Fatalf("the old store after the purge: %+v %v", n, err)
+	}
+}
+
+// An account made before the names moved into it answers with the names
+// kept in the old store, until its next announcement moves them in; one
+// older than what that store holds moves the stored ones in instead.
+func TestNamesOfAnOlderAccountMoveInOnTheirNextChange(t *testing.T) {
+	const phone, pin = "+18681239203", "4829"
+	for _, tc := range []struct {
+		name        string
+		announced   int64
+		first, last string
+	}{
+		{"a newer announcement", 3, "N3", "L3"},
+		{"an older one", 1, "Kept", "Before"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := namesFixture(t)
+			ctx := context.Background()
+			acc := f.account(1, phone, pin)
+			if _, err := f.svc.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
+				a.NamesIn = false // as stored before
+				return nil, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.Names.Keep(ctx, acc.UUID, domain.Names{FirstName: "Kept", LastName: "Before", Version: 2}); err != nil {
+				t.Fatal(err)
+			}
+			if first, last := f.loginNames(phone, pin); first != "Kept" || last != "Before" {
+				t.Fatalf("before the move: %q %q", first, last)
+			}
+			f.announce(acc, "N"+itoa(int(tc.announced)), "L"+itoa(int(tc.announced)), tc.announced)
+			got, _, err := f.svc.Accounts.Get(ctx, acc.UUID)
+			if err != nil || !got.NamesIn || got.Names.FirstName != tc.first {
+				t.Fatalf("the account after the announcement: %+v %v", got.Names, err)
+			}
+			if first, last := f.loginNames(phone, pin); first != tc.first || last != tc.last {
+				t.Fatalf("login names %q %q, want %q %q", first, last, tc.first, tc.last)
+			}
+		})
 	}
 }

@@ -66,7 +66,7 @@ func (s *Service) EmailSendOTP(ctx context.Context, req contract.EmailSendOTPReq
 	if err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
-	if err := s.Accounts.Create(ctx, id, Account{UUID: id, Email: email, CreatedAt: s.now()}); err != nil {
+	if err := s.Accounts.Create(ctx, id, Account{UUID: id, Email: email, CreatedAt: s.now(), NamesIn: true}); err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
 	return contract.EmailSendOTPReply{Email: email, UUID: id, VerificationCode: s.devCode(code)}, nil
