@@ -15,6 +15,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -59,7 +61,8 @@ type bench struct {
 	out            io.Writer
 	ops            map[string]string // process label → its ops listener
 	profileDir     string
-	busEnv         map[string]string // the embedded server's credentials (embedded.NATS.ServiceEnv)
+	busEnv         map[string]string     // the embedded server's credentials (embedded.NATS.ServiceEnv)
+	watch          *embedded.FilterWatch // between the services and the store: counts its operations
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -146,6 +149,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer mongo.Shutdown()
+	// Every store operation goes through the watch, which counts them
+	// (storeOps); it passes the bytes on unchanged.
+	if b.watch, err = embedded.WatchFilters(mongo.URI); err != nil {
+		return err
+	}
+	defer b.watch.Close()
 	s3, err := embedded.StartS3(ctx, filepath.Join(dir, "s3"), "127.0.0.1:0", "bench-access", "bench-secret-key")
 	if err != nil {
 		return err
@@ -154,7 +163,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer b.stopAll() // before the stores they use
 	b.busEnv = ns.ServiceEnv()
 	b.env = append(os.Environ(),
-		"DOSS_ENV=dev", "DOSS_NATS_URL="+ns.HostURL, "DOSS_MONGO_URI="+mongo.URI, "DOSS_MONGO_DB=bench",
+		"DOSS_ENV=dev", "DOSS_NATS_URL="+ns.HostURL, "DOSS_MONGO_URI="+b.watch.URI, "DOSS_MONGO_DB=bench",
 		"DOSS_BUS_SIGNING_KEY="+b.busEnv["DOSS_BUS_SIGNING_KEY"], "DOSS_BUS_VERIFY_KEYS="+b.busEnv["DOSS_BUS_VERIFY_KEYS"],
 		"DOSS_S3_ENDPOINT="+s3.Endpoint, "DOSS_S3_ACCESS_KEY="+s3.AccessKey, "DOSS_S3_SECRET_KEY="+s3.SecretKey,
 		// One client address sends everything here.
@@ -246,6 +255,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		})
 		rep.result(missRes, &baseline, 0.4)
 		b.cpuPerRequest(rep, "the cache miss", cpu0, missRes, baseCPU)
+		b.storeOps(rep, "GET /api/v2/profile, cache miss", 1, 200, func(int) error {
+			return call(http.MethodGet, miss+"/api/v2/profile", token, "", http.StatusOK)
+		})
 		half := openLoop("GET /api/v2/profile, cache hit at half its peak rate", *d, hitRes.rate()/2, getProfile(hit, token, openSenders))
 		rep.result(half, nil, 0)
 		// The baseline cannot reach that rate; at half of its own peak, the
@@ -278,6 +290,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			})
 			rep.result(docsMiss, ref, 0)
 			b.cpuPerRequest(rep, "the documents list's cache miss", cpu0, docsMiss, baseCPU)
+			b.storeOps(rep, "GET /api/v2/my/documents, cache miss", 0, 200, func(int) error {
+				return call(http.MethodGet, miss+"/api/v2/my/documents", token, "", http.StatusOK)
+			})
 		} else {
 			rep.add("GET /api/v2/my/documents", "not measured", "", false)
 			rep.notes = append(rep.notes, "documents list not measured: "+err.Error())
@@ -357,6 +372,17 @@ func (b *bench) logins(rep *report, hit string, d time.Duration) error {
 	rep.add(fmt.Sprintf("PIN hash alone (argon2id m=19456 KiB t=2 p=1, %d goroutines), before and after the logins", runtime.NumCPU()),
 		fmt.Sprintf("%.1f/s and %.1f/s, %.1f ms CPU each", before.rate, after.rate, ms(hash.cpu)), "", true)
 	rep.result(login, nil, 0)
+	// Of the accounts the logins above used, which the auth replica has
+	// seen (their phone's owner and their counters' chains are known), and
+	// then the first login of each account the replica has not seen.
+	b.storeOps(rep, "POST /api/v2/new-login", 6, 40, func(i int) error {
+		return call(http.MethodPost, hit+"/api/v2/new-login", "", loginBodies[i%loginWorkers], http.StatusOK)
+	})
+	if unseen := loginBodies[loginWorkers:]; len(unseen) > 0 {
+		b.storeOps(rep, "POST /api/v2/new-login, an account's first in this auth replica", 0, len(unseen), func(i int) error {
+			return call(http.MethodPost, hit+"/api/v2/new-login", "", unseen[i], http.StatusOK)
+		})
+	}
 	rep.add("new-login rate / PIN hash rate", fmt.Sprintf("%.0f%%", 100*login.rate()/hash.rate), "≥ 90%", login.rate() >= 0.9*hash.rate && login.failed == 0)
 	rep.add("CPU per new-login, by process (the hash runs in auth)", fmt.Sprintf("%.1f ms: %s", ms(perLogin), shares), "", true)
 	// With every core busy, rates go as the inverse of CPU per item: the
@@ -804,3 +830,36 @@ func processName(c *exec.Cmd) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// storeOps counts the store operations of n requests sent one after
+// another by do, as the watch sees them, less what the services' own
+// loops (relay, sweeps) did over a window as long with no requests, and
+// adds the mean per request to the report. want > 0 is its target: the
+// mean, rounded to a whole operation, at most want.
+func (b *bench) storeOps(rep *report, name string, want float64, n int, do func(int) error) {
+	b.watch.Reset()
+	start := time.Now()
+	for i := range n {
+		if err := do(i); err != nil {
+			rep.add("store operations per "+name, "not measured: "+err.Error(), "", false)
+			return
+		}
+	}
+	took := time.Since(start)
+	ops, by := b.watch.Operations(), b.watch.OperationsBy()
+	b.watch.Reset()
+	time.Sleep(took) // the idle window: a duration to count in, not a wait for an outcome
+	idle := b.watch.Operations()
+	per := float64(ops-idle) / float64(n)
+	value := fmt.Sprintf("%.2f (%d operations in %d requests, %d in as long with none)", per, ops, n, idle)
+	kinds := slices.Sorted(maps.Keys(by))
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%s %.2f", k, float64(by[k])/float64(n))
+	}
+	rep.notes = append(rep.notes, "store operations per "+name+", by command and collection: "+strings.Join(kinds, ", "))
+	if want <= 0 {
+		rep.add("store operations per "+name, value, "", true)
+		return
+	}
+	rep.add("store operations per "+name, value, fmt.Sprintf("≤ %.0f", want), math.Round(per) <= want)
+}
