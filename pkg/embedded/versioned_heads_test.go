@@ -157,3 +157,40 @@ func TestVersionedStaleWriteMovesALaggingHeadOn(t *testing.T) {
 		t.Fatalf("an update past the repaired head: %+v %v", got, err)
 	}
 }
+
+// A writer that loses the race for a version the head has already moved
+// past (a creation arriving after the first update) leaves the head where
+// it is: moving it "on" to the version it lost to would move it back, and
+// a reader in that moment would get, and a cache keep, a superseded state
+// (a profile's first version after its first update_name).
+func TestALateLoserDoesNotMoveTheHeadBack(t *testing.T) {
+	uri := startHeadStore(t)
+	ctx := t.Context()
+	first := mongox.NewVersioned[counter](connectReplica(t, uri, nil))
+	if err := first.Put(ctx, "k", 0, counter{N: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Put(ctx, "k", 1, counter{N: 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var writes []string
+	late := mongox.NewVersioned[counter](connectReplica(t, uri, func(e *event.CommandStartedEvent) {
+		if e.CommandName == "update" {
+			mu.Lock()
+			writes = append(writes, e.Command.String())
+			mu.Unlock()
+		}
+	}))
+	if err := late.Put(ctx, "k", 0, counter{N: 0}, nil); err != mongox.ErrStale {
+		t.Fatalf("the late creation: %v, want ErrStale", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(writes) > 0 {
+		t.Fatalf("the loser wrote the head %d times: %v", len(writes), writes)
+	}
+	if got, ver, err := first.Get(ctx, "k"); err != nil || got.N != 2 || ver != 2 {
+		t.Fatalf("read %d at version %d (%v), want 2 at 2", got.N, ver, err)
+	}
+}

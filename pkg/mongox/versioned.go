@@ -182,6 +182,16 @@ func (v *Versioned[T]) moveHead(ctx context.Context, key string, version int64, 
 	}
 }
 
+// headBefore says whether key's head is missing or behind version (or
+// could not be read: then moving it on is the safe side).
+func (v *Versioned[T]) headBefore(ctx context.Context, key string, version int64) bool {
+	var h struct {
+		Version int64 `bson:"version"`
+	}
+	err := v.c.FindOne(ctx, bson.M{"_id": headID(key)}, options.FindOne().SetProjection(bson.M{"version": 1})).Decode(&h)
+	return err != nil || h.Version < version
+}
+
 // ErrStale means another writer stored that version first.
 var ErrStale = fmt.Errorf("stale version")
 
@@ -210,9 +220,15 @@ func (v *Versioned[T]) Put(ctx context.Context, key string, after int64, state T
 			// A version after the one the caller read exists, so the head
 			// the caller read may lag it (its writer has not moved it yet,
 			// or never will): move it on, so the caller's next Get sees
-			// past it instead of losing the same race again.
-			if next, found, err := v.version(ctx, key, after+1); err == nil && found {
-				v.moveHead(ctx, key, next.Version, next.State)
+			// past it instead of losing the same race again. Unless the
+			// head is there or past it already (this caller read long
+			// ago, or created a key another writer created and updated
+			// since): moving it "on" would move it back, and a reader in
+			// that moment would get a superseded state.
+			if v.headBefore(ctx, key, after+1) {
+				if next, found, err := v.version(ctx, key, after+1); err == nil && found {
+					v.moveHead(ctx, key, next.Version, next.State)
+				}
 			}
 			return ErrStale
 		}
