@@ -12,12 +12,10 @@ import (
 	"github.com/dossapp/backend/pkg/embedded"
 )
 
-// The watch sees the filter of every kind of command that has one, over
-// the wire as the driver sends it (bulk writes as document sequences),
-// and tells the one filter FerretDB v1 answers from its _id index
-// ({_id: string}) from the scans: a second condition, $in, an $or, or an
-// _id that is a number.
-func TestFilterWatchSeesEveryFilter(t *testing.T) {
+// watched is a store with a watch in front of it and a client through
+// the watch.
+func watched(t *testing.T) (*embedded.FilterWatch, *mongo.Client) {
+	t.Helper()
 	m, err := embedded.StartFerretDB(t.Context(), t.TempDir(), "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +31,16 @@ func TestFilterWatchSeesEveryFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return w, client
+}
+
+// The watch sees the filter of every kind of command that has one, over
+// the wire as the driver sends it (bulk writes as document sequences),
+// and tells the one filter FerretDB v1 answers from its _id index
+// ({_id: string}) from the scans: a second condition, $in, an $or, or an
+// _id that is a number.
+func TestFilterWatchSeesEveryFilter(t *testing.T) {
+	w, client := watched(t)
 	ctx := t.Context()
 	c := client.Database("watch").Collection("things")
 	if _, err := c.InsertMany(ctx, []any{bson.M{"_id": "a", "owner": 1}, bson.M{"_id": "b", "owner": 2}}); err != nil {
@@ -87,21 +95,7 @@ func TestFilterWatchSeesEveryFilter(t *testing.T) {
 // the app (an insert, a find, an update, a bulk write as one), none of the
 // ones it keeps its connections with.
 func TestFilterWatchCountsStoreOperations(t *testing.T) {
-	m, err := embedded.StartFerretDB(t.Context(), t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Shutdown)
-	w, err := embedded.WatchFilters(m.URI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
-	client, err := mongo.Connect(options.Client().ApplyURI(w.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	w, client := watched(t)
 	ctx := t.Context()
 	if err := client.Ping(ctx, nil); err != nil {
 		t.Fatal(err)
