@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -178,6 +179,33 @@ func documentsOf(ev contract.Event) int64 {
 		return 0
 	}
 	return d.Snapshot.UserID
+}
+
+// cachedCall is a read through cache: the caller's entry when there is
+// one, or else subject's reply to req, rendered, and kept for as long as
+// the reply allows (contract.HeaderCacheMaxAge), at most the cache's TTL.
+// With keep false it neither reads nor keeps an entry (a page the cache
+// does not hold).
+func cachedCall[V, Req, Resp any](g *Gateway, c echo.Context, cache *userCache[V], keep bool, subject string, req Req, render func(Resp) (V, error)) (V, error) {
+	uid := c.Get(callerKey).(contract.Principal).UserID
+	if keep {
+		if v, ok := cache.get(uid); ok {
+			return v, nil
+		}
+	}
+	ticket := cache.ticket()
+	var maxAge time.Duration
+	ctx := natsx.OnReply(g.callCtx(c), func(h nats.Header) { maxAge = natsx.CacheMaxAge(h) })
+	resp, err := natsx.Call[Req, Resp](ctx, g.nc, subject, req)
+	if err != nil {
+		var none V
+		return none, err
+	}
+	v, err := render(resp)
+	if err == nil && keep {
+		cache.put(uid, v, ticket, maxAge)
+	}
+	return v, err
 }
 
 // heard drops the entries of the users a reply says its command changed

@@ -6,10 +6,8 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
@@ -96,40 +94,25 @@ func page(c echo.Context) (contract.ListDocumentsRequest, error) {
 }
 
 // listDocuments answers a bare array, newest first, with the total in
-// X-Total-Count. The first page (no limit or offset asked) is kept like
-// the profile, for as long as the documents service's reply allows.
+// X-Total-Count. The first page (no limit or offset asked) comes from the
+// documents cache when it can.
 func (g *Gateway) listDocuments(c echo.Context) error {
-	uid := c.Get(callerKey).(contract.Principal).UserID
-	first := c.QueryString() == ""
-	if first {
-		if p, ok := g.documents.get(uid); ok {
-			c.Response().Header().Set("X-Total-Count", strconv.Itoa(p.total))
-			return c.JSONBlob(http.StatusOK, p.body)
-		}
-	}
 	req, err := page(c)
 	if err != nil {
 		return err
 	}
-	ticket := g.documents.ticket()
-	var maxAge time.Duration
-	ctx := natsx.OnReply(g.callCtx(c), func(h nats.Header) { maxAge = natsx.CacheMaxAge(h) })
-	r, err := natsx.Call[contract.ListDocumentsRequest, contract.DocumentList](ctx, g.nc, contract.DocumentsList, req)
+	p, err := cachedCall(g, c, g.documents, c.QueryString() == "", contract.DocumentsList, req, func(r contract.DocumentList) (documentsPage, error) {
+		if r.Documents == nil {
+			r.Documents = []contract.Document{}
+		}
+		body, err := json.Marshal(r.Documents)
+		return documentsPage{body: body, total: r.Total}, err
+	})
 	if err != nil {
 		return err
 	}
-	if r.Documents == nil {
-		r.Documents = []contract.Document{}
-	}
-	body, err := json.Marshal(r.Documents)
-	if err != nil {
-		return err
-	}
-	if first {
-		g.documents.put(uid, documentsPage{body: body, total: r.Total}, ticket, maxAge)
-	}
-	c.Response().Header().Set("X-Total-Count", strconv.Itoa(r.Total))
-	return c.JSONBlob(http.StatusOK, body)
+	c.Response().Header().Set("X-Total-Count", strconv.Itoa(p.total))
+	return c.JSONBlob(http.StatusOK, p.body)
 }
 
 // pendingDocuments is the review queue, oldest first.

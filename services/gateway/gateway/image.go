@@ -21,12 +21,7 @@ func (g *Gateway) updateImage(c echo.Context) error {
 		return err
 	}
 	var reply []byte
-	err = g.receiveUpload(c, boundary, uploads.ProfileBucket, imageSpec(g.imageMaxBytes), func(form uploadForm) error {
-		if form.file == nil {
-			return contract.FieldError("image", "The image field is required.")
-		}
-		return nil
-	}, func(ctx context.Context, name string) (err error) {
+	err = g.receiveUpload(c, boundary, uploads.ProfileBucket, imageSpec(g.imageMaxBytes), nil, func(ctx context.Context, name string) (err error) {
 		reply, err = natsx.CallRaw(ctx, g.nc, contract.ProfileUpdateImage, []byte(name))
 		return err
 	})

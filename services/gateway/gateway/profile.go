@@ -3,36 +3,21 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/pkg/natsx"
 )
 
 // getProfile answers GET /v2/profile with the profile as a top-level
-// object, the shape the app parses. A cached answer is served with no
-// NATS round trip; a fetched one is kept for as long as the profile
-// service's reply allows (contract.HeaderCacheMaxAge), at most the TTL.
+// object, the shape the app parses, from the profile cache when it can.
 func (g *Gateway) getProfile(c echo.Context) error {
-	uid := c.Get(callerKey).(contract.Principal).UserID
-	if body, ok := g.cache.get(uid); ok {
-		return c.JSONBlob(http.StatusOK, body)
-	}
-	ticket := g.cache.ticket()
-	var maxAge time.Duration
-	ctx := natsx.OnReply(g.callCtx(c), func(h nats.Header) { maxAge = natsx.CacheMaxAge(h) })
-	p, err := natsx.Call[contract.ProfileGetRequest, contract.Profile](ctx, g.nc, contract.ProfileGet, contract.ProfileGetRequest{})
+	body, err := cachedCall(g, c, g.cache, true, contract.ProfileGet, contract.ProfileGetRequest{}, func(p contract.Profile) ([]byte, error) {
+		return json.Marshal(p)
+	})
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	g.cache.put(uid, body, ticket, maxAge)
 	return c.JSONBlob(http.StatusOK, body)
 }
 

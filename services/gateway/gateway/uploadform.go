@@ -82,9 +82,10 @@ func (g *Gateway) reserveUpload(c echo.Context, max int64) (func(), error) {
 
 // receiveUpload is the intake both upload routes run: it reserves the
 // request's bytes in the upload budget, streams the multipart form (the
-// file into bucket's object store), lets check name every missing or
-// malformed field, and hands the file to call under the request's caller.
-// The file stays stored only if call succeeds.
+// file into bucket's object store), lets check (nil: none) name every
+// missing or malformed field beside it, requires the file, and hands it
+// to call under the request's caller. The file stays stored only if call
+// succeeds.
 func (g *Gateway) receiveUpload(c echo.Context, boundary, bucket string, spec uploadSpec, check func(uploadForm) error, call func(ctx context.Context, upload string) error) error {
 	release, err := g.reserveUpload(c, spec.max)
 	if err != nil {
@@ -95,11 +96,16 @@ func (g *Gateway) receiveUpload(c echo.Context, boundary, bucket string, spec up
 	if err != nil {
 		return err
 	}
-	if err := check(form); err != nil {
-		if form.file != nil {
-			form.file.Discard(c.Request().Context())
+	if check != nil {
+		if err := check(form); err != nil {
+			if form.file != nil {
+				form.file.Discard(c.Request().Context())
+			}
+			return err
 		}
-		return err
+	}
+	if form.file == nil {
+		return contract.FieldError(spec.file, "The "+spec.file+" field is required.")
 	}
 	ctx := g.callCtx(c)
 	return form.file.Hand(ctx, func(name string) error { return call(ctx, name) })
