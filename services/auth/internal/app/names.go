@@ -57,6 +57,7 @@ func (s *Service) HandleNamesEvent(ctx context.Context, ev contract.Event) error
 	if d.UUID == "" || d.Version <= 0 {
 		return nil // names of no account, or of no change
 	}
+	announced := domain.Names{FirstName: d.FirstName, LastName: d.LastName, Version: d.Version}
 	_, err := s.Accounts.Update(ctx, d.UUID, func(a *Account) ([]contract.Event, error) {
 		held := a.Names
 		if !a.NamesIn && s.Names != nil {
@@ -66,13 +67,15 @@ func (s *Service) HandleNamesEvent(ctx context.Context, ev contract.Event) error
 			}
 			held = old
 		}
-		if held.Version >= d.Version {
-			if a.NamesIn {
-				return nil, errNamesKept
-			}
-			d.FirstName, d.LastName, d.Version = held.FirstName, held.LastName, held.Version
+		switch {
+		case held.Version < announced.Version:
+			a.Names = announced
+		case a.NamesIn:
+			return nil, errNamesKept
+		default:
+			a.Names = held // the older store's are the newer: they move in
 		}
-		a.Names, a.NamesIn = domain.Names{FirstName: d.FirstName, LastName: d.LastName, Version: d.Version}, true
+		a.NamesIn = true
 		return nil, nil
 	})
 	if errors.Is(err, errNamesKept) || errors.Is(err, contract.ErrNotFound) {
