@@ -168,3 +168,55 @@ func TestDeletionRequestRevokesPassesByEvent(t *testing.T) {
 		return r.body["valid"] == false && r.str("reason") == contract.PassRevoked
 	})
 }
+
+// The names a login answers with, and the documents events every gateway
+// drops its cached lists on, come only from their owners: a process on
+// the bus with any other service's credentials cannot rename a user in
+// auth's copy or publish a documents change, core or JetStream.
+func TestOnlyTheirOwnersPublishNamesAndDocumentsEvents(t *testing.T) {
+	e := start(t, nil)
+	const phone, pin = "+18681230303", "4829"
+	uuid, token := e.register("names-forged@example.com", phone, pin)
+	id := e.userID(token)
+	names, err := events.New(context.Background(), contract.EventProfileNamesChanged,
+		contract.ProfileNamesChanged{UserID: id, UUID: uuid, FirstName: "Forged", LastName: "Name", Version: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := events.New(context.Background(), contract.EventDocumentAdded,
+		contract.DocumentChanged{DocumentID: 1, TypeID: 1, Status: contract.DocumentApproved, Snapshot: contract.DocumentsSnapshot{UserID: id, Version: 99}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for owner, ev := range map[string]contract.Event{contract.ServiceProfile: names, contract.ServiceDocuments: added} {
+		raw, _ := json.Marshal(ev)
+		for _, user := range []string{contract.BusGateway, contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments, contract.ServiceNotifier} {
+			if user == owner {
+				continue
+			}
+			t.Run(user+" publishes "+ev.Type, func(t *testing.T) {
+				nc := e.busAs(user)
+				jsc, err := jetstream.New(nc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				defer cancel()
+				if _, err := jsc.Publish(ctx, contract.EventSubject(ev.Type), raw); err == nil {
+					t.Fatal("the stream stored it")
+				}
+				// A core publish is refused by the server too: the
+				// connection hears of the violation.
+				_ = nc.Publish(contract.EventSubject(ev.Type), raw)
+				if err := nc.Flush(); err == nil {
+					if err := nc.LastError(); err == nil {
+						t.Fatal("a core publish was not refused")
+					}
+				}
+			})
+		}
+	}
+	if first, last := e.loginNames(phone, pin); first != "" || last != "" {
+		t.Fatalf("a login answers with %q %q after the forgeries", first, last)
+	}
+}
