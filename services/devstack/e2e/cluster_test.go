@@ -214,6 +214,11 @@ func (s *loadStats) record(o outcome) {
 	s.mu.Unlock()
 }
 
+// loadRequests numbers the load's requests: each carries its own
+// X-Request-Id, so that one that got no answer at all (a hang) can still
+// be found in the services' logs (logLinesOf).
+var loadRequests atomic.Int64
+
 // send posts through the next gateway, moving on to another only when
 // the connection was refused (the request never left).
 func (c *cluster) send(method, path, token, contentType string, body []byte) (int, http.Header, map[string]any, error) {
@@ -229,6 +234,7 @@ func (c *cluster) send(method, path, token, contentType string, body []byte) (in
 		gateways = ready
 	}
 	first := c.next.Add(1) // shared by the workers: taken once, then each gateway in turn
+	rid := fmt.Sprintf("load-%08d", loadRequests.Add(1))
 	for i := range uint64(len(gateways)) {
 		base := gateways[(first+i)%uint64(len(gateways))]
 		req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
@@ -236,6 +242,7 @@ func (c *cluster) send(method, path, token, contentType string, body []byte) (in
 			return 0, nil, nil, err
 		}
 		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Request-Id", rid)
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
 		}
@@ -249,7 +256,7 @@ func (c *cluster) send(method, path, token, contentType string, body []byte) (in
 				lastErr = err
 				continue
 			}
-			return 0, nil, nil, err
+			return 0, nil, nil, fmt.Errorf("%w (request %s)", err, rid)
 		}
 		raw, _ := io.ReadAll(res.Body)
 		_ = res.Body.Close()
