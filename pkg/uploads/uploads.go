@@ -286,10 +286,15 @@ func (u *Upload) Hand(ctx context.Context, call func(name string) error) error {
 	return nil
 }
 
-// Discard deletes an upload no service will take.
+// Discard deletes an upload no service will take, within storeTimeout:
+// the request waits for it, and an object left behind when the store
+// cannot answer in time (a stream leader lost, a partition) is the
+// bucket's TTL's to sweep, not a reason to hang the answer.
 func (u *Upload) Discard(ctx context.Context) {
 	if u.store == nil {
 		return // made by hand, in a test
 	}
-	_ = u.store.Delete(context.WithoutCancel(ctx), u.Name)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	_ = u.store.Delete(dctx, u.Name)
 }
