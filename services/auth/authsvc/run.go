@@ -85,6 +85,9 @@ func readSettings(getenv func(string) string) (settings, error) {
 	if s.limits.DeletionGrace < 0 {
 		return s, errors.Join(e.Err(), errors.New("DOSS_ACCOUNT_DELETION_GRACE: must not be negative"))
 	}
+	if n := s.limits.FailuresPerDay; n < 1 || n > app.MaxFailuresPerDay {
+		return s, errors.Join(e.Err(), fmt.Errorf("DOSS_OTP_FAILURES_PER_DAY: must be 1 to %d (what one failure-chain entry can carry)", app.MaxFailuresPerDay))
+	}
 	return s, e.Err()
 }
 

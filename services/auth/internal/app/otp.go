@@ -352,7 +352,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 	// with only spent ones, gives its slots back like a match does.
 	release := func() {
 		for _, key := range failKeys {
-			_, _ = s.Ledger.Append(ctx, "fail:"+key, func(domain.Tail, time.Time) (string, error) { return "u|" + client, nil })
+			s.giveBackFailure(ctx, key, client)
 		}
 	}
 	if len(cands) == 0 {
@@ -405,58 +405,6 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 	}
 	release()
 	return otp, nil
-}
-
-const maxFailureScan = 4 * domain.RecentAttempts
-
-// claimFailure takes one failure slot of address for client: a check
-// counts as failed until its match gives the slot back ("u|client").
-// Entries older than a day do not count; "fail" entries of before carry
-// no client.
-func (s *Service) claimFailure(ctx context.Context, field, address, client string) error {
-	lim := s.Limits
-	_, err := s.Ledger.Append(ctx, "fail:"+address, func(tail domain.Tail, now time.Time) (string, error) {
-		all, mine := 0, 0
-		var oldestAll, oldestMine time.Time
-		// A day's chain is short (failures stop at the cap, each success
-		// adds two entries); past maxFailureScan entries it is not read.
-		for i := range maxFailureScan {
-			e, ok, err := tail.At(i)
-			if err != nil {
-				return "", err
-			}
-			if !ok || now.Sub(e.At) >= 24*time.Hour {
-				break
-			}
-			kind, who, _ := strings.Cut(e.Kind, "|")
-			n := 0
-			switch kind {
-			case "f", "fail":
-				n = 1
-			case "u":
-				n = -1
-			}
-			all += n
-			if n > 0 {
-				oldestAll = e.At
-			}
-			if who == client {
-				mine += n
-				if n > 0 {
-					oldestMine = e.At
-				}
-			}
-		}
-		if all >= lim.FailuresPerDay {
-			return "", tooMany(contract.ReasonTooManyFailures, field, oldestAll.Add(24*time.Hour).Sub(now), "Too many failed attempts. Please try again later.")
-		}
-		// An unknown client ("-": a call from inside) has no cap of its own.
-		if client != "-" && mine >= lim.ClientFailuresPerDay {
-			return "", tooMany(contract.ReasonTooManyFailures, field, oldestMine.Add(24*time.Hour).Sub(now), "Too many failed attempts. Please try again later.")
-		}
-		return "f|" + client, nil
-	})
-	return err
 }
 
 // otpByID finds the code id issued for purpose and address.

@@ -2,15 +2,20 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
+
+	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // from is a request context from one client address.
@@ -526,5 +531,75 @@ func TestConfirmPINCountsOnlyMismatches(t *testing.T) {
 	}
 	if checked != f.svc.Limits.UnknownPINFailures {
 		t.Fatalf("%d mismatches checked, want the cap %d", checked, f.svc.Limits.UnknownPINFailures)
+	}
+}
+
+// A check that compares nothing (every live code's checks spent, or no
+// live code) claims a failure slot and gives it back. The failures were
+// counted from the chain's newest 256 entries, so about 130 such checks
+// from a stranger's many client addresses pushed the day's failures out of
+// what was read and reopened the cap: 9 guesses a day became 9 for every
+// 130 cheap checks. The count now travels in each entry.
+func TestChecksThatCompareNothingDoNotReopenTheFailureCap(t *testing.T) {
+	f := newFixture(t)
+	const email = "victim@example.com"
+	lim := f.svc.Limits
+	n := 0
+	stranger := func() registrar {
+		n++
+		return f.as(fmt.Sprintf("203.0.%d.%d", n/200, n%200+1))
+	}
+	var codes []string
+	wrong := func() string {
+		for w := 0; ; w++ {
+			c := fmt.Sprintf("%04d", w)
+			if !slices.Contains(codes, c) {
+				return c
+			}
+		}
+	}
+	compared := 0
+	guess := func() (refused bool) {
+		t.Helper()
+		err := stranger().verifyEmail(email, wrong())
+		switch {
+		case code(err) == contract.RateLimited:
+			return true
+		case contract.AsError(err).Reason == contract.ReasonOTPInvalid:
+			compared++
+		case contract.AsError(err).Reason != contract.ReasonOTPAttemptsExceeded:
+			t.Fatalf("guess: %v", err)
+		}
+		return false
+	}
+	codes = append(codes, stranger().sendEmail(email).VerificationCode)
+	for range lim.ChecksPerCode {
+		guess()
+	}
+	// The code is spent: these compare nothing.
+	for range 3 * domain.RecentAttempts {
+		if guess() {
+			t.Fatal("a check that compared nothing was refused")
+		}
+	}
+	// New codes, and guesses at them until the cap refuses.
+	for round := 0; ; round++ {
+		if round == 10 {
+			t.Fatalf("%d wrong codes compared in a day and still not refused, cap %d", compared, lim.FailuresPerDay)
+		}
+		codes = append(codes, stranger().sendEmail(email).VerificationCode)
+		refused := false
+		for range lim.ChecksPerCode {
+			if refused = guess(); refused {
+				break
+			}
+		}
+		if refused {
+			break
+		}
+		f.advance(time.Hour) // the address's sends per hour
+	}
+	if compared > lim.FailuresPerDay {
+		t.Fatalf("%d wrong codes compared in a day, cap %d", compared, lim.FailuresPerDay)
 	}
 }
