@@ -595,3 +595,36 @@ func TestFailedRevocationIsRepublished(t *testing.T) {
 		t.Fatalf("republished %d revocations that had been delivered", n)
 	}
 }
+
+// A stranger who knows only the number fills its sends of the hour from
+// two client addresses (forgot_pin, 5 each). The owner's 2FA login, which
+// only the PIN can ask for, still gets its code: sends behind a secret
+// are counted apart from the ones anyone can ask for.
+func TestStrangersSendsDoNotStopTheOwners2FALogin(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const phone = "+18681239044"
+	acc := f.account(1, phone, "4829")
+	if _, err := f.svc.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) { a.TwoFA = true; return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultLimits()
+	f.svc.Limits.SendGap, f.svc.Limits.SendsPerHour, f.svc.Limits.AddressSendsPerHour = def.SendGap, def.SendsPerHour, def.AddressSendsPerHour
+	lim := f.svc.Limits
+	for i := range lim.AddressSendsPerHour + 1 {
+		err := f.svc.ForgotPIN(from("203.0.113."+itoa(1+i%2)), contract.ForgotPINRequest{Phone: phone})
+		if i < lim.AddressSendsPerHour && err != nil {
+			t.Fatalf("forgot_pin %d: %v", i, err)
+		}
+		if i == lim.AddressSendsPerHour && code(err) != contract.RateLimited {
+			t.Fatalf("forgot_pin past the address's cap: %v", err)
+		}
+		if i%2 == 1 {
+			f.advance(lim.SendGap)
+		}
+	}
+	r, err := f.svc.Login(from("198.51.100.50"), contract.LoginRequest{Phone: phone, Password: "4829"}, contract.Client{IP: "198.51.100.50"})
+	if err != nil || r.Challenge == "" {
+		t.Fatalf("the owner's 2FA login after a stranger's sends: %+v %v", r, err)
+	}
+}

@@ -74,24 +74,33 @@ func (s *Service) clientTag(ctx context.Context) string {
 // hour from everyone. The per-client limits are the ones a user meets; the
 // address-wide cap only bounds how many messages one address can be sent,
 // and a stranger needs several client addresses to reach it, so one
-// stranger asking for codes cannot stop the owner getting theirs.
+// stranger asking for codes cannot stop the owner getting theirs. The
+// address-wide cap counts the sends anyone may ask for (registration, a
+// forgotten PIN) apart from those only a secret can (a 2FA login needs
+// the PIN; a contact change or 2FA setup a session): strangers who fill
+// the first from a few client addresses cannot stop a 2FA owner's login.
 func (s *Service) allowSend(ctx context.Context, field, address, kind string) error {
 	lim := s.Limits
-	client, _, _ := parseSendKind(kind)
+	client, purpose, _ := parseSendKind(kind)
+	guarded := behindSecret(purpose)
 	_, err := s.Ledger.Append(ctx, "send:"+address, func(tail domain.Tail, now time.Time) (string, error) {
-		recent, err := tail.First(max(lim.AddressSendsPerHour, lim.SendsPerHour))
+		// An hour holds at most the cap of each kind.
+		recent, err := tail.First(2 * max(lim.AddressSendsPerHour, lim.SendsPerHour))
 		if err != nil {
 			return "", err
 		}
-		mine := 0
-		for i, e := range recent {
+		mine, same := 0, 0
+		for _, e := range recent {
 			if now.Sub(e.At) >= time.Hour {
 				break
 			}
-			if i+1 >= lim.AddressSendsPerHour {
-				return "", tooMany(overSendLimit(address), field, e.At.Add(time.Hour).Sub(now), "Too many codes requested. Please try again later.")
+			c, p, _ := parseSendKind(e.Kind)
+			if behindSecret(p) == guarded {
+				if same++; same >= lim.AddressSendsPerHour {
+					return "", tooMany(overSendLimit(address), field, e.At.Add(time.Hour).Sub(now), "Too many codes requested. Please try again later.")
+				}
 			}
-			if c, _, _ := parseSendKind(e.Kind); c != client {
+			if c != client {
 				continue
 			}
 			if mine == 0 {
@@ -106,6 +115,16 @@ func (s *Service) allowSend(ctx context.Context, field, address, kind string) er
 		return kind, nil
 	})
 	return err
+}
+
+// behindSecret says whether a code of purpose can only be asked for with a
+// secret: the PIN (a 2FA login) or a session (a contact change, 2FA setup).
+func behindSecret(purpose string) bool {
+	switch purpose {
+	case contract.PurposeLogin2FA, contract.PurposeProfile2FA, contract.PurposeChangeEmail, contract.PurposeChangePhone:
+		return true
+	}
+	return false
 }
 
 func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string, error) {
