@@ -332,7 +332,7 @@ func (s *Service) DeletionsPass(ctx context.Context) error {
 // Revocation records stay until swept: they hold a session id and a user
 // id and keep old tokens dead. Idempotent.
 func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDue) error {
-	addrs := []string{}
+	var addrs, targets []string
 	for _, a := range []string{d.Email, d.Phone} {
 		if a != "" {
 			addrs = append(addrs, a)
@@ -341,14 +341,22 @@ func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDu
 	acc, err := s.account(ctx, d.UUID)
 	switch {
 	case err == nil:
-		for _, a := range []string{acc.Email, acc.Phone, acc.PendingPhone} {
+		// Only the addresses the account verified. One it asked to change
+		// to (or a pending phone of old) was never its own: the codes and
+		// counters keyed by it are also whoever else's uses it, and all of
+		// them are swept two days after they were written, before any
+		// deletion's grace ends.
+		for _, a := range []string{acc.Email, acc.Phone} {
 			if a != "" && !slices.Contains(addrs, a) {
 				addrs = append(addrs, a)
 			}
 		}
+		// A claim on a change's address left by a crash mid-move is
+		// released all the same (only this account's: Release is
+		// conditional on the holder).
 		for _, c := range []*contactChange{acc.EmailChange, acc.PhoneChange} {
 			if c != nil && c.To != "" && !slices.Contains(addrs, c.To) {
-				addrs = append(addrs, c.To)
+				targets = append(targets, c.To)
 			}
 		}
 	case !errors.Is(err, contract.ErrNotFound):
@@ -367,6 +375,9 @@ func (s *Service) EraseAccount(ctx context.Context, d contract.AccountDeletionDu
 		return err
 	}
 	claims := []string{"uid:" + strconv.FormatInt(d.UserID, 10)}
+	for _, a := range targets {
+		claims = append(claims, "email:"+a, "phone:"+a)
+	}
 	for _, a := range addrs {
 		claims = append(claims, "email:"+a, "phone:"+a)
 		// Codes, their pointers and the counters keyed by the address.

@@ -284,3 +284,51 @@ func TestDeletionsListOfOneUser(t *testing.T) {
 		})
 	}
 }
+
+// The purge erases what is keyed by the account's own addresses, not by
+// an address it only asked to change to: that one's codes and counters
+// belong to whoever else uses it. Before, an account that asked
+// update_phone for a stranger's number and then deleted itself wiped
+// that number's failure count (a fresh day of guesses) and its live
+// codes.
+func TestEraseAccountLeavesAnAddressItNeverVerified(t *testing.T) {
+	f := deletionFixture(t)
+	ctx := context.Background()
+	const target, email = "+18681239177", "registering@example.com"
+	// Someone registers with the number; a guesser has failed at its code.
+	victim := f.as("198.51.100.7")
+	e := victim.sendEmail(email)
+	if err := victim.verifyEmail(email, e.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	p, err := victim.sendPhone(email, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := "fail:" + failKey(contract.PurposeRegisterPhone, target)
+	if err := f.svc.claimFailure(ctx, "verification_code", failKey(contract.PurposeRegisterPhone, target), "guesser0guesser0"); err != nil {
+		t.Fatal(err)
+	}
+	// An account asks to move to that number, then is purged.
+	acc := f.account(2, "+18681239102", "4829")
+	if _, err := f.svc.ChangePhone(ctx, contract.ChangePhoneRequest{UserID: 2, NewPhone: target}); err != nil {
+		t.Fatal(err)
+	}
+	// What the relay does with the change's notice.
+	if _, err := f.db.Collection("auth_accounts").UpdateMany(ctx, bson.M{"key": acc.UUID}, bson.M{"$set": bson.M{"published": true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.EraseAccount(ctx, contract.AccountDeletionDue{UserID: 2, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone}); err != nil {
+		t.Fatal(err)
+	}
+	tail, err := f.svc.Ledger.Tail(ctx, failures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live, err := currentFailures(tail, f.clock()); err != nil || len(live) != 1 {
+		t.Fatalf("the number's failures after the purge: %d (%v), want 1", len(live), err)
+	}
+	if err := victim.verifyPhone(e.UUID, p.VerificationCode); err != nil {
+		t.Fatalf("the registration's code after the purge: %v", err)
+	}
+}
