@@ -61,7 +61,7 @@ func (s *Service) forgotPINDecoy(ctx context.Context, phone string) error {
 }
 
 // ResetPIN checks both codes, sets the new PIN, clears the PIN lockout of
-// the phone and of the account's devices, ends every session of the
+// the phone, takes the trust of the account's devices, ends every session of the
 // account on every gateway, tells both addresses, and logs this device in.
 // The SMS code is checked first; a right SMS code with a wrong email code
 // is spent all the same, so a mistyped email code means new codes.
@@ -106,7 +106,11 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 		if !a.Active || a.Phone != phone || a.Deletion != nil {
 			return nil, contract.FieldError("sms_code", "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 		}
-		a.PINHash, a.Password = hash, false
+		// The devices that knew the old PIN are trusted no more (a stolen
+		// one among them would get a fresh count of guesses): each earns
+		// trust again by logging in with the new PIN, and this one does at
+		// once below.
+		a.PINHash, a.Password, a.TrustedDevices = hash, false, nil
 		evs := s.notice(ctx, contract.ChannelSMS, a.Phone, "pin_reset", a, data)
 		return append(evs, s.notice(ctx, contract.ChannelEmail, a.Email, "pin_reset", a, data)...), nil
 	})
@@ -114,6 +118,11 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 		return contract.Session{}, err
 	}
 	s.clearPINLockout(ctx, updated, phone)
+	if req.DeviceToken != "" {
+		// The device that proved both codes starts from a clean count,
+		// even one its owner had locked.
+		s.appendPIN(context.WithoutCancel(ctx), trustedDevice(acc.UUID, s.deviceMAC(acc.UUID, req.DeviceToken)).failures(), pinOK)
+	}
 	if _, err := s.revokeOthers(ctx, updated.UserID, ""); err != nil {
 		return contract.Session{}, err
 	}

@@ -420,3 +420,63 @@ func TestTrustNeedsTheSecondFactor(t *testing.T) {
 		t.Fatal("not trusted after the completed login")
 	}
 }
+
+// A phone the owner had logged in from is stolen; the owner resets the
+// PIN from their new phone. The stolen phone knew only the old PIN, and
+// the reset takes its trust away: its guesses at the new one count in
+// the phone number's shared cap of unknown devices, not in a fresh count
+// of its own (before, the reset wrote every trusted device's count back
+// to zero, so each reset gave the thief 10 more guesses).
+func TestAResetTakesTheTrustOfTheOldDevices(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const phone = "+18681239111"
+	acc := f.account(1, phone, "4829")
+	f.mustLoginFrom(f.svc, "stolen-fcm", phone, "4829")
+	if err := f.svc.ForgotPIN(from("198.51.100.3"), contract.ForgotPINRequest{Phone: phone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ResetPIN(from("198.51.100.3"), contract.ResetPINRequest{
+		Phone: phone, PIN: "6813", DeviceToken: "new-fcm",
+		SMSCode: f.code(contract.PurposeForgotPINSMS, phone), EmailCode: f.code(contract.PurposeForgotPINEmail, acc.Email),
+	}, contract.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := f.svc.account(ctx, acc.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.TrustedDevices) != 1 || !after.trusts(f.svc.deviceMAC(acc.UUID, "new-fcm")) {
+		t.Fatalf("trusted after the reset: %d devices, the resetting one trusted: %v", len(after.TrustedDevices), after.trusts(f.svc.deviceMAC(acc.UUID, "new-fcm")))
+	}
+	f.wrongPINs(f.svc.Limits.UnknownPINFailures, "stolen-fcm", phone)
+	if _, err := f.loginFrom(f.svc, "another-new-phone", phone, "6813"); code(err) != contract.RateLimited {
+		t.Fatalf("the stolen phone's guesses did not count in the shared cap: a new device then got %v", err)
+	}
+	// The device that reset the PIN keeps logging in.
+	f.mustLoginFrom(f.svc, "new-fcm", phone, "6813")
+}
+
+// The owner locked their own phone with wrong PINs and resets from it:
+// the reset that takes the old trust still opens that phone's count
+// afresh, so it logs in with the new PIN at once.
+func TestAResetFromALockedDeviceUnlocksIt(t *testing.T) {
+	f := newFixture(t)
+	const phone = "+18681239112"
+	acc := f.account(1, phone, "4829")
+	f.mustLoginFrom(f.svc, "owner-fcm", phone, "4829")
+	f.wrongPINs(f.svc.Limits.PINFailures, "owner-fcm", phone)
+	if _, err := f.loginFrom(f.svc, "owner-fcm", phone, "4829"); code(err) != contract.RateLimited {
+		t.Fatalf("after %d wrong PINs: %v", f.svc.Limits.PINFailures, err)
+	}
+	if err := f.svc.ForgotPIN(from("198.51.100.3"), contract.ForgotPINRequest{Phone: phone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ResetPIN(from("198.51.100.3"), contract.ResetPINRequest{
+		Phone: phone, PIN: "6813", DeviceToken: "owner-fcm",
+		SMSCode: f.code(contract.PurposeForgotPINSMS, phone), EmailCode: f.code(contract.PurposeForgotPINEmail, acc.Email),
+	}, contract.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	f.mustLoginFrom(f.svc, "owner-fcm", phone, "6813")
+}
