@@ -167,6 +167,10 @@ func TestProfileUpdateEmailAndPhone(t *testing.T) {
 	e := start(t, map[string]string{"DOSS_OTP_SEND_GAP": "0s"})
 	_, token := e.register("first@example.com", "+18681230030", "4829")
 	e.register("other@example.com", "+18681230031", "4829")
+	// "Taken" answers cost the asking account one of its 3 changes an
+	// hour: a third account asks, so the first keeps its budget for the
+	// changes below.
+	_, asker := e.register("third@example.com", "+18681230033", "4829")
 
 	bad := []struct {
 		name, path, body, field string
@@ -175,16 +179,20 @@ func TestProfileUpdateEmailAndPhone(t *testing.T) {
 		{"email: last wrong", "/api/v2/update_email", `{"last_email":"x@example.com","new_email":"n@example.com"}`, "last_email"},
 		{"email: new invalid", "/api/v2/update_email", `{"last_email":"first@example.com","new_email":"not-an-email"}`, "new_email"},
 		{"email: new missing", "/api/v2/update_email", `{"last_email":"first@example.com"}`, "new_email"},
-		{"email: new taken", "/api/v2/update_email", `{"last_email":"first@example.com","new_email":"Other@example.com"}`, "new_email"},
+		{"email: new taken", "/api/v2/update_email", `{"last_email":"third@example.com","new_email":"Other@example.com"}`, "new_email"},
 		{"email: wrong type", "/api/v2/update_email", `{"last_email":"first@example.com","new_email":7}`, "new_email"},
 		{"phone: old missing", "/api/v2/update_phone", `{"new_phone":"+18681230039"}`, "old_phone"},
 		{"phone: old wrong", "/api/v2/update_phone", `{"old_phone":"+18681239999","new_phone":"+18681230039"}`, "old_phone"},
 		{"phone: new invalid", "/api/v2/update_phone", `{"old_phone":"+18681230030","new_phone":"12ab"}`, "new_phone"},
-		{"phone: new taken", "/api/v2/update_phone", `{"old_phone":"+18681230030","new_phone":"+18681230031"}`, "new_phone"},
+		{"phone: new taken", "/api/v2/update_phone", `{"old_phone":"+18681230033","new_phone":"+18681230031"}`, "new_phone"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
-			r := e.do(http.MethodPost, c.path, token, c.body)
+			tok := token
+			if strings.HasSuffix(c.name, "taken") {
+				tok = asker
+			}
+			r := e.do(http.MethodPost, c.path, tok, c.body)
 			expect(t, r, 422)
 			errs, _ := r.body["errors"].(map[string]any)
 			if _, ok := errs[c.field]; !ok {

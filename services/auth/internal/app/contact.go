@@ -125,14 +125,16 @@ func (s *Service) requestChange(ctx context.Context, userID int64, k contactKind
 		})
 		return acc.contract(), err
 	}
+	// The budget first: "taken" says an address is registered, so each
+	// such answer costs the asking account one of its changes an hour.
+	if err := s.changeBudget(ctx, "change-send:"+acc.UUID, k.field, s.Limits.ChangeSendsPerHour, time.Hour,
+		"Too many changes requested. Please try again later."); err != nil {
+		return contract.Account{}, err
+	}
 	if taken, err := s.heldByOther(ctx, k, addr, acc.UUID); err != nil {
 		return contract.Account{}, err
 	} else if taken {
 		return contract.Account{}, contract.FieldError(k.field, "The new "+k.name+" has already been taken.")
-	}
-	if err := s.changeBudget(ctx, "change-send:"+acc.UUID, k.field, s.Limits.ChangeSendsPerHour, time.Hour,
-		"Too many changes requested. Please try again later."); err != nil {
-		return contract.Account{}, err
 	}
 	_, otpID, err := s.sendCode(ctx, k.field, k.channel, k.purpose, addr, acc.UUID, s.Limits.CodeLength)
 	if err != nil {

@@ -211,3 +211,38 @@ func TestPhoneChangeNeedsItsOwnCode(t *testing.T) {
 		t.Fatalf("a number in use asked for: %v", err)
 	}
 }
+
+// "Already taken" tells a signed-in user that an address is registered.
+// Each answer costs a change slot of the asking account (3 an hour), so
+// one account cannot test a list of addresses; before, the check ran
+// before the budget and answered without limit.
+func TestTakenAnswersCostAChangeSlot(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.account(1, "+18681239131", "4829")
+	for i := range 4 {
+		f.account(int64(2+i), "+1868123914"+itoa(i), "4829")
+	}
+	lim := f.svc.Limits
+	for i := range lim.ChangeSendsPerHour + 1 {
+		_, err := f.svc.ChangePhone(ctx, contract.ChangePhoneRequest{UserID: 1, NewPhone: "+1868123914" + itoa(i)})
+		if i < lim.ChangeSendsPerHour && field(err) != "new_phone" {
+			t.Fatalf("probe %d: %v", i, err)
+		}
+		if i == lim.ChangeSendsPerHour && code(err) != contract.RateLimited {
+			t.Fatalf("probe %d past the account's change budget: %v", i, err)
+		}
+	}
+	// The same through a 2FA setup on another number.
+	f.account(6, "+18681239132", "4829")
+	p := contract.Principal{UserID: 6, UUID: "00000000-0000-4000-8000-000000000006"}
+	for i := range lim.ChangeSendsPerHour + 1 {
+		_, err := f.svc.TwoFAStart(ctx, p, contract.TwoFAStartRequest{Telephone: "+1868123914" + itoa(i)})
+		if i < lim.ChangeSendsPerHour && field(err) != "telephone" {
+			t.Fatalf("2FA probe %d: %v", i, err)
+		}
+		if i == lim.ChangeSendsPerHour && code(err) != contract.RateLimited {
+			t.Fatalf("2FA probe %d past the account's change budget: %v", i, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/services/auth/internal/domain"
@@ -91,6 +92,12 @@ func (s *Service) TwoFAStart(ctx context.Context, p contract.Principal, req cont
 		}
 	}
 	if phone != acc.Phone {
+		// A move to another number is a contact change: it costs one of
+		// the account's changes an hour, "taken" answer included.
+		if err := s.changeBudget(ctx, "change-send:"+acc.UUID, "telephone", s.Limits.ChangeSendsPerHour, time.Hour,
+			"Too many changes requested. Please try again later."); err != nil {
+			return contract.TwoFAStartReply{}, err
+		}
 		if used, err := s.phoneInUse(ctx, phone, acc.UUID); err != nil {
 			return contract.TwoFAStartReply{}, err
 		} else if used {
