@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/services/devstack/stack"
@@ -163,4 +166,34 @@ func TestProdModeHidesDevFeatures(t *testing.T) {
 	if strings.Contains(r.raw, "verification_code") || r.str("response", "user", "uuid") == "" {
 		t.Fatalf("prod answer: %s", r.raw)
 	}
+}
+
+// A replica that starts after a logout refuses the logged-out token from
+// its first request. Its revocations come from the bucket's replay, which
+// its start now waits out; before, it served as soon as the watch was
+// open, and a token revoked behind 20 000 others was accepted until the
+// replay reached it (a stolen token, kept until a replica restarts).
+func TestAGatewayStartedAfterALogoutRefusesItsToken(t *testing.T) {
+	e := start(t, nil)
+	_, token := e.register("late@example.com", "+18681230019", "4829")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Revocations of other sessions ahead of this one in the bucket.
+	for i := range 20_000 {
+		if _, err := js.PublishAsync("$KV."+contract.BucketRevokedSessions+".filler-"+strconv.Itoa(i), []byte("1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		t.Fatal("the filler revocations were not acknowledged")
+	}
+	expect(t, e.do(http.MethodPost, "/api/v2/logout", token, ""), 204)
+	late := e.secondGateway()
+	expect(t, late.do(http.MethodGet, "/api/v2/profile", token, ""), 401)
 }

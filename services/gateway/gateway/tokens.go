@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -130,6 +131,13 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 	if err != nil {
 		return err
 	}
+	// The replay of what is revoked already ends before the replica
+	// serves: a token revoked before it started is refused from its first
+	// request, not once the replay catches up.
+	if err := v.replay(ctx, w); err != nil {
+		_ = w.Stop()
+		return err
+	}
 	go func() {
 		defer func() { _ = w.Stop() }()
 		for {
@@ -161,6 +169,34 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 		}
 	}()
 	return nil
+}
+
+// replayTimeout bounds the start's replay of the revocations (one per
+// logout over a token's lifetime: thousands a second on one connection).
+var replayTimeout = 30 * time.Second
+
+// replay takes in the watch's initial values, up to its end marker.
+func (v *verifier) replay(ctx context.Context, w jetstream.KeyWatcher) error {
+	timer := time.NewTimer(replayTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return fmt.Errorf("revocation bucket: replay not done in %v", replayTimeout)
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("revocation bucket: watch ended during its replay")
+			}
+			if e == nil {
+				return nil
+			}
+			if e.Operation() == jetstream.KeyValuePut {
+				v.markRevoked(e.Key())
+			}
+		}
+	}
 }
 
 // rewatch asks the revocation watch to start over (after a reconnect).
