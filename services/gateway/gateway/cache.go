@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -133,26 +134,50 @@ func (c *userCache[V]) flush() {
 // user through userOf (0: it names none, and everything is dropped). A
 // plain subscription is enough: JetStream delivers stream subjects to core
 // subscribers too, and a replica that was away flushes everything on
-// reconnect.
+// reconnect. Events the client dropped (a slow consumer: its queue was
+// full) flush everything too, since any of them could have named a user.
 func (c *userCache[V]) watch(nc *nats.Conn, log *zap.Logger, userOf func(contract.Event) int64, eventTypes ...string) error {
 	for _, t := range eventTypes {
-		if _, err := nc.Subscribe(contract.EventSubject(t), func(m *nats.Msg) {
-			var ev contract.Event
-			uid := int64(0)
-			if json.Unmarshal(m.Data, &ev) == nil {
-				uid = userOf(ev)
+		var sub atomic.Pointer[nats.Subscription]
+		dropped := func() (int, error) {
+			if s := sub.Load(); s != nil {
+				return s.Dropped()
 			}
-			if uid == 0 {
-				log.Warn("undecodable event; flushing the cache", zap.String("cache", c.kind), zap.String("subject", m.Subject))
-				c.flush()
-				return
-			}
-			c.invalidate(uid)
-		}); err != nil {
+			return 0, nil
+		}
+		s, err := nc.Subscribe(contract.EventSubject(t), c.onEvent(log, userOf, dropped))
+		if err != nil {
 			return fmt.Errorf("%s cache watch: %w", c.kind, err)
 		}
+		sub.Store(s)
 	}
 	return nil
+}
+
+// onEvent is one watched subject's handler; dropped is how many of its
+// messages the client has dropped so far. A full queue drops messages
+// and still holds the ones before, so the next one run sees the count.
+func (c *userCache[V]) onEvent(log *zap.Logger, userOf func(contract.Event) int64, dropped func() (int, error)) nats.MsgHandler {
+	seen := 0 // a subscription's handler runs one message at a time
+	return func(m *nats.Msg) {
+		if n, err := dropped(); err == nil && n > seen {
+			seen = n
+			log.Warn("events were dropped (slow consumer); flushing the cache", zap.String("cache", c.kind), zap.String("subject", m.Subject), zap.Int("dropped", n))
+			c.flush()
+			return
+		}
+		var ev contract.Event
+		uid := int64(0)
+		if json.Unmarshal(m.Data, &ev) == nil {
+			uid = userOf(ev)
+		}
+		if uid == 0 {
+			log.Warn("undecodable event; flushing the cache", zap.String("cache", c.kind), zap.String("subject", m.Subject))
+			c.flush()
+			return
+		}
+		c.invalidate(uid)
+	}
 }
 
 // profileOf is the user a ProfileUpdated event names.

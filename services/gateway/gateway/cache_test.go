@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
 
 	"github.com/dossapp/backend/pkg/contract"
 )
@@ -153,5 +154,31 @@ func TestDocumentsCacheHearsItsHeaderAndEvents(t *testing.T) {
 		if got := documentsOf(tc.ev); got != tc.want {
 			t.Errorf("%s: user %d, want %d", tc.ev.Type, got, tc.want)
 		}
+	}
+}
+
+// A watch whose client dropped events (a slow consumer) cannot know whose
+// entries they named: the next event it runs flushes every entry. Before,
+// only the user that event named was dropped, and a page the lost event
+// named was served for the rest of its lifetime.
+func TestDroppedEventsFlushTheCache(t *testing.T) {
+	c := newProfileCache(time.Hour, 10)
+	for uid := range int64(3) {
+		c.put(uid, []byte("{}"), c.ticket(), time.Hour)
+	}
+	drops := 0
+	handle := c.onEvent(zap.NewNop(), profileOf, func() (int, error) { return drops, nil })
+	ev, err := json.Marshal(contract.Event{Type: contract.EventProfileUpdated, Data: []byte(`{"user_id":2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle(&nats.Msg{Subject: "events.profile.updated", Data: ev})
+	if _, ok := c.get(1); !ok {
+		t.Fatal("user 2's event dropped user 1's entry")
+	}
+	drops = 4 // the event that named user 1 was among them
+	handle(&nats.Msg{Subject: "events.profile.updated", Data: ev})
+	if _, ok := c.get(1); ok {
+		t.Fatal("after dropped events, user 1's entry was still served")
 	}
 }
