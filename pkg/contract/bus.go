@@ -44,6 +44,11 @@ type BusUser struct {
 	// the events, a KV bucket ("KV_" + name) or an object store ("OBJ_" +
 	// name).
 	Streams []string
+	// Configures are the streams whose configuration it may change. The
+	// server does not hold a stream's subjects to its updater's rights, so
+	// whoever may update a stream may have it capture any subject (every
+	// login's PIN on auth.v1.>): only auth, and only its own bucket.
+	Configures []string
 	// KV and Objects are the buckets whose keys or objects it writes.
 	KV, Objects []string
 	// DeadLetters: it consumes events and may park the ones it gives up on.
@@ -63,17 +68,18 @@ var BusUsers = []BusUser{
 		// What its caches follow (userCache.watch).
 		Hears: []string{EventSubject(EventProfileUpdated), EventSubject(EventDocumentAdded), EventSubject(EventDocumentDeleted),
 			EventSubject(EventDocumentReviewed), EventSubject(EventDocumentsAccountErased)},
+		// It reads the revocations, never writes them.
 		Streams: []string{"KV_" + BucketRevokedSessions, ObjectStream(BucketProfileUploads), ObjectStream(BucketDocumentsUploads)},
-		KV:      []string{BucketRevokedSessions},
 		Objects: []string{BucketProfileUploads, BucketDocumentsUploads},
 	},
 	{
 		// Auth calls no service: profile calls auth, and what auth needs
 		// of profile (the names a login answers with) comes by events.
 		Name: ServiceAuth, Serves: true,
-		Emits:   []string{"events.auth.>", EventSubject(EventNotificationWanted)},
-		Streams: append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
-		KV:      []string{BucketRevokedSessions},
+		Emits:      []string{"events.auth.>", EventSubject(EventNotificationWanted)},
+		Streams:    append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
+		Configures: []string{"KV_" + BucketRevokedSessions}, // its TTL follows the token lifetime
+		KV:         []string{BucketRevokedSessions},
 		// It keeps the audit trail from admin.audited (the console's),
 		// the names from profile.names_changed, and runs the erasure
 		// saga's reports: durable consumers.
@@ -143,6 +149,9 @@ func (u BusUser) Permissions() (publish, subscribe []string) {
 	for _, s := range u.Streams {
 		publish = append(publish, streamAPI(s)...)
 	}
+	for _, s := range u.Configures {
+		publish = append(publish, "$JS.API.STREAM.UPDATE."+s)
+	}
 	for _, b := range u.KV {
 		publish = append(publish, "$KV."+b+".>")
 	}
@@ -155,13 +164,14 @@ func (u BusUser) Permissions() (publish, subscribe []string) {
 	return publish, subscribe
 }
 
-// streamAPI is the JetStream API of one stream a user needs: create and
-// read it, create, read and consume its consumers, ack and flow control.
-// Never deleting a stream, nor any other stream's API.
+// streamAPI is the JetStream API of one stream a user needs: create (when
+// missing) and read it, create, read and consume its consumers, ack and
+// flow control. Never updating or deleting a stream (see Configures), nor
+// any other stream's API.
 func streamAPI(stream string) []string {
 	var out []string
 	for _, p := range []string{
-		"$JS.API.STREAM.INFO.%", "$JS.API.STREAM.CREATE.%", "$JS.API.STREAM.UPDATE.%",
+		"$JS.API.STREAM.INFO.%", "$JS.API.STREAM.CREATE.%",
 		"$JS.API.STREAM.MSG.GET.%", "$JS.API.DIRECT.GET.%", "$JS.API.DIRECT.GET.%.>",
 		"$JS.API.CONSUMER.CREATE.%", "$JS.API.CONSUMER.CREATE.%.>", "$JS.API.CONSUMER.DURABLE.CREATE.%.>",
 		"$JS.API.CONSUMER.INFO.%.>", "$JS.API.CONSUMER.MSG.NEXT.%.>", "$JS.API.CONSUMER.DELETE.%.>",

@@ -38,7 +38,7 @@ func New(ctx context.Context, eventType string, data any) (contract.Event, error
 	}, nil
 }
 
-// EnsureStreams creates or updates the event and dead-letter streams.
+// EnsureStreams creates the event and dead-letter streams when missing.
 // Every service calls it at start, so any of them may come up first.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	if replicas < 1 {
@@ -62,8 +62,15 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 			Replicas: replicas,
 		},
 	} {
+		// Created when missing, never updated: no service may change a
+		// stream's configuration (contract.BusUser.Configures). One made
+		// with another (an older release's) stays as it is; changing it is
+		// an operator's step (docs/runbook.md).
 		err := natsx.Settle(ctx, "stream "+cfg.Name, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateStream(ctx, cfg)
+			_, err := js.CreateStream(ctx, cfg)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return nil
+			}
 			return err
 		})
 		if err != nil {

@@ -36,11 +36,10 @@ func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas 
 	err := natsx.Settle(ctx, "object store "+bucket, func(ctx context.Context) (err error) {
 		store, err = js.ObjectStore(ctx, bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			store, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, TTL: time.Hour, Replicas: max(1, replicas),
-				Description: "uploads in flight from the gateway"})
-			if errors.Is(err, jetstream.ErrBucketExists) {
-				store, err = js.ObjectStore(ctx, bucket)
+			if _, err = js.CreateStream(ctx, objectStream(bucket, replicas)); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return err
 			}
+			store, err = js.ObjectStore(ctx, bucket)
 		}
 		if err != nil {
 			return err
@@ -53,27 +52,45 @@ func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas 
 	return store, nil
 }
 
-// leaderReads turns direct gets off on bucket's stream. An object store is
-// made with them on, and a direct get is answered by any replica: one that
-// is catching up after a partition answers "not found" for an upload its
-// leader acknowledged to the gateway (seen on the compose cluster: a 422
-// for an update_image while a NATS node rejoined, after the 1.5 s grace).
-// Without them, a lookup is answered by the stream's leader, which holds
-// every acknowledged put; an upload is read once, so the leader's load is
-// one lookup per upload. Handles opened afterwards (open) read the stream's
-// configuration and follow it.
+// objectStream is the stream of an object store as nats.go's
+// CreateObjectStore makes it (chunks and metadata subjects, rollups, new
+// writes refused when full), with direct gets off (see leaderReads). It is
+// created so, never updated: no service may change a stream's
+// configuration (contract.BusUser.Configures).
+func objectStream(bucket string, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        contract.ObjectStream(bucket),
+		Description: "uploads in flight from the gateway",
+		Subjects:    []string{"$O." + bucket + ".C.>", "$O." + bucket + ".M.>"},
+		MaxAge:      time.Hour,
+		MaxBytes:    -1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(1, replicas),
+		Discard:     jetstream.DiscardNew,
+		AllowRollup: true,
+		AllowDirect: false,
+	}
+}
+
+// leaderReads checks that direct gets are off on bucket's stream. An
+// object store is made with them on by nats.go, and a direct get is
+// answered by any replica: one that is catching up after a partition
+// answers "not found" for an upload its leader acknowledged to the gateway
+// (seen on the compose cluster: a 422 for an update_image while a NATS
+// node rejoined, after the 1.5 s grace). Without them, a lookup is
+// answered by the stream's leader, which holds every acknowledged put; an
+// upload is read once, so the leader's load is one lookup per upload. A
+// bucket made with them on (by an older release) is refused: turning them
+// off is an operator's step (docs/runbook.md).
 func leaderReads(ctx context.Context, js jetstream.JetStream, bucket string) error {
 	stream, err := js.Stream(ctx, contract.ObjectStream(bucket))
 	if err != nil {
 		return err
 	}
-	cfg := stream.CachedInfo().Config
-	if !cfg.AllowDirect {
-		return nil
+	if stream.CachedInfo().Config.AllowDirect {
+		return fmt.Errorf("stream %s answers direct gets from any replica; turn them off (docs/runbook.md)", contract.ObjectStream(bucket))
 	}
-	cfg.AllowDirect = false
-	_, err = js.UpdateStream(ctx, cfg)
-	return err
+	return nil
 }
 
 // Unavailable is the answer when the object store fails.

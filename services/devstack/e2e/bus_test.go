@@ -262,3 +262,43 @@ func TestAuthChecksWhoManagesStaff(t *testing.T) {
 		t.Fatalf("a refused command changed the staff: %s", reply.Data)
 	}
 }
+
+// The server does not hold a stream's subjects to its updater's rights:
+// a process allowed to update the event stream could add "auth.v1.>" to
+// it and read every login's phone and PIN from the stream (tried here
+// before: documents' user did, and the next new-login got JetStream's
+// receipt for an answer). No bus user may update the event, dead-letter
+// or upload streams now, and the gateway may not write revocations.
+func TestNoServiceMayReconfigureAStream(t *testing.T) {
+	e := start(t, nil)
+	streams := []string{contract.StreamEvents, contract.StreamDeadLetters, contract.ObjectStream(contract.BucketProfileUploads), contract.ObjectStream(contract.BucketDocumentsUploads)}
+	for _, user := range []string{contract.BusGateway, contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments, contract.ServiceNotifier} {
+		nc := e.busAs(user)
+		for _, stream := range streams {
+			t.Run(user+" "+stream, func(t *testing.T) {
+				info, err := e.nc.Request("$JS.API.STREAM.INFO."+stream, nil, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var si struct {
+					Config map[string]any `json:"config"`
+				}
+				if err := json.Unmarshal(info.Data, &si); err != nil || si.Config == nil {
+					t.Fatalf("stream info: %s %v", info.Data, err)
+				}
+				si.Config["subjects"] = append(si.Config["subjects"].([]any), "auth.v1.>")
+				body, _ := json.Marshal(si.Config)
+				if reply, err := nc.Request("$JS.API.STREAM.UPDATE."+stream, body, 500*time.Millisecond); err == nil {
+					t.Fatalf("updated: %s", reply.Data)
+				}
+			})
+		}
+	}
+	if _, err := e.busAs(contract.BusGateway).Request("$KV."+contract.BucketRevokedSessions+".forged", []byte("1"), 500*time.Millisecond); err == nil {
+		t.Fatal("the gateway wrote a revocation")
+	}
+	// The refusals are the permissions': the stream still captures only
+	// its own subjects, and a login is answered by auth.
+	r := e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681239999", "password": "1234"}))
+	expect(t, r, 401)
+}
