@@ -433,15 +433,7 @@ func TestAResetTakesTheTrustOfTheOldDevices(t *testing.T) {
 	const phone = "+18681239111"
 	acc := f.account(1, phone, "4829")
 	f.mustLoginFrom(f.svc, "stolen-fcm", phone, "4829")
-	if err := f.svc.ForgotPIN(from("198.51.100.3"), contract.ForgotPINRequest{Phone: phone}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.ResetPIN(from("198.51.100.3"), contract.ResetPINRequest{
-		Phone: phone, PIN: "6813", DeviceToken: "new-fcm",
-		SMSCode: f.code(contract.PurposeForgotPINSMS, phone), EmailCode: f.code(contract.PurposeForgotPINEmail, acc.Email),
-	}, contract.Client{}); err != nil {
-		t.Fatal(err)
-	}
+	f.resetPIN(acc, "6813", "new-fcm")
 	after, err := f.svc.account(ctx, acc.UUID)
 	if err != nil {
 		t.Fatal(err)
@@ -469,14 +461,20 @@ func TestAResetFromALockedDeviceUnlocksIt(t *testing.T) {
 	if _, err := f.loginFrom(f.svc, "owner-fcm", phone, "4829"); code(err) != contract.RateLimited {
 		t.Fatalf("after %d wrong PINs: %v", f.svc.Limits.PINFailures, err)
 	}
-	if err := f.svc.ForgotPIN(from("198.51.100.3"), contract.ForgotPINRequest{Phone: phone}); err != nil {
-		t.Fatal(err)
+	f.resetPIN(acc, "6813", "owner-fcm")
+	f.mustLoginFrom(f.svc, "owner-fcm", phone, "6813")
+}
+
+// resetPIN takes acc through forgot_pin and reset_pin to pin, from device.
+func (f *fixture) resetPIN(acc Account, pin, device string) {
+	f.t.Helper()
+	if err := f.svc.ForgotPIN(from("198.51.100.3"), contract.ForgotPINRequest{Phone: acc.Phone}); err != nil {
+		f.t.Fatal(err)
 	}
 	if _, err := f.svc.ResetPIN(from("198.51.100.3"), contract.ResetPINRequest{
-		Phone: phone, PIN: "6813", DeviceToken: "owner-fcm",
-		SMSCode: f.code(contract.PurposeForgotPINSMS, phone), EmailCode: f.code(contract.PurposeForgotPINEmail, acc.Email),
+		Phone: acc.Phone, PIN: pin, DeviceToken: device,
+		SMSCode: f.code(contract.PurposeForgotPINSMS, acc.Phone), EmailCode: f.code(contract.PurposeForgotPINEmail, acc.Email),
 	}, contract.Client{}); err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	f.mustLoginFrom(f.svc, "owner-fcm", phone, "6813")
 }
