@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,9 +18,9 @@ import (
 
 // An upload bucket is read from its stream's leader, never by a direct
 // get any replica may answer (one catching up answers "not found" for a
-// put its leader acknowledged): Store turns direct gets off on a bucket
-// it makes and on one made before with the object store's default, and a
-// take then asks the leader's API only.
+// put its leader acknowledged): Store makes a bucket with direct gets off
+// and refuses one made before with the object store's default, and a take
+// then asks the leader's API only.
 func TestUploadsAreReadFromTheStreamLeader(t *testing.T) {
 	n := startNATS(t)
 	nc, js := connectJetStream(t, n.URL)
@@ -30,17 +31,23 @@ func TestUploadsAreReadFromTheStreamLeader(t *testing.T) {
 	if _, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: earlier}); err != nil {
 		t.Fatal(err)
 	}
-	for _, bucket := range []string{"uploads_fresh", earlier} {
-		if _, err := uploads.Store(ctx, js, bucket, 1); err != nil {
-			t.Fatalf("Store %s: %v", bucket, err)
-		}
-		stream, err := js.Stream(ctx, "OBJ_"+bucket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stream.CachedInfo().Config.AllowDirect {
-			t.Errorf("%s: direct gets still on; a follower may answer a take", bucket)
-		}
+	if _, err := uploads.Store(ctx, js, "uploads_fresh", 1); err != nil {
+		t.Fatalf("Store: %v", err)
+	}
+	stream, err := js.Stream(ctx, "OBJ_uploads_fresh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stream.CachedInfo().Config.AllowDirect {
+		t.Error("direct gets on; a follower may answer a take")
+	}
+	// A bucket an older release made with them on is refused, not
+	// updated (no service may update a stream): turning them off is the
+	// runbook's operator step.
+	short, stop := context.WithTimeout(ctx, 3*time.Second)
+	defer stop()
+	if _, err := uploads.Store(short, js, earlier, 1); err == nil || !strings.Contains(err.Error(), "direct gets") {
+		t.Fatalf("Store of a bucket with direct gets on: %v", err)
 	}
 
 	var direct, leader atomic.Int32
