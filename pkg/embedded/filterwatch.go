@@ -181,9 +181,9 @@ func (w *FilterWatch) forward(client, server net.Conn) {
 		if _, err := io.ReadFull(client, msg[16:]); err != nil {
 			return
 		}
-		if _, err := server.Write(msg); err != nil {
-			return
-		}
+		// Recorded before it goes on, so no answer reaches the client
+		// ahead of its record (a test reading the filters right after a
+		// call missed the call's last command).
 		if binary.LittleEndian.Uint32(header[12:]) == opMsg {
 			if name, coll, fs, err := commandFilters(msg[16:]); err == nil {
 				w.mu.Lock()
@@ -196,6 +196,9 @@ func (w *FilterWatch) forward(client, server net.Conn) {
 				}
 				w.mu.Unlock()
 			}
+		}
+		if _, err := server.Write(msg); err != nil {
+			return
 		}
 	}
 }
