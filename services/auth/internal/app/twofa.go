@@ -92,15 +92,16 @@ func (s *Service) TwoFAStart(ctx context.Context, p contract.Principal, req cont
 		}
 	}
 	if phone != acc.Phone {
-		// A move to another number is a contact change: it costs one of
-		// the account's changes an hour, "taken" answer included.
-		if err := s.changeBudget(ctx, "change-send:"+acc.UUID, "telephone", s.Limits.ChangeSendsPerHour, time.Hour,
-			"Too many changes requested. Please try again later."); err != nil {
-			return contract.TwoFAStartReply{}, err
-		}
 		if used, err := s.phoneInUse(ctx, phone, acc.UUID); err != nil {
 			return contract.TwoFAStartReply{}, err
 		} else if used {
+			// "Taken" says the number is registered: each such answer costs
+			// one of the account's changes an hour (a code sent is bounded
+			// by the sending limits already).
+			if err := s.changeBudget(ctx, "change-send:"+acc.UUID, "telephone", s.Limits.ChangeSendsPerHour, time.Hour,
+				"Too many changes requested. Please try again later."); err != nil {
+				return contract.TwoFAStartReply{}, err
+			}
 			return contract.TwoFAStartReply{}, contract.FieldError("telephone", "The telephone has already been taken.")
 		}
 	}
