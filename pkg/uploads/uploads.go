@@ -33,6 +33,7 @@ const (
 // is a 503 anyway).
 func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.ObjectStore, error) {
 	var store jetstream.ObjectStore
+	var direct bool
 	err := natsx.Settle(ctx, "object store "+bucket, func(ctx context.Context) (err error) {
 		store, err = js.ObjectStore(ctx, bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -44,8 +45,13 @@ func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas 
 		if err != nil {
 			return err
 		}
-		return leaderReads(ctx, js, bucket)
+		direct, err = directGets(ctx, js, bucket)
+		return err
 	})
+	if err == nil && direct {
+		// No retry changes a configuration, so this is told at once.
+		err = fmt.Errorf("stream %s answers direct gets from any replica; turn them off (docs/runbook.md)", contract.ObjectStream(bucket))
+	}
 	if err != nil {
 		return nil, Unavailable(err)
 	}
@@ -54,7 +60,7 @@ func Store(ctx context.Context, js jetstream.JetStream, bucket string, replicas 
 
 // objectStream is the stream of an object store as nats.go's
 // CreateObjectStore makes it (chunks and metadata subjects, rollups, new
-// writes refused when full), with direct gets off (see leaderReads). It is
+// writes refused when full), with direct gets off (see directGets). It is
 // created so, never updated: no service may change a stream's
 // configuration (contract.BusUser.Configures).
 func objectStream(bucket string, replicas int) jetstream.StreamConfig {
@@ -72,25 +78,22 @@ func objectStream(bucket string, replicas int) jetstream.StreamConfig {
 	}
 }
 
-// leaderReads checks that direct gets are off on bucket's stream. An
-// object store is made with them on by nats.go, and a direct get is
-// answered by any replica: one that is catching up after a partition
-// answers "not found" for an upload its leader acknowledged to the gateway
-// (seen on the compose cluster: a 422 for an update_image while a NATS
-// node rejoined, after the 1.5 s grace). Without them, a lookup is
-// answered by the stream's leader, which holds every acknowledged put; an
-// upload is read once, so the leader's load is one lookup per upload. A
-// bucket made with them on (by an older release) is refused: turning them
-// off is an operator's step (docs/runbook.md).
-func leaderReads(ctx context.Context, js jetstream.JetStream, bucket string) error {
+// directGets says whether bucket's stream answers direct gets. nats.go
+// makes an object store with them on, and a direct get is answered by any
+// replica: one that is catching up after a partition answers "not found"
+// for an upload its leader acknowledged to the gateway (seen on the
+// compose cluster: a 422 for an update_image while a NATS node rejoined,
+// after the 1.5 s grace). Without them, a lookup is answered by the
+// stream's leader, which holds every acknowledged put; an upload is read
+// once, so the leader's load is one lookup per upload. A bucket made with
+// them on (by an older release) is refused: turning them off is an
+// operator's step (docs/runbook.md).
+func directGets(ctx context.Context, js jetstream.JetStream, bucket string) (bool, error) {
 	stream, err := js.Stream(ctx, contract.ObjectStream(bucket))
 	if err != nil {
-		return err
+		return false, err
 	}
-	if stream.CachedInfo().Config.AllowDirect {
-		return fmt.Errorf("stream %s answers direct gets from any replica; turn them off (docs/runbook.md)", contract.ObjectStream(bucket))
-	}
-	return nil
+	return stream.CachedInfo().Config.AllowDirect, nil
 }
 
 // Unavailable is the answer when the object store fails.
