@@ -325,9 +325,7 @@ func TestLogin2FAChallenge(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	acc := f.account(1, "+18681239004", "4829")
-	if _, err := f.svc.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) { a.TwoFA = true; return nil, nil }); err != nil {
-		t.Fatal(err)
-	}
+	f.twoFAOn(acc)
 	start := func() (string, string) {
 		t.Helper()
 		r, err := f.login("+18681239004", "4829")
@@ -602,12 +600,9 @@ func TestFailedRevocationIsRepublished(t *testing.T) {
 // are counted apart from the ones anyone can ask for.
 func TestStrangersSendsDoNotStopTheOwners2FALogin(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	const phone = "+18681239044"
 	acc := f.account(1, phone, "4829")
-	if _, err := f.svc.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) { a.TwoFA = true; return nil, nil }); err != nil {
-		t.Fatal(err)
-	}
+	f.twoFAOn(acc)
 	def := DefaultLimits()
 	f.svc.Limits.SendGap, f.svc.Limits.SendsPerHour, f.svc.Limits.AddressSendsPerHour = def.SendGap, def.SendsPerHour, def.AddressSendsPerHour
 	lim := f.svc.Limits
@@ -626,5 +621,13 @@ func TestStrangersSendsDoNotStopTheOwners2FALogin(t *testing.T) {
 	r, err := f.svc.Login(from("198.51.100.50"), contract.LoginRequest{Phone: phone, Password: "4829"}, contract.Client{IP: "198.51.100.50"})
 	if err != nil || r.Challenge == "" {
 		t.Fatalf("the owner's 2FA login after a stranger's sends: %+v %v", r, err)
+	}
+}
+
+// twoFAOn turns 2FA on for acc, as a completed 2FA setup does.
+func (f *fixture) twoFAOn(acc Account) {
+	f.t.Helper()
+	if _, err := f.svc.Accounts.Update(context.Background(), acc.UUID, func(a *Account) ([]contract.Event, error) { a.TwoFA = true; return nil, nil }); err != nil {
+		f.t.Fatal(err)
 	}
 }

@@ -127,8 +127,7 @@ func (s *Service) requestChange(ctx context.Context, userID int64, k contactKind
 	}
 	// The budget first: "taken" says an address is registered, so each
 	// such answer costs the asking account one of its changes an hour.
-	if err := s.changeBudget(ctx, "change-send:"+acc.UUID, k.field, s.Limits.ChangeSendsPerHour, time.Hour,
-		"Too many changes requested. Please try again later."); err != nil {
+	if err := s.changeSlot(ctx, acc.UUID, k.field); err != nil {
 		return contract.Account{}, err
 	}
 	if taken, err := s.heldByOther(ctx, k, addr, acc.UUID); err != nil {
@@ -170,6 +169,13 @@ func (s *Service) heldByOther(ctx context.Context, k contactKind, addr, self str
 		return false, nil
 	}
 	return err == nil && acc.Active && k.inUse(acc, addr), err
+}
+
+// changeSlot takes one of the account's ChangeSendsPerHour contact
+// changes: a code sent to a new address, or an "already taken" answer.
+func (s *Service) changeSlot(ctx context.Context, uuid, field string) error {
+	return s.changeBudget(ctx, "change-send:"+uuid, field, s.Limits.ChangeSendsPerHour, time.Hour,
+		"Too many changes requested. Please try again later.")
 }
 
 // changeBudget takes one of max slots per window in the ledger chain key,

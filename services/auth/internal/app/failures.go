@@ -14,7 +14,7 @@ import (
 
 // An address's failed code checks are counted in its "fail:" chain. Each
 // entry carries the failures still live after it (a day's, at most
-// maxLiveFailures, each with its time and its client), so one read of the
+// MaxFailuresPerDay, each with its time and its client), so one read of the
 // newest entry is the whole count, however many entries came before.
 // Counting entries instead (a claim "f", a give-back "u") let a stranger
 // push real failures out of the entries read: a check that compared
@@ -28,12 +28,10 @@ import (
 // commas, oldest first. Entries of before (no list) are read by a bounded
 // walk until the first entry with one.
 
-// maxLiveFailures is how many failures an entry can carry inside its 255
-// bytes; FailuresPerDay may not be larger (authsvc refuses it).
-const maxLiveFailures = 14
-
-// MaxFailuresPerDay is the largest FailuresPerDay the failure chain can count.
-const MaxFailuresPerDay = maxLiveFailures
+// MaxFailuresPerDay is how many failures an entry can carry inside its 255
+// bytes: the largest FailuresPerDay the chain can count (authsvc refuses
+// a larger one).
+const MaxFailuresPerDay = 14
 
 type failure struct {
 	at     time.Time
@@ -74,8 +72,8 @@ func currentFailures(tail domain.Tail, now time.Time) ([]failure, error) {
 			live = append(live, failure{at: e.At, client: shortClient(client)})
 		}
 	}
-	if len(live) > maxLiveFailures {
-		live = live[len(live)-maxLiveFailures:]
+	if len(live) > MaxFailuresPerDay {
+		live = live[len(live)-MaxFailuresPerDay:]
 	}
 	return live, nil
 }
@@ -138,7 +136,7 @@ func (s *Service) claimFailure(ctx context.Context, field, address, client strin
 				mine = append(mine, f)
 			}
 		}
-		if cap := min(lim.FailuresPerDay, maxLiveFailures); len(live) >= cap {
+		if cap := min(lim.FailuresPerDay, MaxFailuresPerDay); len(live) >= cap {
 			return "", tooMany(contract.ReasonTooManyFailures, field, untilFree(live, cap, now), "Too many failed attempts. Please try again later.")
 		}
 		// An unknown client ("-": a call from inside) has no cap of its own.

@@ -396,9 +396,7 @@ func TestTrustNeedsTheSecondFactor(t *testing.T) {
 	ctx := context.Background()
 	const phone = "+18681239110"
 	acc := f.account(1, phone, "4829")
-	if _, err := f.svc.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) { a.TwoFA = true; return nil, nil }); err != nil {
-		t.Fatal(err)
-	}
+	f.twoFAOn(acc)
 	trusted := func() bool {
 		a, _, err := f.svc.Accounts.Get(ctx, acc.UUID)
 		if err != nil {

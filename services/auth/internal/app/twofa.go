@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/services/auth/internal/domain"
@@ -98,8 +97,7 @@ func (s *Service) TwoFAStart(ctx context.Context, p contract.Principal, req cont
 			// "Taken" says the number is registered: each such answer costs
 			// one of the account's changes an hour (a code sent is bounded
 			// by the sending limits already).
-			if err := s.changeBudget(ctx, "change-send:"+acc.UUID, "telephone", s.Limits.ChangeSendsPerHour, time.Hour,
-				"Too many changes requested. Please try again later."); err != nil {
+			if err := s.changeSlot(ctx, acc.UUID, "telephone"); err != nil {
 				return contract.TwoFAStartReply{}, err
 			}
 			return contract.TwoFAStartReply{}, contract.FieldError("telephone", "The telephone has already been taken.")
