@@ -160,11 +160,9 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 					continue
 				}
 				if e == nil {
-					continue // end of the initial replay
+					continue // end of a rewatch's replay
 				}
-				if e.Operation() == jetstream.KeyValuePut {
-					v.markRevoked(e.Key())
-				}
+				v.heard(e)
 			}
 		}
 	}()
@@ -192,10 +190,16 @@ func (v *verifier) replay(ctx context.Context, w jetstream.KeyWatcher) error {
 			if e == nil {
 				return nil
 			}
-			if e.Operation() == jetstream.KeyValuePut {
-				v.markRevoked(e.Key())
-			}
+			v.heard(e)
 		}
+	}
+}
+
+// heard takes in one entry of the revocation bucket: a put is a session
+// revoked (a delete or purge marker revokes nothing back).
+func (v *verifier) heard(e jetstream.KeyValueEntry) {
+	if e.Operation() == jetstream.KeyValuePut {
+		v.markRevoked(e.Key())
 	}
 }
 
