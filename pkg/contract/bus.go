@@ -124,7 +124,12 @@ func BusUserFor(name string) (BusUser, bool) {
 
 // InboxPrefix is where a bus user's replies arrive: a user subscribes to
 // its own inbox only, so it cannot read the replies meant for another.
-func InboxPrefix(user string) string { return "_INBOX_" + user }
+func InboxPrefix(user string) string { return InboxRoot + "_" + user }
+
+// InboxRoot begins every inbox, a bus user's own and the client's default
+// ("_INBOX."): a command's reply subject always does, a JetStream
+// delivery's never ($JS.ACK…).
+const InboxRoot = "_INBOX"
 
 // ReplyMessages is how many messages a service may send to the reply
 // subject of a request it received (the server's allow_responses): the

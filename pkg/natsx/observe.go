@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/obs"
 )
 
@@ -45,6 +46,15 @@ func (s *Service) observe(ctx context.Context, r micro.Request) (context.Context
 		if s.outcome != nil {
 			s.outcome(subject, code)
 		}
+	}
+}
+
+// refused counts a request dropped before it was served, as forbidden.
+func (s *Service) refused(subject string) {
+	code := string(contract.Forbidden)
+	obs.NATSRequests.WithLabelValues(s.name, subject, code).Observe(0)
+	if s.outcome != nil {
+		s.outcome(subject, code)
 	}
 }
 

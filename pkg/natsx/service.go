@@ -166,7 +166,13 @@ func HandleRaw[Resp any](s *Service, subject string, fn func(ctx context.Context
 func (s *Service) add(subject string, call func(context.Context, []byte) (any, error)) error {
 	name := subject[strings.LastIndexByte(subject, '.')+1:]
 	return s.svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
-		if r.Headers().Get(contract.HeaderReceipt) != "" && r.Reply() != "" {
+		if !sentByCaller(r, subject) {
+			s.log.Warn("refused a request no caller sent", zap.String("subject", subject),
+				zap.String("delivered_as", r.Subject()), zap.String("reply", r.Reply()))
+			s.refused(subject)
+			return
+		}
+		if r.Headers().Get(contract.HeaderReceipt) != "" {
 			// Before waiting for a slot: the caller only needs to know the
 			// request is here, so it does not send it again (receipt.go).
 			receipt := &nats.Msg{Subject: r.Reply(), Header: nats.Header{contract.HeaderReceipt: []string{"1"}}}
@@ -186,6 +192,22 @@ func (s *Service) add(subject string, call func(context.Context, []byte) (any, e
 			s.serve(r, call)
 		}()
 	}), micro.WithEndpointSubject(subject))
+}
+
+// sentByCaller tells a request a caller published on the command's own
+// subject, with its inbox to answer to, from anything else the server
+// hands the subscription.
+//
+// The server does not hold a push consumer's deliver subject to its
+// creator's rights: a bus user that may create consumers on a stream (the
+// documents service on EVENTS) could have the stream deliver messages it
+// emitted there, headers and all, to a command subject it may not publish
+// (seen: profile.v1.update-name ran for a victim). Such a delivery keeps
+// its stream subject and has a $JS.ACK reply; a stream's republish has
+// none. Every real call is published on the command's subject and waits
+// on an inbox, so both are refused before the assertion is read.
+func sentByCaller(r micro.Request, subject string) bool {
+	return r.Subject() == subject && strings.HasPrefix(r.Reply(), contract.InboxRoot)
 }
 
 // settle waits until the server has the subscriptions made so far. A

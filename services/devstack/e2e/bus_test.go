@@ -14,10 +14,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/natsx"
+	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/services/auth/authsvc"
 )
 
@@ -301,4 +304,115 @@ func TestNoServiceMayReconfigureAStream(t *testing.T) {
 	// its own subjects, and a login is answered by auth.
 	r := e.post("/api/v2/new-login", js(map[string]string{"phone": "+18681239999", "password": "1234"}))
 	expect(t, r, 401)
+}
+
+// served counts the requests service answered or refused on subject with
+// code, as the metrics see them (the services run in this process).
+func served(service, subject, code string) uint64 {
+	var m dto.Metric
+	_ = obs.NATSRequests.WithLabelValues(service, subject, code).(prometheus.Metric).Write(&m)
+	return m.GetHistogram().GetSampleCount()
+}
+
+// The server does not hold what a stream delivers to its creator's
+// rights. The documents service (which holds a signing key, and may make
+// consumers on EVENTS) had EVENTS push an event it emitted, with an
+// assertion for a victim, to profile.v1.update-name, a command it may not
+// publish: profile renamed the victim. Auth, which may reconfigure its
+// revocation bucket, could have the bucket republish an entry there.
+// Neither delivery is a caller's request: both are refused, and the
+// victim keeps their name.
+func TestAStreamCannotDeliverACommand(t *testing.T) {
+	e := start(t, nil)
+	_, token := e.register("delivered@example.com", "+18681239003", "4829")
+	p := principal(t, token)
+	key := e.ks.NATS.Credentials.AssertionKey()
+	request := func(t *testing.T, nc *nats.Conn, subject string, body any) []byte {
+		t.Helper()
+		data, _ := json.Marshal(body)
+		reply, err := nc.Request(subject, data, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(reply.Data), `"error"`) {
+			t.Fatalf("%s: %s", subject, reply.Data)
+		}
+		return reply.Data
+	}
+	rename := func(subject, asserted, last string) *nats.Msg {
+		msg := nats.NewMsg(subject)
+		msg.Data = []byte(`{"first_name":"Mallory","last_name":"` + last + `"}`)
+		msg.Header.Set(contract.HeaderAssertion, natsx.SignAssertion(key, natsx.NewAssertion("forged", asserted, p, "", time.Now())))
+		return msg
+	}
+	// waitRefused waits until profile has dealt with the delivery that
+	// arrives as subject: refused on the command, or served as it arrived
+	// (the metrics are the process's, so both are counted from before it;
+	// no e2e test runs in parallel).
+	forbidden := func() uint64 {
+		return served(contract.ServiceProfile, contract.ProfileUpdateName, string(contract.Forbidden))
+	}
+	waitRefused := func(t *testing.T, arrived string, send func()) {
+		t.Helper()
+		refusedBefore, servedBefore := forbidden(), served(contract.ServiceProfile, arrived, obs.CodeOK)
+		send()
+		eventually(t, "profile to handle the delivery", func() bool {
+			if served(contract.ServiceProfile, arrived, obs.CodeOK) > servedBefore {
+				t.Fatalf("profile served a %s delivery as %s", arrived, contract.ProfileUpdateName)
+			}
+			return forbidden() > refusedBefore
+		})
+	}
+	name := func(t *testing.T) string {
+		msg := nats.NewMsg(contract.ProfileGet)
+		msg.Data = []byte("{}")
+		msg.Header.Set(contract.HeaderAssertion, natsx.SignAssertion(key, natsx.NewAssertion("gateway", contract.ProfileGet, p, "", time.Now())))
+		reply, err := e.busAs(contract.BusGateway).RequestMsg(msg, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got contract.Profile
+		_ = json.Unmarshal(reply.Data, &got)
+		return got.FirstName + " " + got.LastName
+	}
+
+	t.Run("a push consumer", func(t *testing.T) {
+		docs := e.busAs(contract.ServiceDocuments)
+		const emitted = "events.documents.delivered"
+		request(t, docs, "$JS.API.CONSUMER.CREATE."+contract.StreamEvents+".deliver."+emitted, map[string]any{
+			"stream_name": contract.StreamEvents, "config": map[string]any{
+				"name": "deliver", "deliver_subject": contract.ProfileUpdateName, "filter_subject": emitted,
+				"deliver_group": contract.ServiceProfile + contract.QueueGroupSuffix, "ack_policy": "none"}})
+		// The assertion names the subject the delivery arrives as: the
+		// stream's, which is what profile would check it against.
+		waitRefused(t, emitted, func() {
+			if _, err := docs.RequestMsg(rename(emitted, emitted, "Pushed"), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if got := name(t); got != " " {
+			t.Fatalf("the victim is now %q", got)
+		}
+	})
+	t.Run("a republish", func(t *testing.T) {
+		auth := e.busAs(contract.ServiceAuth)
+		stream := "KV_" + contract.BucketRevokedSessions
+		var info struct {
+			Config map[string]any `json:"config"`
+		}
+		if err := json.Unmarshal(request(t, auth, "$JS.API.STREAM.INFO."+stream, nil), &info); err != nil {
+			t.Fatal(err)
+		}
+		entry := "$KV." + contract.BucketRevokedSessions + ".republished"
+		info.Config["republish"] = map[string]any{"src": entry, "dest": contract.ProfileUpdateName}
+		request(t, auth, "$JS.API.STREAM.UPDATE."+stream, info.Config)
+		waitRefused(t, contract.ProfileUpdateName, func() {
+			if _, err := auth.RequestMsg(rename(entry, contract.ProfileUpdateName, "Republished"), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if got := name(t); got != " " {
+			t.Fatalf("the victim is now %q", got)
+		}
+	})
 }
