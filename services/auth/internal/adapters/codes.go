@@ -46,12 +46,8 @@ type newest struct {
 	Published bool      `bson:"published"`
 }
 
-func (c ChainedCodes) Queue(ctx context.Context, otp domain.OTP, evs []contract.Event) error {
-	return c.chain.Put(ctx, codeKey(otp.Purpose, otp.Address, otp.ID), 0, otp, evs)
-}
-
 func (c ChainedCodes) Issue(ctx context.Context, otp domain.OTP, evs []contract.Event) error {
-	if err := c.Queue(ctx, otp, evs); err != nil {
+	if err := c.chain.Put(ctx, codeKey(otp.Purpose, otp.Address, otp.ID), 0, otp, evs); err != nil {
 		return err
 	}
 	// A pointer that failed to move leaves the code before it the newest:

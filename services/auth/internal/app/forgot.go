@@ -48,10 +48,12 @@ func (s *Service) ForgotPIN(ctx context.Context, req contract.ForgotPINRequest) 
 
 // forgotPINDecoy does for a phone without an account what ForgotPIN does
 // for one, minus the messages: the same two code writes (the first under
-// the phone's sending limits, so they answer alike), which nothing sends
-// and no one can verify (no account's uuid is their subject).
+// the phone's sending limits, so they answer alike), which nothing sends.
+// The SMS one is a decoy of the reset's own purpose: a stranger's wrong
+// codes at it are checked and counted as at a real account's, and
+// answered alike (checkResetCode). The email one has no address to go to.
 func (s *Service) forgotPINDecoy(ctx context.Context, phone string) error {
-	decoy := codeRequest{field: "phone", purpose: "decoy_sms", address: phone, length: s.Limits.CodeLength, silent: true}
+	decoy := codeRequest{field: "phone", purpose: contract.PurposeForgotPINSMS, address: phone, length: s.Limits.CodeLength, silent: true, decoy: true}
 	if _, _, err := s.issueCode(ctx, decoy); err != nil {
 		return err
 	}
@@ -130,22 +132,25 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 }
 
 // checkResetCode checks code against the live codes of purpose sent to
-// address for acc (none for a phone without an account, which then fails
-// like a wrong code and costs the same failure slot).
+// address for acc, or, for a phone without an account, against the decoys
+// sent there (no account's uuid is their subject, and no code opens them),
+// so that both fail alike and cost the same slots.
 func (s *Service) checkResetCode(ctx context.Context, field, purpose, address string, acc *Account, code string) error {
 	var cands []domain.OTP
+	owner := ""
 	if acc != nil {
-		live, err := s.liveCodes(ctx, purpose, address)
-		if err != nil {
-			return err
-		}
-		for _, otp := range live {
-			if otp.Subject == acc.UUID {
-				cands = append(cands, otp)
-			}
+		owner = acc.UUID
+	}
+	live, err := s.liveCodes(ctx, purpose, address)
+	if err != nil {
+		return err
+	}
+	for _, otp := range live {
+		if otp.Subject == owner {
+			cands = append(cands, otp)
 		}
 	}
-	_, err := s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
+	_, err = s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
 	return s.orExpired(ctx, err, field, purpose, []string{address}, func(c domain.OTP) bool { return acc != nil && c.Subject == acc.UUID }, code)
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -35,9 +36,16 @@ func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address
 type codeRequest struct {
 	field, channel, purpose, address, subject, userUUID string
 	length                                              int
-	// silent stores the code but sends nothing: a decoy that costs what a
-	// real code costs (see forgotPINDecoy).
+	// silent sends nothing.
 	silent bool
+	// decoy stores a code that opens nothing (its MAC is no code's), found,
+	// checked and counted as a real one is: a stranger's guesses at it get
+	// the answers they would get at a real code, so they cannot tell an
+	// address that got one from an address that got a real code.
+	decoy bool
+	// notice, when set, is the template sent in place of the code (the
+	// code is then a decoy).
+	notice string
 }
 
 // sendKind is a send ledger entry's kind: who asked (a keyed digest of the
@@ -142,8 +150,17 @@ func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string,
 		ID: id, Purpose: r.purpose, Address: r.address, Subject: r.subject,
 		MAC: CodeMAC(s.CodeKey, r.purpose, r.address, code), CreatedAt: now, ExpiresAt: now.Add(lim.CodeTTL),
 	}
+	if r.decoy || r.notice != "" {
+		otp.MAC = decoyMAC()
+	}
 	var evs []contract.Event
-	if !r.silent {
+	switch {
+	case r.silent:
+	case r.notice != "":
+		evs = s.event(ctx, contract.EventNotificationWanted, contract.NotificationWanted{
+			Channel: r.channel, To: r.address, Template: r.notice, Locale: natsx.CallerFrom(ctx).Locale,
+		})
+	default:
 		evs = s.event(ctx, contract.EventOTPRequested, contract.OTPRequested{
 			Channel: r.channel, To: r.address, Purpose: r.purpose, UserUUID: r.userUUID, ExpiresAt: otp.ExpiresAt,
 			Locale:     natsx.CallerFrom(ctx).Locale,
@@ -158,32 +175,22 @@ func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string,
 	return code, otp.ID, nil
 }
 
-// sendNotice sends a templated message in place of a code, within the same
-// sending limits and in the same time a code would take, so that whoever
-// asked cannot tell the two apart.
-func (s *Service) sendNotice(ctx context.Context, field, channel, address, template string) error {
-	if err := s.limitIP(ctx, "send", s.Limits.IPSends); err != nil {
-		return err
-	}
-	if err := s.allowSend(ctx, field, address, sendKind(s.clientTag(ctx), "notice", "-")); err != nil {
-		return err
-	}
-	evs := s.event(ctx, contract.EventNotificationWanted, contract.NotificationWanted{
-		Channel: channel, To: address, Template: template, Locale: natsx.CallerFrom(ctx).Locale,
-	})
-	// Stored and relayed as a code is (one record, no code in it).
-	return s.OTPs.Queue(ctx, domain.OTP{ID: uuid.NewString(), Purpose: "notice", Address: address, CreatedAt: s.now(), ExpiresAt: s.now()}, evs)
+// decoyMAC is the MAC of a code that opens nothing: random, and as long as
+// a real one, so comparing with it costs the same.
+func decoyMAC() []byte {
+	mac := make([]byte, sha256.Size)
+	_, _ = rand.Read(mac) // crypto/rand never fails (Go 1.24)
+	return mac
 }
 
 // codeOrNotice issues r's code, or, for an address that already belongs
-// to an account, the "account_exists" notice in its place and a code that
-// opens nothing: the caller's answer is the same either way.
+// to an account, the "account_exists" notice in its place and a decoy
+// code, within the same sending limits and in the same writes: the
+// caller's answers, to the send and to every guess after it, are the same
+// either way (the code answered in dev mode opens nothing).
 func (s *Service) codeOrNotice(ctx context.Context, taken bool, r codeRequest) (string, error) {
 	if taken {
-		if err := s.sendNotice(ctx, r.field, r.channel, r.address, "account_exists"); err != nil {
-			return "", err
-		}
-		return NewCode(r.length), nil
+		r.notice = "account_exists"
 	}
 	code, _, err := s.issueCode(ctx, r)
 	return code, err

@@ -256,13 +256,16 @@ func TestFirstConfirmWinsTheClaims(t *testing.T) {
 // noticesTo lists the templated notices queued for address.
 func (f *fixture) noticesTo(address string) []string {
 	f.t.Helper()
-	recs, err := f.sentCodes().Find(context.Background(), bson.M{"state.purpose": "notice", "state.address": address}, 100)
+	recs, err := f.sentCodes().Find(context.Background(), bson.M{"state.address": address}, 100)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	var out []string
 	for _, r := range recs {
 		for _, ev := range r.Events {
+			if ev.Type != contract.EventNotificationWanted {
+				continue
+			}
 			var n contract.NotificationWanted
 			if err := ev.Decode(&n); err != nil {
 				f.t.Fatal(err)
@@ -602,4 +605,76 @@ func TestChecksThatCompareNothingDoNotReopenTheFailureCap(t *testing.T) {
 	if compared > lim.FailuresPerDay {
 		t.Fatalf("%d wrong codes compared in a day, cap %d", compared, lim.FailuresPerDay)
 	}
+}
+
+// answers is what a stranger sees guessing wrong codes at an address for a
+// day: a code sent (send), then its checks and one more, then another
+// code after the send gap, until the day's failure cap answers.
+func (f *fixture) answers(send func() error, check func() error) []string {
+	f.t.Helper()
+	var out []string
+	for round := 0; round < f.svc.Limits.FailuresPerDay; round++ {
+		if err := send(); err != nil {
+			out = append(out, "send "+string(code(err))+" "+string(reasonOf(err)))
+		}
+		for range f.svc.Limits.ChecksPerCode + 1 {
+			err := check()
+			out = append(out, string(code(err))+" "+string(reasonOf(err)))
+			if code(err) == contract.RateLimited {
+				return out
+			}
+		}
+		f.advance(f.svc.Limits.SendGap)
+	}
+	return out
+}
+
+// A stranger guessing at a registered address met "invalid" for ever (no
+// code existed to spend or fail), while a new address's code ran out of
+// checks and its failures reached the day's cap: the sixth guess told the
+// two apart. A registered email or phone, and a phone with no account at
+// a forgotten PIN, now get a code that opens nothing, checked and counted
+// as a real one: the same answers, guess for guess.
+func TestWrongGuessesAnswerAlikeForAnyAddress(t *testing.T) {
+	f := newFixture(t)
+	const email, phone = "known@example.com", "+18685550501"
+	f.register(email, phone, "5830")
+	f.advance(f.svc.Limits.CodeTTL + ExpiredLookback) // registered a while ago
+	// Each address is guessed at from a client address of its own: the
+	// caps per client address are the same for both.
+	clients := 0
+	stranger := func() registrar { clients++; return f.as(fmt.Sprintf("203.0.113.%d", clients)) }
+	same := func(what string, guesses func(address string) []string, registered, other string) {
+		t.Helper()
+		known, unknown := guesses(registered), guesses(other)
+		if strings.Join(known, ",") != strings.Join(unknown, ",") {
+			t.Fatalf("%s guesses:\nregistered %v\nnot        %v", what, known, unknown)
+		}
+	}
+	same("email", func(email string) []string {
+		s := stranger()
+		return f.answers(func() error { s.sendEmail(email); return nil },
+			func() error { return s.verifyEmail(email, "0000") })
+	}, email, "new@example.com")
+
+	same("phone", func(phone string) []string {
+		// The stranger's own attempt, its email verified.
+		s := stranger()
+		own := "stranger" + phone + "@example.com"
+		attempt := s.sendEmail(own)
+		if err := s.verifyEmail(own, attempt.VerificationCode); err != nil {
+			t.Fatal(err)
+		}
+		return f.answers(func() error { _, err := s.sendPhone(own, phone); return err },
+			func() error { return s.verifyPhone(attempt.UUID, "0000") })
+	}, phone, "+18685550502")
+
+	same("reset", func(phone string) []string {
+		s := stranger()
+		return f.answers(func() error { return f.svc.ForgotPIN(s.ctx, contract.ForgotPINRequest{Phone: phone}) },
+			func() error {
+				_, err := f.svc.ResetPIN(s.ctx, contract.ResetPINRequest{Phone: phone, SMSCode: "0000", EmailCode: "0000", PIN: "4829"}, contract.Client{IP: "203.0.113.99"})
+				return err
+			})
+	}, phone, "+18685550503")
 }

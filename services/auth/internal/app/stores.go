@@ -54,9 +54,6 @@ type Codes interface {
 	// Issue stores otp with the events that send it (sent once it is
 	// stored) and makes it the newest of its purpose and address.
 	Issue(ctx context.Context, otp domain.OTP, evs []contract.Event) error
-	// Queue stores otp with its events as Issue does, leaving the newest
-	// as it was: a notice sent in a code's place.
-	Queue(ctx context.Context, otp domain.OTP, evs []contract.Event) error
 	// Get returns code id of purpose and address; contract.ErrNotFound
 	// when there is none.
 	Get(ctx context.Context, purpose, address, id string) (domain.OTP, error)

@@ -65,17 +65,6 @@ func Codes(t *testing.T, open func(t *testing.T) app.Codes) {
 		_, err = s.Get(ctx, "register", "b@example.com", "c1")
 		gone(t, err, "a code under another address")
 	})
-	t.Run("a queued notice is kept but never the newest", func(t *testing.T) {
-		s := open(t)
-		issue(t, s, code("c1", "register", "a@example.com", ""))
-		if err := s.Queue(ctx, code("n1", "register", "a@example.com", ""), nil); err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.Newest(ctx, "register", "a@example.com")
-		want(t, got, err, "c1")
-		got, err = s.Get(ctx, "register", "a@example.com", "n1")
-		want(t, got, err, "n1")
-	})
 	t.Run("erasing a subject's codes leaves the others", func(t *testing.T) {
 		s := open(t)
 		issue(t, s, code("c1", "register", "a@example.com", "u1"), code("c2", "register", "b@example.com", "u2"))
@@ -91,14 +80,12 @@ func Codes(t *testing.T, open func(t *testing.T) app.Codes) {
 	})
 	t.Run("erasing an address leaves one it is the start of", func(t *testing.T) {
 		s := open(t)
-		issue(t, s, code("c1", "register", "+1415555010", ""), code("c2", "login_2fa", "+1415555010", ""), code("c3", "register", "+14155550100", ""))
-		if err := s.Queue(ctx, code("n1", "notice", "+1415555010", ""), nil); err != nil {
-			t.Fatal(err)
-		}
+		issue(t, s, code("c1", "register", "+1415555010", ""), code("c2", "login_2fa", "+1415555010", ""), code("c3", "register", "+14155550100", ""),
+			code("n1", "forgot_pin_sms", "+1415555010", ""))
 		if err := s.EraseAddress(ctx, "+1415555010"); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range []struct{ purpose, id string }{{"register", "c1"}, {"login_2fa", "c2"}, {"notice", "n1"}} {
+		for _, c := range []struct{ purpose, id string }{{"register", "c1"}, {"login_2fa", "c2"}, {"forgot_pin_sms", "n1"}} {
 			_, err := s.Get(ctx, c.purpose, "+1415555010", c.id)
 			gone(t, err, "an erased address's "+c.id)
 		}
