@@ -38,8 +38,7 @@ type verifier struct {
 	keys      map[string]ed25519.PublicKey
 	refreshed time.Time
 
-	revokedMu sync.RWMutex
-	revoked   map[string]struct{}
+	revoked *revokedSet
 
 	rewatchc chan struct{}
 	verified *verifiedTokens
@@ -49,7 +48,7 @@ type verifier struct {
 }
 
 func newVerifier(nc *nats.Conn, log *zap.Logger) *verifier {
-	return &verifier{nc: nc, log: log, keys: map[string]ed25519.PublicKey{}, revoked: map[string]struct{}{}, rewatchc: make(chan struct{}, 1),
+	return &verifier{nc: nc, log: log, keys: map[string]ed25519.PublicKey{}, revoked: newRevokedSet(), rewatchc: make(chan struct{}, 1),
 		verified: newVerifiedTokens(50_000)}
 }
 
@@ -127,6 +126,7 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 	if err != nil {
 		return err
 	}
+	v.keepFor(ctx, kv)
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
 		return err
@@ -140,10 +140,15 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 	}
 	go func() {
 		defer func() { _ = w.Stop() }()
+		tick := time.NewTicker(revokedPrune)
+		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case now := <-tick.C:
+				v.keepFor(ctx, kv)
+				v.revoked.prune(now)
 			case <-v.rewatchc:
 				nw, err := kv.WatchAll(ctx)
 				if err != nil {
@@ -167,6 +172,25 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 		}
 	}()
 	return nil
+}
+
+// revokedPrune is how often the revoked set lets go of entries whose
+// tokens have all expired, and reads the bucket's TTL again (auth may
+// have changed it with the token lifetime).
+const revokedPrune = time.Minute
+
+// keepFor has the revoked set keep entries for the bucket's TTL. A TTL it
+// cannot read leaves the one it had (at the start, none: every entry is
+// kept until the next read).
+func (v *verifier) keepFor(ctx context.Context, kv jetstream.KeyValue) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := kv.Status(ctx)
+	if err != nil {
+		v.log.Warn("revocation bucket: TTL not read; keeping every revocation until it is", zap.Error(err))
+		return
+	}
+	v.revoked.setTTL(st.TTL())
 }
 
 // replayTimeout bounds the start's replay of the revocations (one per
@@ -199,7 +223,7 @@ func (v *verifier) replay(ctx context.Context, w jetstream.KeyWatcher) error {
 // revoked (a delete or purge marker revokes nothing back).
 func (v *verifier) heard(e jetstream.KeyValueEntry) {
 	if e.Operation() == jetstream.KeyValuePut {
-		v.markRevoked(e.Key())
+		v.revoked.add(e.Key(), e.Created(), time.Now())
 	}
 }
 
@@ -217,18 +241,14 @@ type closedWatcher struct{}
 func (closedWatcher) Updates() <-chan jetstream.KeyValueEntry { return nil }
 func (closedWatcher) Stop() error                             { return nil }
 
+// markRevoked refuses sid from now on, on this replica (the others hear
+// it through the bucket).
 func (v *verifier) markRevoked(sid string) {
-	v.revokedMu.Lock()
-	defer v.revokedMu.Unlock()
-	v.revoked[sid] = struct{}{}
+	now := time.Now()
+	v.revoked.add(sid, now, now)
 }
 
-func (v *verifier) isRevoked(sid string) bool {
-	v.revokedMu.RLock()
-	defer v.revokedMu.RUnlock()
-	_, ok := v.revoked[sid]
-	return ok
-}
+func (v *verifier) isRevoked(sid string) bool { return v.revoked.has(sid) }
 
 // bearer is the request's bearer credential. Two Authorization headers
 // are ambiguous (a proxy may have checked the one we would not read), so
