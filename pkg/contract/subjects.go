@@ -223,6 +223,10 @@ const (
 	// HeaderReceipt asks a replica to say at once that it has the request
 	// (natsx: an empty message with this header, before the answer).
 	HeaderReceipt = "Doss-Receipt"
+	// HeaderCall names one call: every copy of a request its caller sends
+	// (natsx: again, for want of a receipt) carries the same one, so a
+	// handler can tell a copy of a request it ran from a new request.
+	HeaderCall = "Doss-Call"
 
 	// What the old bus believed of who called: sent by no one and read by
 	// no one now, kept for the tests that forge them and must be refused.

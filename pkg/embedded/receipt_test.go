@@ -16,7 +16,9 @@ import (
 
 // A request that reached no replica (the one it was routed to had just
 // unsubscribed) is sent again, and the caller gets its answer instead of a
-// 503 after its whole timeout; the handler runs once.
+// 503 after its whole timeout; the handler runs once, and sees the call
+// of the copy lost (natsx.Caller.Call: a handler can tell a copy of a
+// request it ran from a new one).
 func TestUnreceivedRequestIsSentAgain(t *testing.T) {
 	n := startNATS(t)
 	const name, subject = "receipts", "receipts.v1.work"
@@ -39,16 +41,18 @@ func TestUnreceivedRequestIsSentAgain(t *testing.T) {
 		out, err := natsx.Call[string, string](ctx, client, subject, "x")
 		got <- answer{out, err}
 	}()
-	<-swallowed
+	lostCall := <-swallowed
 	// Only now does a replica that answers join.
 	var handled atomic.Int64
+	var call atomic.Value
 	ms, err := natsx.NewService(nc, zap.NewNop(), natsx.ServiceConfig{Name: name, Version: "0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ms.Stop() })
-	if err := natsx.Handle(ms, subject, func(_ context.Context, in string) (string, error) {
+	if err := natsx.Handle(ms, subject, func(ctx context.Context, in string) (string, error) {
 		handled.Add(1)
+		call.Store(natsx.CallerFrom(ctx).Call)
 		return "done:" + in, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -56,6 +60,9 @@ func TestUnreceivedRequestIsSentAgain(t *testing.T) {
 	a := <-got
 	if a.err != nil || a.out != "done:x" {
 		t.Fatalf("call = %q, %v; want the answer of the replica that was there", a.out, a.err)
+	}
+	if got := call.Load(); lostCall == "" || got != lostCall {
+		t.Errorf("the copy answered names call %q, the copy lost %q; want one call, named", got, lostCall)
 	}
 	if h := handled.Load(); h != 1 {
 		t.Errorf("handled %d times; want once", h)
@@ -212,11 +219,14 @@ func TestASlowReceiptDoesNotCostTheAnswer(t *testing.T) {
 // swallowOne joins service name's queue group on subject with a member
 // that takes one request and leaves without a word, as a request dropped
 // on its way to a replica that had just unsubscribed; the channel closes
-// when it has.
-func swallowOne(t *testing.T, nc *nats.Conn, name, subject string) <-chan struct{} {
+// when it has, holding the request's HeaderCall.
+func swallowOne(t *testing.T, nc *nats.Conn, name, subject string) <-chan string {
 	t.Helper()
-	swallowed := make(chan struct{})
-	hole, err := nc.QueueSubscribe(subject, name+contract.QueueGroupSuffix, func(*nats.Msg) { close(swallowed) })
+	swallowed := make(chan string, 1)
+	hole, err := nc.QueueSubscribe(subject, name+contract.QueueGroupSuffix, func(m *nats.Msg) {
+		swallowed <- m.Header.Get(contract.HeaderCall)
+		close(swallowed)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

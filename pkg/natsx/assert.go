@@ -276,7 +276,7 @@ func assert(nc *nats.Conn, h nats.Header, subject string, p contract.Principal) 
 // from the headers, the principal only from a valid assertion. A request
 // that carries an assertion that does not verify is refused outright.
 func verifiedCaller(trusted *checkedTokens, h nats.Header, subject string) (Caller, error) {
-	c := Caller{Client: contract.Client{IP: h.Get(contract.HeaderClientIP), UserAgent: h.Get(contract.HeaderUserAgent), Locale: h.Get(contract.HeaderLocale)}}
+	c := Caller{Client: contract.Client{IP: h.Get(contract.HeaderClientIP), UserAgent: h.Get(contract.HeaderUserAgent), Locale: h.Get(contract.HeaderLocale)}, Call: h.Get(contract.HeaderCall)}
 	token := h.Get(contract.HeaderAssertion)
 	if token == "" {
 		return c, nil

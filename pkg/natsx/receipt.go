@@ -109,6 +109,7 @@ func request(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, erro
 		r.mu.Unlock()
 	}()
 	msg.Header.Set(contract.HeaderReceipt, "1")
+	msg.Header.Set(contract.HeaderCall, nuid.Next()) // the same in every copy sent below
 
 	g := guardOf(nc)
 	var lost <-chan struct{} // the connection dropped (nil: not watched)

@@ -281,6 +281,11 @@ func replyError(ctx context.Context, r micro.Request, err error) string {
 type Caller struct {
 	contract.Principal
 	contract.Client
+	// Call is the request's contract.HeaderCall: the same in every copy
+	// of one call, as its caller's own natsx sent them. Anyone who may
+	// send on the subject may set it, so it only tells a copy from a new
+	// request: it vouches for nothing.
+	Call string
 }
 
 type callerKey struct{}

@@ -678,3 +678,56 @@ func TestWrongGuessesAnswerAlikeForAnyAddress(t *testing.T) {
 			})
 	}, phone, "+18685550503")
 }
+
+// calling is a request context from one client address for one call:
+// natsx sends every copy of a call with the same id.
+func calling(ip, call string) context.Context {
+	return natsx.WithCaller(context.Background(), natsx.Caller{Client: contract.Client{IP: ip, UserAgent: "test"}, Call: call})
+}
+
+// A phone_send_otp whose replica lost its connection before the receipt
+// went out ran there, and its caller, hearing nothing, sent it again: the
+// copy met the send gap the first run had just opened, and the app got a
+// 429 for a request nobody repeated (seen in CI, a NATS node partitioned).
+// A copy of a send is that send: not too soon, and its code opens the
+// phone; a new request within the gap still is too soon, and copies count
+// against the hourly cap as every send does.
+func TestACopyOfASendIsNotTooSoon(t *testing.T) {
+	f := newFixture(t)
+	def := DefaultLimits()
+	f.svc.Limits.SendGap, f.svc.Limits.SendsPerHour = def.SendGap, def.SendsPerHour
+	const ip, email, phone = "198.51.100.60", "copy@example.com", "+18685550601"
+	r := f.as(ip)
+	e := r.sendEmail(email)
+	if err := r.verifyEmail(email, e.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	send := func(call string) (contract.PhoneSendOTPReply, error) {
+		return f.svc.PhoneSendOTP(calling(ip, call), contract.PhoneSendOTPRequest{Email: email, Phone: phone})
+	}
+	if _, err := send("call-1"); err != nil {
+		t.Fatalf("phone_send_otp: %v", err)
+	}
+	again, err := send("call-1")
+	if err != nil {
+		t.Fatalf("a copy of the same call: %v; want the send answered", err)
+	}
+	if _, err := send("call-2"); reasonOf(err) != contract.ReasonOTPSendTooSoon {
+		t.Fatalf("a new request within the send gap: %v; want %s", err, contract.ReasonOTPSendTooSoon)
+	}
+	if _, err := f.svc.PhoneSendOTP(from(ip), contract.PhoneSendOTPRequest{Email: email, Phone: phone}); reasonOf(err) != contract.ReasonOTPSendTooSoon {
+		t.Fatalf("a request naming no call within the send gap: %v; want %s", err, contract.ReasonOTPSendTooSoon)
+	}
+	for copies := 3; err == nil; copies++ {
+		if copies > def.SendsPerHour+1 {
+			t.Fatalf("%d copies of one call sent; want the caps on sends to count them", copies-1)
+		}
+		_, err = send("call-1")
+	}
+	if code(err) != contract.RateLimited {
+		t.Fatalf("copies past the caps: %v; want %s", err, contract.RateLimited)
+	}
+	if err := r.verifyPhone(e.UUID, again.VerificationCode); err != nil {
+		t.Fatalf("the copy's code: %v", err)
+	}
+}
