@@ -37,6 +37,11 @@ type Account struct {
 	DeviceToken string    `bson:"device_token,omitempty"`
 	Locale      string    `bson:"locale,omitempty"`
 	CreatedAt   time.Time `bson:"created_at"`
+	// ActivatedBy and ActivatedAt are the call (natsx.Caller.Call) that
+	// confirmed the PIN and when: a copy of that call gets the session
+	// the first run's lost answer held.
+	ActivatedBy string     `bson:"activated_by,omitempty"`
+	ActivatedAt *time.Time `bson:"activated_at,omitempty"`
 	// EmailChange and PhoneChange wait for the code sent to the new
 	// address (see contact.go); Email and Phone stay in use until then.
 	EmailChange *contactChange `bson:"email_change,omitempty"`

@@ -435,16 +435,42 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 		return domain.OTP{}, invalid
 	}
 	otp := cands[match]
+	// A code is spent once, by the call that used it: a copy of that call
+	// (see copyOf) finds it spent by itself, and goes on as it did.
+	call := natsx.CallerFrom(ctx).Call
 	if _, err := s.Ledger.Append(ctx, "used:"+otp.ID, func(tail domain.Tail, _ time.Time) (string, error) {
 		if !tail.Empty() {
+			if e, ok, err := tail.At(0); err == nil && ok && s.copyOf(ctx, strings.TrimPrefix(e.Kind, "used|"), e.At) {
+				return "", errCopy
+			}
 			return "", invalid
 		}
-		return "used", nil
-	}); err != nil {
+		return "used|" + call, nil
+	}); err != nil && !errors.Is(err, errCopy) {
 		return domain.OTP{}, err
 	}
 	release()
 	return otp, nil
+}
+
+// errCopy: what a step would write was written by the call this request
+// is a copy of.
+var errCopy = errors.New("written by this call already")
+
+// copyWindow is how long after a call ran a copy of it is still taken for
+// one: its caller sends copies only within its own timeout.
+const copyWindow = time.Minute
+
+// copyOf says whether this request is a copy of the call recorded as call
+// at at: its caller's natsx sent it again for want of a receipt, the
+// receipt and answer of the run at at having been lost with the replica's
+// connection. Such a copy is answered as the first run would have been,
+// not refused for finding its own writes (a code spent, an account
+// active). The id vouches for nothing, so a copy gets only what the
+// request it copies got.
+func (s *Service) copyOf(ctx context.Context, call string, at time.Time) bool {
+	mine := natsx.CallerFrom(ctx).Call
+	return mine != "" && mine == call && s.now().Sub(at) < copyWindow
 }
 
 // otpByID finds the code id issued for purpose and address.

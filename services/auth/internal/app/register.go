@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
@@ -290,6 +291,13 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	if req.ConfirmPIN == "" {
 		return contract.Session{}, contract.FieldError("confirm_pin", "The confirm pin field is required.")
 	}
+	if req.UUID != "" {
+		// A copy of the call that activated the account gets its session.
+		if acc, err := s.account(ctx, req.UUID); err == nil && acc.Active && acc.ActivatedAt != nil &&
+			s.copyOf(ctx, acc.ActivatedBy, *acc.ActivatedAt) && s.Hasher.Verify(acc.PINHash, req.ConfirmPIN) {
+			return s.newSession(ctx, acc, req.DeviceToken, client)
+		}
+	}
 	acc, err := s.registering(ctx, req.UUID)
 	if err != nil {
 		return contract.Session{}, err
@@ -334,11 +342,18 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	if err != nil {
 		return contract.Session{}, err
 	}
+	call, now := natsx.CallerFrom(ctx).Call, s.now()
 	acc, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {
 		if a.Active {
+			if a.ActivatedAt != nil && s.copyOf(ctx, a.ActivatedBy, *a.ActivatedAt) {
+				return nil, nil // the first run, still going, activated it
+			}
 			return nil, noRegistration()
 		}
 		a.Active, a.UserID, a.PINHash, a.PendingPINHash, a.PendingPhone = true, userID, a.PendingPINHash, "", ""
+		if call != "" {
+			a.ActivatedBy, a.ActivatedAt = call, &now
+		}
 		if req.DeviceToken != "" {
 			a.DeviceToken = req.DeviceToken
 			a.trust(s.deviceMAC(a.UUID, req.DeviceToken), s.Limits.TrustedDevices)

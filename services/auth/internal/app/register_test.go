@@ -731,3 +731,69 @@ func TestACopyOfASendIsNotTooSoon(t *testing.T) {
 		t.Fatalf("the copy's code: %v", err)
 	}
 }
+
+// A registration step whose replica ran it and then lost its connection
+// (receipt and answer with it) is sent again by its caller as a copy: the
+// copy found the code it had just spent (422 invalid) or the account it
+// had just activated (422 no registration). Each step's copy is now
+// answered as its first run was; a new request, or a copy past the
+// window, still finds the code spent and the account active.
+func TestACopyOfARegistrationStepIsAnsweredAsItsFirstRun(t *testing.T) {
+	f := newFixture(t)
+	const ip, email, phone, pin = "198.51.100.61", "copies@example.com", "+18685550602", "4829"
+	twice := func(step string, call func(ctx context.Context) error) {
+		t.Helper()
+		ctx := calling(ip, "call-"+step)
+		if err := call(ctx); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if err := call(ctx); err != nil {
+			t.Fatalf("a copy of %s: %v; want it answered as its first run", step, err)
+		}
+		if err := call(calling(ip, "other-"+step)); err == nil && step != "set_pin" {
+			t.Fatalf("a new request repeating %s: answered; want it refused as before", step)
+		}
+	}
+	var e contract.EmailSendOTPReply
+	var err error
+	if e, err = f.svc.EmailSendOTP(calling(ip, "send-email"), contract.EmailSendOTPRequest{Email: email}); err != nil {
+		t.Fatal(err)
+	}
+	twice("email_verify_otp", func(ctx context.Context) error {
+		_, err := f.svc.EmailVerifyOTP(ctx, contract.EmailVerifyOTPRequest{Email: email, VerificationCode: e.VerificationCode})
+		return err
+	})
+	p, err := f.svc.PhoneSendOTP(calling(ip, "send-phone"), contract.PhoneSendOTPRequest{Email: email, Phone: phone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice("phone_verify_otp", func(ctx context.Context) error {
+		_, err := f.svc.PhoneVerifyOTP(ctx, contract.PhoneVerifyOTPRequest{UUID: e.UUID, VerificationCode: p.VerificationCode})
+		return err
+	})
+	twice("set_pin", func(ctx context.Context) error {
+		_, err := f.svc.SetPIN(ctx, contract.SetPINRequest{UUID: e.UUID, PIN: pin})
+		return err
+	})
+	var users []int64
+	twice("confirm_pin", func(ctx context.Context) error {
+		s, err := f.svc.ConfirmPIN(ctx, contract.ConfirmPINRequest{UUID: e.UUID, ConfirmPIN: pin}, contract.Client{IP: ip})
+		if err == nil {
+			if f.principal(s.Token).UserID == 0 {
+				t.Fatalf("confirm_pin answered a session that opens nothing")
+			}
+			users = append(users, f.principal(s.Token).UserID)
+		}
+		return err
+	})
+	if len(users) != 2 || users[0] != users[1] {
+		t.Fatalf("confirm_pin and its copy answered sessions of users %v; want one account", users)
+	}
+	f.advance(copyWindow)
+	if _, err := f.svc.ConfirmPIN(calling(ip, "call-confirm_pin"), contract.ConfirmPINRequest{UUID: e.UUID, ConfirmPIN: pin}, contract.Client{IP: ip}); err == nil {
+		t.Fatal("a copy of confirm_pin past the copy window: a session; want it refused")
+	}
+	if _, err := f.svc.EmailVerifyOTP(calling(ip, "call-email_verify_otp"), contract.EmailVerifyOTPRequest{Email: email, VerificationCode: e.VerificationCode}); err == nil {
+		t.Fatal("a copy of email_verify_otp past the copy window: answered; want the spent code refused")
+	}
+}
