@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -149,6 +150,13 @@ func BusOptions(bus config.Bus, name string, log *zap.Logger) ([]nats.Option, er
 	if log != nil {
 		opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
+				if strings.Contains(err.Error(), `Publish to "`+contract.InboxRoot) {
+					// A receipt or answer is allowed only on the connection
+					// its request came in on: this one came on a connection
+					// since lost, and its caller sends the call again.
+					log.Warn("an answer to a request heard before a reconnect was refused; its caller sends it again", zap.Error(err))
+					return
+				}
 				log.Error("the bus refused a subject: see contract.BusUsers", zap.Error(err))
 				return
 			}
