@@ -29,7 +29,8 @@ func (s *Service) SendCode(ctx context.Context, field, channel, purpose, address
 // sendCode is SendCode for a code of length digits; it also returns the
 // code's id, for a challenge that must be answered by this code only.
 func (s *Service) sendCode(ctx context.Context, field, channel, purpose, address, userUUID string, length int) (string, string, error) {
-	return s.issueCode(ctx, codeRequest{field: field, channel: channel, purpose: purpose, address: address, userUUID: userUUID, length: length})
+	code, otp, err := s.issueCode(ctx, codeRequest{field: field, channel: channel, purpose: purpose, address: address, userUUID: userUUID, length: length})
+	return code, otp.ID, err
 }
 
 // codeRequest is one code to issue; subject binds it (see OTP.Subject).
@@ -46,6 +47,10 @@ type codeRequest struct {
 	// notice, when set, is the template sent in place of the code (the
 	// code is then a decoy).
 	notice string
+	// continues: a copy of the call that sent this client's newest code
+	// goes on with that code's subject and user (a registration attempt's
+	// uuid), so either code opens the attempt the caller was answered.
+	continues bool
 }
 
 // sendKind is a send ledger entry's kind: who asked (a keyed digest of the
@@ -96,11 +101,15 @@ func (s *Service) clientTag(ctx context.Context) string {
 // forgotten PIN) apart from those only a secret can (a 2FA login needs
 // the PIN; a contact change or 2FA setup a session): strangers who fill
 // the first from a few client addresses cannot stop a 2FA owner's login.
-func (s *Service) allowSend(ctx context.Context, field, address, kind string) error {
+//
+// It returns the code id of the send this one is a copy of, if it is one.
+func (s *Service) allowSend(ctx context.Context, field, address, kind string) (string, error) {
 	lim := s.Limits
 	asked := parseSendKind(kind)
 	guarded := behindSecret(asked.purpose)
+	var copyOf string
 	_, err := s.Ledger.Append(ctx, "send:"+address, func(tail domain.Tail, now time.Time) (string, error) {
+		copyOf = ""
 		// An hour holds at most the cap of each kind.
 		recent, err := tail.First(2 * max(lim.AddressSendsPerHour, lim.SendsPerHour))
 		if err != nil {
@@ -125,6 +134,9 @@ func (s *Service) allowSend(ctx context.Context, field, address, kind string) er
 			// natsx/receipt.go) is that request, not a new one, so it
 			// is not too soon; it is a send, so the caps count it.
 			copied := asked.call != "" && sent.call == asked.call
+			if mine == 0 && copied && sent.purpose == asked.purpose {
+				copyOf = sent.otpID
+			}
 			if mine == 0 && !copied {
 				if wait := e.At.Add(lim.SendGap).Sub(now); wait > 0 {
 					return "", tooMany(contract.ReasonOTPSendTooSoon, field, wait, "Please wait before requesting another code.")
@@ -136,7 +148,7 @@ func (s *Service) allowSend(ctx context.Context, field, address, kind string) er
 		}
 		return kind, nil
 	})
-	return err
+	return copyOf, err
 }
 
 // behindSecret says whether a code of purpose can only be asked for with a
@@ -149,14 +161,20 @@ func behindSecret(purpose string) bool {
 	return false
 }
 
-func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string, error) {
+func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, domain.OTP, error) {
 	lim := s.Limits
 	if err := s.limitIP(ctx, "send", lim.IPSends); err != nil {
-		return "", "", err
+		return "", domain.OTP{}, err
 	}
 	id := uuid.NewString()
-	if err := s.allowSend(ctx, r.field, r.address, sendKind(s.clientTag(ctx), r.purpose, id, natsx.CallerFrom(ctx).Call)); err != nil {
-		return "", "", err
+	copyOf, err := s.allowSend(ctx, r.field, r.address, sendKind(s.clientTag(ctx), r.purpose, id, natsx.CallerFrom(ctx).Call))
+	if err != nil {
+		return "", domain.OTP{}, err
+	}
+	if copyOf != "" && r.continues {
+		if first, err := s.otpByID(ctx, r.purpose, r.address, copyOf); err == nil && first.Subject != "" {
+			r.subject, r.userUUID = first.Subject, first.Subject
+		}
 	}
 	code := NewCode(r.length)
 	now := s.now()
@@ -184,9 +202,9 @@ func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, string,
 	// The send gap keeps two sends to one address from racing to be its
 	// newest code.
 	if err := s.OTPs.Issue(ctx, otp, evs); err != nil {
-		return "", "", err
+		return "", domain.OTP{}, err
 	}
-	return code, otp.ID, nil
+	return code, otp, nil
 }
 
 // decoyMAC is the MAC of a code that opens nothing: random, and as long as
@@ -202,12 +220,15 @@ func decoyMAC() []byte {
 // code, within the same sending limits and in the same writes: the
 // caller's answers, to the send and to every guess after it, are the same
 // either way (the code answered in dev mode opens nothing).
-func (s *Service) codeOrNotice(ctx context.Context, taken bool, r codeRequest) (string, error) {
+//
+// It also returns the code's subject (r's, or a copied send's: see
+// codeRequest.continues).
+func (s *Service) codeOrNotice(ctx context.Context, taken bool, r codeRequest) (string, string, error) {
 	if taken {
 		r.notice = "account_exists"
 	}
-	code, _, err := s.issueCode(ctx, r)
-	return code, err
+	code, otp, err := s.issueCode(ctx, r)
+	return code, otp.Subject, err
 }
 
 // liveCodes are the newest unexpired codes sent to address for purpose,

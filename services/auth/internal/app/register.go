@@ -58,16 +58,17 @@ func (s *Service) EmailSendOTP(ctx context.Context, req contract.EmailSendOTPReq
 	if taken && s.Limits.RevealRegistered {
 		return contract.EmailSendOTPReply{}, s.emailTaken()
 	}
-	// A registered address gets a uuid no code exists for.
-	id := uuid.NewString()
-	code, err := s.codeOrNotice(ctx, taken, codeRequest{
+	// A registered address gets a uuid no code exists for. A copy of the
+	// call that started an attempt goes on with that attempt.
+	fresh := uuid.NewString()
+	code, id, err := s.codeOrNotice(ctx, taken, codeRequest{
 		field: "email", channel: contract.ChannelEmail, purpose: contract.PurposeRegisterEmail,
-		address: email, subject: id, userUUID: id, length: s.Limits.CodeLength,
+		address: email, subject: fresh, userUUID: fresh, length: s.Limits.CodeLength, continues: true,
 	})
 	if err != nil {
 		return contract.EmailSendOTPReply{}, err
 	}
-	if err := s.Accounts.Create(ctx, id, Account{UUID: id, Email: email, CreatedAt: s.now(), NamesIn: true}); err != nil {
+	if err := s.Accounts.Create(ctx, id, Account{UUID: id, Email: email, CreatedAt: s.now(), NamesIn: true}); err != nil && (id == fresh || !errors.Is(err, contract.ErrExists)) {
 		return contract.EmailSendOTPReply{}, err
 	}
 	return contract.EmailSendOTPReply{Email: email, UUID: id, VerificationCode: s.devCode(code)}, nil
@@ -182,7 +183,7 @@ func (s *Service) PhoneSendOTP(ctx context.Context, req contract.PhoneSendOTPReq
 	if err := s.smsBudget(ctx, "phone", email, phone); err != nil {
 		return contract.PhoneSendOTPReply{}, err
 	}
-	code, err := s.codeOrNotice(ctx, taken, codeRequest{
+	code, _, err := s.codeOrNotice(ctx, taken, codeRequest{
 		field: "phone", channel: contract.ChannelSMS, purpose: contract.PurposeRegisterPhone,
 		address: phone, subject: email, length: s.Limits.CodeLength,
 	})

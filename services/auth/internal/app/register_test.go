@@ -754,10 +754,19 @@ func TestACopyOfARegistrationStepIsAnsweredAsItsFirstRun(t *testing.T) {
 			t.Fatalf("a new request repeating %s: answered; want it refused as before", step)
 		}
 	}
-	var e contract.EmailSendOTPReply
-	var err error
-	if e, err = f.svc.EmailSendOTP(calling(ip, "send-email"), contract.EmailSendOTPRequest{Email: email}); err != nil {
+	e, err := f.svc.EmailSendOTP(calling(ip, "send-email"), contract.EmailSendOTPRequest{Email: email})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The copy of the send that started the attempt goes on with it: the
+	// caller is answered the first run's uuid, and the code the first run
+	// mailed (the one the user reads first) opens it.
+	ec, err := f.svc.EmailSendOTP(calling(ip, "send-email"), contract.EmailSendOTPRequest{Email: email})
+	if err != nil || ec.UUID != e.UUID {
+		t.Fatalf("a copy of email_send_otp: %+v, %v; want the attempt %s", ec, err, e.UUID)
+	}
+	if other, err := f.svc.EmailSendOTP(calling("198.51.100.62", "send-email-2"), contract.EmailSendOTPRequest{Email: email}); err != nil || other.UUID == e.UUID {
+		t.Fatalf("a new email_send_otp: %+v, %v; want an attempt of its own", other, err)
 	}
 	twice("email_verify_otp", func(ctx context.Context) error {
 		_, err := f.svc.EmailVerifyOTP(ctx, contract.EmailVerifyOTPRequest{Email: email, VerificationCode: e.VerificationCode})
@@ -788,6 +797,9 @@ func TestACopyOfARegistrationStepIsAnsweredAsItsFirstRun(t *testing.T) {
 	})
 	if len(users) != 2 || users[0] != users[1] {
 		t.Fatalf("confirm_pin and its copy answered sessions of users %v; want one account", users)
+	}
+	if _, err := f.svc.ConfirmPIN(calling(ip, "call-confirm_pin"), contract.ConfirmPINRequest{UUID: e.UUID, ConfirmPIN: "1357"}, contract.Client{IP: ip}); err == nil {
+		t.Fatal("a copy of confirm_pin naming another PIN: a session; want it refused")
 	}
 	f.advance(copyWindow)
 	if _, err := f.svc.ConfirmPIN(calling(ip, "call-confirm_pin"), contract.ConfirmPINRequest{UUID: e.UUID, ConfirmPIN: pin}, contract.Client{IP: ip}); err == nil {
