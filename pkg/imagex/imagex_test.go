@@ -2,12 +2,15 @@ package imagex
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/imagex/imagextest"
@@ -38,7 +41,7 @@ func TestNormalize(t *testing.T) {
 		{"truncated jpeg", imagextest.JPEG(8, 4, 6)[:200], contract.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := Normalize(tc.data, "file")
+			out, err := Normalize(context.Background(), tc.data, "file")
 			if tc.code == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -65,7 +68,7 @@ func TestNormalizeAppliesOrientationAndDropsMetadata(t *testing.T) {
 		if !bytes.Contains(in, []byte(imagextest.GPSMarker)) || Orientation(in) != o {
 			t.Fatalf("fixture for %d is wrong", o)
 		}
-		out, err := Normalize(in, "file")
+		out, err := Normalize(context.Background(), in, "file")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,4 +162,106 @@ func FuzzOrientation(f *testing.F) {
 			t.Fatalf("orientation %d out of range", o)
 		}
 	})
+}
+
+// A picture's cost, not its pixels, is what is bounded: a 200 KB 16-bit
+// PNG of 25 megapixels decoded to 200 MB (375 MiB at its peak, with two
+// more copies for a turned JPEG), so a few at once took a 384 MiB replica
+// down. It is refused before anything is decoded; and a PNG 65 536 pixels
+// wide, which the JPEG encoder refuses, is a 422, not a 500.
+func TestCostlyPicturesAreRefusedBeforeDecoding(t *testing.T) {
+	var wide bytes.Buffer
+	if err := png.Encode(&wide, image.NewGray(image.Rect(0, 0, 65536, 1))); err != nil {
+		t.Fatal(err)
+	}
+	deep := imagextest.PNG16(5000, 5000)
+	if len(deep) > 1<<20 {
+		t.Fatalf("the 16-bit fixture is %d bytes; it is meant to be small", len(deep))
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"16-bit png of 25 megapixels", deep},
+		{"png 65536 pixels wide", wide.Bytes()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Normalize(context.Background(), tc.data, "file")
+			var ce *contract.Error
+			if !errors.As(err, &ce) || ce.Code != contract.Invalid || len(ce.Fields["file"]) == 0 {
+				t.Fatalf("err %v; want a 422 on file", err)
+			}
+		})
+	}
+}
+
+// Cost bounds what normalising a picture really allocates (all of it, the
+// garbage too), so the budget it is charged is never short. Not a 16-bit
+// PNG: the encoder reads it a boxed pixel at a time, garbage the collector
+// takes back as it goes, and TotalAlloc counts.
+func TestCostBoundsWhatNormalisingAllocates(t *testing.T) {
+	var rgba bytes.Buffer
+	if err := png.Encode(&rgba, imagextest.Gradient(600, 400)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"camera jpeg", imagextest.JPEG(1200, 800, 1)},
+		{"camera jpeg turned", imagextest.JPEG(1200, 800, 6)},
+		{"png", rgba.Bytes()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, format, err := image.DecodeConfig(bytes.NewReader(tc.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Cost(tc.data, cfg, format, Orientation(tc.data))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			if _, err := Normalize(context.Background(), tc.data, "file"); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			if got := after.TotalAlloc - before.TotalAlloc; got > uint64(want) {
+				t.Fatalf("allocated %d bytes; Cost said %d", got, want)
+			}
+		})
+	}
+}
+
+// A camera JPEG's planes are read from its frame header: Go's encoder
+// samples chroma at half the rate each way, 1.5 samples a pixel.
+func TestJPEGSamples(t *testing.T) {
+	data := imagextest.JPEG(64, 32, 6)
+	samples, progressive, ok := jpegSamples(data, 64*32)
+	if !ok || progressive || samples != 64*32*3/2 {
+		t.Fatalf("samples %d, progressive %v, ok %v; want %d, false, true", samples, progressive, ok, 64*32*3/2)
+	}
+	if _, _, ok := jpegSamples([]byte("\xFF\xD8\xFF\xC0\x00\x03"), 1); ok {
+		t.Fatal("a frame header cut short was read")
+	}
+}
+
+// Pictures that each fit wait for one another: one that cannot have its
+// cost within its request's time is a 503 the app retries, not memory
+// borrowed past the replica's budget.
+func TestPicturesWaitForTheBudget(t *testing.T) {
+	b := NewBudget(MaxCost)
+	if err := b.sem.Acquire(context.Background(), MaxCost); err != nil { // a costly picture in progress
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := b.Normalize(ctx, imagextest.JPEG(8, 4, 0), "file")
+	var ce *contract.Error
+	if !errors.As(err, &ce) || ce.Code != contract.Unavailable || ce.RetryAfter == 0 {
+		t.Fatalf("err %v; want a 503 with Retry-After while the budget is taken", err)
+	}
+	b.sem.Release(MaxCost)
+	if _, err := b.Normalize(context.Background(), imagextest.JPEG(8, 4, 0), "file"); err != nil {
+		t.Fatalf("once the budget is free: %v", err)
+	}
 }

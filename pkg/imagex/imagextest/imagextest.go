@@ -4,6 +4,7 @@ package imagextest
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"hash/crc32"
 	"image"
@@ -50,14 +51,40 @@ func JPEG(w, h, orientation int) []byte {
 	return append(out, plain[2:]...)
 }
 
+// PNG16 is a valid, fully decodable 16-bit RGBA PNG of w×h black pixels:
+// a few hundred KB that decode to 8 bytes a pixel. It is written a row at
+// a time, so making it costs no more than the file.
+func PNG16(w, h int) []byte {
+	var idat bytes.Buffer
+	z := zlib.NewWriter(&idat)
+	row := make([]byte, 1+8*w) // filter byte 0, then the pixels
+	for range h {
+		_, _ = z.Write(row)
+	}
+	_ = z.Close()
+	out := []byte("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = 16, 6
+	out = appendChunk(out, "IHDR", ihdr)
+	out = appendChunk(out, "IDAT", idat.Bytes())
+	return appendChunk(out, "IEND", nil)
+}
+
 // PNGBomb is a PNG whose valid IHDR claims w×h pixels; nothing else follows
 // that a header reader needs.
-func PNGBomb(w, h uint32) []byte {
+func PNGBomb(w, h uint32) []byte { return PNGBombOf(w, h, 8, 2) }
+
+// PNGBombOf is PNGBomb with the IHDR's bit depth and colour type (2:
+// truecolour, 6: truecolour with alpha): a 16-bit one keeps 8 bytes a
+// pixel once decoded.
+func PNGBombOf(w, h uint32, depth, colourType byte) []byte {
 	out := []byte("\x89PNG\r\n\x1a\n")
 	ihdr := make([]byte, 13)
 	binary.BigEndian.PutUint32(ihdr[0:], w)
 	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 2 // 8-bit truecolour
+	ihdr[8], ihdr[9] = depth, colourType
 	out = appendChunk(out, "IHDR", ihdr)
 	out = appendChunk(out, "IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})
 	return appendChunk(out, "IEND", nil)

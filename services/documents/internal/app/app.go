@@ -139,7 +139,7 @@ func (s *Service) Add(ctx context.Context, userID int64, req contract.AddDocumen
 	if err != nil {
 		return contract.Document{}, err
 	}
-	img, err := imagex.Normalize(data, "file")
+	img, err := imagex.Normalize(ctx, data, "file")
 	if err != nil {
 		s.dropIncoming(ctx, incoming)
 		return contract.Document{}, err

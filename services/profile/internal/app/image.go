@@ -36,7 +36,7 @@ func photoPrefix(userID int64) string { return "profiles/" + strconv.FormatInt(u
 // the profile.object_orphaned event stored with the change, so it goes
 // even if this process dies right after (OnObjectOrphaned, retried).
 func (s *Service) UpdateImage(ctx context.Context, userID int64, data []byte) (contract.Profile, error) {
-	photo, err := imagex.Normalize(data, "image")
+	photo, err := imagex.Normalize(ctx, data, "image")
 	if err != nil {
 		return contract.Profile{}, err
 	}
