@@ -44,6 +44,11 @@ type Profile struct {
 	// VerifiedDocuments are the document kinds whose every side is
 	// approved (contract.DocNationalID, ...), for the identity pass.
 	VerifiedDocuments []string `bson:"verified_documents,omitempty"`
+	// VerifiedAs is who the profile said it was when a document of it was
+	// last approved: the names and photo the reviewer saw beside it. A
+	// pass says verified only beside these (pass.go), so a rename or a new
+	// photo after the review is never vouched for.
+	VerifiedAs *VerifiedIdentity `bson:"verified_as,omitempty"`
 	// The account API's fields (/api/user/profile).
 	Gender       string `bson:"gender,omitempty"`
 	Birthdate    string `bson:"birthdate,omitempty"` // YYYY-MM-DD; set once
@@ -52,6 +57,14 @@ type Profile struct {
 	// place of Email and Phone (with no verify time) while they wait.
 	EmailChange *contract.PendingContact `bson:"email_change,omitempty"`
 	PhoneChange *contract.PendingContact `bson:"phone_change,omitempty"`
+}
+
+// VerifiedIdentity is the profile's names and photo (its key) as of an
+// approval.
+type VerifiedIdentity struct {
+	FirstName string `bson:"first_name"`
+	LastName  string `bson:"last_name"`
+	Image     string `bson:"image,omitempty"`
 }
 
 // setContacts records what auth says of the account's contacts.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
@@ -49,8 +50,20 @@ func applySnapshot(p *Profile, snap contract.DocumentsSnapshot) bool {
 			*f = &k
 		}
 	}
+	before := p.VerifiedDocuments
 	p.IdentityStatus = IdentityStatus(snap.Documents)
 	p.VerifiedDocuments = VerifiedDocuments(snap.Documents)
+	switch {
+	case len(p.VerifiedDocuments) == 0:
+		p.VerifiedAs = nil
+	case slices.ContainsFunc(p.VerifiedDocuments, func(d string) bool { return !slices.Contains(before, d) }):
+		// A kind newly approved: the reviewer saw these beside it.
+		v := &VerifiedIdentity{FirstName: p.FirstName, LastName: p.LastName}
+		if p.Image != nil {
+			v.Image = *p.Image
+		}
+		p.VerifiedAs = v
+	}
 	return true
 }
 

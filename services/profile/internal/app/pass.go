@@ -155,10 +155,7 @@ func (s *Service) IssuePass(ctx context.Context, userID int64, req contract.Pass
 			}
 			cl.Photo = photoDigest(*p.Image)
 		case contract.PassIdentityStatus:
-			cl.IdentityStatus = p.IdentityStatus
-			if p.IdentityStatus == contract.IdentityVerified {
-				cl.VerifiedDocuments = p.VerifiedDocuments
-			}
+			cl.IdentityStatus = p.IdentityStatus // settled below, beside what the pass shows
 		case contract.PassAgeOver18:
 			over, ok := AgeOver18(p.Birthdate, now)
 			if !ok {
@@ -170,6 +167,9 @@ func (s *Service) IssuePass(ctx context.Context, userID int64, req contract.Pass
 	}
 	if err := v.Err(); err != nil {
 		return contract.PassIssueReply{}, err
+	}
+	if cl.IdentityStatus != "" {
+		cl.IdentityStatus, cl.VerifiedDocuments = statusShown(cl, p)
 	}
 	if cl.Photo == "" {
 		fields = slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return f == contract.PassPhoto })
@@ -291,22 +291,50 @@ func (s *Service) checkPass(ctx context.Context, raw string) (contract.PassVerif
 	return contract.PassVerifyReply{Valid: true, Claims: &cl.PassClaims, IssuedAt: &iat, ExpiresAt: &exp}, rec, nil
 }
 
-// stillTrue says whether the identity a pass claims is still the
-// profile's: the same photo (a pass whose face can no longer be shown
-// would vouch for a name with no face), the same status, and each
-// document it names still verified.
+// statusShown is the identity status a pass showing cl's names and photo
+// may carry for p: verified, with the kinds verified, only when each name
+// and the photo it shows are those the profile had when its documents
+// were approved (Profile.VerifiedAs). A reviewer compared a document with
+// those; a name or face set after the review is the user's word alone, so
+// beside it the identity is unverified (a verified account renamed
+// "Jane Victim", with her face, made a pass that said "verified ·
+// passport"). A pass that shows neither names nor photo says verified.
+func statusShown(cl contract.PassClaims, p Profile) (string, []string) {
+	if p.IdentityStatus != contract.IdentityVerified {
+		return p.IdentityStatus, nil
+	}
+	v := p.VerifiedAs
+	switch {
+	case v == nil,
+		cl.FirstName != "" && cl.FirstName != v.FirstName,
+		cl.LastName != "" && cl.LastName != v.LastName,
+		cl.Photo != "" && (v.Image == "" || photoDigest(v.Image) != cl.Photo):
+		return contract.IdentityUnverified, nil
+	}
+	return contract.IdentityVerified, p.VerifiedDocuments
+}
+
+// stillTrue says whether what a pass shows is still the profile's: the
+// same names (a rename makes the old pass a stranger's), the same photo (a
+// pass whose face can no longer be shown would vouch for a name with no
+// face), the same status beside them, and each document it names still
+// verified.
 func stillTrue(cl contract.PassClaims, p Profile) bool {
 	if cl.Photo != "" && (p.Image == nil || photoDigest(*p.Image) != cl.Photo) {
+		return false
+	}
+	if (cl.FirstName != "" && cl.FirstName != p.FirstName) || (cl.LastName != "" && cl.LastName != p.LastName) {
 		return false
 	}
 	if cl.IdentityStatus == "" {
 		return true
 	}
-	if cl.IdentityStatus != p.IdentityStatus {
+	status, verified := statusShown(cl, p)
+	if cl.IdentityStatus != status {
 		return false
 	}
 	for _, d := range cl.VerifiedDocuments {
-		if !slices.Contains(p.VerifiedDocuments, d) {
+		if !slices.Contains(verified, d) {
 			return false
 		}
 	}

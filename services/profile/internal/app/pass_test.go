@@ -14,12 +14,19 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/imagex/imagextest"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 	"github.com/dossapp/backend/services/profile/internal/storetest"
 )
 
 type noLinks struct{}
+
+// memPhotos keeps no photo; its links name the key.
+type memPhotos struct{ noLinks }
+
+func (memPhotos) Put(context.Context, string, []byte) error { return nil }
+func (memPhotos) Delete(context.Context, string) error      { return nil }
 
 func (noLinks) URL(_ context.Context, key string) (string, error) {
 	return "https://s3.test/" + key, nil
@@ -225,6 +232,59 @@ func TestIdentityPass(t *testing.T) {
 			if f == "" {
 				t.Fatal("empty field")
 			}
+		}
+	})
+
+	t.Run("a name or photo set after the review is not vouched for", func(t *testing.T) {
+		status := func(tok string) string {
+			t.Helper()
+			r := verify(tok)
+			if !r.Valid {
+				t.Fatalf("%+v", r)
+			}
+			return r.Claims.IdentityStatus
+		}
+		rename := func(first, last string) {
+			t.Helper()
+			if _, err := s.UpdateName(ctx, 1, contract.UpdateNameRequest{FirstName: first, LastName: last}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		named := issue(contract.PassFirstName, contract.PassLastName, contract.PassIdentityStatus)
+		if got := status(named); got != contract.IdentityVerified {
+			t.Fatalf("the reviewed names: %s", got)
+		}
+		rename("Jane", "Victim")
+		wantReason(t, verify(named), contract.PassRevoked)
+		if got := status(issue(contract.PassFirstName, contract.PassLastName, contract.PassIdentityStatus)); got != contract.IdentityUnverified {
+			t.Fatalf("a pass showing the name set after the review says %s; want %s", got, contract.IdentityUnverified)
+		}
+		if got := status(issue(contract.PassIdentityStatus)); got != contract.IdentityVerified {
+			t.Fatalf("a pass showing no name says %s", got)
+		}
+		rename("Jane", "Doe")
+		if got := status(issue(contract.PassFirstName, contract.PassLastName, contract.PassIdentityStatus)); got != contract.IdentityVerified {
+			t.Fatalf("back to the reviewed names: %s", got)
+		}
+
+		s.Photos = memPhotos{}
+		if _, err := s.UpdateImage(ctx, 1, imagextest.JPEG(16, 16, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if got := status(issue(contract.PassPhoto, contract.PassIdentityStatus)); got != contract.IdentityUnverified {
+			t.Fatalf("a pass showing a face no reviewer saw says %s", got)
+		}
+		approve(4, 1, 2, 3, 4) // a passport approved: the reviewer saw this face
+		withFace := issue(contract.PassPhoto, contract.PassFirstName, contract.PassIdentityStatus)
+		if got := status(withFace); got != contract.IdentityVerified {
+			t.Fatalf("the face beside the newest approval: %s", got)
+		}
+		if _, err := s.UpdateImage(ctx, 1, imagextest.JPEG(16, 16, 0)); err != nil {
+			t.Fatal(err)
+		}
+		wantReason(t, verify(withFace), contract.PassRevoked)
+		if got := status(issue(contract.PassPhoto, contract.PassIdentityStatus)); got != contract.IdentityUnverified {
+			t.Fatalf("a face set after the newest approval: %s", got)
 		}
 	})
 
