@@ -53,6 +53,12 @@ type BusUser struct {
 	KV, Objects []string
 	// DeadLetters: it consumes events and may park the ones it gives up on.
 	DeadLetters bool
+	// Durables are its consumers of the events stream, by name: the only
+	// ones it may create, read, pull from, ack or delete. Rights on the
+	// whole stream's consumers let the notifier pull and ack profile's
+	// deletion requests (profile never saw them), point its filter at
+	// nothing, or delete it.
+	Durables []string
 }
 
 func commands(service string) string { return service + ".v1.>" }
@@ -84,6 +90,7 @@ var BusUsers = []BusUser{
 		// the names from profile.names_changed, and runs the erasure
 		// saga's reports: durable consumers.
 		DeadLetters: true,
+		Durables:    []string{DurableAuthAudit, DurableAuthDeletions, DurableAuthNames},
 	},
 	{
 		Name: ServiceProfile, Serves: true,
@@ -92,6 +99,8 @@ var BusUsers = []BusUser{
 		Streams:     append([]string{ObjectStream(BucketProfileUploads)}, eventStreams...),
 		Objects:     []string{BucketProfileUploads},
 		DeadLetters: true,
+		Durables: []string{DurableProfileAccounts, DurableProfileDocuments, DurableProfileObjects, DurableProfileErasure,
+			DurableProfileDeletions, DurableProfilePostings},
 	},
 	{
 		Name: ServiceDocuments, Serves: true,
@@ -100,12 +109,14 @@ var BusUsers = []BusUser{
 		Streams:     append([]string{ObjectStream(BucketDocumentsUploads)}, eventStreams...),
 		Objects:     []string{BucketDocumentsUploads},
 		DeadLetters: true,
+		Durables:    []string{DurableDocumentsObjects, DurableDocumentsErasure},
 	},
 	{
 		Name: ServiceNotifier, Serves: true,
 		Emits:       []string{EventSubject(EventNotifierAccountErased)},
 		Streams:     eventStreams,
 		DeadLetters: true,
+		Durables:    []string{DurableNotifier, DurableNotifierErasure},
 	}, {
 		Name:     BusOps,
 		Observes: []string{"$SRV.PING", "$SRV.PING.>", "$SRV.INFO", "$SRV.INFO.>", "$SRV.STATS", "$SRV.STATS.>"},
@@ -152,7 +163,14 @@ func (u BusUser) Permissions() (publish, subscribe []string) {
 		publish = append(publish, "$JS.API.INFO")
 	}
 	for _, s := range u.Streams {
-		publish = append(publish, streamAPI(s)...)
+		switch s {
+		case StreamEvents:
+			publish = append(publish, eventsAPI(u.Durables)...)
+		case StreamDeadLetters:
+			publish = append(publish, streamOnly(s)...)
+		default:
+			publish = append(publish, streamAPI(s)...)
+		}
 	}
 	for _, s := range u.Configures {
 		publish = append(publish, "$JS.API.STREAM.UPDATE."+s)
@@ -167,6 +185,32 @@ func (u BusUser) Permissions() (publish, subscribe []string) {
 		publish = append(publish, StreamDeadLetterSubject)
 	}
 	return publish, subscribe
+}
+
+// streamOnly is the JetStream API of a stream a user creates (when
+// missing) and publishes to, and reads nothing of: the dead letters, which
+// an operator reads.
+func streamOnly(stream string) []string {
+	return []string{"$JS.API.STREAM.INFO." + stream, "$JS.API.STREAM.CREATE." + stream}
+}
+
+// eventsAPI is the events stream's API for a user whose consumers are
+// durables: create (when missing) and describe the stream, and each of
+// its own consumers' API. Not the stream's messages by sequence (MSG.GET,
+// DIRECT.GET: every event, whoever it was for), nor anyone else's
+// consumers.
+func eventsAPI(durables []string) []string {
+	out := streamOnly(StreamEvents)
+	for _, d := range durables {
+		for _, p := range []string{
+			"$JS.API.CONSUMER.CREATE.%", "$JS.API.CONSUMER.CREATE.%.>", "$JS.API.CONSUMER.DURABLE.CREATE.%",
+			"$JS.API.CONSUMER.INFO.%", "$JS.API.CONSUMER.MSG.NEXT.%", "$JS.API.CONSUMER.DELETE.%",
+			"$JS.ACK.%.>", "$JS.FC.%.>",
+		} {
+			out = append(out, strings.ReplaceAll(p, "%", StreamEvents+"."+d))
+		}
+	}
+	return out
 }
 
 // streamAPI is the JetStream API of one stream a user needs: create (when

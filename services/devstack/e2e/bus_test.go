@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -379,10 +380,23 @@ func TestAStreamCannotDeliverACommand(t *testing.T) {
 	t.Run("a push consumer", func(t *testing.T) {
 		docs := e.busAs(contract.ServiceDocuments)
 		const emitted = "events.documents.delivered"
-		request(t, docs, "$JS.API.CONSUMER.CREATE."+contract.StreamEvents+".deliver."+emitted, map[string]any{
-			"stream_name": contract.StreamEvents, "config": map[string]any{
-				"name": "deliver", "deliver_subject": contract.ProfileUpdateName, "filter_subject": emitted,
-				"deliver_group": contract.ServiceProfile + contract.QueueGroupSuffix, "ack_policy": "none"}})
+		pushTo := func(name string) map[string]any {
+			return map[string]any{"stream_name": contract.StreamEvents, "config": map[string]any{
+				"name": name, "deliver_subject": contract.ProfileUpdateName, "filter_subject": emitted,
+				"deliver_group": contract.ServiceProfile + contract.QueueGroupSuffix, "ack_policy": "none"}}
+		}
+		// A consumer under a name not its own is refused outright
+		// (TestNoServiceTouchesAnothersConsumers); its own durable it may
+		// delete and make again, as a push consumer.
+		body, _ := json.Marshal(pushTo("deliver"))
+		if _, err := docs.Request("$JS.API.CONSUMER.CREATE."+contract.StreamEvents+".deliver."+emitted, body, 300*time.Millisecond); err == nil {
+			t.Fatal("documents made a consumer under a name not its own")
+		}
+		own := contract.DurableDocumentsObjects
+		if m, err := docs.Request("$JS.API.CONSUMER.DELETE."+contract.StreamEvents+"."+own, nil, 5*time.Second); err != nil || !strings.Contains(string(m.Data), `"success":true`) {
+			t.Fatalf("documents deleting its own consumer: %v", err)
+		}
+		request(t, docs, "$JS.API.CONSUMER.CREATE."+contract.StreamEvents+"."+own+"."+emitted, pushTo(own))
 		// The assertion names the subject the delivery arrives as: the
 		// stream's, which is what profile would check it against.
 		waitRefused(t, emitted, func() {
@@ -415,4 +429,69 @@ func TestAStreamCannotDeliverACommand(t *testing.T) {
 			t.Fatalf("the victim is now %q", got)
 		}
 	})
+}
+
+// Every service could use every consumer of the events stream: with the
+// notifier's credentials alone (it holds no signing key) a review pulled
+// and acked a deletion request from profile-deletions (profile never
+// revoked the passes), pointed the consumer's filter at nothing and
+// deleted it; and any service could read any event by sequence. A bus user
+// now reaches its own durables only, and no event by sequence.
+func TestNoServiceTouchesAnothersConsumers(t *testing.T) {
+	e := start(t, nil)
+	stream := contract.StreamEvents
+	ask := func(nc *nats.Conn, subject string, body any) error {
+		data, _ := json.Marshal(body)
+		_, err := nc.Request(subject, data, 300*time.Millisecond)
+		return err
+	}
+	// The owner reaches its own: the refusals below are the rights'.
+	if err := ask(e.busAs(contract.ServiceProfile), "$JS.API.CONSUMER.INFO."+stream+"."+contract.DurableProfileDeletions, nil); err != nil {
+		t.Fatalf("profile's own consumer: %v", err)
+	}
+	victims := map[string]string{ // user → a durable of someone else's
+		contract.BusGateway:       contract.DurableProfileDeletions,
+		contract.ServiceAuth:      contract.DurableProfileDeletions,
+		contract.ServiceDocuments: contract.DurableProfileDeletions,
+		contract.ServiceNotifier:  contract.DurableProfileDeletions,
+		contract.ServiceProfile:   contract.DurableAuthDeletions,
+	}
+	for user, durable := range victims {
+		nc := e.busAs(user)
+		for what, call := range map[string]func() error{
+			"describe": func() error { return ask(nc, "$JS.API.CONSUMER.INFO."+stream+"."+durable, nil) },
+			"pull": func() error {
+				return ask(nc, "$JS.API.CONSUMER.MSG.NEXT."+stream+"."+durable, map[string]any{"batch": 1, "no_wait": true})
+			},
+			"retarget": func() error {
+				return ask(nc, "$JS.API.CONSUMER.CREATE."+stream+"."+durable, map[string]any{"stream_name": stream,
+					"config": map[string]any{"durable_name": durable, "filter_subjects": []string{"events.nothing"}, "ack_policy": "explicit"}})
+			},
+			"delete":          func() error { return ask(nc, "$JS.API.CONSUMER.DELETE."+stream+"."+durable, nil) },
+			"read an event":   func() error { return ask(nc, "$JS.API.DIRECT.GET."+stream, map[string]any{"seq": 1}) },
+			"read by message": func() error { return ask(nc, "$JS.API.STREAM.MSG.GET."+stream, map[string]any{"seq": 1}) },
+		} {
+			t.Run(user+" "+what+" "+durable, func(t *testing.T) {
+				if err := call(); err == nil {
+					t.Fatalf("%s could %s %s", user, what, durable)
+				}
+			})
+		}
+	}
+	// The consumers are as their owners made them.
+	for _, durable := range []string{contract.DurableProfileDeletions, contract.DurableAuthDeletions} {
+		m, err := e.nc.Request("$JS.API.CONSUMER.INFO."+stream+"."+durable, nil, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info struct {
+			Config struct {
+				Filters []string `json:"filter_subjects"`
+			} `json:"config"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal(m.Data, &info); err != nil || info.Error != nil || slices.Contains(info.Config.Filters, "events.nothing") {
+			t.Fatalf("%s after the attempts: %s", durable, m.Data)
+		}
+	}
 }
