@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -264,16 +265,18 @@ func (s *Store) GetURL(ctx context.Context, key string, ttl time.Duration) (stri
 	return u.String(), nil
 }
 
-// PutURL presigns a PUT of key on the public host for ttl. A presigned PUT
-// cannot bound the size, so whoever accepts the object checks it with Stat.
-// The bucket is made first: the phone cannot make it.
-func (s *Store) PutURL(ctx context.Context, key string, ttl time.Duration) (string, error) {
+// PutURL presigns a PUT of key on the public host for ttl, of exactly
+// size bytes: the length is a signed header, so the store refuses a body
+// of any other length (a presigned PUT with no length took up to the
+// store's largest object, 5 GiB on S3, a link at a time). The bucket is
+// made first: the phone cannot make it.
+func (s *Store) PutURL(ctx context.Context, key string, ttl time.Duration, size int64) (string, error) {
 	bctx, cancel := s.bounded(ctx)
 	defer cancel()
 	if err := s.ensureBucket(bctx); err != nil {
 		return "", err
 	}
-	u, err := s.public.PresignedPutObject(ctx, s.bucket, key, ttl)
+	u, err := s.public.PresignHeader(ctx, http.MethodPut, s.bucket, key, ttl, nil, http.Header{"Content-Length": {strconv.FormatInt(size, 10)}})
 	if err != nil {
 		return "", unavailable("s3 presign put", err)
 	}

@@ -82,8 +82,12 @@ type AddDocumentRequest struct {
 	TypeID int    `json:"typeId"`
 }
 
-// UploadURLRequest asks for a presigned PUT link for the caller.
-type UploadURLRequest struct{}
+// UploadURLRequest asks for a presigned PUT link for the caller, for a
+// file of Size bytes: the link takes exactly that many (the length is
+// signed), so it can store nothing larger than an upload may be.
+type UploadURLRequest struct {
+	Size int64 `json:"size"`
+}
 
 // UploadURLReply is a presigned PUT link and the key to send as "file".
 type UploadURLReply struct {

@@ -103,7 +103,7 @@ func TestBlobStore(t *testing.T) {
 	})
 
 	t.Run("a presigned PUT stores without credentials", func(t *testing.T) {
-		link, err := s.PutURL(ctx, "in/x", time.Minute)
+		link, err := s.PutURL(ctx, "in/x", time.Minute, int64(len("from the phone")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,6 +111,30 @@ func TestBlobStore(t *testing.T) {
 		if info, err := s.Stat(ctx, "in/x"); err != nil || info.Size != int64(len("from the phone")) {
 			t.Fatalf("stat: %+v %v", info, err)
 		}
+	})
+
+	// A presigned PUT bounded nothing: a link for a 10 MB document took
+	// whatever the store's largest object is. Its length is signed now.
+	t.Run("a presigned PUT takes only the length it was signed for", func(t *testing.T) {
+		link, err := s.PutURL(ctx, "in/y", time.Minute, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{17, 1 << 20, 15} {
+			req, _ := http.NewRequest(http.MethodPut, link, bytes.NewReader(make([]byte, n)))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			if res.StatusCode < 400 {
+				t.Fatalf("a PUT of %d bytes on a link for 16: %d", n, res.StatusCode)
+			}
+		}
+		if _, err := s.Stat(ctx, "in/y"); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("after the refused PUTs: %v", err)
+		}
+		put(t, link, make([]byte, 16))
 	})
 
 	t.Run("delete, and deleting a missing object is success", func(t *testing.T) {

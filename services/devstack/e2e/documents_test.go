@@ -195,7 +195,8 @@ func TestDocumentsLifecycle(t *testing.T) {
 	})
 
 	t.Run("presigned upload", func(t *testing.T) {
-		r := e.do(http.MethodPost, "/api/v2/my/documents/upload_url", tokenA, "")
+		photo := imagextest.JPEG(16, 16, 0)
+		r := e.do(http.MethodPost, "/api/v2/my/documents/upload_url", tokenA, js(map[string]any{"size": len(photo)}))
 		expect(t, r, http.StatusOK)
 		link, key := r.str("upload_url"), r.str("file")
 		if link == "" || key == "" {
@@ -204,7 +205,7 @@ func TestDocumentsLifecycle(t *testing.T) {
 		if exp := mustQuery(t, link).Get("X-Amz-Expires"); exp != "900" {
 			t.Fatalf("upload link lives %s s", exp)
 		}
-		put(t, link, imagextest.JPEG(16, 16, 0))
+		put(t, link, photo)
 		// Someone else's key is refused, and leaves it in place.
 		r = e.do(http.MethodPost, "/api/v2/my/documents", tokenB, js(map[string]any{"file": key, "typeId": 2}))
 		expect(t, r, http.StatusUnprocessableEntity)
@@ -231,12 +232,33 @@ func TestDocumentsLifecycle(t *testing.T) {
 				}
 			})
 		}
+		// A link bounded nothing: one for any document took up to the
+		// store's largest object, straight to S3, past every budget.
 		t.Run("oversize", func(t *testing.T) {
-			r := e.do(http.MethodPost, "/api/v2/my/documents/upload_url", tokenA, "")
-			put(t, r.str("upload_url"), bytes.Repeat([]byte{0xFF}, docMax+1))
-			expect(t, e.do(http.MethodPost, "/api/v2/my/documents", tokenA, js(map[string]any{"file": r.str("file"), "typeId": 2})), http.StatusRequestEntityTooLarge)
+			r := e.do(http.MethodPost, "/api/v2/my/documents/upload_url", tokenA, js(map[string]any{"size": docMax + 1}))
+			expect(t, r, http.StatusRequestEntityTooLarge)
+			for name, body := range map[string]string{"no size": "", "size 0": js(map[string]any{"size": 0}), "size not a number": js(map[string]any{"size": "big"})} {
+				r := e.do(http.MethodPost, "/api/v2/my/documents/upload_url", tokenA, body)
+				expect(t, r, http.StatusUnprocessableEntity)
+				if name != "size not a number" {
+					if errs, _ := r.body["errors"].(map[string]any); errs["size"] == nil {
+						t.Fatalf("%s: no errors.size: %s", name, r.raw)
+					}
+				}
+			}
+			r = e.do(http.MethodPost, "/api/v2/my/documents/upload_url", tokenA, js(map[string]any{"size": 1024}))
+			expect(t, r, http.StatusOK)
+			req, _ := http.NewRequest(http.MethodPut, r.str("upload_url"), bytes.NewReader(bytes.Repeat([]byte{0xFF}, docMax+1)))
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			if res.StatusCode < 400 {
+				t.Fatalf("a PUT of %d bytes on a link for 1024: %d", docMax+1, res.StatusCode)
+			}
 			if !e.gone(store, r.str("file")) {
-				t.Fatal("oversize upload left in storage")
+				t.Fatal("the refused PUT left an object")
 			}
 		})
 	})
@@ -510,9 +532,10 @@ func TestUnclaimedUploadsAreSwept(t *testing.T) {
 	before := time.Now().Add(-time.Minute) // LastModified may be truncated to the second
 	upload := func() string {
 		t.Helper()
-		r := e.do(http.MethodPost, "/api/v2/my/documents/upload_url", token, "")
+		photo := imagextest.JPEG(16, 16, 0)
+		r := e.do(http.MethodPost, "/api/v2/my/documents/upload_url", token, js(map[string]any{"size": len(photo)}))
 		expect(t, r, http.StatusOK)
-		put(t, r.str("upload_url"), imagextest.JPEG(16, 16, 0))
+		put(t, r.str("upload_url"), photo)
 		return r.str("file")
 	}
 	claim := func(key string) resp {
@@ -587,7 +610,7 @@ func TestDocumentsWhenStorageIsDown(t *testing.T) {
 	_, token := e.register("doc-s3down@example.com", "+18681230141", "4829")
 	for name, r := range map[string]resp{
 		"multipart":  e.addDocument(token, "1", "d.jpg", imagextest.JPEG(8, 8, 0)),
-		"upload url": e.do(http.MethodPost, "/api/v2/my/documents/upload_url", token, ""),
+		"upload url": e.do(http.MethodPost, "/api/v2/my/documents/upload_url", token, js(map[string]any{"size": 100})),
 	} {
 		expect(t, r, http.StatusServiceUnavailable)
 		if r.header.Get("Retry-After") == "" || r.str("message") == "" {

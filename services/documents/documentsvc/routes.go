@@ -17,8 +17,8 @@ func routes(svc *app.Service) []service.Endpoint {
 		service.On(service.User, contract.DocumentsTypes, func(ctx context.Context, _ natsx.Caller, _ struct{}) ([]contract.DocumentType, error) {
 			return svc.Types(ctx)
 		}),
-		service.On(service.User, contract.DocumentsUploadURL, func(ctx context.Context, c natsx.Caller, _ contract.UploadURLRequest) (contract.UploadURLReply, error) {
-			return svc.UploadURL(ctx, c.UserID)
+		service.On(service.User, contract.DocumentsUploadURL, func(ctx context.Context, c natsx.Caller, req contract.UploadURLRequest) (contract.UploadURLReply, error) {
+			return svc.UploadURL(ctx, c.UserID, req)
 		}),
 		service.On(service.User, contract.DocumentsAdd, func(ctx context.Context, c natsx.Caller, r contract.AddDocumentRequest) (contract.Document, error) {
 			return svc.Add(ctx, c.UserID, r)

@@ -68,8 +68,10 @@ func (g *Gateway) routes(e *echo.Echo) {
 
 	// Documents (seed 003).
 	authed.GET("/v2/document_types", forwardQuery[struct{}, []contract.DocumentType](g, contract.DocumentsTypes, func(echo.Context) (struct{}, error) { return struct{}{}, nil }, http.StatusOK))
-	authed.POST("/v2/my/documents/upload_url", forwardQuery[contract.UploadURLRequest, contract.UploadURLReply](g, contract.DocumentsUploadURL, func(echo.Context) (contract.UploadURLRequest, error) {
-		return contract.UploadURLRequest{}, nil
+	authed.POST("/v2/my/documents/upload_url", forwardQuery[contract.UploadURLRequest, contract.UploadURLReply](g, contract.DocumentsUploadURL, func(c echo.Context) (contract.UploadURLRequest, error) {
+		var req contract.UploadURLRequest
+		err := bindJSON(c, &req)
+		return req, err
 	}, http.StatusOK))
 	authed.POST("/v2/my/documents", g.addDocument)
 	authed.GET("/v2/my/documents", g.listDocuments)

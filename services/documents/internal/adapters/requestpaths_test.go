@@ -149,8 +149,8 @@ func (f *memFiles) GetURL(ctx context.Context, key string, ttl time.Duration) (s
 	return f.signer.GetURL(ctx, key, ttl)
 }
 
-func (f *memFiles) PutURL(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	return f.signer.PutURL(ctx, key, ttl)
+func (f *memFiles) PutURL(ctx context.Context, key string, ttl time.Duration, size int64) (string, error) {
+	return f.signer.PutURL(ctx, key, ttl, size)
 }
 
 func (f *memFiles) signatures() int {

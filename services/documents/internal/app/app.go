@@ -53,7 +53,8 @@ type Files interface {
 	Stat(ctx context.Context, key string) (blob.Info, error)
 	Delete(ctx context.Context, key string) error
 	GetURL(ctx context.Context, key string, ttl time.Duration) (string, error)
-	PutURL(ctx context.Context, key string, ttl time.Duration) (string, error)
+	// PutURL presigns a PUT of exactly size bytes.
+	PutURL(ctx context.Context, key string, ttl time.Duration, size int64) (string, error)
 }
 
 // Limits bound what one account may do.
@@ -119,9 +120,16 @@ func (s *Service) Types(context.Context) ([]contract.DocumentType, error) {
 }
 
 // UploadURL gives the caller a presigned PUT for one file.
-func (s *Service) UploadURL(ctx context.Context, userID int64) (contract.UploadURLReply, error) {
+func (s *Service) UploadURL(ctx context.Context, userID int64, req contract.UploadURLRequest) (contract.UploadURLReply, error) {
+	if req.Size <= 0 {
+		return contract.UploadURLReply{}, contract.FieldError("size", "The size field is required: the file's length in bytes.")
+	}
+	if req.Size > s.Limits.MaxBytes {
+		return contract.UploadURLReply{}, &contract.Error{Code: contract.TooLarge, Message: "The file is too large.",
+			Fields: map[string][]string{"size": {"The file may be at most " + strconv.FormatInt(s.Limits.MaxBytes, 10) + " bytes."}}}
+	}
 	k := incomingPrefix(userID) + randomHex()
-	u, err := s.Files.PutURL(ctx, k, s.Limits.UploadTTL)
+	u, err := s.Files.PutURL(ctx, k, s.Limits.UploadTTL, req.Size)
 	if err != nil {
 		return contract.UploadURLReply{}, err
 	}
