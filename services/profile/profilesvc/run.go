@@ -65,6 +65,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	docTTL := min(e.Duration("DOSS_DOCUMENT_LINK_TTL", 15*time.Minute), 15*time.Minute)
 	passKeys, passKeysErr := readPassKeys(e.String("DOSS_PASS_SIGNING_KEY", ""), e.String("DOSS_PASS_PREVIOUS_KEYS", ""), common.Dev())
 	verifyPerMin := e.Int("DOSS_PASS_VERIFY_PER_MIN", 60)
+	issuesPerHour := e.Int("DOSS_PASS_ISSUES_PER_HOUR", 60)
 	if err := errors.Join(e.Err(), passKeysErr); err != nil {
 		return err
 	}
@@ -78,13 +79,13 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	return service.Run(ctx, getenv, stdout, common, service.Declaration{
 		Name: contract.ServiceProfile, Version: "0.1.0", Description: "the user's profile",
 		Build: func(ctx context.Context, c service.Conns) (service.Parts, error) {
-			return build(ctx, c, store, photoTTL, docTTL, passKeys, verifyPerMin)
+			return build(ctx, c, store, photoTTL, docTTL, passKeys, verifyPerMin, issuesPerHour)
 		},
 	})
 }
 
 // build opens the profile stores and lists what the service runs.
-func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, docTTL time.Duration, passKeys app.PassKeys, verifyPerMin int) (service.Parts, error) {
+func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, docTTL time.Duration, passKeys app.PassKeys, verifyPerMin, issuesPerHour int) (service.Parts, error) {
 	db, nc, js := c.DB, c.NC, c.JS
 	lists := db.Collection("profile_user_lists") // each user's postings, revocations, verifications
 	passStore := adapters.NewPasses(db.Collection("profile_passes"), db.Collection("profile_pass_revocations"), db.Collection("profile_pass_verifications"), lists)
@@ -102,11 +103,12 @@ func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, do
 
 		Publish: events.NewPublisher(js).Publish,
 		Passes: app.Passes{
-			Keys:         passKeys,
-			Store:        passStore,
-			Photos:       adapters.Images{Store: store, TTL: contract.PassDefaultTTL},
-			Limits:       limits,
-			VerifyPerMin: verifyPerMin,
+			Keys:          passKeys,
+			Store:         passStore,
+			Photos:        adapters.Images{Store: store, TTL: contract.PassDefaultTTL},
+			Limits:        limits,
+			VerifyPerMin:  verifyPerMin,
+			IssuesPerHour: issuesPerHour,
 		},
 		EraseObjects: func(ctx context.Context, prefix string) error {
 			// Everything under the prefix, whenever it was written.

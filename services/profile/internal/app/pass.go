@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -62,9 +63,13 @@ type Passes struct {
 	Store PassStore
 	// Photos signs the short links to a pass's photo.
 	Photos LinkSigner
-	// Limits counts verifications per client address.
+	// Limits counts verifications per client address, and passes issued
+	// per user.
 	Limits       Limits
 	VerifyPerMin int
+	// IssuesPerHour bounds the passes one user makes: each is a record
+	// kept until the account's purge, which reads them all.
+	IssuesPerHour int
 }
 
 type passJWT struct {
@@ -131,6 +136,9 @@ func AgeOver18(birthdate string, now time.Time) (bool, bool) {
 func (s *Service) IssuePass(ctx context.Context, userID int64, req contract.PassIssueRequest) (contract.PassIssueReply, error) {
 	fields, ttl, err := ValidatePassRequest(req)
 	if err != nil {
+		return contract.PassIssueReply{}, err
+	}
+	if err := s.limitIssue(ctx, userID); err != nil {
 		return contract.PassIssueReply{}, err
 	}
 	p, err := s.load(ctx, userID)
@@ -398,6 +406,20 @@ func (s *Service) PassVerifications(ctx context.Context, userID int64) (contract
 
 // limitVerify caps verifications per client address, counted in the
 // shared store so every replica enforces one budget.
+// limitIssue takes one of the user's passes of the hour: a loop on issue
+// grew the user's records without bound, and the purge of the account
+// reads every one.
+func (s *Service) limitIssue(ctx context.Context, userID int64) error {
+	if s.Passes.Limits == nil || s.Passes.IssuesPerHour <= 0 {
+		return nil
+	}
+	wait, err := s.Passes.Limits.Hit(ctx, "pass-issue:"+strconv.FormatInt(userID, 10), s.Passes.IssuesPerHour, time.Hour)
+	if err != nil || wait <= 0 {
+		return err
+	}
+	return contract.RateLimitedFor(int(wait/time.Second)+1, "You have made too many passes this hour. Please try again later.")
+}
+
 func (s *Service) limitVerify(ctx context.Context) error {
 	ip := natsx.CallerFrom(ctx).IP
 	if ip == "" || s.Passes.Limits == nil || s.Passes.VerifyPerMin <= 0 {

@@ -288,6 +288,33 @@ func TestIdentityPass(t *testing.T) {
 		}
 	})
 
+	// A loop on issue grew the user's pass records without bound, and the
+	// account's purge reads every one.
+	t.Run("passes a user may make an hour", func(t *testing.T) {
+		limits := adapters.NewLedgerLimits(db.Collection("limits"), func() time.Time { return now })
+		if err := limits.EnsureIndexes(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.Passes.Limits, s.Passes.IssuesPerHour = limits, 3
+		defer func() { s.Passes.Limits, s.Passes.IssuesPerHour = nil, 0 }()
+		for i := range 3 {
+			if _, err := s.IssuePass(ctx, 1, contract.PassIssueRequest{Fields: []string{contract.PassFirstName}}); err != nil {
+				t.Fatalf("pass %d: %v", i+1, err)
+			}
+		}
+		_, err := s.IssuePass(ctx, 1, contract.PassIssueRequest{Fields: []string{contract.PassFirstName}})
+		if contract.ErrorCode(err) != contract.RateLimited {
+			t.Fatalf("a 4th pass in the hour: %v; want %s", err, contract.RateLimited)
+		}
+		if _, err := s.IssuePass(ctx, 2, contract.PassIssueRequest{Fields: []string{contract.PassFirstName}}); contract.ErrorCode(err) == contract.RateLimited {
+			t.Fatal("another user's pass was counted against this one's")
+		}
+		now = now.Add(time.Hour)
+		if _, err := s.IssuePass(ctx, 1, contract.PassIssueRequest{Fields: []string{contract.PassFirstName}}); err != nil {
+			t.Fatalf("an hour later: %v", err)
+		}
+	})
+
 	t.Run("the account deleted", func(t *testing.T) {
 		tok := issue(contract.PassFirstName)
 		if _, err := db.Collection("profiles").DeleteMany(ctx, bson.M{}); err != nil {
