@@ -3,6 +3,7 @@ package adapters_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -327,5 +328,68 @@ func BenchmarkLinkSignature(b *testing.B) {
 		if _, err := files.signer.GetURL(ctx, "documents/7/0123456789abcdef0123456789abcdef.jpg", 15*time.Minute); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// answerLost is a store whose Update may write and then fail (a timeout
+// after the server committed: the driver cannot tell), and whose Get may
+// fail too.
+type answerLost struct {
+	app.Documents
+	writeFirst, readFails bool
+}
+
+var errLostAnswer = errors.New("i/o timeout: the answer was lost")
+
+func (a answerLost) Update(ctx context.Context, userID int64, change func(*app.Docs, int64) ([]contract.Event, error)) (app.Docs, int64, error) {
+	if a.writeFirst {
+		if _, _, err := a.Documents.Update(ctx, userID, change); err != nil {
+			return app.Docs{}, 0, err
+		}
+	}
+	return app.Docs{}, 0, errLostAnswer
+}
+
+func (a answerLost) Get(ctx context.Context, userID int64) (app.Docs, int64, error) {
+	if a.readFails {
+		return app.Docs{}, 0, errLostAnswer
+	}
+	return a.Documents.Get(ctx, userID)
+}
+
+// An upload whose record was stored, but whose answer the store lost,
+// had its file deleted and its queue mark settled: a pending document
+// whose link was a 404 and that no reviewer would ever see. Add now looks
+// before it cleans up: a stored document is answered, one not stored is
+// cleaned up, and one it cannot tell keeps its file and mark.
+func TestAnAddWhoseAnswerWasLostKeepsItsFile(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name                  string
+		writeFirst, readFails bool
+		wantErr, wantKept     bool
+	}{
+		{"written, answer lost", true, false, false, true},
+		{"written, and the store cannot tell", true, true, true, true},
+		{"not written", false, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, _, files := monitoredService(t)
+			svc.Docs = answerLost{Documents: svc.Docs, writeFirst: tc.writeFirst, readFails: tc.readFails}
+			_, err := svc.Add(ctx, 7, contract.AddDocumentRequest{TypeID: contract.DocumentTypes[0].ID, Upload: "upload"})
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("add: %v; want an error %v", err, tc.wantErr)
+			}
+			files.mu.Lock()
+			kept := len(files.objs)
+			files.mu.Unlock()
+			marks, merr := svc.Queue.Awaiting(ctx, 10)
+			if merr != nil {
+				t.Fatal(merr)
+			}
+			if (kept == 1) != tc.wantKept || (len(marks) == 1) != tc.wantKept {
+				t.Fatalf("%d files and %d queue marks after it; want them kept: %v", kept, len(marks), tc.wantKept)
+			}
+		})
 	}
 }

@@ -167,7 +167,9 @@ func (s *Service) Add(ctx context.Context, userID int64, req contract.AddDocumen
 		return contract.Document{}, err
 	}
 	var replaced int64
+	refused := false // change said no: nothing was written
 	_, err = s.change(ctx, userID, func(d *Docs, version int64) ([]contract.Event, error) {
+		refused = false
 		var orphans []string
 		if incoming != "" {
 			orphans = append(orphans, incoming)
@@ -182,14 +184,27 @@ func (s *Service) Add(ctx context.Context, userID int64, req contract.AddDocumen
 			kept = append(kept, it)
 		}
 		if len(kept) >= s.Limits.MaxPerAccount {
+			refused = true
 			return nil, contract.FieldError("typeId", fmt.Sprintf("At most %d documents can be stored. Delete one first.", s.Limits.MaxPerAccount))
 		}
 		d.Items = append([]Doc{doc}, kept...)
-		return s.announce(ctx, contract.EventDocumentAdded, doc, *d, version, orphans)
+		evs, err := s.announce(ctx, contract.EventDocumentAdded, doc, *d, version, orphans)
+		refused = err != nil
+		return evs, err
 	})
 	if err != nil {
-		_ = s.Files.Delete(context.WithoutCancel(ctx), doc.Key)
-		s.settled(ctx, doc.ID)
+		switch stored, known := s.holds(ctx, userID, doc.ID); {
+		case refused || (known && !stored):
+			_ = s.Files.Delete(context.WithoutCancel(ctx), doc.Key)
+			s.settled(ctx, doc.ID)
+		case stored:
+			// The write happened and only its answer was lost: the
+			// document is there, with its file and its place in the queue.
+			return s.document(ctx, doc)
+		}
+		// Not known either way: the file and the queue mark stay, so a
+		// stored document never points at nothing (an unreferenced file
+		// costs only storage).
 		return contract.Document{}, err
 	}
 	if replaced != 0 {
@@ -384,6 +399,16 @@ func (s *Service) announce(ctx context.Context, eventType string, doc Doc, d Doc
 
 // settled takes a document off the review queue; a mark left by a failure
 // here is dropped when the queue is next read.
+// holds reads whether the user's newest set holds document id; known is
+// false when the read fails.
+func (s *Service) holds(ctx context.Context, userID, id int64) (stored, known bool) {
+	d, _, err := s.Docs.Get(context.WithoutCancel(ctx), userID)
+	if err != nil {
+		return false, false
+	}
+	return slices.ContainsFunc(d.Items, func(it Doc) bool { return it.ID == id }), true
+}
+
 func (s *Service) settled(ctx context.Context, id int64) {
 	_ = s.Queue.Settle(context.WithoutCancel(ctx), id)
 }
