@@ -292,15 +292,16 @@ func (s *Service) ConfirmPIN(ctx context.Context, req contract.ConfirmPINRequest
 	if req.ConfirmPIN == "" {
 		return contract.Session{}, contract.FieldError("confirm_pin", "The confirm pin field is required.")
 	}
-	if req.UUID != "" {
-		// A copy of the call that activated the account gets its session.
-		if acc, err := s.account(ctx, req.UUID); err == nil && acc.Active && acc.ActivatedAt != nil &&
-			s.copyOf(ctx, acc.ActivatedBy, *acc.ActivatedAt) && s.Hasher.Verify(acc.PINHash, req.ConfirmPIN) {
-			return s.newSession(ctx, acc, req.DeviceToken, client)
-		}
-	}
 	acc, err := s.registering(ctx, req.UUID)
 	if err != nil {
+		// A copy of the call that activated the account gets its session
+		// (read again only on this path: a registration pays nothing).
+		if req.UUID != "" {
+			if acc, aerr := s.account(ctx, req.UUID); aerr == nil && acc.Active && acc.ActivatedAt != nil &&
+				s.copyOf(ctx, acc.ActivatedBy, *acc.ActivatedAt) && s.Hasher.Verify(acc.PINHash, req.ConfirmPIN) {
+				return s.newSession(ctx, acc, req.DeviceToken, client)
+			}
+		}
 		return contract.Session{}, err
 	}
 	if acc.PendingPINHash == "" || acc.EmailVerifiedAt == nil || acc.PhoneVerifiedAt == nil {
