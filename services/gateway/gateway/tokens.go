@@ -138,8 +138,10 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 		_ = w.Stop()
 		return err
 	}
+	// The TTL is read and the set pruned on a goroutine of its own: a
+	// read that waits out its timeout (JetStream has no leader) must not
+	// hold up the revocations the watch delivers meanwhile.
 	go func() {
-		defer func() { _ = w.Stop() }()
 		tick := time.NewTicker(revokedPrune)
 		defer tick.Stop()
 		for {
@@ -149,6 +151,15 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 			case now := <-tick.C:
 				v.keepFor(ctx, kv)
 				v.revoked.prune(now)
+			}
+		}
+	}()
+	go func() {
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
 			case <-v.rewatchc:
 				nw, err := kv.WatchAll(ctx)
 				if err != nil {
