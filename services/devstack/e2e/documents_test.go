@@ -621,3 +621,25 @@ func TestDocumentsWhenStorageIsDown(t *testing.T) {
 		t.Fatalf("list: %s", r.raw)
 	}
 }
+
+// Each upload link may put a whole document in the bucket until the sweep
+// an hour later, and links were not counted: a loop on upload_url filled
+// the store. A user is given DOSS_UPLOAD_LINKS_PER_HOUR of them; another
+// user's links are their own.
+func TestUploadLinksAreCountedPerUser(t *testing.T) {
+	e, _ := startDocuments(t, map[string]string{"DOSS_UPLOAD_LINKS_PER_HOUR": "3"})
+	_, tokenA := e.register("links-a@example.com", "+18681230161", "4829")
+	_, tokenB := e.register("links-b@example.com", "+18681230162", "4829")
+	link := func(token string) resp {
+		return e.do(http.MethodPost, "/api/v2/my/documents/upload_url", token, js(map[string]any{"size": 100}))
+	}
+	for range 3 {
+		expect(t, link(tokenA), http.StatusOK)
+	}
+	r := link(tokenA)
+	expect(t, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatalf("no Retry-After: %v", r.header)
+	}
+	expect(t, link(tokenB), http.StatusOK)
+}

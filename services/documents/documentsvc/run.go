@@ -38,6 +38,9 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxPerAccount: e.Int("DOSS_DOCUMENTS_PER_ACCOUNT", 20),
 		LinkTTL:       min(e.Duration("DOSS_DOCUMENT_LINK_TTL", maxLinkTTL), maxLinkTTL),
 		UploadTTL:     min(e.Duration("DOSS_DOCUMENT_UPLOAD_TTL", maxLinkTTL), maxLinkTTL),
+		// Each link may put DOSS_DOCUMENT_MAX_BYTES in the bucket until the
+		// sweep: 30 an hour is 300 MB a user at most.
+		UploadLinksPerHour: e.Int("DOSS_UPLOAD_LINKS_PER_HOUR", 30),
 	}
 	sweep := readSweep(e)
 	if err := e.Err(); err != nil {
@@ -67,6 +70,7 @@ func build(ctx context.Context, c service.Conns, files *blob.Store, limits app.L
 		return service.Parts{}, fmt.Errorf("uploads store: %w", err)
 	}
 	docs, queue, ids := adapters.NewFerretV1Documents(c.DB.Collection("documents_docs")), adapters.NewReviewQueue(c.DB.Collection("documents_ids")), adapters.NewFerretV1IDs(c.DB.Collection("documents_seq"))
+	counters := mongox.NewLedgerLimits(c.DB.Collection("documents_limits"), nil)
 	svc := &app.Service{
 		Docs: docs, Queue: queue, IDs: ids,
 		Files: files,
@@ -76,12 +80,13 @@ func build(ctx context.Context, c service.Conns, files *blob.Store, limits app.L
 		Profile:  profileFrom(c.NC),
 		Accounts: accountsFrom(c.NC),
 		Limits:   limits,
+		Counters: counters,
 		EraseObjects: func(ctx context.Context, prefix string) error {
 			_, err := files.DeleteOlder(ctx, prefix, time.Now().Add(24*time.Hour))
 			return err
 		},
 	}
-	if err := errors.Join(docs.EnsureIndexes(ctx), ids.EnsureIndexes(ctx), queue.EnsureIndexes(ctx)); err != nil {
+	if err := errors.Join(docs.EnsureIndexes(ctx), ids.EnsureIndexes(ctx), queue.EnsureIndexes(ctx), counters.EnsureIndexes(ctx)); err != nil {
 		return service.Parts{}, err
 	}
 	relay := mongox.NewRelay(events.NewPublisher(c.JS), c.Log, docs.Collection())

@@ -89,7 +89,7 @@ func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, do
 	db, nc, js := c.DB, c.NC, c.JS
 	lists := db.Collection("profile_user_lists") // each user's postings, revocations, verifications
 	passStore := adapters.NewPasses(db.Collection("profile_passes"), db.Collection("profile_pass_revocations"), db.Collection("profile_pass_verifications"), lists)
-	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.NewPostings(db.Collection("profile_postings"), lists), adapters.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
+	profiles, postings, limits := adapters.NewVersionedProfiles(db.Collection("profile_profiles")), adapters.NewPostings(db.Collection("profile_postings"), lists), mongox.NewLedgerLimits(db.Collection("profile_pass_limits"), nil)
 	svc := &app.Service{
 		Profiles: profiles,
 		Accounts: accountsFrom(nc),

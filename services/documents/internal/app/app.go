@@ -63,6 +63,16 @@ type Limits struct {
 	MaxPerAccount int           // stored documents per account
 	LinkTTL       time.Duration // life of a document's file link (≤ 15 min)
 	UploadTTL     time.Duration // life of a presigned PUT (≤ 15 min)
+	// UploadLinksPerHour bounds the presigned PUTs one user is given:
+	// each may fill the bucket with MaxBytes until the sweep (0: none).
+	UploadLinksPerHour int
+}
+
+// Counters count hits per key in a sliding window.
+type Counters interface {
+	// Hit takes one of key's limit hits in window, or says how long until
+	// one is free (nothing taken then).
+	Hit(ctx context.Context, key string, limit int, window time.Duration) (time.Duration, error)
 }
 
 // Service is the documents service's core.
@@ -79,6 +89,8 @@ type Service struct {
 	// Accounts reads an account from auth (for the review notice).
 	Accounts func(ctx context.Context, userID int64) (contract.Account, error)
 	Limits   Limits
+	// Counters counts the upload links each user is given.
+	Counters Counters
 	Now      func() time.Time
 	// EraseObjects deletes every object under a prefix (an account's purge).
 	EraseObjects func(ctx context.Context, prefix string) error
@@ -127,6 +139,15 @@ func (s *Service) UploadURL(ctx context.Context, userID int64, req contract.Uplo
 	if req.Size > s.Limits.MaxBytes {
 		return contract.UploadURLReply{}, &contract.Error{Code: contract.TooLarge, Message: "The file is too large.",
 			Fields: map[string][]string{"size": {"The file may be at most " + strconv.FormatInt(s.Limits.MaxBytes, 10) + " bytes."}}}
+	}
+	if s.Counters != nil && s.Limits.UploadLinksPerHour > 0 {
+		wait, err := s.Counters.Hit(ctx, "upload-link:"+strconv.FormatInt(userID, 10), s.Limits.UploadLinksPerHour, time.Hour)
+		if err != nil {
+			return contract.UploadURLReply{}, err
+		}
+		if wait > 0 {
+			return contract.UploadURLReply{}, contract.RateLimitedFor(int(wait/time.Second)+1, "Too many upload links this hour. Please try again later.")
+		}
 	}
 	k := incomingPrefix(userID) + randomHex()
 	u, err := s.Files.PutURL(ctx, k, s.Limits.UploadTTL, req.Size)

@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 	"github.com/dossapp/backend/services/profile/internal/storetest"
@@ -38,10 +39,10 @@ func TestLedgerLimits(t *testing.T) {
 	fresh := ferret(t)
 	storetest.Limits(t, func(t *testing.T, now func() time.Time) func() app.Limits {
 		c := fresh(t)
-		if err := adapters.NewLedgerLimits(c, now).EnsureIndexes(context.Background()); err != nil {
+		if err := mongox.NewLedgerLimits(c, now).EnsureIndexes(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		return func() app.Limits { return adapters.NewLedgerLimits(c, now) }
+		return func() app.Limits { return mongox.NewLedgerLimits(c, now) }
 	})
 }
 

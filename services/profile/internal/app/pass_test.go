@@ -15,6 +15,7 @@ import (
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/imagex/imagextest"
+	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/profile/internal/adapters"
 	"github.com/dossapp/backend/services/profile/internal/app"
 	"github.com/dossapp/backend/services/profile/internal/storetest"
@@ -291,7 +292,7 @@ func TestIdentityPass(t *testing.T) {
 	// A loop on issue grew the user's pass records without bound, and the
 	// account's purge reads every one.
 	t.Run("passes a user may make an hour", func(t *testing.T) {
-		limits := adapters.NewLedgerLimits(db.Collection("limits"), func() time.Time { return now })
+		limits := mongox.NewLedgerLimits(db.Collection("limits"), func() time.Time { return now })
 		if err := limits.EnsureIndexes(ctx); err != nil {
 			t.Fatal(err)
 		}

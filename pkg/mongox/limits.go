@@ -1,4 +1,4 @@
-package adapters
+package mongox
 
 import (
 	"context"
@@ -6,30 +6,31 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-
-	"github.com/dossapp/backend/pkg/mongox"
 )
 
-// LedgerLimits counts attempts in a mongox ledger, the FerretDB v1 way: a
-// chain of uniquely inserted entries whose newest carries the packed tail
-// of the ones before, since FerretDB v1 has no atomic $inc. A store with
-// one would count in a document per key with a TTL index.
+// LedgerLimits counts hits per key in a sliding window, the FerretDB v1
+// way: a Ledger, a chain of uniquely inserted entries whose newest carries
+// the packed tail of the ones before, since FerretDB v1 has no atomic
+// $inc. A store with one would count in a document per key with a TTL
+// index.
 type LedgerLimits struct {
-	ledger *mongox.Ledger
+	ledger *Ledger
 }
 
 // NewLedgerLimits keeps the chains in c; now is time.Now when nil.
 func NewLedgerLimits(c *mongo.Collection, now func() time.Time) LedgerLimits {
-	return LedgerLimits{ledger: mongox.NewLedger(c, now)}
+	return LedgerLimits{ledger: NewLedger(c, now)}
 }
 
 func (l LedgerLimits) EnsureIndexes(ctx context.Context) error { return l.ledger.EnsureIndexes(ctx) }
 
 var errLimitReached = errors.New("limit reached")
 
+// Hit takes one of key's limit hits in window, or says how long until
+// the oldest of them leaves it (nothing is taken then).
 func (l LedgerLimits) Hit(ctx context.Context, key string, limit int, window time.Duration) (time.Duration, error) {
 	var wait time.Duration
-	_, err := l.ledger.Append(ctx, key, func(tail *mongox.Tail, now time.Time) (string, error) {
+	_, err := l.ledger.Append(ctx, key, func(tail *Tail, now time.Time) (string, error) {
 		wait = 0
 		if limit <= 0 {
 			return "hit", nil
