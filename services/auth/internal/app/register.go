@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -111,7 +112,7 @@ func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOT
 	} else if taken {
 		return contract.EmailVerifyOTPReply{}, s.emailTaken()
 	}
-	if _, err := s.Ledger.Append(ctx, "reg:"+email, func(domain.Tail, time.Time) (string, error) { return "v|" + acc.UUID, nil }); err != nil {
+	if _, err := s.Ledger.Append(ctx, "reg:"+email, func(domain.Tail, time.Time) (string, error) { return "v|" + acc.UUID + "|" + s.clientTag(ctx), nil }); err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
 	return contract.EmailVerifyOTPReply{EmailVerifyAt: *acc.EmailVerifiedAt}, nil
@@ -123,17 +124,22 @@ func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOT
 func failKey(purpose, address string) string { return purpose + ":" + address }
 
 // emailVerified says whether an attempt for email had its email code
-// verified within AttemptTTL.
-func (s *Service) emailVerified(ctx context.Context, email string) (bool, error) {
+// verified within AttemptTTL, and from which client (clientTag): the one
+// that holds the mailbox ("" for an entry written before it was kept).
+func (s *Service) emailVerified(ctx context.Context, email string) (bool, string, error) {
 	tail, err := s.Ledger.Tail(ctx, "reg:"+email)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	last, ok, err := tail.At(0)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	return ok && s.now().Sub(last.At) < AttemptTTL, nil
+	var verifier string
+	if parts := strings.SplitN(last.Kind, "|", 3); len(parts) == 3 {
+		verifier = parts[2]
+	}
+	return ok && s.now().Sub(last.At) < AttemptTTL, verifier, nil
 }
 
 // phoneInUse says whether an active account other than self uses phone.
@@ -168,7 +174,8 @@ func (s *Service) PhoneSendOTP(ctx context.Context, req contract.PhoneSendOTPReq
 	if err := v.Err(); err != nil {
 		return contract.PhoneSendOTPReply{}, err
 	}
-	if ok, err := s.emailVerified(ctx, email); err != nil {
+	ok, verifier, err := s.emailVerified(ctx, email)
+	if err != nil {
 		return contract.PhoneSendOTPReply{}, err
 	} else if !ok {
 		return contract.PhoneSendOTPReply{}, contract.FieldError("email", "Verify your email before adding a phone number.")
@@ -180,7 +187,7 @@ func (s *Service) PhoneSendOTP(ctx context.Context, req contract.PhoneSendOTPReq
 	if taken && s.Limits.RevealRegistered {
 		return contract.PhoneSendOTPReply{}, phoneTaken()
 	}
-	if err := s.smsBudget(ctx, "phone", email, phone); err != nil {
+	if err := s.smsBudget(ctx, "phone", email, phone, verifier); err != nil {
 		return contract.PhoneSendOTPReply{}, err
 	}
 	code, _, err := s.codeOrNotice(ctx, taken, codeRequest{

@@ -809,3 +809,38 @@ func TestACopyOfARegistrationStepIsAnsweredAsItsFirstRun(t *testing.T) {
 		t.Fatal("a copy of email_verify_otp past the copy window: answered; want the spent code refused")
 	}
 }
+
+// Strangers who knew an email filled its registration's shared text cap
+// from two client addresses in the hour after its owner verified it: the
+// owner got no phone code for a day. The client that verified the email
+// holds the mailbox; only its own cap holds it, while the strangers are
+// held to the shared one.
+func TestStrangersCannotSpendTheOwnersRegistrationTexts(t *testing.T) {
+	f := newFixture(t)
+	const email = "texts@example.com"
+	owner := f.as("198.51.100.70")
+	e := owner.sendEmail(email)
+	if err := owner.verifyEmail(email, e.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	cap := f.svc.Limits.SMSPerRegistration
+	sent := 0
+	for _, ip := range []string{"203.0.113.71", "203.0.113.72", "203.0.113.73"} {
+		for i := range cap {
+			if _, err := f.as(ip).sendPhone(email, "+186855507"+ip[len(ip)-1:]+string(rune('0'+i))); err == nil {
+				sent++
+			}
+		}
+	}
+	if sent != 2*cap {
+		t.Fatalf("strangers sent %d texts for the registration; want the shared cap %d", sent, 2*cap)
+	}
+	for i := range cap {
+		if _, err := owner.sendPhone(email, "+1868555079"+string(rune('0'+i))); err != nil {
+			t.Fatalf("the owner's text %d after strangers filled the shared cap: %v", i+1, err)
+		}
+	}
+	if _, err := owner.sendPhone(email, "+18685550799"); code(err) != contract.RateLimited {
+		t.Fatalf("the owner past their own cap: %v; want %s", err, contract.RateLimited)
+	}
+}
