@@ -3,6 +3,7 @@ package contract
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is the closed set of error kinds that cross service boundaries.
@@ -119,6 +120,11 @@ func RateLimitedFor(seconds int, message string) *Error {
 		seconds = 1
 	}
 	return &Error{Code: RateLimited, Message: message, RetryAfter: seconds}
+}
+
+// RateLimitedWait is RateLimitedFor a wait, rounded up to whole seconds.
+func RateLimitedWait(wait time.Duration, message string) *Error {
+	return RateLimitedFor(int((wait+time.Second-1)/time.Second), message)
 }
 
 // StoreUnavailable is a store failure the caller may retry shortly: a 503

@@ -288,8 +288,7 @@ func (s *Service) within(ctx context.Context, key string, age time.Duration) ([]
 const MaxLiveCodes = 3
 
 func tooMany(reason contract.Reason, field string, wait time.Duration, msg string) error {
-	secs := int((wait + time.Second - 1) / time.Second)
-	e := contract.RateLimitedFor(secs, msg).Because(reason)
+	e := contract.RateLimitedWait(wait, msg).Because(reason)
 	e.Fields = map[string][]string{field: {msg}}
 	return e
 }

@@ -146,7 +146,7 @@ func (s *Service) UploadURL(ctx context.Context, userID int64, req contract.Uplo
 			return contract.UploadURLReply{}, err
 		}
 		if wait > 0 {
-			return contract.UploadURLReply{}, contract.RateLimitedFor(int(wait/time.Second)+1, "Too many upload links this hour. Please try again later.")
+			return contract.UploadURLReply{}, contract.RateLimitedWait(wait, "Too many upload links this hour. Please try again later.")
 		}
 	}
 	k := incomingPrefix(userID) + randomHex()

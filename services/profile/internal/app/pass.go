@@ -404,30 +404,34 @@ func (s *Service) PassVerifications(ctx context.Context, userID int64) (contract
 	return contract.PassVerificationsReply{Verifications: list}, err
 }
 
-// limitVerify caps verifications per client address, counted in the
-// shared store so every replica enforces one budget.
 // limitIssue takes one of the user's passes of the hour: a loop on issue
 // grew the user's records without bound, and the purge of the account
 // reads every one.
 func (s *Service) limitIssue(ctx context.Context, userID int64) error {
-	if s.Passes.Limits == nil || s.Passes.IssuesPerHour <= 0 {
-		return nil
-	}
-	wait, err := s.Passes.Limits.Hit(ctx, "pass-issue:"+strconv.FormatInt(userID, 10), s.Passes.IssuesPerHour, time.Hour)
-	if err != nil || wait <= 0 {
-		return err
-	}
-	return contract.RateLimitedFor(int(wait/time.Second)+1, "You have made too many passes this hour. Please try again later.")
+	return s.passLimit(ctx, "pass-issue:"+strconv.FormatInt(userID, 10), s.Passes.IssuesPerHour, time.Hour,
+		"You have made too many passes this hour. Please try again later.")
 }
 
+// limitVerify caps verifications per client address.
 func (s *Service) limitVerify(ctx context.Context) error {
 	ip := natsx.CallerFrom(ctx).IP
-	if ip == "" || s.Passes.Limits == nil || s.Passes.VerifyPerMin <= 0 {
+	if ip == "" {
 		return nil
 	}
-	wait, err := s.Passes.Limits.Hit(ctx, "pass-verify:"+ip, s.Passes.VerifyPerMin, time.Minute)
+	return s.passLimit(ctx, "pass-verify:"+ip, s.Passes.VerifyPerMin, time.Minute,
+		"Too many verifications from your network. Please try again later.")
+}
+
+// passLimit takes one of key's limit hits in window, counted in the
+// shared store so every replica enforces one budget; no limit (0) or no
+// store counts nothing.
+func (s *Service) passLimit(ctx context.Context, key string, limit int, window time.Duration, message string) error {
+	if s.Passes.Limits == nil || limit <= 0 {
+		return nil
+	}
+	wait, err := s.Passes.Limits.Hit(ctx, key, limit, window)
 	if err != nil || wait <= 0 {
 		return err
 	}
-	return contract.RateLimitedFor(int(wait/time.Second)+1, "Too many verifications from your network. Please try again later.")
+	return contract.RateLimitedWait(wait, message)
 }
