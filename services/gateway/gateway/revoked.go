@@ -14,8 +14,8 @@ import (
 // logout, for ever.
 type revokedSet struct {
 	mu    sync.RWMutex
-	at    map[string]time.Time // session → when it was revoked
-	order []revocation         // as heard: oldest first
+	sids  map[string]struct{}
+	order []revocation // as heard, oldest first: each sid of sids once
 	// keep is how long an entry is kept: the bucket's TTL and the token
 	// leeway; 0 keeps every entry.
 	keep time.Duration
@@ -30,31 +30,29 @@ type revocation struct {
 // (the verifier accepts a token 30 s past its exp) and clocks apart.
 const revokedLeeway = 2 * time.Minute
 
-func newRevokedSet() *revokedSet { return &revokedSet{at: map[string]time.Time{}} }
+func newRevokedSet() *revokedSet { return &revokedSet{sids: map[string]struct{}{}} }
 
-// add records sid as revoked at at, and lets go of the entries whose time
-// is over.
-func (r *revokedSet) add(sid string, at, now time.Time) {
+// add records sid as revoked at at (a replay hears it again: kept once).
+func (r *revokedSet) add(sid string, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.at[sid]; !ok {
-		r.at[sid] = at
+	if _, ok := r.sids[sid]; !ok {
+		r.sids[sid] = struct{}{}
 		r.order = append(r.order, revocation{sid, at})
 	}
-	r.pruneLocked(now)
 }
 
 func (r *revokedSet) has(sid string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	_, ok := r.at[sid]
+	_, ok := r.sids[sid]
 	return ok
 }
 
 func (r *revokedSet) len() int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return len(r.at)
+	return len(r.sids)
 }
 
 // setTTL sets how long the bucket keeps an entry (0: for ever).
@@ -67,27 +65,20 @@ func (r *revokedSet) setTTL(ttl time.Duration) {
 	}
 }
 
-// prune lets go of the entries whose time is over.
+// prune lets go of the entries whose time is over, from the front:
+// entries are heard in the bucket's order, which is the order they were
+// put in, so the over ones are a prefix (one heard out of order waits
+// behind a newer one, kept a little longer, never shorter).
 func (r *revokedSet) prune(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pruneLocked(now)
-}
-
-// pruneLocked drops entries from the front while they are over: entries
-// are heard in the bucket's order, which is the order they were put in,
-// so the over ones are a prefix (one heard out of order waits behind a
-// newer one, kept a little longer, never shorter).
-func (r *revokedSet) pruneLocked(now time.Time) {
 	if r.keep <= 0 {
 		return
 	}
 	cut := now.Add(-r.keep)
 	i := 0
 	for ; i < len(r.order) && r.order[i].at.Before(cut); i++ {
-		if e := r.order[i]; r.at[e.sid].Equal(e.at) {
-			delete(r.at, e.sid)
-		}
+		delete(r.sids, r.order[i].sid)
 	}
 	if i == 0 {
 		return

@@ -234,7 +234,7 @@ func (v *verifier) replay(ctx context.Context, w jetstream.KeyWatcher) error {
 // revoked (a delete or purge marker revokes nothing back).
 func (v *verifier) heard(e jetstream.KeyValueEntry) {
 	if e.Operation() == jetstream.KeyValuePut {
-		v.revoked.add(e.Key(), e.Created(), time.Now())
+		v.revoked.add(e.Key(), e.Created())
 	}
 }
 
@@ -255,8 +255,7 @@ func (closedWatcher) Stop() error                             { return nil }
 // markRevoked refuses sid from now on, on this replica (the others hear
 // it through the bucket).
 func (v *verifier) markRevoked(sid string) {
-	now := time.Now()
-	v.revoked.add(sid, now, now)
+	v.revoked.add(sid, time.Now())
 }
 
 func (v *verifier) isRevoked(sid string) bool { return v.revoked.has(sid) }
