@@ -107,9 +107,9 @@ func (s *Service) allowSend(ctx context.Context, field, address, kind string) (s
 	lim := s.Limits
 	asked := parseSendKind(kind)
 	guarded := behindSecret(asked.purpose)
-	var copyOf string
+	var firstID string // of the send this one is a copy of
 	_, err := s.Ledger.Append(ctx, "send:"+address, func(tail domain.Tail, now time.Time) (string, error) {
-		copyOf = ""
+		firstID = ""
 		// An hour holds at most the cap of each kind.
 		recent, err := tail.First(2 * max(lim.AddressSendsPerHour, lim.SendsPerHour))
 		if err != nil {
@@ -133,9 +133,9 @@ func (s *Service) allowSend(ctx context.Context, field, address, kind string) (s
 			// (its caller sent it again, having heard nothing: see
 			// natsx/receipt.go) is that request, not a new one, so it
 			// is not too soon; it is a send, so the caps count it.
-			copied := asked.call != "" && sent.call == asked.call
+			copied := s.copyOf(ctx, sent.call, e.At)
 			if mine == 0 && copied && sent.purpose == asked.purpose {
-				copyOf = sent.otpID
+				firstID = sent.otpID
 			}
 			if mine == 0 && !copied {
 				if wait := e.At.Add(lim.SendGap).Sub(now); wait > 0 {
@@ -148,7 +148,7 @@ func (s *Service) allowSend(ctx context.Context, field, address, kind string) (s
 		}
 		return kind, nil
 	})
-	return copyOf, err
+	return firstID, err
 }
 
 // behindSecret says whether a code of purpose can only be asked for with a
@@ -167,12 +167,12 @@ func (s *Service) issueCode(ctx context.Context, r codeRequest) (string, domain.
 		return "", domain.OTP{}, err
 	}
 	id := uuid.NewString()
-	copyOf, err := s.allowSend(ctx, r.field, r.address, sendKind(s.clientTag(ctx), r.purpose, id, natsx.CallerFrom(ctx).Call))
+	firstID, err := s.allowSend(ctx, r.field, r.address, sendKind(s.clientTag(ctx), r.purpose, id, natsx.CallerFrom(ctx).Call))
 	if err != nil {
 		return "", domain.OTP{}, err
 	}
-	if copyOf != "" && r.continues {
-		if first, err := s.otpByID(ctx, r.purpose, r.address, copyOf); err == nil && first.Subject != "" {
+	if firstID != "" && r.continues {
+		if first, err := s.otpByID(ctx, r.purpose, r.address, firstID); err == nil && first.Subject != "" {
 			r.subject, r.userUUID = first.Subject, first.Subject
 		}
 	}

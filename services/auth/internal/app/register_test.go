@@ -844,3 +844,26 @@ func TestStrangersCannotSpendTheOwnersRegistrationTexts(t *testing.T) {
 		t.Fatalf("the owner past their own cap: %v; want %s", err, contract.RateLimited)
 	}
 }
+
+// A copy is a copy only within copyWindow, as at every step: a call id
+// seen again later (a bus process replaying one) is a new request, and
+// meets the send gap.
+func TestALateCopyOfASendIsANewRequest(t *testing.T) {
+	f := newFixture(t)
+	f.svc.Limits.SendGap = 5 * copyWindow
+	const ip, email = "198.51.100.63", "late-copy@example.com"
+	send := func() error {
+		_, err := f.svc.EmailSendOTP(calling(ip, "call-late"), contract.EmailSendOTPRequest{Email: email})
+		return err
+	}
+	if err := send(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(); err != nil {
+		t.Fatalf("a copy within the window: %v", err)
+	}
+	f.advance(copyWindow)
+	if err := send(); reasonOf(err) != contract.ReasonOTPSendTooSoon {
+		t.Fatalf("the same call id past the window: %v; want %s", err, contract.ReasonOTPSendTooSoon)
+	}
+}
