@@ -84,7 +84,7 @@ func (b *Budget) Normalize(ctx context.Context, data []byte, field string) ([]by
 	if format == "jpeg" {
 		orientation = Orientation(data)
 	}
-	n := Cost(data, cfg, format, orientation)
+	n := cost(data, cfg, format, orientation)
 	if n > MaxCost {
 		return nil, contract.FieldError(field, "The image is too large to process: send a smaller or plainer one (8-bit colour, at most 12 megapixels).")
 	}
@@ -107,7 +107,7 @@ func (b *Budget) Normalize(ctx context.Context, data []byte, field string) ([]by
 	return out.Bytes(), nil
 }
 
-// Cost is how many bytes normalising data takes at most: what the decoder
+// cost is how many bytes normalising data takes at most: what the decoder
 // allocates for its pixels (as many bytes a pixel as the colour model
 // keeps; a JPEG's planes as it samples them, and a progressive one's
 // coefficients, 4 bytes a sample, besides), the upright copy of a turned
@@ -115,7 +115,7 @@ func (b *Budget) Normalize(ctx context.Context, data []byte, field string) ([]by
 // of a kind of picture it has no fast path for (a 16-bit PNG) makes
 // garbage a pixel at a time, which the collector takes back as it goes:
 // not counted.
-func Cost(data []byte, cfg image.Config, format string, orientation int) int64 {
+func cost(data []byte, cfg image.Config, format string, orientation int) int64 {
 	px := int64(cfg.Width) * int64(cfg.Height)
 	var decoded int64
 	if format == "jpeg" {

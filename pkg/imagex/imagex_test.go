@@ -195,7 +195,7 @@ func TestCostlyPicturesAreRefusedBeforeDecoding(t *testing.T) {
 	}
 }
 
-// Cost bounds what normalising a picture really allocates (all of it, the
+// cost bounds what normalising a picture really allocates (all of it, the
 // garbage too), so the budget it is charged is never short. Not a 16-bit
 // PNG: the encoder reads it a boxed pixel at a time, garbage the collector
 // takes back as it goes, and TotalAlloc counts.
@@ -217,7 +217,7 @@ func TestCostBoundsWhatNormalisingAllocates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := Cost(tc.data, cfg, format, Orientation(tc.data))
+			want := cost(tc.data, cfg, format, Orientation(tc.data))
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
@@ -226,7 +226,7 @@ func TestCostBoundsWhatNormalisingAllocates(t *testing.T) {
 			}
 			runtime.ReadMemStats(&after)
 			if got := after.TotalAlloc - before.TotalAlloc; got > uint64(want) {
-				t.Fatalf("allocated %d bytes; Cost said %d", got, want)
+				t.Fatalf("allocated %d bytes; cost said %d", got, want)
 			}
 		})
 	}

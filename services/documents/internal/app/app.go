@@ -190,7 +190,6 @@ func (s *Service) Add(ctx context.Context, userID int64, req contract.AddDocumen
 	var replaced int64
 	refused := false // change said no: nothing was written
 	_, err = s.change(ctx, userID, func(d *Docs, version int64) ([]contract.Event, error) {
-		refused = false
 		var orphans []string
 		if incoming != "" {
 			orphans = append(orphans, incoming)
