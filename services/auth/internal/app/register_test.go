@@ -253,6 +253,24 @@ func TestFirstConfirmWinsTheClaims(t *testing.T) {
 	}
 }
 
+// messagesTo counts the codes and notices queued for address.
+func (f *fixture) messagesTo(address string) int {
+	f.t.Helper()
+	recs, err := f.sentCodes().Find(context.Background(), bson.M{"state.address": address}, 100)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		for _, ev := range r.Events {
+			if ev.Type == contract.EventOTPRequested || ev.Type == contract.EventNotificationWanted {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // noticesTo lists the templated notices queued for address.
 func (f *fixture) noticesTo(address string) []string {
 	f.t.Helper()
@@ -764,6 +782,9 @@ func TestACopyOfARegistrationStepIsAnsweredAsItsFirstRun(t *testing.T) {
 	ec, err := f.svc.EmailSendOTP(calling(ip, "send-email"), contract.EmailSendOTPRequest{Email: email})
 	if err != nil || ec.UUID != e.UUID {
 		t.Fatalf("a copy of email_send_otp: %+v, %v; want the attempt %s", ec, err, e.UUID)
+	}
+	if n := f.messagesTo(email); n != 1 {
+		t.Fatalf("%d mails for one send and its copy; want 1", n)
 	}
 	if other, err := f.svc.EmailSendOTP(calling("198.51.100.62", "send-email-2"), contract.EmailSendOTPRequest{Email: email}); err != nil || other.UUID == e.UUID {
 		t.Fatalf("a new email_send_otp: %+v, %v; want an attempt of its own", other, err)
