@@ -7,6 +7,7 @@ package app
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -259,4 +260,38 @@ func (s *Service) event(ctx context.Context, typ string, data any) []contract.Ev
 		panic(err) // our own types always encode
 	}
 	return []contract.Event{ev}
+}
+
+// AccountGet answers another service's question about an active account.
+func (s *Service) AccountGet(ctx context.Context, req contract.AccountGetRequest) (contract.Account, error) {
+	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(req.UserID, 10))
+	if errors.Is(err, contract.ErrNotFound) {
+		return contract.Account{}, contract.Errorf(contract.NotFound, "No such account.")
+	}
+	if err != nil {
+		return contract.Account{}, err
+	}
+	acc, err := s.account(ctx, owner)
+	if err != nil {
+		return contract.Account{}, err
+	}
+	if acc.Deletion != nil {
+		return contract.Account{}, contract.Errorf(contract.NotFound, "No such account.")
+	}
+	if p := callerPrincipal(ctx); p.UserID == req.UserID {
+		s.touch(ctx, p)
+	}
+	return s.withSessions(ctx, acc)
+}
+
+// withSessions is the account as other services see it, with the number
+// of its active sessions.
+func (s *Service) withSessions(ctx context.Context, acc Account) (contract.Account, error) {
+	out := acc.contract()
+	n, err := s.sessionCount(ctx, acc.UserID)
+	if err != nil {
+		return contract.Account{}, err
+	}
+	out.ValidTokenCount = n
+	return out, nil
 }

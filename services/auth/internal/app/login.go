@@ -1,15 +1,27 @@
 package app
 
+// A login: phone and PIN in (the PIN checked in credentials.go), a session
+// out. The session and its signed token are opened here for every flow
+// that ends signed in: a login, its second factor, a registration's PIN,
+// a PIN reset.
+
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
-	"strconv"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/dossapp/backend/pkg/contract"
+	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
@@ -121,29 +133,31 @@ var errOpened = errors.New("opened")
 // claim read again.
 func (s *Service) activeByPhone(ctx context.Context, phone string) (Account, error) {
 	key := "phone:" + phone
-	if owner, ok := s.phoneOwners.get(key); ok {
-		acc, err := s.account(ctx, owner)
-		if err == nil && activeOn(acc, phone) {
-			return acc, nil
+	owner, cached := s.phoneOwners.get(key)
+	for {
+		if !cached {
+			c, err := s.Claims.Find(ctx, key)
+			if err != nil {
+				return Account{}, err
+			}
+			owner = c.Owner
 		}
-		if err != nil && !errors.Is(err, contract.ErrNotFound) {
+		acc, ver, err := s.Accounts.Get(ctx, owner)
+		acc.version = ver
+		switch {
+		case err == nil && activeOn(acc, phone):
+			if !cached {
+				s.phoneOwners.put(key, owner)
+			}
+			return acc, nil
+		case err != nil && !errors.Is(err, contract.ErrNotFound):
 			return Account{}, err
+		case !cached:
+			return Account{}, contract.ErrNotFound
 		}
 		s.phoneOwners.forget(key)
+		cached = false
 	}
-	owner, err := s.claimOwner(ctx, key)
-	if err != nil {
-		return Account{}, err
-	}
-	acc, err := s.account(ctx, owner)
-	if err != nil {
-		return Account{}, err
-	}
-	if !activeOn(acc, phone) {
-		return Account{}, contract.ErrNotFound
-	}
-	s.phoneOwners.put(key, owner)
-	return acc, nil
 }
 
 func activeOn(acc Account, phone string) bool {
@@ -181,36 +195,159 @@ func (o *owners) forget(key string) {
 	delete(o.m, key)
 }
 
-// AccountGet answers another service's question about an active account.
-func (s *Service) AccountGet(ctx context.Context, req contract.AccountGetRequest) (contract.Account, error) {
-	owner, err := s.claimOwner(ctx, "uid:"+strconv.FormatInt(req.UserID, 10))
-	if errors.Is(err, contract.ErrNotFound) {
-		return contract.Account{}, contract.Errorf(contract.NotFound, "No such account.")
-	}
-	if err != nil {
-		return contract.Account{}, err
-	}
-	acc, err := s.account(ctx, owner)
-	if err != nil {
-		return contract.Account{}, err
-	}
-	if acc.Deletion != nil {
-		return contract.Account{}, contract.Errorf(contract.NotFound, "No such account.")
-	}
-	if p := callerPrincipal(ctx); p.UserID == req.UserID {
-		s.touch(ctx, p)
-	}
-	return s.withSessions(ctx, acc)
+// secretStamp names the account's current secret without holding it: a
+// login or a 2FA challenge remembers the stamp it was granted under, and
+// is refused if the secret changed in between.
+func secretStamp(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hex.EncodeToString(sum[:8])
 }
 
-// withSessions is the account as other services see it, with the number
-// of its active sessions.
-func (s *Service) withSessions(ctx context.Context, acc Account) (contract.Account, error) {
-	out := acc.contract()
-	n, err := s.sessionCount(ctx, acc.UserID)
+// newSession records a session for acc and signs its token. acc must be
+// the state whose secret the caller just checked: if the secret changed
+// meanwhile (a password change that may be revoking every other session
+// right now), the session is revoked again and the login refused. A
+// change lists sessions after storing the new secret, and this reads the
+// secret after storing the session, so one of the two always sees the
+// other.
+func (s *Service) newSession(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
+	now := s.now()
+	sess, err := s.Sessions.Create(ctx, domain.Session{
+		UserID: acc.UserID, UUID: acc.UUID, Device: device,
+		UserAgent: client.UserAgent, IP: client.IP, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.Signer.TTL),
+	})
 	if err != nil {
-		return contract.Account{}, err
+		return contract.Session{}, err
 	}
-	out.ValidTokenCount = n
-	return out, nil
+	// acc was read before the session was stored: unless a version was
+	// stored since (one lookup, which sees a version whose head is not
+	// moved yet), it is the state as of now.
+	fresh := acc
+	changed := true
+	if acc.version > 0 {
+		if changed, err = s.Accounts.Changed(ctx, acc.UUID, acc.version); err != nil {
+			return contract.Session{}, err
+		}
+	}
+	if changed {
+		if fresh, _, err = s.Accounts.Latest(ctx, acc.UUID); err != nil {
+			return contract.Session{}, err
+		}
+	}
+	if !fresh.Active || fresh.PINHash != acc.PINHash || fresh.Deletion != nil {
+		if err := s.revoke(ctx, acc.UserID, sess.ID, false); err != nil {
+			return contract.Session{}, err
+		}
+		if fresh.Deletion != nil {
+			return contract.Session{}, errDeleting()
+		}
+		return contract.Session{}, contract.Errorf(contract.Unauthenticated, "Your PIN was just changed. Please log in again.").Because(contract.ReasonSessionExpired)
+	}
+	tok, err := s.Signer.Sign(acc.UUID, acc.UserID, sess.ID, now)
+	if err != nil {
+		return contract.Session{}, err
+	}
+	user := contract.User{ID: acc.UserID, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone}
+	user.FirstName, user.LastName = s.names(ctx, acc)
+	return contract.Session{
+		Token: tok, TokenType: "Bearer", ExpiresIn: int64(s.Signer.TTL / time.Second), User: user,
+	}, nil
+}
+
+// names are the user's names for a login's answer: auth's copy in the
+// account, which trails profile by the delivery of its event, so a login
+// reads nothing more for them. A login never fails for want of them.
+func (s *Service) names(ctx context.Context, acc Account) (string, string) {
+	if acc.NamesIn || s.Names == nil {
+		return acc.Names.FirstName, acc.Names.LastName
+	}
+	n, err := s.Names.Get(ctx, acc.UUID)
+	if err != nil {
+		slog.WarnContext(ctx, "login answered without the names", "err", err)
+		return "", ""
+	}
+	return n.FirstName, n.LastName
+}
+
+// Claims are what a DOSS access token says.
+type Claims struct {
+	UserID    int64  `json:"uid"`
+	SessionID string `json:"sid"`
+	jwt.RegisteredClaims
+}
+
+// Signer issues EdDSA tokens under the current key; older keys stay listed
+// for verification until their tokens have expired (rotation).
+type Signer struct {
+	KeyID    string
+	Key      ed25519.PrivateKey
+	Previous []contract.VerificationKey
+	Issuer   string
+	Audience string
+	TTL      time.Duration
+}
+
+func (s *Signer) Sign(uuid string, userID int64, sessionID string, now time.Time) (string, error) {
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, Claims{
+		UserID:    userID,
+		SessionID: sessionID,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.Issuer,
+			Subject:   uuid,
+			Audience:  jwt.ClaimStrings{s.Audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.TTL)),
+			ID:        randomID(),
+		},
+	})
+	tok.Header["kid"] = s.KeyID
+	return tok.SignedString(s.Key)
+}
+
+// Keys lists every key a token may be checked with.
+func (s *Signer) Keys() contract.KeysReply {
+	keys := append([]contract.VerificationKey{{KeyID: s.KeyID, Algorithm: "EdDSA", PublicKey: s.Key.Public().(ed25519.PublicKey)}}, s.Previous...)
+	return contract.KeysReply{Issuer: s.Issuer, Audience: s.Audience, Keys: keys}
+}
+
+// ParseSigningKey reads "kid:base64(ed25519 seed)".
+func ParseSigningKey(v string) (string, ed25519.PrivateKey, error) {
+	kid, b64, ok := cut(v)
+	if !ok {
+		return "", nil, errors.New("want kid:base64seed")
+	}
+	seed, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return "", nil, fmt.Errorf("key %s: want a base64 32-byte ed25519 seed", kid)
+	}
+	return kid, ed25519.NewKeyFromSeed(seed), nil
+}
+
+// ParseVerifyKey reads "kid:base64(ed25519 public key)".
+func ParseVerifyKey(v string) (contract.VerificationKey, error) {
+	kid, b64, ok := cut(v)
+	if !ok {
+		return contract.VerificationKey{}, errors.New("want kid:base64publickey")
+	}
+	pub, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return contract.VerificationKey{}, fmt.Errorf("key %s: want a base64 32-byte ed25519 public key", kid)
+	}
+	return contract.VerificationKey{KeyID: kid, Algorithm: "EdDSA", PublicKey: pub}, nil
+}
+
+func cut(v string) (string, string, bool) {
+	for i := 0; i < len(v); i++ {
+		if v[i] == ':' {
+			return v[:i], v[i+1:], i > 0 && i < len(v)-1
+		}
+	}
+	return "", "", false
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"log/slog"
 
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/events"
@@ -23,21 +22,6 @@ type NameStore interface {
 	Keep(ctx context.Context, uuid string, n domain.Names) (bool, error)
 	// Erase forgets uuid's names; a later Get finds none. Idempotent.
 	Erase(ctx context.Context, uuid string) error
-}
-
-// names are the user's names for a login's answer: auth's copy in the
-// account, which trails profile by the delivery of its event, so a login
-// reads nothing more for them. A login never fails for want of them.
-func (s *Service) names(ctx context.Context, acc Account) (string, string) {
-	if acc.NamesIn || s.Names == nil {
-		return acc.Names.FirstName, acc.Names.LastName
-	}
-	n, err := s.Names.Get(ctx, acc.UUID)
-	if err != nil {
-		slog.WarnContext(ctx, "login answered without the names", "err", err)
-		return "", ""
-	}
-	return n.FirstName, n.LastName
 }
 
 // errNamesKept: the account holds these names or newer ones.

@@ -15,65 +15,6 @@ import (
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
-// secretStamp names the account's current secret without holding it: a
-// login or a 2FA challenge remembers the stamp it was granted under, and
-// is refused if the secret changed in between.
-func secretStamp(hash string) string {
-	sum := sha256.Sum256([]byte(hash))
-	return hex.EncodeToString(sum[:8])
-}
-
-// newSession records a session for acc and signs its token. acc must be
-// the state whose secret the caller just checked: if the secret changed
-// meanwhile (a password change that may be revoking every other session
-// right now), the session is revoked again and the login refused. A
-// change lists sessions after storing the new secret, and this reads the
-// secret after storing the session, so one of the two always sees the
-// other.
-func (s *Service) newSession(ctx context.Context, acc Account, device string, client contract.Client) (contract.Session, error) {
-	now := s.now()
-	sess, err := s.Sessions.Create(ctx, domain.Session{
-		UserID: acc.UserID, UUID: acc.UUID, Device: device,
-		UserAgent: client.UserAgent, IP: client.IP, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.Signer.TTL),
-	})
-	if err != nil {
-		return contract.Session{}, err
-	}
-	// acc was read before the session was stored: unless a version was
-	// stored since (one lookup, which sees a version whose head is not
-	// moved yet), it is the state as of now.
-	fresh := acc
-	changed := true
-	if acc.version > 0 {
-		if changed, err = s.Accounts.Changed(ctx, acc.UUID, acc.version); err != nil {
-			return contract.Session{}, err
-		}
-	}
-	if changed {
-		if fresh, _, err = s.Accounts.Latest(ctx, acc.UUID); err != nil {
-			return contract.Session{}, err
-		}
-	}
-	if !fresh.Active || fresh.PINHash != acc.PINHash || fresh.Deletion != nil {
-		if err := s.revoke(ctx, acc.UserID, sess.ID, false); err != nil {
-			return contract.Session{}, err
-		}
-		if fresh.Deletion != nil {
-			return contract.Session{}, errDeleting()
-		}
-		return contract.Session{}, contract.Errorf(contract.Unauthenticated, "Your PIN was just changed. Please log in again.").Because(contract.ReasonSessionExpired)
-	}
-	tok, err := s.Signer.Sign(acc.UUID, acc.UserID, sess.ID, now)
-	if err != nil {
-		return contract.Session{}, err
-	}
-	user := contract.User{ID: acc.UserID, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone}
-	user.FirstName, user.LastName = s.names(ctx, acc)
-	return contract.Session{
-		Token: tok, TokenType: "Bearer", ExpiresIn: int64(s.Signer.TTL / time.Second), User: user,
-	}, nil
-}
-
 // revoke records a session's end. pending says the gateways must still be
 // told (the session's token was handed out); a session whose token never
 // left auth needs only this record.

@@ -7,7 +7,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/nyaruka/phonenumbers"
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 
@@ -127,71 +126,6 @@ func scriptOf(r rune) *unicode.RangeTable {
 
 func invisible(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || !unicode.IsGraphic(r) || unicode.IsSpace(r)
-}
-
-// NormalizePhone parses an international number and returns it in E.164.
-// A number that is possible for its country is accepted.
-func NormalizePhone(field, raw string) (string, error) {
-	p := strings.TrimSpace(raw)
-	if p == "" {
-		return "", contract.FieldError(field, "The "+field+" field is required.")
-	}
-	bad := contract.FieldError(field, "The "+field+" must be a valid phone number including the country dial code, e.g. +18681234567.")
-	// Only digits and the usual separators: the parser would otherwise turn
-	// letters into keypad digits and read extension markers.
-	if len(p) > 32 || !strings.HasPrefix(p, "+") || strings.Trim(p[1:], "0123456789 -().") != "" {
-		return "", bad
-	}
-	num, err := phonenumbers.Parse(p, "")
-	if err != nil || !phonenumbers.IsPossibleNumber(num) {
-		return "", bad
-	}
-	e164 := phonenumbers.Format(num, phonenumbers.E164)
-	// The number must be exactly the digits given: a parser that drops a
-	// trunk zero or reads an extension would make one account reachable
-	// under several spellings.
-	if e164[1:] != strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, p) {
-		return "", bad
-	}
-	return e164, nil
-}
-
-// commonPINs are among the most chosen 4-digit PINs; with runs and repeats
-// they make up a large share of what people pick.
-var commonPINs = map[string]bool{
-	"1212": true, "1004": true, "2000": true, "6969": true, "1122": true, "1313": true,
-	"2001": true, "1010": true, "2580": true, "1221": true, "0852": true, "1100": true,
-	"2222": true, "1990": true, "1985": true, "1980": true, "2468": true, "1357": true,
-	"0101": true, "2020": true, "5683": true, "0007": true, "1111": true, "0000": true,
-}
-
-// ValidatePIN enforces exactly four digits and refuses weak PINs.
-func ValidatePIN(field, pin string) error {
-	if pin == "" {
-		return contract.FieldError(field, "The "+field+" field is required.")
-	}
-	if len(pin) != 4 || strings.Trim(pin, "0123456789") != "" {
-		return contract.FieldError(field, "The "+field+" must be exactly 4 digits.")
-	}
-	weak := contract.FieldError(field, "This PIN is too easy to guess. Avoid repeated digits, sequences such as 1234, and common PINs.")
-	if commonPINs[pin] || pin == strings.Repeat(pin[:1], 4) {
-		return weak
-	}
-	up, down := true, true
-	for i := 1; i < 4; i++ {
-		d := int(pin[i]) - int(pin[i-1])
-		up = up && d == 1
-		down = down && d == -1
-	}
-	if up || down {
-		return weak
-	}
-	return nil
 }
 
 // ValidateCode checks the shape of a one-time code.

@@ -1,21 +1,172 @@
 package app
 
+// The phone and PIN a user signs in with: the form of each, how a PIN is
+// hashed, and the limits on guessing one (the lockout per device and per
+// phone, the limit per address). Every check of a PIN (login, PIN reset,
+// password change, 2FA changes, deletion) runs through checkSecret here.
+
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/dossapp/backend/pkg/contract"
+	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/crypto/argon2"
 
+	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/services/auth/internal/domain"
 )
+
+// NormalizePhone parses an international number and returns it in E.164.
+// A number that is possible for its country is accepted.
+func NormalizePhone(field, raw string) (string, error) {
+	p := strings.TrimSpace(raw)
+	if p == "" {
+		return "", contract.FieldError(field, "The "+field+" field is required.")
+	}
+	bad := contract.FieldError(field, "The "+field+" must be a valid phone number including the country dial code, e.g. +18681234567.")
+	// Only digits and the usual separators: the parser would otherwise turn
+	// letters into keypad digits and read extension markers.
+	if len(p) > 32 || !strings.HasPrefix(p, "+") || strings.Trim(p[1:], "0123456789 -().") != "" {
+		return "", bad
+	}
+	num, err := phonenumbers.Parse(p, "")
+	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+		return "", bad
+	}
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	// The number must be exactly the digits given: a parser that drops a
+	// trunk zero or reads an extension would make one account reachable
+	// under several spellings.
+	if e164[1:] != strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, p) {
+		return "", bad
+	}
+	return e164, nil
+}
+
+// commonPINs are among the most chosen 4-digit PINs; with runs and repeats
+// they make up a large share of what people pick.
+var commonPINs = map[string]bool{
+	"1212": true, "1004": true, "2000": true, "6969": true, "1122": true, "1313": true,
+	"2001": true, "1010": true, "2580": true, "1221": true, "0852": true, "1100": true,
+	"2222": true, "1990": true, "1985": true, "1980": true, "2468": true, "1357": true,
+	"0101": true, "2020": true, "5683": true, "0007": true, "1111": true, "0000": true,
+}
+
+// ValidatePIN enforces exactly four digits and refuses weak PINs.
+func ValidatePIN(field, pin string) error {
+	if pin == "" {
+		return contract.FieldError(field, "The "+field+" field is required.")
+	}
+	if len(pin) != 4 || strings.Trim(pin, "0123456789") != "" {
+		return contract.FieldError(field, "The "+field+" must be exactly 4 digits.")
+	}
+	weak := contract.FieldError(field, "This PIN is too easy to guess. Avoid repeated digits, sequences such as 1234, and common PINs.")
+	if commonPINs[pin] || pin == strings.Repeat(pin[:1], 4) {
+		return weak
+	}
+	up, down := true, true
+	for i := 1; i < 4; i++ {
+		d := int(pin[i]) - int(pin[i-1])
+		up = up && d == 1
+		down = down && d == -1
+	}
+	if up || down {
+		return weak
+	}
+	return nil
+}
+
+// Argon2 holds argon2id cost parameters.
+type Argon2 struct {
+	MemoryKiB uint32
+	Time      uint32
+	Threads   uint8
+}
+
+// Hasher hashes PINs with argon2id, a per-hash salt and a server pepper
+// (HMAC of the PIN under the pepper, so a stolen database alone is not
+// enough to brute-force 10 000 PINs).
+type Hasher struct {
+	params Argon2
+	pepper []byte
+	// slots bounds the hashes computed at once to the cores: each holds
+	// MemoryKiB (19 MiB by default) and wants a core's caches, so more at
+	// once only add memory (a burst of logins would hold one per request
+	// in flight) and make each slower by sharing the caches.
+	slots  chan struct{}
+	derive func(secret, salt []byte, t, m uint32, p uint8, n uint32) []byte // argon2.IDKey; tests count calls
+}
+
+func NewHasher(p Argon2, pepper []byte) *Hasher {
+	return &Hasher{params: p, pepper: pepper, slots: make(chan struct{}, runtime.GOMAXPROCS(0)), derive: argon2.IDKey}
+}
+
+// key computes one argon2id key in a slot.
+func (h *Hasher) key(secret, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	h.slots <- struct{}{}
+	defer func() { <-h.slots }()
+	return h.derive(secret, salt, t, m, p, n)
+}
+
+func (h *Hasher) peppered(secret string) []byte {
+	m := hmac.New(sha256.New, h.pepper)
+	m.Write([]byte(secret))
+	return m.Sum(nil)
+}
+
+// Hash returns an encoded argon2id hash.
+func (h *Hasher) Hash(secret string) string {
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	p := h.params
+	key := h.key(h.peppered(secret), salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", p.MemoryKiB, p.Time, p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// Verify compares in constant time, with the parameters stored in the hash
+// so that raising the cost later keeps old hashes valid.
+func (h *Hasher) Verify(encoded, secret string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		h.Hash(secret) // same work either way
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	got := h.key(h.peppered(secret), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// Burn does the work of one Verify, for answers that must take as long as
+// a real check (an unknown phone).
+func (h *Hasher) Burn(secret string) { h.Hash(secret) }
 
 // The PIN lockout that a stranger cannot aim at the owner. A device that
 // logged in to the account before (a trusted device, known by a keyed hash
@@ -419,4 +570,56 @@ func (t *turns) take(ctx context.Context, key string) (func(), error) {
 		done()
 		return nil, ctx.Err()
 	}
+}
+
+// IPLimit caps one kind of public request per client address over a
+// window. The address is the one the gateway saw (the peer, or a trusted
+// proxy's X-Forwarded-For), and the count lives in the shared store, so
+// every gateway and auth replica enforces the same budget.
+type IPLimit struct {
+	Max    int
+	Window time.Duration
+}
+
+func (s *Service) limitIP(ctx context.Context, action string, lim IPLimit) error {
+	hit, ok := s.ipHit(ctx, action, lim)
+	if !ok {
+		return nil
+	}
+	_, err := s.Ledger.Append(ctx, hit.Key, hit.Decide)
+	return err
+}
+
+// ipHit is the entry a request of action adds to its client address's
+// count, for an append that also counts the request elsewhere; ok is
+// false when the request is not counted.
+func (s *Service) ipHit(ctx context.Context, action string, lim IPLimit) (hit domain.Appending, ok bool) {
+	ip := natsx.CallerFrom(ctx).IP
+	if ip == "" || lim.Max <= 0 {
+		return domain.Appending{}, false
+	}
+	return domain.Appending{Key: "ip:" + action + ":" + ip, Decide: func(tail domain.Tail, now time.Time) (string, error) {
+		// The Max-th newest hit decides: inside the window, Max hits are.
+		oldest, ok, err := tail.At(lim.Max - 1)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if wait := oldest.At.Add(lim.Window).Sub(now); wait > 0 {
+				return "", tooMany(contract.ReasonRateLimited, "ip", wait, "Too many requests from your network. Please try again later.")
+			}
+		}
+		return "hit", nil
+	}}, true
+}
+
+// ipRefused refuses a hit at once when the count this process last saw
+// is full already, before any work; the hit's append decides for sure.
+func (s *Service) ipRefused(ctx context.Context, hit domain.Appending) error {
+	tail, err := s.Ledger.Recalled(ctx, hit.Key)
+	if err != nil {
+		return err
+	}
+	_, err = hit.Decide(tail, s.now())
+	return err
 }
