@@ -458,6 +458,13 @@ func TestNoServiceTouchesAnothersConsumers(t *testing.T) {
 	}
 	for user, durable := range victims {
 		nc := e.busAs(user)
+		// The same connection and ask are answered where the user has the
+		// right (a stream it uses): a refusal below is not a connection
+		// that hears no replies.
+		u, _ := contract.BusUserFor(user)
+		if err := ask(nc, "$JS.API.STREAM.INFO."+u.Streams[0], nil); err != nil {
+			t.Fatalf("%s asking about its own stream %s: %v", user, u.Streams[0], err)
+		}
 		for what, call := range map[string]func() error{
 			"describe": func() error { return ask(nc, "$JS.API.CONSUMER.INFO."+stream+"."+durable, nil) },
 			"pull": func() error {
