@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"testing"
 	"time"
 
@@ -119,5 +120,57 @@ func TestDeletionRequestRevokesThePasses(t *testing.T) {
 	}
 	if n, err := revocations.CountDocuments(ctx, bson.M{"user_id": 1}); err != nil || n != 1 {
 		t.Fatalf("%d revocations (%v), want 1", n, err)
+	}
+}
+
+// A contact change handled before the registration it follows (each event
+// type has its own consumer) is not lost: the profile shows the new email,
+// not the registration's.
+func TestContactChangeBeforeRegistrationIsKept(t *testing.T) {
+	db := storetest.FerretDB(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	current := contract.Account{ID: 7, UUID: "uuid-7", Email: "new@example.com", Phone: "+18681230007", EmailVerifiedAt: &now}
+	s := &app.Service{
+		Profiles: adapters.NewVersionedProfiles(db.Collection("profiles")),
+		Accounts: func(_ context.Context, id int64) (contract.Account, error) {
+			if id != current.ID {
+				return contract.Account{}, contract.Errorf(contract.NotFound, "No such account.")
+			}
+			return current, nil
+		},
+	}
+	changed, err := events.New(ctx, contract.EventEmailChanged, contract.ContactChanged{UserID: 7, Old: "old@example.com", New: "new@example.com", VerifiedAt: &now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := current
+	registered.Email = "old@example.com"
+	joined, err := events.New(ctx, contract.EventAccountRegistered, contract.AccountRegistered{Account: registered})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []contract.Event{changed, joined} {
+		if err := s.HandleEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := s.Get(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Email != "new@example.com" {
+		t.Fatalf("email %q after the change and then the registration, want new@example.com", p.Email)
+	}
+	// A change for an account auth no longer has makes nothing.
+	gone, err := events.New(ctx, contract.EventPhoneChanged, contract.ContactChanged{UserID: 8, Old: "+1", New: "+2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HandleEvent(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Profiles.Get(ctx, 8); !errors.Is(err, app.ErrNotFound) {
+		t.Fatalf("a profile for an account auth does not have: %v", err)
 	}
 }
