@@ -53,16 +53,29 @@ func (n *Notifier) HandleEvent(ctx context.Context, ev contract.Event) error {
 	default:
 		err = fmt.Errorf("%w: unexpected event type %q", events.ErrPermanent, ev.Type)
 	}
+	if errors.Is(err, errExpired) {
+		// Late (an outage, or a consumer reading the stream from its
+		// start): the code no longer works, and a message with it would
+		// only confuse.
+		logx.From(ctx).Info("code expired before it could be sent; not sent")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	return n.deliverOnce(ctx, ev.ID, m)
 }
 
+// errExpired: the event's code expired before it was sent.
+var errExpired = errors.New("code expired")
+
 func (n *Notifier) otpMessage(ev contract.Event) (domain.Message, error) {
 	var d contract.OTPRequested
 	if err := ev.Decode(&d); err != nil {
 		return domain.Message{}, fmt.Errorf("%w: decode: %v", events.ErrPermanent, err)
+	}
+	if !d.ExpiresAt.IsZero() && !time.Now().Before(d.ExpiresAt) {
+		return domain.Message{}, errExpired
 	}
 	code, err := n.box.Open(d.SealedCode, []byte(d.Purpose+":"+d.To))
 	if err != nil {

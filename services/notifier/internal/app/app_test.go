@@ -81,3 +81,38 @@ func TestKeptMessageHasNoCode(t *testing.T) {
 		}
 	}
 }
+
+// A code handled after it expired (the notifier was down, or a new
+// consumer read the stream from its start) is not sent: it would not work.
+func TestExpiredCodeIsNotSent(t *testing.T) {
+	box, err := seal.New([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []domain.Message
+	send := domain.SenderFunc(func(_ context.Context, m domain.Message) error { sent = append(sent, m); return nil })
+	n := New(box, tpl, map[string]domain.Sender{contract.ChannelSMS: send}, &claims{}, noDrops{})
+	const to = "+18681230001"
+	for _, c := range []struct {
+		expires time.Time
+		sent    int
+	}{{time.Now().Add(-time.Second), 0}, {time.Now().Add(time.Minute), 1}} {
+		ev, err := events.New(t.Context(), contract.EventOTPRequested, contract.OTPRequested{
+			Channel: contract.ChannelSMS, To: to, Purpose: contract.PurposeLogin2FA, ExpiresAt: c.expires,
+			SealedCode: box.Seal([]byte("739251"), []byte(contract.PurposeLogin2FA+":"+to)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.HandleEvent(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if len(sent) != c.sent {
+			t.Fatalf("a code expiring at %s: %d sent, want %d", c.expires.Format(time.TimeOnly), len(sent), c.sent)
+		}
+	}
+}
