@@ -53,9 +53,10 @@ type BusUser struct {
 	KV, Objects []string
 	// DeadLetters: it consumes events and may park the ones it gives up on.
 	DeadLetters bool
-	// Durables are its consumers of the events stream, by name: the only
-	// ones it may create, read, pull from, ack or delete. Rights on the
-	// whole stream's consumers let the notifier pull and ack profile's
+	// Durables are its readers of the events stream, by name: their
+	// consumers (ReaderEvents, ConsumerName) are the only ones it may
+	// create, read, pull from or ack, each with its one filter. Rights on
+	// the whole stream's consumers let the notifier pull and ack profile's
 	// deletion requests (profile never saw them), point its filter at
 	// nothing, or delete it.
 	Durables []string
@@ -195,19 +196,22 @@ func streamOnly(stream string) []string {
 }
 
 // eventsAPI is the events stream's API for a user whose consumers are
-// durables: create (when missing) and describe the stream, and each of
-// its own consumers' API. Not the stream's messages by sequence (MSG.GET,
-// DIRECT.GET: every event, whoever it was for), nor anyone else's
-// consumers.
+// durables: create (when missing) and describe the stream, and for each of
+// its consumers (ConsumerName) the create through the subject that names
+// the consumer's one filter, its description, pulls, acks and flow control.
+// The server refuses a create whose filter differs from that subject's, or
+// that adds filter_subjects beside it, so a user cannot widen what its own
+// consumers read to every event. Not the unfiltered create, not delete
+// (re-created with a wider filter), not the stream's messages by sequence
+// (MSG.GET, DIRECT.GET: every event, whoever it was for), nor anyone
+// else's consumers.
 func eventsAPI(durables []string) []string {
 	out := streamOnly(StreamEvents)
 	for _, d := range durables {
-		for _, p := range []string{
-			"$JS.API.CONSUMER.CREATE.%", "$JS.API.CONSUMER.CREATE.%.>", "$JS.API.CONSUMER.DURABLE.CREATE.%",
-			"$JS.API.CONSUMER.INFO.%", "$JS.API.CONSUMER.MSG.NEXT.%", "$JS.API.CONSUMER.DELETE.%",
-			"$JS.ACK.%.>", "$JS.FC.%.>",
-		} {
-			out = append(out, strings.ReplaceAll(p, "%", StreamEvents+"."+d))
+		for _, t := range readers[d] {
+			c := StreamEvents + "." + ConsumerName(d, t)
+			out = append(out, "$JS.API.CONSUMER.CREATE."+c+"."+EventSubject(t),
+				"$JS.API.CONSUMER.INFO."+c, "$JS.API.CONSUMER.MSG.NEXT."+c, "$JS.ACK."+c+".>", "$JS.FC."+c+".>")
 		}
 	}
 	return out

@@ -1,5 +1,7 @@
 package contract
 
+import "strings"
+
 // Every NATS subject, service name, stream, consumer and bucket lives
 // here, so that a grep for one finds its publisher and every reader; the
 // bus users' rights over them are in bus.go.
@@ -199,6 +201,64 @@ const (
 	DurableNotifier         = "notifier"
 	DurableNotifierErasure  = "notifier-erasure"
 )
+
+// readers are the event types each durable reads. A reader of one type is
+// one consumer named as the durable; a reader of several is one consumer
+// per type (ConsumerName), because the bus pins a consumer to a single
+// filter only (bus.go eventsAPI): a service cannot widen what its own
+// consumers read. Each consumer keeps its own order, so a reader of several
+// types sees them interleaved in any order (as it already did after a
+// redelivery), and its handler must not depend on it.
+var readers = map[string][]string{
+	DurableAuthAudit:        {EventAdminAudited},
+	DurableAuthDeletions:    authDeletionEvents(),
+	DurableAuthNames:        {EventProfileNamesChanged},
+	DurableProfileAccounts:  {EventAccountRegistered, EventEmailChanged, EventPhoneChanged},
+	DurableProfileDocuments: {EventDocumentAdded, EventDocumentDeleted, EventDocumentReviewed},
+	DurableProfileObjects:   {EventProfileObjectOrphaned},
+	DurableProfileErasure:   {EventAccountDeletionDue},
+	DurableProfileDeletions: {EventAccountDeletionRequested},
+	DurableProfilePostings:  {EventWalletPosted, EventOrderPosted},
+	DurableDocumentsObjects: {EventDocumentObjectOrphaned},
+	DurableDocumentsErasure: {EventAccountDeletionDue},
+	DurableNotifier:         {EventOTPRequested, EventNotificationWanted},
+	DurableNotifierErasure:  {EventAccountDeletionDue},
+}
+
+// authDeletionEvents are what auth's deletion saga reads: the request, the
+// moment it falls due, and each part's report that it erased.
+func authDeletionEvents() []string {
+	out := []string{EventAccountDeletionRequested, EventAccountDeletionDue}
+	for _, svc := range ErasureParts {
+		if t := ErasedEvent(svc); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ReaderEvents are the event types durable reads; nil for a name that is
+// no reader.
+func ReaderEvents(durable string) []string { return append([]string(nil), readers[durable]...) }
+
+// Consumers are the JetStream consumers of durable, one per event type.
+func Consumers(durable string) []string {
+	var out []string
+	for _, t := range readers[durable] {
+		out = append(out, ConsumerName(durable, t))
+	}
+	return out
+}
+
+// ConsumerName is the JetStream consumer through which durable reads
+// eventType: the durable's own name when it reads one type, else the name
+// and the type ("profile-accounts_auth_email_changed").
+func ConsumerName(durable, eventType string) string {
+	if len(readers[durable]) == 1 {
+		return durable
+	}
+	return durable + "_" + strings.NewReplacer(".", "_").Replace(eventType)
+}
 
 // Buckets.
 const (

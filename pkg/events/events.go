@@ -104,11 +104,12 @@ func (p *Publisher) Publish(ctx context.Context, ev contract.Event) error {
 // goes straight to the dead-letter subject.
 var ErrPermanent = errors.New("permanent failure")
 
-// ConsumerConfig describes one durable consumer.
+// ConsumerConfig describes one reader of the events stream. What it reads
+// is the contract's (contract.ReaderEvents), not the caller's to choose:
+// the bus lets each of its consumers filter on one event type only.
 type ConsumerConfig struct {
-	Durable    string
-	Subjects   []string // event types, e.g. contract.EventOTPRequested
-	MaxDeliver int      // 0 means 6
+	Durable    string // a reader named in the contract (contract.Durable…)
+	MaxDeliver int    // 0 means 6
 	// Backoff is the delay before redelivery n (the last repeats); nil
 	// means 1s, 5s, 30s, 2m, 10m.
 	Backoff []time.Duration
@@ -116,20 +117,29 @@ type ConsumerConfig struct {
 	Handler func(ctx context.Context, ev contract.Event) error
 }
 
-// Consumer is a running durable consumer.
+// Consumer is a running reader: one durable consumer per event type.
 type Consumer struct {
-	cc      jetstream.ConsumeContext
-	unwatch func()
+	stops []func()
 }
 
 // Stop stops fetching; a handler in flight finishes.
 func (c *Consumer) Stop() {
-	c.cc.Stop()
-	c.unwatch()
+	for _, stop := range c.stops {
+		stop()
+	}
 }
 
-// Consume starts a durable consumer on the events stream.
+// Consume starts a reader on the events stream: for each event type the
+// contract gives it, a durable consumer with that one filter subject.
+// nats.go then creates it through the filtered subject
+// ($JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>), the only one the
+// bus lets a service use, and the server refuses a request whose filter
+// differs from that subject's.
 func Consume(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig) (*Consumer, error) {
+	types := contract.ReaderEvents(cfg.Durable)
+	if len(types) == 0 {
+		return nil, fmt.Errorf("consumer %s: the contract names no events for it", cfg.Durable)
+	}
 	if cfg.MaxDeliver <= 0 {
 		cfg.MaxDeliver = 6
 	}
@@ -139,39 +149,48 @@ func Consume(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cfg C
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
-	filters := make([]string, len(cfg.Subjects))
-	for i, s := range cfg.Subjects {
-		filters[i] = contract.EventSubject(s)
+	c := &Consumer{}
+	for _, t := range types {
+		stop, err := consumeOne(ctx, js, log, cfg, contract.ConsumerName(cfg.Durable, t), contract.EventSubject(t))
+		if err != nil {
+			c.Stop()
+			return nil, err
+		}
+		c.stops = append(c.stops, stop)
 	}
+	return c, nil
+}
+
+func consumeOne(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig, name, subject string) (func(), error) {
 	var cons jetstream.Consumer
-	err := natsx.Settle(ctx, "consumer "+cfg.Durable, func(ctx context.Context) (err error) {
+	err := natsx.Settle(ctx, "consumer "+name, func(ctx context.Context) (err error) {
 		cons, err = js.CreateOrUpdateConsumer(ctx, contract.StreamEvents, jetstream.ConsumerConfig{
-			Durable:        cfg.Durable,
-			FilterSubjects: filters,
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        cfg.AckWait,
-			MaxDeliver:     cfg.MaxDeliver,
-			DeliverPolicy:  jetstream.DeliverAllPolicy,
-			MaxAckPending:  256,
+			Durable:       name,
+			FilterSubject: subject,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    cfg.MaxDeliver,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			MaxAckPending: 256,
 		})
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+		return nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) { handle(js, log, cfg, msg) })
 	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", cfg.Durable, err)
+		return nil, fmt.Errorf("consume %s: %w", name, err)
 	}
 	// The lag is read from the server at each scrape (/metrics).
-	unwatch := obs.WatchConsumer(contract.StreamEvents, cfg.Durable, func(ctx context.Context) (obs.ConsumerState, error) {
+	unwatch := obs.WatchConsumer(contract.StreamEvents, name, func(ctx context.Context) (obs.ConsumerState, error) {
 		info, err := cons.Info(ctx)
 		if err != nil {
 			return obs.ConsumerState{}, err
 		}
 		return obs.ConsumerState{Pending: info.NumPending, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered}, nil
 	})
-	return &Consumer{cc: cc, unwatch: unwatch}, nil
+	return func() { cc.Stop(); unwatch() }, nil
 }
 
 func handle(js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig, msg jetstream.Msg) {

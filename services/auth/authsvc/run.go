@@ -218,15 +218,15 @@ func build(ctx context.Context, c service.Conns, s settings, box *seal.Box, sg *
 		Consumers: []events.ConsumerConfig{
 			// The console's audit page reads the admin.audited events from a
 			// collection of auth's own: the stream keeps them for 7 days only.
-			{Durable: contract.DurableAuthAudit, Subjects: []string{contract.EventAdminAudited}, Handler: auditHandler(staff)},
+			{Durable: contract.DurableAuthAudit, Handler: auditHandler(staff)},
 			{
-				Durable: contract.DurableAuthDeletions, Subjects: app.DeletionEvents(), Handler: svc.HandleDeletionEvent,
+				Durable: contract.DurableAuthDeletions, Handler: svc.HandleDeletionEvent,
 				// A purge is retried until it is done: a long tail of retries, and
 				// the deletion loop asks the services again after that.
 				MaxDeliver: 50, Backoff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, time.Minute},
 			},
 			// The names a login answers with, as profile announces them.
-			{Durable: contract.DurableAuthNames, Subjects: []string{contract.EventProfileNamesChanged}, Handler: svc.HandleNamesEvent},
+			{Durable: contract.DurableAuthNames, Handler: svc.HandleNamesEvent},
 		},
 		Loops: []func(context.Context){
 			relay.Run,

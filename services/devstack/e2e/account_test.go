@@ -220,12 +220,16 @@ func waitPostings(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	eventually(t, "the postings consumed", func() bool {
-		c, err := stream.Consumer(context.Background(), contract.StreamEvents, contract.DurableProfilePostings)
-		if err != nil {
-			return false
+		for _, name := range contract.Consumers(contract.DurableProfilePostings) {
+			c, err := stream.Consumer(context.Background(), contract.StreamEvents, name)
+			if err != nil {
+				return false
+			}
+			if ci, err := c.Info(context.Background()); err != nil || ci.NumPending != 0 || ci.NumAckPending != 0 {
+				return false
+			}
 		}
-		ci, err := c.Info(context.Background())
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+		return true
 	})
 }
 

@@ -262,7 +262,7 @@ func TestOrphanDeletionIsRetried(t *testing.T) {
 		return nil
 	}
 	c, err := events.Consume(ctx, jsc, zap.NewNop(), events.ConsumerConfig{
-		Durable: "orphans-test", Subjects: []string{contract.EventDocumentObjectOrphaned},
+		Durable: contract.DurableDocumentsObjects,
 		Backoff: []time.Duration{10 * time.Millisecond}, Handler: blob.DeleteOrphans(del),
 	})
 	if err != nil {

@@ -5,9 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -379,22 +380,25 @@ func TestAStreamCannotDeliverACommand(t *testing.T) {
 
 	t.Run("a push consumer", func(t *testing.T) {
 		docs := e.busAs(contract.ServiceDocuments)
-		const emitted = "events.documents.delivered"
+		own := contract.DurableDocumentsObjects
+		emitted := contract.EventSubject(contract.ReaderEvents(own)[0])
 		pushTo := func(name string) map[string]any {
 			return map[string]any{"stream_name": contract.StreamEvents, "config": map[string]any{
 				"name": name, "deliver_subject": contract.ProfileUpdateName, "filter_subject": emitted,
 				"deliver_group": contract.ServiceProfile + contract.QueueGroupSuffix, "ack_policy": "none"}}
 		}
 		// A consumer under a name not its own is refused outright
-		// (TestNoServiceTouchesAnothersConsumers); its own durable it may
-		// delete and make again, as a push consumer.
+		// (TestNoServiceTouchesAnothersConsumers), and a service may not
+		// delete its own (TestNoServiceWidensItsOwnConsumer); but before
+		// its first start, its durable is free for it to make as a push
+		// consumer, with the one filter the bus allows. The operator's
+		// connection makes it free here.
 		body, _ := json.Marshal(pushTo("deliver"))
 		if _, err := docs.Request("$JS.API.CONSUMER.CREATE."+contract.StreamEvents+".deliver."+emitted, body, 300*time.Millisecond); err == nil {
 			t.Fatal("documents made a consumer under a name not its own")
 		}
-		own := contract.DurableDocumentsObjects
-		if m, err := docs.Request("$JS.API.CONSUMER.DELETE."+contract.StreamEvents+"."+own, nil, 5*time.Second); err != nil || !strings.Contains(string(m.Data), `"success":true`) {
-			t.Fatalf("documents deleting its own consumer: %v", err)
+		if m, err := e.nc.Request("$JS.API.CONSUMER.DELETE."+contract.StreamEvents+"."+own, nil, 5*time.Second); err != nil || !strings.Contains(string(m.Data), `"success":true`) {
+			t.Fatalf("deleting documents' consumer: %v", err)
 		}
 		request(t, docs, "$JS.API.CONSUMER.CREATE."+contract.StreamEvents+"."+own+"."+emitted, pushTo(own))
 		// The assertion names the subject the delivery arrives as: the
@@ -454,7 +458,7 @@ func TestNoServiceTouchesAnothersConsumers(t *testing.T) {
 		contract.ServiceAuth:      contract.DurableProfileDeletions,
 		contract.ServiceDocuments: contract.DurableProfileDeletions,
 		contract.ServiceNotifier:  contract.DurableProfileDeletions,
-		contract.ServiceProfile:   contract.DurableAuthDeletions,
+		contract.ServiceProfile:   contract.Consumers(contract.DurableAuthDeletions)[0],
 	}
 	for user, durable := range victims {
 		nc := e.busAs(user)
@@ -471,8 +475,8 @@ func TestNoServiceTouchesAnothersConsumers(t *testing.T) {
 				return ask(nc, "$JS.API.CONSUMER.MSG.NEXT."+stream+"."+durable, map[string]any{"batch": 1, "no_wait": true})
 			},
 			"retarget": func() error {
-				return ask(nc, "$JS.API.CONSUMER.CREATE."+stream+"."+durable, map[string]any{"stream_name": stream,
-					"config": map[string]any{"durable_name": durable, "filter_subjects": []string{"events.nothing"}, "ack_policy": "explicit"}})
+				return ask(nc, "$JS.API.CONSUMER.CREATE."+stream+"."+durable+".events.nothing", map[string]any{"stream_name": stream,
+					"config": map[string]any{"durable_name": durable, "filter_subject": "events.nothing", "ack_policy": "explicit"}})
 			},
 			"delete":          func() error { return ask(nc, "$JS.API.CONSUMER.DELETE."+stream+"."+durable, nil) },
 			"read an event":   func() error { return ask(nc, "$JS.API.DIRECT.GET."+stream, map[string]any{"seq": 1}) },
@@ -486,19 +490,126 @@ func TestNoServiceTouchesAnothersConsumers(t *testing.T) {
 		}
 	}
 	// The consumers are as their owners made them.
-	for _, durable := range []string{contract.DurableProfileDeletions, contract.DurableAuthDeletions} {
+	for _, durable := range []string{contract.DurableProfileDeletions, contract.Consumers(contract.DurableAuthDeletions)[0]} {
 		m, err := e.nc.Request("$JS.API.CONSUMER.INFO."+stream+"."+durable, nil, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var info struct {
-			Config struct {
-				Filters []string `json:"filter_subjects"`
-			} `json:"config"`
-			Error any `json:"error"`
-		}
-		if err := json.Unmarshal(m.Data, &info); err != nil || info.Error != nil || slices.Contains(info.Config.Filters, "events.nothing") {
+		var info consumerInfo
+		if err := json.Unmarshal(m.Data, &info); err != nil || info.Error != nil || info.Config.Filter == "events.nothing" {
 			t.Fatalf("%s after the attempts: %s", durable, m.Data)
+		}
+	}
+}
+
+// consumerInfo is what $JS.API.CONSUMER.INFO answers, as far as the tests
+// read it.
+type consumerInfo struct {
+	Config struct {
+		Filter  string   `json:"filter_subject"`
+		Filters []string `json:"filter_subjects"`
+	} `json:"config"`
+	Error any `json:"error"`
+}
+
+// A service could re-create its own consumer through the unfiltered create
+// subject with filter_subjects ["events.>"], and so read every event: the
+// notifier, say, every login's and every document review's. Each consumer
+// now reads one event type, the bus lets its owner create it only through
+// the subject that names that filter, and the server refuses a body whose
+// filter differs from the subject's or adds filter_subjects beside it.
+func TestNoServiceWidensItsOwnConsumer(t *testing.T) {
+	e := start(t, nil)
+	stream := contract.StreamEvents
+	for _, u := range contract.BusUsers {
+		if len(u.Durables) == 0 {
+			continue
+		}
+		nc := e.busAs(u.Name)
+		for _, durable := range u.Durables {
+			for i, name := range contract.Consumers(durable) {
+				granted := contract.EventSubject(contract.ReaderEvents(durable)[i])
+				var own map[string]any
+				// A user asks about its consumer and re-creates it exactly as it
+				// is: the refusals below are the rights' and the server's.
+				eventually(t, name+" to exist", func() bool {
+					m, err := nc.Request("$JS.API.CONSUMER.INFO."+stream+"."+name, nil, 2*time.Second)
+					var info struct {
+						Config map[string]any `json:"config"`
+						Error  any            `json:"error"`
+					}
+					if err != nil || json.Unmarshal(m.Data, &info) != nil || info.Error != nil {
+						return false
+					}
+					own = info.Config
+					return true
+				})
+				create := func(subject string, config map[string]any) error {
+					data, _ := json.Marshal(map[string]any{"stream_name": stream, "config": config})
+					m, err := nc.Request(subject, data, 300*time.Millisecond)
+					if err != nil {
+						return err
+					}
+					var reply struct {
+						Error any `json:"error"`
+					}
+					if err := json.Unmarshal(m.Data, &reply); err != nil || reply.Error != nil {
+						return fmt.Errorf("refused: %s", m.Data)
+					}
+					return nil
+				}
+				with := func(change map[string]any) map[string]any {
+					out := maps.Clone(own)
+					maps.Copy(out, change)
+					return out
+				}
+				pinned := "$JS.API.CONSUMER.CREATE." + stream + "." + name + "." + granted
+				if err := create(pinned, own); err != nil {
+					t.Fatalf("%s re-creating %s as it is: %v", u.Name, name, err)
+				}
+				for what, call := range map[string]func() error{
+					"widen through the unfiltered subject": func() error {
+						return create("$JS.API.CONSUMER.CREATE."+stream+"."+name, with(map[string]any{"filter_subject": "", "filter_subjects": []string{"events.>"}}))
+					},
+					"widen through the durable subject": func() error {
+						return create("$JS.API.CONSUMER.DURABLE.CREATE."+stream+"."+name, with(map[string]any{"filter_subject": "", "filter_subjects": []string{"events.>"}}))
+					},
+					"change its filter": func() error {
+						return create("$JS.API.CONSUMER.CREATE."+stream+"."+name+"."+contract.EventSubject(contract.EventOTPRequested),
+							with(map[string]any{"filter_subject": contract.EventSubject(contract.EventOTPRequested)}))
+					},
+					"a wider filter under the granted subject": func() error {
+						return create(pinned, with(map[string]any{"filter_subject": "events.>"}))
+					},
+					"filter_subjects beside the granted filter": func() error {
+						return create(pinned, with(map[string]any{"filter_subjects": []string{"events.>"}}))
+					},
+					"delete it to make it anew": func() error {
+						m, err := nc.Request("$JS.API.CONSUMER.DELETE."+stream+"."+name, nil, 300*time.Millisecond)
+						if err == nil && !strings.Contains(string(m.Data), `"success":true`) {
+							return fmt.Errorf("refused: %s", m.Data)
+						}
+						return err
+					},
+				} {
+					t.Run(u.Name+" "+name+" "+what, func(t *testing.T) {
+						if name == contract.ConsumerName(contract.DurableNotifier, contract.EventOTPRequested) && what == "change its filter" {
+							t.Skip("its filter is that one")
+						}
+						if err := call(); err == nil {
+							t.Fatalf("%s could %s", u.Name, what)
+						}
+					})
+				}
+				m, err := e.nc.Request("$JS.API.CONSUMER.INFO."+stream+"."+name, nil, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var info consumerInfo
+				if err := json.Unmarshal(m.Data, &info); err != nil || info.Error != nil || info.Config.Filter != granted || len(info.Config.Filters) != 0 {
+					t.Fatalf("%s after the attempts: %s", name, m.Data)
+				}
+			}
 		}
 	}
 }

@@ -153,8 +153,8 @@ func TestMetrics(t *testing.T) {
 	// notifier and profile have caught up it is zero.
 	eventually(t, "consumer lag reported and drained", func() bool {
 		now := scrapeMetrics(t)
-		for _, durable := range []string{"notifier", "profile-accounts"} {
-			l := map[string]string{"stream": contract.StreamEvents, "consumer": durable}
+		for _, consumer := range append(contract.Consumers(contract.DurableNotifier), contract.Consumers(contract.DurableProfileAccounts)...) {
+			l := map[string]string{"stream": contract.StreamEvents, "consumer": consumer}
 			if now.value("doss_jetstream_consumer_pending_messages", l) != 0 || now.value("doss_jetstream_consumer_ack_pending_messages", l) != 0 {
 				return false
 			}

@@ -142,7 +142,7 @@ func TestProfileCreatedFromRegistrationEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the account_registered event handled", func() bool {
-		info, err := js.Consumer(context.Background(), contract.StreamEvents, contract.DurableProfileAccounts)
+		info, err := js.Consumer(context.Background(), contract.StreamEvents, contract.ConsumerName(contract.DurableProfileAccounts, contract.EventAccountRegistered))
 		if err != nil {
 			return false
 		}

@@ -94,9 +94,9 @@ func build(ctx context.Context, c service.Conns, files *blob.Store, limits app.L
 	return service.Parts{
 		Endpoints: routes(svc),
 		Consumers: []events.ConsumerConfig{
-			{Durable: contract.DurableDocumentsObjects, Subjects: []string{contract.EventDocumentObjectOrphaned}, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20},
+			{Durable: contract.DurableDocumentsObjects, Handler: blob.DeleteOrphans(files.Delete), MaxDeliver: 20},
 			{
-				Durable: contract.DurableDocumentsErasure, Subjects: []string{contract.EventAccountDeletionDue},
+				Durable: contract.DurableDocumentsErasure,
 				Handler: events.Erasure(events.NewPublisher(c.JS), contract.ServiceDocuments, svc.EraseAccount), MaxDeliver: 50,
 			},
 		},

@@ -133,11 +133,11 @@ func build(c service.Conns, w wiring) (service.Parts, error) {
 		Endpoints: ports.Routes(listed, deliveries),
 		Consumers: []events.ConsumerConfig{
 			{
-				Durable: contract.DurableNotifier, Subjects: []string{contract.EventOTPRequested, contract.EventNotificationWanted},
+				Durable:    contract.DurableNotifier,
 				MaxDeliver: w.maxDeliver, Backoff: w.backoff, Handler: n.HandleEvent,
 			},
 			{
-				Durable: contract.DurableNotifierErasure, Subjects: []string{contract.EventAccountDeletionDue}, MaxDeliver: 50,
+				Durable: contract.DurableNotifierErasure, MaxDeliver: 50,
 				Handler: events.Erasure(events.NewPublisher(c.JS), contract.ServiceNotifier, eraseAccount(outbox, deliveries)),
 			},
 		},

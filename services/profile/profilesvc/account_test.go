@@ -411,14 +411,22 @@ func TestPostingsFromTheStreamCountOnce(t *testing.T) {
 	send("e-4", contract.EventOrderPosted, contract.OrderPosted{ID: "o-1", UserID: 9, OrderID: "A", Status: contract.OrderCompleted, Amount: 2500})
 	send("e-5", contract.EventWalletPosted, contract.WalletPosted{ID: "", UserID: 9}) // bad: dead-lettered, not counted
 
-	// Wait until the consumer has handled every event.
+	// Wait until the consumers have handled every event.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := js.Consumer(context.Background(), contract.StreamEvents, contract.DurableProfilePostings)
-		if err == nil {
-			if ci, err := c.Info(context.Background()); err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 && ci.Delivered.Stream > 0 {
+		done := true
+		for _, name := range contract.Consumers(contract.DurableProfilePostings) {
+			c, err := js.Consumer(context.Background(), contract.StreamEvents, name)
+			if err != nil {
+				done = false
 				break
 			}
+			if ci, err := c.Info(context.Background()); err != nil || ci.NumPending != 0 || ci.NumAckPending != 0 || ci.Delivered.Stream == 0 {
+				done = false
+			}
+		}
+		if done {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("postings not consumed")

@@ -132,14 +132,14 @@ func build(ctx context.Context, c service.Conns, store *blob.Store, photoTTL, do
 	return service.Parts{
 		Endpoints: routes(svc, js),
 		Consumers: []events.ConsumerConfig{
-			{Durable: contract.DurableProfileAccounts, Subjects: []string{contract.EventAccountRegistered, contract.EventEmailChanged, contract.EventPhoneChanged}, Handler: svc.HandleEvent},
-			{Durable: contract.DurableProfileDocuments, Subjects: []string{contract.EventDocumentAdded, contract.EventDocumentDeleted, contract.EventDocumentReviewed}, Handler: svc.OnDocumentChanged},
-			{Durable: contract.DurableProfileObjects, Subjects: []string{contract.EventProfileObjectOrphaned}, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
-			{Durable: contract.DurableProfilePostings, Subjects: []string{contract.EventWalletPosted, contract.EventOrderPosted}, Handler: svc.Wallet.HandlePosting},
+			{Durable: contract.DurableProfileAccounts, Handler: svc.HandleEvent},
+			{Durable: contract.DurableProfileDocuments, Handler: svc.OnDocumentChanged},
+			{Durable: contract.DurableProfileObjects, Handler: blob.DeleteOrphans(store.Delete), MaxDeliver: 20},
+			{Durable: contract.DurableProfilePostings, Handler: svc.Wallet.HandlePosting},
 			// A deletion request kills the passes at once, days before the
 			// purge; auth does not ask for it.
-			{Durable: contract.DurableProfileDeletions, Subjects: []string{contract.EventAccountDeletionRequested}, Handler: svc.OnDeletionRequested, MaxDeliver: 50},
-			{Durable: contract.DurableProfileErasure, Subjects: []string{contract.EventAccountDeletionDue}, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
+			{Durable: contract.DurableProfileDeletions, Handler: svc.OnDeletionRequested, MaxDeliver: 50},
+			{Durable: contract.DurableProfileErasure, Handler: events.Erasure(events.NewPublisher(js), contract.ServiceProfile, svc.EraseAccount), MaxDeliver: 50},
 		},
 		Loops: []func(context.Context){relay.Run},
 	}, nil

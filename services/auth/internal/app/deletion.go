@@ -158,17 +158,6 @@ func (s *Service) HandleDeletionEvent(ctx context.Context, ev contract.Event) er
 	return nil
 }
 
-// DeletionEvents are the event types HandleDeletionEvent reads.
-func DeletionEvents() []string {
-	out := []string{contract.EventAccountDeletionRequested, contract.EventAccountDeletionDue}
-	for _, svc := range contract.ErasureParts {
-		if t := contract.ErasedEvent(svc); t != "" {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // onDeletionRequested makes the request durable: every session revoked
 // (again), the saga's record and its place in the due index, and the
 // purge started at once when the grace is over (or zero).
