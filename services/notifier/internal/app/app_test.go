@@ -37,9 +37,11 @@ func (noDrops) Dropped(context.Context, string) (bool, error) { return false, ni
 
 // What the delivery keeps for the user's export never holds the code, in
 // any purpose on any channel, while the message sent does.
-func TestKeptMessageHasNoCode(t *testing.T) {
-	key := []byte(strings.Repeat("k", 32))
-	box, err := seal.New(key)
+// testNotifier is a notifier with real templates and sealed codes that
+// sends by email and SMS into sent, and keeps its deliveries in kept.
+func testNotifier(t *testing.T, kept domain.Deliveries) (n *Notifier, box *seal.Box, sent *[]domain.Message) {
+	t.Helper()
+	box, err := seal.New([]byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +49,14 @@ func TestKeptMessageHasNoCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sent []domain.Message
-	send := domain.SenderFunc(func(_ context.Context, m domain.Message) error { sent = append(sent, m); return nil })
+	sent = &[]domain.Message{}
+	send := domain.SenderFunc(func(_ context.Context, m domain.Message) error { *sent = append(*sent, m); return nil })
+	return New(box, tpl, map[string]domain.Sender{contract.ChannelEmail: send, contract.ChannelSMS: send}, kept, noDrops{}), box, sent
+}
+
+func TestKeptMessageHasNoCode(t *testing.T) {
 	kept := &claims{}
-	n := New(box, tpl, map[string]domain.Sender{contract.ChannelEmail: send, contract.ChannelSMS: send}, kept, noDrops{})
+	n, box, sentp := testNotifier(t, kept)
 	purposes := []string{contract.PurposeRegisterEmail, contract.PurposeRegisterPhone, contract.PurposeLogin2FA, contract.PurposeProfile2FA,
 		contract.PurposeChangeEmail, contract.PurposeChangePhone, contract.PurposeForgotPINSMS, contract.PurposeForgotPINEmail}
 	for _, purpose := range purposes {
@@ -67,6 +73,7 @@ func TestKeptMessageHasNoCode(t *testing.T) {
 				if err := n.HandleEvent(t.Context(), ev); err != nil {
 					t.Fatal(err)
 				}
+				sent := *sentp
 				m, k := sent[len(sent)-1], kept.kept[len(kept.kept)-1]
 				if !strings.Contains(m.Subject+m.Body, code) {
 					t.Fatalf("the message sent has no code, so this test proves nothing: %q", m.Body)
@@ -85,17 +92,7 @@ func TestKeptMessageHasNoCode(t *testing.T) {
 // A code handled after it expired (the notifier was down, or a new
 // consumer read the stream from its start) is not sent: it would not work.
 func TestExpiredCodeIsNotSent(t *testing.T) {
-	box, err := seal.New([]byte(strings.Repeat("k", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl, err := templates.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sent []domain.Message
-	send := domain.SenderFunc(func(_ context.Context, m domain.Message) error { sent = append(sent, m); return nil })
-	n := New(box, tpl, map[string]domain.Sender{contract.ChannelSMS: send}, &claims{}, noDrops{})
+	n, box, sent := testNotifier(t, &claims{})
 	const to = "+18681230001"
 	for _, c := range []struct {
 		expires time.Time
@@ -111,8 +108,8 @@ func TestExpiredCodeIsNotSent(t *testing.T) {
 		if err := n.HandleEvent(t.Context(), ev); err != nil {
 			t.Fatal(err)
 		}
-		if len(sent) != c.sent {
-			t.Fatalf("a code expiring at %s: %d sent, want %d", c.expires.Format(time.TimeOnly), len(sent), c.sent)
+		if len(*sent) != c.sent {
+			t.Fatalf("a code expiring at %s: %d sent, want %d", c.expires.Format(time.TimeOnly), len(*sent), c.sent)
 		}
 	}
 }
