@@ -1,6 +1,9 @@
 package contract
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The bus's users: every process joins NATS as one of these, and the
 // server lets it publish and subscribe only what its entry here allows
@@ -40,10 +43,17 @@ type BusUser struct {
 	Emits []string
 	// Hears are the event subjects it subscribes to without JetStream.
 	Hears []string
-	// Streams are the JetStream streams it creates, reads and consumes:
-	// the events, a KV bucket ("KV_" + name) or an object store ("OBJ_" +
+	// Streams are the JetStream streams it reads and consumes: the
+	// events, a KV bucket ("KV_" + name) or an object store ("OBJ_" +
 	// name).
 	Streams []string
+	// Creates are the streams of Streams it creates when missing; each
+	// stream has one creator. The server does not hold a new stream's
+	// subjects to its creator's rights either, so any user who may create
+	// one could, before the creator's first start, make it capture what it
+	// likes (the events stream every login's PIN on auth.v1.>). The others
+	// wait for it (events.EnsureStreams, uploads.Store).
+	Creates []string
 	// Configures are the streams whose configuration it may change. The
 	// server does not hold a stream's subjects to its updater's rights, so
 	// whoever may update a stream may have it capture any subject (every
@@ -75,7 +85,8 @@ var BusUsers = []BusUser{
 		// What its caches follow (userCache.watch).
 		Hears: []string{EventSubject(EventProfileUpdated), EventSubject(EventDocumentAdded), EventSubject(EventDocumentDeleted),
 			EventSubject(EventDocumentReviewed), EventSubject(EventDocumentsAccountErased)},
-		// It reads the revocations, never writes them.
+		// It reads the revocations, never writes them, and creates no
+		// stream: auth makes the bucket, each service its uploads'.
 		Streams: []string{"KV_" + BucketRevokedSessions, ObjectStream(BucketProfileUploads), ObjectStream(BucketDocumentsUploads)},
 		Objects: []string{BucketProfileUploads, BucketDocumentsUploads},
 	},
@@ -83,8 +94,11 @@ var BusUsers = []BusUser{
 		// Auth calls no service: profile calls auth, and what auth needs
 		// of profile (the names a login answers with) comes by events.
 		Name: ServiceAuth, Serves: true,
-		Emits:      []string{"events.auth.>", EventSubject(EventNotificationWanted)},
-		Streams:    append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
+		Emits:   []string{"events.auth.>", EventSubject(EventNotificationWanted)},
+		Streams: append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
+		// Auth makes the events streams: the others wait for its first
+		// start.
+		Creates:    append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
 		Configures: []string{"KV_" + BucketRevokedSessions}, // its TTL follows the token lifetime
 		KV:         []string{BucketRevokedSessions},
 		// It keeps the audit trail from admin.audited (the console's),
@@ -98,6 +112,7 @@ var BusUsers = []BusUser{
 		Calls:       []string{AuthAccountGet, AuthChangeEmail, AuthChangePhone, AuthVerifyContact, AuthTwoFAStart, AuthTwoFAVerify},
 		Emits:       []string{"events.profile.>", EventSubject(EventWalletPosted), EventSubject(EventOrderPosted)},
 		Streams:     append([]string{ObjectStream(BucketProfileUploads)}, eventStreams...),
+		Creates:     []string{ObjectStream(BucketProfileUploads)},
 		Objects:     []string{BucketProfileUploads},
 		DeadLetters: true,
 		Durables: []string{DurableProfileAccounts, DurableProfileDocuments, DurableProfileObjects, DurableProfileErasure,
@@ -108,6 +123,7 @@ var BusUsers = []BusUser{
 		Calls:       []string{ProfileApplyDocuments, AuthAccountGet},
 		Emits:       []string{"events.documents.>", EventSubject(EventNotificationWanted)},
 		Streams:     append([]string{ObjectStream(BucketDocumentsUploads)}, eventStreams...),
+		Creates:     []string{ObjectStream(BucketDocumentsUploads)},
 		Objects:     []string{BucketDocumentsUploads},
 		DeadLetters: true,
 		Durables:    []string{DurableDocumentsObjects, DurableDocumentsErasure},
@@ -164,11 +180,14 @@ func (u BusUser) Permissions() (publish, subscribe []string) {
 		publish = append(publish, "$JS.API.INFO")
 	}
 	for _, s := range u.Streams {
+		publish = append(publish, "$JS.API.STREAM.INFO."+s)
+		if slices.Contains(u.Creates, s) {
+			publish = append(publish, "$JS.API.STREAM.CREATE."+s)
+		}
 		switch s {
 		case StreamEvents:
 			publish = append(publish, eventsAPI(u.Durables)...)
 		case StreamDeadLetters:
-			publish = append(publish, streamOnly(s)...)
 		default:
 			publish = append(publish, streamAPI(s)...)
 		}
@@ -188,15 +207,9 @@ func (u BusUser) Permissions() (publish, subscribe []string) {
 	return publish, subscribe
 }
 
-// streamOnly is the JetStream API of a stream a user creates (when
-// missing) and publishes to, and reads nothing of: the dead letters, which
-// an operator reads.
-func streamOnly(stream string) []string {
-	return []string{"$JS.API.STREAM.INFO." + stream, "$JS.API.STREAM.CREATE." + stream}
-}
-
 // eventsAPI is the events stream's API for a user whose consumers are
-// durables: create (when missing) and describe the stream, and for each of
+// durables, besides describing the stream (and creating it, for its
+// creator): for each of
 // its consumers (ConsumerName) the create through the subject that names
 // the consumer's one filter, its description, pulls, acks and flow control.
 // The server refuses a create whose filter differs from that subject's, or
@@ -206,7 +219,7 @@ func streamOnly(stream string) []string {
 // (MSG.GET, DIRECT.GET: every event, whoever it was for), nor anyone
 // else's consumers.
 func eventsAPI(durables []string) []string {
-	out := streamOnly(StreamEvents)
+	var out []string
 	for _, d := range durables {
 		for _, t := range readers[d] {
 			c := StreamEvents + "." + ConsumerName(d, t)
@@ -217,14 +230,15 @@ func eventsAPI(durables []string) []string {
 	return out
 }
 
-// streamAPI is the JetStream API of one stream a user needs: create (when
-// missing) and read it, create, read and consume its consumers, ack and
-// flow control. Never updating or deleting a stream (see Configures), nor
-// any other stream's API.
+// streamAPI is the JetStream API of one stream a user reads, besides
+// describing it (and creating it, for its creator): its messages, create,
+// read and consume its consumers, ack and flow control. Never updating or
+// deleting a stream (see Configures), nor any other stream's API. The dead
+// letters get none of it: a user only parks messages there, and an
+// operator reads them.
 func streamAPI(stream string) []string {
 	var out []string
 	for _, p := range []string{
-		"$JS.API.STREAM.INFO.%", "$JS.API.STREAM.CREATE.%",
 		"$JS.API.STREAM.MSG.GET.%", "$JS.API.DIRECT.GET.%", "$JS.API.DIRECT.GET.%.>",
 		"$JS.API.CONSUMER.CREATE.%", "$JS.API.CONSUMER.CREATE.%.>", "$JS.API.CONSUMER.DURABLE.CREATE.%.>",
 		"$JS.API.CONSUMER.INFO.%.>", "$JS.API.CONSUMER.MSG.NEXT.%.>", "$JS.API.CONSUMER.DELETE.%.>",

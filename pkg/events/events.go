@@ -38,8 +38,11 @@ func New(ctx context.Context, eventType string, data any) (contract.Event, error
 	}, nil
 }
 
-// EnsureStreams creates the event and dead-letter streams when missing.
-// Every service calls it at start, so any of them may come up first.
+// EnsureStreams makes sure the event and dead-letter streams exist: it
+// creates one that is missing, which on the bus only their one creator may
+// (contract.BusUser.Creates: auth); the others' create goes unanswered, and
+// they ask again until the creator has made it or the start's budget
+// (natsx.SettleBudget) ends.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	if replicas < 1 {
 		replicas = 1
@@ -67,7 +70,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 		// with another (an older release's) stays as it is; changing it is
 		// an operator's step (docs/runbook.md).
 		err := natsx.Settle(ctx, "stream "+cfg.Name, func(ctx context.Context) error {
-			_, err := js.CreateStream(ctx, cfg)
+			_, err := js.Stream(ctx, cfg.Name)
+			if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return err
+			}
+			_, err = js.CreateStream(ctx, cfg)
 			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 				return nil
 			}

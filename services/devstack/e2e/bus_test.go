@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,9 +22,11 @@ import (
 
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/embedded/testkit"
 	"github.com/dossapp/backend/pkg/natsx"
 	"github.com/dossapp/backend/pkg/obs"
 	"github.com/dossapp/backend/services/auth/authsvc"
+	"github.com/dossapp/backend/services/devstack/stack"
 )
 
 // publicCommands need no caller: the registration and login steps, the
@@ -612,4 +615,109 @@ func TestNoServiceWidensItsOwnConsumer(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Every user of a stream could create it when missing, and the server does
+// not hold a new stream's subjects to its creator's rights: the notifier,
+// started before auth's first start, could make the events stream capture
+// auth.v1.> too, every login's PIN. Each stream now has one creator
+// (contract.BusUser.Creates), and the others only wait for it.
+func TestOnlyItsCreatorMakesAStream(t *testing.T) {
+	e := start(t, nil)
+	creator := map[string]string{}
+	for _, u := range contract.BusUsers {
+		for _, s := range u.Creates {
+			if other, ok := creator[s]; ok {
+				t.Fatalf("%s has two creators, %s and %s", s, other, u.Name)
+			}
+			if !slices.Contains(u.Streams, s) {
+				t.Fatalf("%s creates %s, which it does not use", u.Name, s)
+			}
+			creator[s] = u.Name
+		}
+	}
+	for _, u := range contract.BusUsers {
+		if len(u.Streams) == 0 {
+			continue
+		}
+		nc := e.busAs(u.Name)
+		for _, s := range u.Streams {
+			if _, ok := creator[s]; !ok {
+				t.Fatalf("no one creates %s, which %s uses", s, u.Name)
+			}
+			// The same connection is answered about the stream: a refusal
+			// below is the rights'.
+			if _, err := nc.Request("$JS.API.STREAM.INFO."+s, nil, 5*time.Second); err != nil {
+				t.Fatalf("%s asking about %s: %v", u.Name, s, err)
+			}
+			body, _ := json.Marshal(map[string]any{"name": s, "subjects": []string{"captured." + u.Name + ".>", contract.ServiceAuth + ".v1.>"}, "storage": "memory"})
+			m, err := nc.Request("$JS.API.STREAM.CREATE."+s, body, 300*time.Millisecond)
+			switch {
+			case creator[s] == u.Name && err != nil:
+				t.Errorf("%s creating %s, which it creates, went unanswered: %v", u.Name, s, err)
+			case creator[s] == u.Name && !strings.Contains(string(m.Data), `"error"`):
+				t.Errorf("%s re-made %s with other subjects: %s", u.Name, s, m.Data)
+			case creator[s] != u.Name && err == nil:
+				t.Errorf("%s could ask to create %s (%s's): %s", u.Name, s, creator[s], m.Data)
+			}
+		}
+	}
+	eventsStreamAsAuthMakesIt(t, e.nc)
+}
+
+// eventsStreamAsAuthMakesIt fails t unless the events stream captures the
+// events alone.
+func eventsStreamAsAuthMakesIt(t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	m, err := nc.Request("$JS.API.STREAM.INFO."+contract.StreamEvents, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Config struct {
+			Subjects []string `json:"subjects"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(m.Data, &info); err != nil || !slices.Equal(info.Config.Subjects, []string{contract.StreamEventsSubject}) {
+		t.Fatalf("the events stream: %s", m.Data)
+	}
+}
+
+// At a first start, a service that is not a stream's creator waits for
+// it: the notifier started on an empty bus is refused the events stream's
+// create, and becomes ready once auth has started and made it, as auth
+// makes it.
+func TestAFirstStartWaitsForTheStreamsCreator(t *testing.T) {
+	ks := testkit.Start(t)
+	vars := map[string]string{"DOSS_ENV": "dev", "DOSS_MONGO_URI": ks.Mongo.URI, "DOSS_MONGO_DB": "e2e"}
+	maps.Copy(vars, ks.NATS.ServiceEnv())
+	nc, err := nats.Connect(ks.NATS.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	logs := &testkit.Logs{}
+	getenv := stack.Env(vars, nil)
+	started := make(chan error, 1)
+	var notifier *stack.Proc
+	go func() {
+		p, err := stack.Start(nc, contract.ServiceNotifier, getenv, logs)
+		notifier = p
+		started <- err
+	}()
+	wait, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := logs.Await(wait, `Permissions Violation for Publish to \"$JS.API.STREAM.CREATE.`+contract.StreamEvents+`\"`); err != nil {
+		t.Fatalf("the notifier was not refused the events stream's create (%v):\n%s", err, logs.String())
+	}
+	auth, err := stack.Start(nc, contract.ServiceAuth, getenv, logs)
+	if err != nil {
+		t.Fatalf("auth: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() { _ = auth.Stop() })
+	if err := <-started; err != nil {
+		t.Fatalf("the notifier after auth made the streams: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() { _ = notifier.Stop() })
+	eventsStreamAsAuthMakesIt(t, nc)
 }

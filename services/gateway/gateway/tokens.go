@@ -109,9 +109,12 @@ func (v *verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, erro
 // a consumer the restarted server no longer has, and the replay brings in
 // whatever was revoked while this replica was away.
 func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream) error {
-	// Auth owns the bucket and sets its TTL from the token lifetime; a
-	// gateway that starts first creates it with a generous one, which
-	// auth's next start corrects, and never updates it itself.
+	// Auth owns the bucket and sets its TTL from the token lifetime. On
+	// the bus only auth may create it (contract.BusUser.Creates): a
+	// gateway that starts first asks to, goes unanswered, and looks again
+	// until auth has made it. Where it may (a bus without rights, in
+	// tests) it creates it with a generous TTL, which auth's next start
+	// corrects; it never updates it itself.
 	var kv jetstream.KeyValue
 	err := natsx.Settle(ctx, "revocation bucket", func(ctx context.Context) (err error) {
 		kv, err = js.KeyValue(ctx, contract.BucketRevokedSessions)
