@@ -12,7 +12,8 @@ import (
 //
 // Adding an endpoint to a service needs no change here: a service serves
 // "<name>.v1.>" and the gateway may call every service's commands. Adding a
-// call from one service to another, an event type or a stream does: the
+// call from one service to another, an event type, a stream or a reader of
+// events (subjects.go's readers, and the reader in Durables) does: the
 // server refuses the publish, and natsx logs the refused subject.
 
 // BusGateway is the gateway's bus user (it serves no commands).
