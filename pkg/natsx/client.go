@@ -157,6 +157,13 @@ func BusOptions(bus config.Bus, name string, log *zap.Logger) ([]nats.Option, er
 					log.Warn("an answer to a request heard before a reconnect was refused; its caller sends it again", zap.Error(err))
 					return
 				}
+				if strings.Contains(err.Error(), `Publish to "$JS.API.STREAM.CREATE.`) {
+					// Expected at a first start on an empty bus: the stream
+					// has one creator, and the start asks again until it
+					// has made it (events.EnsureStreams).
+					log.Warn("a stream this service does not create is missing; waiting for its creator (contract.BusUser.Creates)", zap.Error(err))
+					return
+				}
 				log.Error("the bus refused a subject: see contract.BusUsers", zap.Error(err))
 				return
 			}

@@ -707,8 +707,13 @@ func TestAFirstStartWaitsForTheStreamsCreator(t *testing.T) {
 	}()
 	wait, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if _, err := logs.Await(wait, `Permissions Violation for Publish to \"$JS.API.STREAM.CREATE.`+contract.StreamEvents+`\"`); err != nil {
+	line, err := logs.Await(wait, `Permissions Violation for Publish to \"$JS.API.STREAM.CREATE.`+contract.StreamEvents+`\"`)
+	if err != nil {
 		t.Fatalf("the notifier was not refused the events stream's create (%v):\n%s", err, logs.String())
+	}
+	// Expected at a first start: a warning that says what it waits for.
+	if !strings.Contains(strings.ToLower(line), "warn") || !strings.Contains(line, "waiting for its creator") {
+		t.Errorf("the wait is logged as %s", line)
 	}
 	auth, err := stack.Start(nc, contract.ServiceAuth, getenv, logs)
 	if err != nil {
