@@ -126,20 +126,13 @@ func (s *Service) OnContactChanged(ctx context.Context, ev contract.Event) error
 		}
 		return &p.Phone, &p.PhoneVerifyAt, &p.PhoneChange
 	}
-	p, err := s.Profiles.Get(ctx, c.UserID)
-	if errors.Is(err, ErrNotFound) {
-		// Before the registration event (each event type has its own
-		// consumer, in no order with the others): the profile is made from
-		// auth's current account, which has this change already, and the
-		// registration's older account then finds it made.
-		acc, err := s.Accounts(ctx, c.UserID)
-		if contract.ErrorCode(err) == contract.NotFound || err == nil && acc.ID == 0 {
-			return nil // erased meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		return s.Create(ctx, acc)
+	// Read before the registration event (each event type has its own
+	// consumer, in no order with the others), the profile is made here from
+	// auth's current account, which has this change already, and the
+	// registration's older account then finds it made.
+	p, err := s.load(ctx, c.UserID)
+	if contract.ErrorCode(err) == contract.NotFound {
+		return nil // erased meanwhile
 	}
 	if err != nil {
 		return err
