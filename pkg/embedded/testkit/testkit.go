@@ -16,10 +16,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dossapp/backend/pkg/embedded"
+	"github.com/dossapp/backend/pkg/events"
 )
 
 // Credentials of the S3 server every Stack uses.
@@ -150,4 +153,23 @@ func connect(t testing.TB, uri, name string) *mongo.Database {
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	return client.Database(name)
+}
+
+// EventStreams makes the events streams on n as auth's first start would
+// (only auth may, on the bus: contract.BusUser.Creates), for a test that
+// runs another service without auth.
+func EventStreams(t testing.TB, n *embedded.NATS) {
+	t.Helper()
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	if err := events.EnsureStreams(context.Background(), js, 1); err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
 }

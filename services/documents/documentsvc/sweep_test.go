@@ -8,15 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/dossapp/backend/pkg/config"
 	"github.com/dossapp/backend/pkg/contract"
 	"github.com/dossapp/backend/pkg/embedded"
 	"github.com/dossapp/backend/pkg/embedded/testkit"
-	"github.com/dossapp/backend/pkg/events"
 )
 
 // Run's goroutines, the sweeper's among them, end with it.
@@ -77,20 +74,7 @@ func TestRunSweepsAndStops(t *testing.T) {
 		env[k] = v
 	}
 	env["DOSS_NATS_SEED"] = env[embedded.SeedVar(contract.ServiceDocuments)]
-	// Auth makes the events streams (contract.BusUser.Creates): the test
-	// stands in for its first start.
-	nc, err := nats.Connect(ks.NATS.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.EnsureStreams(t.Context(), js, 1); err != nil {
-		t.Fatal(err)
-	}
+	testkit.EventStreams(t, ks.NATS) // auth's part, which this test does not run
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)

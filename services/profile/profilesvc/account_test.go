@@ -168,9 +168,7 @@ func startProfileWith(t *testing.T, extra map[string]string) *harness {
 	key := ks.NATS.Credentials.AssertionKey()
 	natsx.UseKeys(nc, natsx.Keys{Issuer: "test", Sign: key, Verify: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}})
 	auth := startFakeAuth(t, nc)
-	// Auth makes the events streams (contract.BusUser.Creates); the test
-	// stands in for its first start, as it does for its commands.
-	createEventStreams(t, nc)
+	testkit.EventStreams(t, ks.NATS) // auth's part, as the fake stands in for its commands
 	env := map[string]string{
 		"DOSS_ENV": "dev", "DOSS_MONGO_URI": ks.Mongo.URI, "DOSS_MONGO_DB": "profile",
 		"DOSS_S3_ENDPOINT": ks.S3.Endpoint, "DOSS_S3_ACCESS_KEY": testkit.S3AccessKey, "DOSS_S3_SECRET_KEY": testkit.S3SecretKey,
@@ -458,16 +456,4 @@ func str(s *string) string {
 		return "<nil>"
 	}
 	return *s
-}
-
-// createEventStreams makes the events streams as auth's first start would.
-func createEventStreams(t *testing.T, nc *nats.Conn) {
-	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.EnsureStreams(t.Context(), js, 1); err != nil {
-		t.Fatal(err)
-	}
 }
