@@ -75,7 +75,10 @@ type BusUser struct {
 
 func commands(service string) string { return service + ".v1.>" }
 
-var eventStreams = []string{StreamEvents, StreamDeadLetters}
+var (
+	eventStreams = []string{StreamEvents, StreamDeadLetters}
+	authStreams  = append([]string{"KV_" + BucketRevokedSessions}, eventStreams...)
+)
 
 // BusUsers is every bus user and its rights.
 var BusUsers = []BusUser{
@@ -96,10 +99,10 @@ var BusUsers = []BusUser{
 		// of profile (the names a login answers with) comes by events.
 		Name: ServiceAuth, Serves: true,
 		Emits:   []string{"events.auth.>", EventSubject(EventNotificationWanted)},
-		Streams: append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
-		// Auth makes the events streams: the others wait for its first
+		Streams: authStreams,
+		// Auth makes every stream it uses: the others wait for its first
 		// start.
-		Creates:    append([]string{"KV_" + BucketRevokedSessions}, eventStreams...),
+		Creates:    authStreams,
 		Configures: []string{"KV_" + BucketRevokedSessions}, // its TTL follows the token lifetime
 		KV:         []string{BucketRevokedSessions},
 		// It keeps the audit trail from admin.audited (the console's),
