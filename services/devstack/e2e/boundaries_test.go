@@ -169,8 +169,9 @@ func TestDeletionRequestRevokesPassesByEvent(t *testing.T) {
 	})
 }
 
-// The names a login answers with, and the documents events every gateway
-// drops its cached lists on, come only from their owners: a process on
+// The names a login answers with, the documents events every gateway
+// drops its cached lists on, and the contact changes profile shows come
+// only from their owners: a process on
 // the bus with any other service's credentials cannot rename a user in
 // auth's copy or publish a documents change, core or JetStream.
 func TestOnlyTheirOwnersPublishNamesAndDocumentsEvents(t *testing.T) {
@@ -188,7 +189,14 @@ func TestOnlyTheirOwnersPublishNamesAndDocumentsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for owner, ev := range map[string]contract.Event{contract.ServiceProfile: names, contract.ServiceDocuments: added} {
+	// A contact change makes profile show the new address (and, read
+	// before the profile exists, makes it from auth's account).
+	changed, err := events.New(context.Background(), contract.EventEmailChanged,
+		contract.ContactChanged{UserID: id, UUID: uuid, Old: "names-forged@example.com", New: "mallory@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for owner, ev := range map[string]contract.Event{contract.ServiceProfile: names, contract.ServiceDocuments: added, contract.ServiceAuth: changed} {
 		raw, _ := json.Marshal(ev)
 		for _, user := range []string{contract.BusGateway, contract.ServiceAuth, contract.ServiceProfile, contract.ServiceDocuments, contract.ServiceNotifier} {
 			if user == owner {
@@ -218,5 +226,22 @@ func TestOnlyTheirOwnersPublishNamesAndDocumentsEvents(t *testing.T) {
 	}
 	if first, last := e.loginNames(phone, pin); first != "" || last != "" {
 		t.Fatalf("a login answers with %q %q after the forgeries", first, last)
+	}
+	// Had the stream stored a forged change, profile would have handled it
+	// once its consumer has nothing left.
+	jsc, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "profile's contact-change consumer drained", func() bool {
+		c, err := jsc.Consumer(context.Background(), contract.StreamEvents, contract.ConsumerName(contract.DurableProfileAccounts, contract.EventEmailChanged))
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(context.Background())
+		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+	})
+	if got := e.do(http.MethodGet, "/api/v2/profile", token, "").str("email"); got != "names-forged@example.com" {
+		t.Fatalf("the profile's email is %q after the forgeries", got)
 	}
 }
