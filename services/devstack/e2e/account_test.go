@@ -184,7 +184,7 @@ func TestAccountProfileFieldsFromEvents(t *testing.T) {
 	// And one order through the admin API.
 	r = e.admin(path+"/orders", contract.OrderPosted{ID: "o-7", OrderID: "D", Status: "completed", Amount: 45050})
 	expect(t, r, 200)
-	waitPostings(t, e)
+	e.drained(t, "the postings consumed", contract.Consumers(contract.DurableProfilePostings)...)
 	// A debit through the admin API beyond what is left is flagged.
 	r = e.admin(path+"/wallet", contract.WalletPosted{ID: "c-4", Balance: "cashback", Entry: "debit", Amount: 100})
 	expect(t, r, 200)
@@ -212,15 +212,17 @@ func mustInt(t *testing.T, s string) int64 {
 	return n
 }
 
-// waitPostings waits until profile has handled every posting event.
-func waitPostings(t *testing.T, e *env) {
+// drained waits until each of the named consumers of the events stream
+// has nothing pending and nothing unacked: its service has handled every
+// event it reads.
+func (e *env) drained(t *testing.T, what string, consumers ...string) {
 	t.Helper()
 	stream, err := jetstream.New(e.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the postings consumed", func() bool {
-		for _, name := range contract.Consumers(contract.DurableProfilePostings) {
+	eventually(t, what, func() bool {
+		for _, name := range consumers {
 			c, err := stream.Consumer(context.Background(), contract.StreamEvents, name)
 			if err != nil {
 				return false

@@ -229,18 +229,7 @@ func TestOnlyTheirOwnersPublishNamesAndDocumentsEvents(t *testing.T) {
 	}
 	// Had the stream stored a forged change, profile would have handled it
 	// once its consumer has nothing left.
-	jsc, err := jetstream.New(e.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "profile's contact-change consumer drained", func() bool {
-		c, err := jsc.Consumer(context.Background(), contract.StreamEvents, contract.ConsumerName(contract.DurableProfileAccounts, contract.EventEmailChanged))
-		if err != nil {
-			return false
-		}
-		ci, err := c.Info(context.Background())
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
-	})
+	e.drained(t, "profile's contact-change consumer drained", contract.ConsumerName(contract.DurableProfileAccounts, contract.EventEmailChanged))
 	if got := e.do(http.MethodGet, "/api/v2/profile", token, "").str("email"); got != "names-forged@example.com" {
 		t.Fatalf("the profile's email is %q after the forgeries", got)
 	}
