@@ -111,6 +111,10 @@ func (p *Publisher) Publish(ctx context.Context, ev contract.Event) error {
 // goes straight to the dead-letter subject.
 var ErrPermanent = errors.New("permanent failure")
 
+// ErrTypeNotSubject marks an event whose type is not the one its subject
+// names: never handled, always dead-lettered.
+var ErrTypeNotSubject = errors.New("the event's type is not its subject's")
+
 // ConsumerConfig describes one reader of the events stream. What it reads
 // is the contract's (contract.ReaderEvents), not the caller's to choose:
 // the bus lets each of its consumers filter on one event type only.
@@ -203,8 +207,16 @@ func consumeOne(ctx context.Context, js jetstream.JetStream, log *zap.Logger, cf
 func handle(js jetstream.JetStream, log *zap.Logger, cfg ConsumerConfig, msg jetstream.Msg) {
 	var ev contract.Event
 	err := json.Unmarshal(msg.Data(), &ev)
-	if err != nil {
+	switch {
+	case err != nil:
 		err = fmt.Errorf("%w: undecodable event: %v", ErrPermanent, err)
+	case contract.EventSubject(ev.Type) != msg.Subject():
+		// The bus holds a subject to its publishers, not a body: the
+		// notifier may publish its own report, with any type in it. A
+		// handler that switched on the body's type would obey it (an
+		// auth.account_deletion_due on events.notifier.account_erased
+		// erased any account), so the type must be the subject's.
+		err = fmt.Errorf("%w: %w: type %q on %s", ErrPermanent, ErrTypeNotSubject, ev.Type, msg.Subject())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
 	defer cancel()

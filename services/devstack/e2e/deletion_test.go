@@ -366,6 +366,23 @@ func TestOnlyAuthCanStartAnErasure(t *testing.T) {
 			})
 		}
 	}
+	// Each may publish its own report, with any type in its body: one
+	// typed as auth's erase order is dead-lettered unread (once, the
+	// notifier's credentials alone erased any account this way).
+	reporters := []string{contract.ServiceProfile, contract.ServiceDocuments, contract.ServiceNotifier}
+	for _, user := range reporters {
+		jsc, err := jetstream.New(e.busAs(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		raw, _ := json.Marshal(due)
+		_, err = jsc.Publish(ctx, contract.EventSubject(contract.ErasedEvent(user)), raw)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s publishing on its own report's subject: %v", user, err)
+		}
+	}
 	// A real deletion after the forgeries: once it is purged, the
 	// consumers have seen everything before it.
 	_, tok := e.register("del-real@example.com", "+18681231608", "4829")
@@ -394,5 +411,18 @@ func TestOnlyAuthCanStartAnErasure(t *testing.T) {
 	}
 	if n := info.State.Subjects[contract.EventSubject(contract.EventAccountDeletionDue)]; n != 1 {
 		t.Fatalf("%d erase events in the stream, want the real one", n)
+	}
+	dl, err := jsc.Stream(context.Background(), contract.StreamDeadLetters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range reporters {
+		m, err := dl.GetLastMsgForSubject(context.Background(), contract.DeadLetterPrefix+contract.DurableAuthDeletions+"."+contract.EventSubject(contract.ErasedEvent(user)))
+		if err != nil {
+			t.Fatalf("%s's forged erase order is not in the dead letters: %v", user, err)
+		}
+		if why := m.Header.Get("Doss-Dead-Letter-Reason"); !strings.Contains(why, events.ErrTypeNotSubject.Error()) {
+			t.Fatalf("%s's forgery dead-lettered because %q", user, why)
+		}
 	}
 }

@@ -139,6 +139,20 @@ func (s *Service) HandleDeletionEvent(ctx context.Context, ev contract.Event) er
 		if err := ev.Decode(&d); err != nil {
 			return errors.Join(events.ErrPermanent, err)
 		}
+		// Only an erasure auth started: its record, purging, of the
+		// same user. Nothing else may make auth erase an account or the
+		// counters named after an address.
+		rec, _, err := s.Deletions.Get(ctx, d.UUID)
+		switch {
+		case errors.Is(err, contract.ErrNotFound):
+			return nil // settled long ago, or never asked for
+		case err != nil:
+			return err
+		case rec.UserID != d.UserID:
+			return fmt.Errorf("%w: the erasure of %s names user %d, its record %d", events.ErrPermanent, d.UUID, d.UserID, rec.UserID)
+		case rec.Status != contract.DeletionPurging:
+			return nil // cancelled, or purged already
+		}
 		if err := s.EraseAccount(ctx, d); err != nil {
 			return err
 		}

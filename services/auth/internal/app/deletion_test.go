@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dossapp/backend/pkg/contract"
+	"github.com/dossapp/backend/pkg/events"
 	"github.com/dossapp/backend/pkg/mongox"
 	"github.com/dossapp/backend/services/auth/internal/adapters"
 )
@@ -330,5 +331,77 @@ func TestEraseAccountLeavesAnAddressItNeverVerified(t *testing.T) {
 	}
 	if err := victim.verifyPhone(e.UUID, p.VerificationCode); err != nil {
 		t.Fatalf("the registration's code after the purge: %v", err)
+	}
+}
+
+// Auth erases only what it started: an erase order that no purging record
+// of the same user backs (a forgery on the bus, or a stale redelivery) is
+// ignored, and one naming another user is dead-lettered. Before, a body
+// with any user, uuid and phone erased the account, or cleared the
+// unknown-device PIN lockout of the phone it named, as often as asked.
+func TestOnlyAPurgeAuthStartedErases(t *testing.T) {
+	f := deletionFixture(t)
+	ctx := context.Background()
+	acc := f.account(3, "+18681239103", "4829")
+	p := f.mustLogin("+18681239103", "4829")
+	erase := func(d contract.AccountDeletionDue) error {
+		t.Helper()
+		ev, err := events.New(ctx, contract.EventAccountDeletionDue, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.svc.HandleDeletionEvent(ctx, ev)
+	}
+	order := contract.AccountDeletionDue{UserID: 3, UUID: acc.UUID, Email: acc.Email, Phone: acc.Phone}
+	intact := func(when string) {
+		t.Helper()
+		if _, _, err := f.svc.Accounts.Get(ctx, acc.UUID); err != nil {
+			t.Fatalf("%s: the account: %v", when, err)
+		}
+	}
+
+	if err := erase(order); err != nil {
+		t.Fatal(err)
+	}
+	intact("no deletion asked for")
+	if f.revoked.has(p.SessionID) {
+		t.Fatal("a forged erasure revoked the owner's session")
+	}
+
+	// A made-up account naming another's phone: its lockout stays.
+	locked := f.account(5, "+18681239105", "4829")
+	f.wrongPINs(f.svc.Limits.UnknownPINFailures, "", locked.Phone)
+	if err := erase(contract.AccountDeletionDue{UserID: 99, UUID: "00000000-0000-4000-8000-000000000099", Phone: locked.Phone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.login(locked.Phone, "4829"); code(err) != contract.RateLimited {
+		t.Fatalf("the lockout after a forged erasure: %v, want %s", err, contract.RateLimited)
+	}
+
+	f.requested(p, "4829") // pending: its grace has not ended
+	if err := erase(order); err != nil {
+		t.Fatal(err)
+	}
+	intact("in the grace period")
+
+	f.advance(2 * time.Hour)
+	if err := f.svc.DeletionsPass(ctx); err != nil || f.deletion(acc.UUID).Status != contract.DeletionPurging {
+		t.Fatalf("purge not started: %v", err)
+	}
+	other := order
+	other.UserID = 4
+	if err := erase(other); !errors.Is(err, events.ErrPermanent) {
+		t.Fatalf("an erase order of another user: %v, want a permanent failure", err)
+	}
+	intact("ordered for another user")
+	// What the relay does with the deletion request's notices.
+	if _, err := f.db.Collection("auth_accounts").UpdateMany(ctx, bson.M{"key": acc.UUID}, bson.M{"$set": bson.M{"published": true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := erase(order); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.Accounts.Get(ctx, acc.UUID); !errors.Is(err, mongox.ErrNotFound) {
+		t.Fatalf("the purge auth started: %v", err)
 	}
 }
