@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/dossapp/backend/pkg/contract"
-	"github.com/dossapp/backend/services/auth/internal/domain"
 )
 
 // A forgotten PIN is reset with two codes: one by SMS to the phone, one to
@@ -131,27 +130,27 @@ func (s *Service) ResetPIN(ctx context.Context, req contract.ResetPINRequest, cl
 	return s.loggedIn(ctx, updated, req.DeviceToken, client)
 }
 
-// checkResetCode checks code against the live codes of purpose sent to
-// address for acc, or, for a phone without an account, against the decoys
-// sent there (no account's uuid is their subject, and no code opens them),
-// so that both fail alike and cost the same slots.
+// checkResetCode checks code against the codes of purpose sent to address
+// for acc, or, for a phone without an account, against the decoys sent
+// there (no account's uuid is their subject, and no code opens them), live
+// or expired alike, so that both fail alike and cost the same slots.
 func (s *Service) checkResetCode(ctx context.Context, field, purpose, address string, acc *Account, code string) error {
-	var cands []domain.OTP
 	owner := ""
 	if acc != nil {
 		owner = acc.UUID
 	}
-	live, err := s.liveCodes(ctx, purpose, address)
+	codes, err := s.recentCodes(ctx, purpose, address)
 	if err != nil {
 		return err
 	}
-	for _, otp := range live {
+	set := codeSet{failKey: failKey(purpose, address)}
+	for _, otp := range codes {
 		if otp.Subject == owner {
-			cands = append(cands, otp)
+			set.codes = append(set.codes, otp)
 		}
 	}
-	_, err = s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
-	return s.orExpired(ctx, err, field, purpose, []string{address}, func(c domain.OTP) bool { return acc != nil && c.Subject == acc.UUID }, code)
+	_, err = s.checkCodes(ctx, field, []codeSet{set}, code)
+	return err
 }
 
 // clearPINLockout: whoever proved both the phone and the email is the

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -226,15 +227,15 @@ func (s *Service) codeOrNotice(ctx context.Context, taken bool, r codeRequest) (
 	return code, err
 }
 
-// liveCodes are the newest unexpired codes sent to address for purpose,
-// newest first, at most MaxLiveCodes: several registration attempts may be
+// recentCodes are the newest codes sent to address for purpose that a
+// check still recognises (live, or expired within ExpiredLookback), newest
+// first, at most MaxLiveCodes: several registration attempts may be
 // pending for one address, each with its own code.
-func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]domain.OTP, error) {
-	recent, err := s.within(ctx, "send:"+address, s.Limits.CodeTTL)
+func (s *Service) recentCodes(ctx context.Context, purpose, address string) ([]domain.OTP, error) {
+	recent, err := s.within(ctx, "send:"+address, s.Limits.CodeTTL+ExpiredLookback)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
 	var out []domain.OTP
 	for _, e := range recent {
 		if len(out) == MaxLiveCodes {
@@ -251,11 +252,17 @@ func (s *Service) liveCodes(ctx context.Context, purpose, address string) ([]dom
 		if err != nil {
 			return nil, err
 		}
-		if now.Before(otp.ExpiresAt) {
+		if s.recognised(otp) {
 			out = append(out, otp)
 		}
 	}
 	return out, nil
+}
+
+// recognised says whether a check compares a code with otp: while it
+// lives, and for ExpiredLookback after, to tell its holder otp_expired.
+func (s *Service) recognised(otp domain.OTP) bool {
+	return s.now().Before(otp.ExpiresAt.Add(ExpiredLookback))
 }
 
 // within is key's chain entries younger than age, newest first, as far as
@@ -314,14 +321,11 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 	if err != nil {
 		return err
 	}
-	var cands []domain.OTP
-	if otp.ID != "" && s.now().Before(otp.ExpiresAt) {
-		cands = []domain.OTP{otp}
+	set := codeSet{failKey: failKey(purpose, address)}
+	if otp.ID != "" && s.recognised(otp) {
+		set.codes = []domain.OTP{otp}
 	}
-	_, err = s.checkCodes(ctx, field, []string{failKey(purpose, address)}, cands, code)
-	if otp.ID != "" && len(cands) == 0 && isWrongCode(err) && s.now().Before(otp.ExpiresAt.Add(ExpiredLookback)) && codeMatches(s.CodeKey, otp, code) {
-		return errExpired(field)
-	}
+	_, err = s.checkCodes(ctx, field, []codeSet{set}, code)
 	return err
 }
 
@@ -330,95 +334,121 @@ func (s *Service) checkCode(ctx context.Context, field, purpose, address, code s
 const ExpiredLookback = time.Hour
 
 // errExpired is the answer to a code that was right but is past its
-// lifetime. It is given only to a caller who typed that very code, so it
-// tells nobody else whether a code was ever sent to an address (a stranger
-// guessing meets otp_invalid, and the same failure slots, as before).
+// lifetime. It is given only to a caller who typed that very code, and a
+// guess at expired codes costs what a guess at live ones does (checkCodes),
+// so it tells a stranger whether a code was ever sent to an address only
+// as often as the failure caps let them guess a live one.
 func errExpired(field string) error {
 	return contract.FieldError(field, "The verification code has expired. Please request a new code.").Because(contract.ReasonOTPExpired)
 }
 
-func anyCode(domain.OTP) bool { return true }
-
-func isWrongCode(err error) bool {
-	var e *contract.Error
-	return errors.As(err, &e) && e.Reason == contract.ReasonOTPInvalid
+// codeSet is what one check may compare a guess with at one address: the
+// codes checkCodes is to consider (recentCodes, those the caller's step
+// may use), and the key the address's failures count under.
+type codeSet struct {
+	failKey string
+	codes   []domain.OTP
 }
 
-// codeMatches tells whether code is otp's, in constant time.
-func codeMatches(key []byte, otp domain.OTP, code string) bool {
-	return subtle.ConstantTimeCompare(otp.MAC, CodeMAC(key, otp.Purpose, otp.Address, code)) == 1
+// candidate is a code a check compares with, and the set it came from.
+type candidate struct {
+	set  int
+	otp  domain.OTP
+	live bool
 }
 
-// orExpired is err, or otp_expired when err is a wrong-code answer and code
-// is that of one of the newest codes of purpose sent to one of addresses
-// (of those ours keeps) that expired within ExpiredLookback. It reads only
-// on this failure path, so a right code costs nothing more.
-func (s *Service) orExpired(ctx context.Context, err error, field, purpose string, addresses []string, ours func(domain.OTP) bool, code string) error {
-	if !isWrongCode(err) {
-		return err
-	}
+// candidates are the codes of the sets not left out, at most
+// MaxLiveCodes, live ones first, each set's newest first.
+func (s *Service) candidates(sets []codeSet, left []bool) []candidate {
 	now := s.now()
-	for _, addr := range addresses {
-		recent, rerr := s.within(ctx, "send:"+addr, s.Limits.CodeTTL+ExpiredLookback)
-		if rerr != nil {
-			return err
+	var live, late []candidate
+	for i, set := range sets {
+		if left[i] {
+			continue
 		}
-		seen := 0
-		for _, e := range recent {
-			sent := parseSendKind(e.Kind)
-			if sent.purpose != purpose {
-				continue
-			}
-			if seen++; seen > MaxLiveCodes {
-				break
-			}
-			otp, gerr := s.otpByID(ctx, purpose, addr, sent.otpID)
-			if gerr != nil || now.Before(otp.ExpiresAt) || !ours(otp) {
-				continue
-			}
-			if codeMatches(s.CodeKey, otp, code) {
-				return errExpired(field)
+		for _, otp := range set.codes {
+			if now.Before(otp.ExpiresAt) {
+				live = append(live, candidate{set: i, otp: otp, live: true})
+			} else {
+				late = append(late, candidate{set: i, otp: otp})
 			}
 		}
 	}
-	return err
+	all := append(live, late...)
+	return all[:min(len(all), MaxLiveCodes)]
 }
 
-// checkCodes verifies code against the candidates (codes of the addresses
-// whose failures count under failKeys) and returns the one it matched. Before anything is
-// compared, the check takes a failure slot on every address (at most
-// ClientFailuresPerDay a day from one client, FailuresPerDay from all)
-// and a check slot on every candidate (ChecksPerCode each); a match gives
-// its failure slots back, so only failures count. Slots are unique inserts
-// in ledgers, so N concurrent guesses never get more checks than the caps.
-func (s *Service) checkCodes(ctx context.Context, field string, failKeys []string, cands []domain.OTP, code string) (domain.OTP, error) {
+// checkCodes verifies code against the codes of sets and returns the live
+// one it matched; an expired one that matches is answered otp_expired.
+// Before anything is compared, the check takes a failure slot on every
+// address it compares codes of (at most ClientFailuresPerDay a day from
+// one client, FailuresPerDay from all) and a check slot on every code
+// (ChecksPerCode each), expired ones as live ones, so a guess at expired
+// codes costs what any guess does. A match, or an address whose codes were
+// not compared, gives its failure slot back, so only failures count. An
+// address whose cap is full drops out: its codes are not compared (the
+// cap holds them), and the others are checked as if it were not there,
+// so a stranger who fills the cap of an address that joins an owner's
+// check (a phone sent a code for the owner's email) cannot block it; only
+// when every address is full is the check refused. Slots are unique
+// inserts in ledgers, so N concurrent guesses never get more checks than
+// the caps.
+func (s *Service) checkCodes(ctx context.Context, field string, sets []codeSet, code string) (domain.OTP, error) {
 	lim := s.Limits
 	invalid := contract.FieldError(field, "The verification code is invalid or has expired.").Because(contract.ReasonOTPInvalid)
 	if err := s.limitIP(ctx, "check", lim.IPChecks); err != nil {
 		return domain.OTP{}, err
 	}
 	client := s.clientTag(ctx)
-	for _, addr := range failKeys {
-		if err := s.claimFailure(ctx, field, addr, client); err != nil {
+	claimed := make([]bool, len(sets))
+	release := func(keep func(set int) bool) {
+		for i, ok := range claimed {
+			if ok && !keep(i) {
+				s.giveBackFailure(ctx, sets[i].failKey, client)
+				claimed[i] = false
+			}
+		}
+	}
+	all := func(int) bool { return false }
+	// Leaving a full address out makes room for another's codes, which
+	// then need their own slot: at most one round per set.
+	left := make([]bool, len(sets))
+	var refused error
+	cands := s.candidates(sets, left)
+	for i := 0; i < len(cands); {
+		c := cands[i]
+		if claimed[c.set] {
+			i++
+			continue
+		}
+		err := s.claimFailure(ctx, field, sets[c.set].failKey, client)
+		if contract.ErrorCode(err) == contract.RateLimited {
+			left[c.set] = true
+			if refused == nil {
+				refused = err
+			}
+			cands, i = s.candidates(sets, left), 0
+			continue
+		}
+		if err != nil {
+			release(all)
 			return domain.OTP{}, err
 		}
-	}
-	// Nothing compared, nothing failed: a check with no live code, or
-	// with only spent ones, gives its slots back like a match does.
-	release := func() {
-		for _, key := range failKeys {
-			s.giveBackFailure(ctx, key, client)
-		}
+		claimed[c.set] = true
+		i++
 	}
 	if len(cands) == 0 {
-		release()
+		if refused != nil {
+			return domain.OTP{}, refused
+		}
+		// Nothing to compare, nothing failed.
 		return domain.OTP{}, invalid
 	}
 	// A code whose checks are spent drops out; the newer ones stay.
 	spent := contract.FieldError(field, "Too many attempts for this code. Please request a new code.").Because(contract.ReasonOTPAttemptsExceeded)
-	open := cands[:0:0]
-	for _, otp := range cands {
-		_, err := s.Ledger.Append(ctx, "try:"+otp.ID, func(tail domain.Tail, _ time.Time) (string, error) {
+	open, spentLive := cands[:0:0], false
+	for _, c := range cands {
+		_, err := s.Ledger.Append(ctx, "try:"+c.otp.ID, func(tail domain.Tail, _ time.Time) (string, error) {
 			if _, full, err := tail.At(lim.ChecksPerCode - 1); err != nil {
 				return "", err
 			} else if full {
@@ -427,29 +457,46 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 			return "try", nil
 		})
 		if err == spent {
+			spentLive = spentLive || c.live
 			continue
 		}
 		if err != nil {
+			release(all)
 			return domain.OTP{}, err
 		}
-		open = append(open, otp)
+		open = append(open, c)
 	}
+	// An address none of whose codes is compared has not failed.
+	release(func(set int) bool {
+		return slices.ContainsFunc(open, func(c candidate) bool { return c.set == set })
+	})
 	if len(open) == 0 {
-		release()
-		return domain.OTP{}, spent
-	}
-	cands = open
-	match := -1
-	for i, otp := range cands {
-		got := CodeMAC(s.CodeKey, otp.Purpose, otp.Address, code)
-		if subtle.ConstantTimeCompare(otp.MAC, got) == 1 && match < 0 {
-			match = i
+		if spentLive {
+			return domain.OTP{}, spent
 		}
+		return domain.OTP{}, invalid
+	}
+	match, late := -1, -1
+	for i, c := range open {
+		got := CodeMAC(s.CodeKey, c.otp.Purpose, c.otp.Address, code)
+		if subtle.ConstantTimeCompare(c.otp.MAC, got) == 1 {
+			switch {
+			case c.live && match < 0:
+				match = i
+			case !c.live && late < 0:
+				late = i
+			}
+		}
+	}
+	if match < 0 && late >= 0 {
+		// Right but too late: its holder has not failed.
+		release(all)
+		return domain.OTP{}, errExpired(field)
 	}
 	if match < 0 {
 		return domain.OTP{}, invalid
 	}
-	otp := cands[match]
+	otp := open[match].otp
 	// A code is spent once, by the call that used it: a copy of that call
 	// (see copyOf) finds it spent by itself, and goes on as it did.
 	call := natsx.CallerFrom(ctx).Call
@@ -464,7 +511,7 @@ func (s *Service) checkCodes(ctx context.Context, field string, failKeys []strin
 	}); err != nil && !errors.Is(err, errCopy) {
 		return domain.OTP{}, err
 	}
-	release()
+	release(all)
 	return otp, nil
 }
 

@@ -116,13 +116,13 @@ func (s *Service) EmailVerifyOTP(ctx context.Context, req contract.EmailVerifyOT
 	if err := ValidateCode("verification_code", req.VerificationCode, s.Limits.CodeLength); err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
-	cands, err := s.liveCodes(ctx, contract.PurposeRegisterEmail, email)
+	codes, err := s.recentCodes(ctx, contract.PurposeRegisterEmail, email)
 	if err != nil {
 		return contract.EmailVerifyOTPReply{}, err
 	}
-	otp, err := s.checkCodes(ctx, "verification_code", []string{failKey(contract.PurposeRegisterEmail, email)}, cands, req.VerificationCode)
+	otp, err := s.checkCodes(ctx, "verification_code", []codeSet{{failKey(contract.PurposeRegisterEmail, email), codes}}, req.VerificationCode)
 	if err != nil {
-		return contract.EmailVerifyOTPReply{}, s.orExpired(ctx, err, "verification_code", contract.PurposeRegisterEmail, []string{email}, anyCode, req.VerificationCode)
+		return contract.EmailVerifyOTPReply{}, err
 	}
 	at := s.now().Truncate(time.Second)
 	acc, err := s.Accounts.Update(ctx, otp.Subject, func(a *Account) ([]contract.Event, error) {
@@ -266,24 +266,27 @@ func (s *Service) PhoneVerifyOTP(ctx context.Context, req contract.PhoneVerifyOT
 	if len(phones) == 0 {
 		return contract.PhoneVerifyOTPReply{}, contract.FieldError("uuid", "Request a phone code first.")
 	}
-	var cands []domain.OTP
-	keys := make([]string, 0, len(phones))
+	// Each phone's failures count only when its codes for this email are
+	// compared: a stranger can add a phone to the list (phone_send_otp
+	// with the email), and a phone whose cap a stranger filled drops out
+	// of the check instead of refusing it (checkCodes).
+	sets := make([]codeSet, 0, len(phones))
 	for _, phone := range phones {
-		keys = append(keys, failKey(contract.PurposeRegisterPhone, phone))
-		codes, err := s.liveCodes(ctx, contract.PurposeRegisterPhone, phone)
+		codes, err := s.recentCodes(ctx, contract.PurposeRegisterPhone, phone)
 		if err != nil {
 			return contract.PhoneVerifyOTPReply{}, err
 		}
+		set := codeSet{failKey: failKey(contract.PurposeRegisterPhone, phone)}
 		for _, c := range codes {
-			if c.Subject == acc.Email && len(cands) < MaxLiveCodes {
-				cands = append(cands, c)
+			if c.Subject == acc.Email {
+				set.codes = append(set.codes, c)
 			}
 		}
+		sets = append(sets, set)
 	}
-	otp, err := s.checkCodes(ctx, "verification_code", keys, cands, req.VerificationCode)
+	otp, err := s.checkCodes(ctx, "verification_code", sets, req.VerificationCode)
 	if err != nil {
-		return contract.PhoneVerifyOTPReply{}, s.orExpired(ctx, err, "verification_code", contract.PurposeRegisterPhone, phones,
-			func(c domain.OTP) bool { return c.Subject == acc.Email }, req.VerificationCode)
+		return contract.PhoneVerifyOTPReply{}, err
 	}
 	at := s.now().Truncate(time.Second)
 	_, err = s.Accounts.Update(ctx, acc.UUID, func(a *Account) ([]contract.Event, error) {

@@ -888,3 +888,75 @@ func TestALateCopyOfASendIsANewRequest(t *testing.T) {
 		t.Fatalf("the same call id past the window: %v; want %s", err, contract.ReasonOTPSendTooSoon)
 	}
 }
+
+// A stranger filled the day's failure cap of their own number X with
+// wrong codes at their own attempt, from two client addresses, then sent
+// X a code for the owner's verified email, so X was among the phones the
+// owner's check counted against. The check took a slot on the owner's
+// phone, met X's cap and stopped there without giving it back: the
+// owner's right code got 429, and six of them capped the owner's phone for
+// a day from the owner's address. A phone whose cap is full now drops out
+// of the check (its codes are not compared, so the cap still holds them)
+// and a check keeps no slot of a phone it compared nothing at.
+func TestAStrangersCappedPhoneCannotBlockTheOwnersCode(t *testing.T) {
+	f := newFixture(t)
+	const email, phone = "owner@example.com", "+18685550101"
+	const own, capped = "stranger@example.com", "+18685550199"
+	lim := f.svc.Limits
+	owner := f.as("198.51.100.1")
+	s1, s2, s3 := f.as("203.0.113.1"), f.as("203.0.113.2"), f.as("203.0.113.3")
+
+	e := owner.sendEmail(email)
+	if err := owner.verifyEmail(email, e.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	a := s1.sendEmail(own)
+	if err := s1.verifyEmail(own, a.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, s := range []registrar{s1, s1, s2, s2} {
+		p, err := s.sendPhone(own, capped)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range lim.ChecksPerCode {
+			if failed == lim.FailuresPerDay || code(s.verifyPhone(a.UUID, wrongCode(p.VerificationCode))) != contract.Invalid {
+				break
+			}
+			failed++
+		}
+	}
+	strangerCapped := func(when string) {
+		t.Helper()
+		if err := s3.verifyPhone(a.UUID, "0000"); code(err) != contract.RateLimited {
+			t.Fatalf("%s: the stranger's check at their capped phone: %v; want %s", when, err, contract.RateLimited)
+		}
+	}
+	strangerCapped(fmt.Sprintf("after %d failures", failed))
+
+	p, err := owner.sendPhone(email, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3.sendPhone(email, capped); err != nil {
+		t.Fatal(err)
+	}
+	// The code the stranger got on X for the owner's email opens nothing
+	// while X is capped: it is not compared.
+	if err := owner.verifyPhone(e.UUID, f.code(contract.PurposeRegisterPhone, capped)); reasonOf(err) != contract.ReasonOTPInvalid {
+		t.Fatalf("the capped phone's code: %v; want %s", err, contract.ReasonOTPInvalid)
+	}
+	if err := owner.verifyPhone(e.UUID, p.VerificationCode); err != nil {
+		t.Fatalf("the owner's right code with the stranger's capped phone among the phones: %v", err)
+	}
+	// Only the owner's own wrong code counts against the owner's phone.
+	tail, err := f.svc.Ledger.Tail(context.Background(), "fail:"+failKey(contract.PurposeRegisterPhone, phone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live, err := currentFailures(tail, f.clock()); err != nil || len(live) != 1 {
+		t.Fatalf("the owner's phone counts %d failures (%v); want 1", len(live), err)
+	}
+	strangerCapped("after the owner's checks")
+}
