@@ -119,7 +119,22 @@ type ReviewDocumentRequest struct {
 	ID       int64  `json:"id"`
 	Decision string `json:"decision"` // DocumentApproved or DocumentRejected
 	Reason   string `json:"reason,omitempty"`
+	// SeenAs is the profile the reviewer compared the document with, as
+	// the review page showed it; an approval without it vouches for the
+	// document, not for any name or photo.
+	SeenAs *ReviewedIdentity `json:"seen_as,omitempty"`
 }
+
+// ReviewedIdentity is who a profile said it was when a reviewer compared
+// a document with it: its names and its photo's object key.
+type ReviewedIdentity struct {
+	FirstName string `json:"first_name" bson:"first_name"`
+	LastName  string `json:"last_name" bson:"last_name"`
+	ImageKey  string `json:"image_key,omitempty" bson:"image_key,omitempty"`
+}
+
+// MaxReviewedField bounds each field of a ReviewedIdentity.
+const MaxReviewedField = 255
 
 // AdminListDocumentsRequest lists documents awaiting review (admin).
 type AdminListDocumentsRequest struct {
@@ -150,6 +165,8 @@ type DocumentRef struct {
 	TypeID int    `json:"type_id"`
 	Status string `json:"status"`
 	Key    string `json:"key"` // object key in the private bucket
+	// ReviewedAs is the profile its approver compared it with, if any.
+	ReviewedAs *ReviewedIdentity `json:"reviewed_as,omitempty"`
 }
 
 // DocumentsSnapshot is a user's current documents after a change; Version

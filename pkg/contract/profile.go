@@ -24,6 +24,18 @@ type Profile struct {
 	IdentityStatus      string     `json:"identity_status"`
 }
 
+// AdminProfile is a Profile for the staff: with its photo's object key,
+// which a review names as what the reviewer saw (ReviewedIdentity).
+type AdminProfile struct {
+	Profile
+	ImageKey string `json:"image_key,omitempty"`
+}
+
+// Identity is what a reviewer comparing a document with p sees.
+func (p AdminProfile) Identity() ReviewedIdentity {
+	return ReviewedIdentity{FirstName: p.FirstName, LastName: p.LastName, ImageKey: p.ImageKey}
+}
+
 // IdentityUnverified is a profile's identity status until a document
 // review says otherwise.
 const IdentityUnverified = "unverified"

@@ -433,3 +433,76 @@ func TestDossAdminCommand(t *testing.T) {
 		t.Fatal("a bad name and role were accepted")
 	}
 }
+
+// An approval vouches for the names the review page showed. The user
+// renames themselves "Jane Victim" while a reviewer looks at their own
+// name beside the document: the decision is refused (409) and the page
+// shows the new name; and an approval that names what it saw (the admin
+// API's seen_as) is vouched for beside that name only, however the
+// profile changed before the approval arrived. Before, a pass said
+// "verified · driving_licence" beside whatever name the profile held when
+// the approval landed.
+func TestAReviewVouchesForWhatThePageShowed(t *testing.T) {
+	e, _ := startDocuments(t, nil)
+	_, token := e.register("page-showed@example.com", "+14155550163", "7193")
+	rename := func(first, last string) {
+		t.Helper()
+		expect(t, e.do(http.MethodPost, "/api/v2/update_name", token, js(map[string]string{"first_name": first, "last_name": last})), 200)
+	}
+	rename("Mallory", "Real")
+	front := decodeDoc(t, e.addDocument(token, "5", "licence.jpg", imagextest.JPEG(64, 48, 1)))
+	back := decodeDoc(t, e.addDocument(token, "6", "licence.jpg", imagextest.JPEG(64, 48, 2)))
+	cc := e.consoleClient()
+	cc.mustLogin(t, e.staff("page-rev", contract.RoleReviewer))
+	hidden := regexp.MustCompile(`name="(seen_[a-z_]+)" value="([^"]*)"`)
+	form := func(body string) url.Values {
+		v := url.Values{"decision": {"approved"}}
+		for _, m := range hidden.FindAllStringSubmatch(body, -1) {
+			v.Set(m[1], m[2])
+		}
+		return v
+	}
+	path := fmt.Sprintf("/console/documents/%d", front.ID)
+	page := cc.get(t, path)
+	if seen := form(page.body); seen.Get("seen_first_name") != "Mallory" || seen.Get("seen_last_name") != "Real" {
+		t.Fatalf("the page's names: %v", seen)
+	}
+	rename("Jane", "Victim")
+	p := cc.post(t, path+"/decide", form(page.body))
+	if p.status != 409 || !strings.Contains(p.body, "changed while this page was open") || form(p.body).Get("seen_first_name") != "Jane" {
+		t.Fatalf("a decision beside a name since changed: %d %.500s", p.status, p.body)
+	}
+	if docs, _ := e.listDocuments(token, ""); docs[0].Status != "pending" && docs[1].Status != "pending" {
+		t.Fatalf("decided all the same: %+v", docs)
+	}
+
+	// Past that check (a rename between it and the approval), what the
+	// approval names is what is vouched for.
+	approve := func(id int64, seen any) resp {
+		return e.do(http.MethodPost, fmt.Sprintf("/admin/v1/documents/%d/approve", id), adminToken, js(map[string]any{"seen_as": seen}))
+	}
+	tooLong := approve(front.ID, map[string]string{"first_name": strings.Repeat("M", 256), "last_name": "Real"})
+	expect(t, tooLong, 422)
+	if tooLong.body["errors"] == nil {
+		t.Fatalf("%s", tooLong.raw)
+	}
+	for _, id := range []int64{front.ID, back.ID} {
+		expect(t, approve(id, map[string]string{"first_name": "Mallory", "last_name": "Real"}), 200)
+	}
+	eventually(t, "verified", func() bool { return e.profile(token).str("identity_status") == "verified" })
+	claim := func() string {
+		t.Helper()
+		c, raw := passPayload(t, e.issuePass(token, map[string]any{"fields": []string{"first_name", "last_name", "identity_status"}}))
+		if c["first_name"] == nil {
+			t.Fatalf("%s", raw)
+		}
+		return fmt.Sprint(c["first_name"], " ", c["identity_status"])
+	}
+	if got := claim(); got != "Jane unverified" {
+		t.Fatalf("a pass beside the name set during the review: %s, want Jane unverified", got)
+	}
+	rename("Mallory", "Real")
+	if got := claim(); got != "Mallory verified" {
+		t.Fatalf("a pass beside the name the reviewer saw: %s", got)
+	}
+}

@@ -103,7 +103,7 @@ func TestAccountExport(t *testing.T) {
 	}
 	uidText := literal(e.account(token).raw, "user_id")
 	uid, _ := strconv.ParseInt(uidText, 10, 64)
-	expect(t, e.admin(fmt.Sprintf("/admin/v1/documents/%d/approve", doc.ID), nil), 200)
+	expect(t, e.admin(fmt.Sprintf("/admin/v1/documents/%d/approve", doc.ID), struct{}{}), 200)
 	expect(t, e.admin("/admin/v1/users/"+uidText+"/wallet", contract.WalletPosted{ID: "x-1", Balance: "cashback", Entry: "credit", Amount: 12345}), 200)
 	expect(t, e.admin("/admin/v1/users/"+uidText+"/orders", contract.OrderPosted{ID: "x-2", OrderID: "ord-77", Status: "completed", Amount: 5000}), 200)
 	uuidB, tokenB := e.register(emailB, phoneB, "5830")

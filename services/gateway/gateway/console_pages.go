@@ -162,7 +162,7 @@ var rejectReasons = []string{
 type reviewData struct {
 	Doc     contract.AdminDocument
 	Others  []contract.AdminDocument
-	Profile contract.Profile
+	Profile contract.AdminProfile
 	History []contract.AuditEntry
 	Reasons []string
 }
@@ -182,7 +182,7 @@ func (g *Gateway) reviewPage(c echo.Context, code int, errMsg, notice string) er
 		return err
 	}
 	d := reviewData{Doc: doc, Reasons: rejectReasons}
-	if d.Profile, err = natsx.Call[contract.AdminUserIDRequest, contract.Profile](ctx, g.nc, contract.ProfileAdminGet, contract.AdminUserIDRequest{UserID: doc.UserID}); err != nil {
+	if d.Profile, err = natsx.Call[contract.AdminUserIDRequest, contract.AdminProfile](ctx, g.nc, contract.ProfileAdminGet, contract.AdminUserIDRequest{UserID: doc.UserID}); err != nil {
 		return err
 	}
 	all, err := natsx.Call[contract.AdminUserIDRequest, contract.AdminDocumentList](ctx, g.nc, contract.DocumentsAdminUser, contract.AdminUserIDRequest{UserID: doc.UserID})
@@ -215,11 +215,23 @@ func (g *Gateway) consoleDecide(c echo.Context) error {
 		return err
 	}
 	req := contract.ReviewDocumentRequest{ID: id, Decision: c.FormValue("decision")}
-	if req.Decision == contract.DocumentRejected {
+	switch req.Decision {
+	case contract.DocumentRejected:
 		req.Reason = strings.TrimSpace(c.FormValue("reason_other"))
 		if req.Reason == "" {
 			req.Reason = c.FormValue("reason")
 		}
+	case contract.DocumentApproved:
+		// The approval vouches for the names and photo the page showed
+		// (its hidden fields). If the user changed them since, the
+		// reviewer compares again rather than approve unseen ones.
+		seen := contract.ReviewedIdentity{FirstName: c.FormValue("seen_first_name"), LastName: c.FormValue("seen_last_name"), ImageKey: c.FormValue("seen_image_key")}
+		if changed, err := g.profileChanged(c, id, seen); err != nil {
+			return err
+		} else if changed {
+			return g.reviewPage(c, http.StatusConflict, "The profile's names or photo changed while this page was open: compare them with the document again.", "")
+		}
+		req.SeenAs = &seen
 	}
 	if _, err := natsx.Call[contract.ReviewDocumentRequest, contract.AdminDocument](g.callCtx(c), g.nc, contract.DocumentsReview, req); err != nil {
 		e := contract.AsError(err)
@@ -238,6 +250,18 @@ func (g *Gateway) consoleDecide(c echo.Context) error {
 		}
 	}
 	return c.Redirect(http.StatusSeeOther, "/console/queue?notice="+notice)
+}
+
+// profileChanged says whether the profile of document id's owner is no
+// longer seen.
+func (g *Gateway) profileChanged(c echo.Context, id int64, seen contract.ReviewedIdentity) (bool, error) {
+	ctx := g.callCtx(c)
+	doc, err := natsx.Call[contract.DocumentRequest, contract.AdminDocument](ctx, g.nc, contract.DocumentsAdminGet, contract.DocumentRequest{ID: id})
+	if err != nil {
+		return false, err
+	}
+	p, err := natsx.Call[contract.AdminUserIDRequest, contract.AdminProfile](ctx, g.nc, contract.ProfileAdminGet, contract.AdminUserIDRequest{UserID: doc.UserID})
+	return err == nil && p.Identity() != seen, err
 }
 
 // consoleUserSearch finds one user by email, phone, uuid or id and opens
@@ -260,7 +284,7 @@ func (g *Gateway) consoleUserSearch(c echo.Context) error {
 
 type userData struct {
 	User      contract.AdminUser
-	Profile   contract.Profile
+	Profile   contract.AdminProfile
 	Documents []contract.AdminDocument
 	Audit     []contract.AuditEntry
 	// Deletion is the account's deletion, if it ever asked for one.
@@ -280,7 +304,7 @@ func (g *Gateway) userPage(c echo.Context, code int, errMsg string) error {
 	if d.User, err = natsx.Call[contract.AdminUserRequest, contract.AdminUser](ctx, g.nc, contract.AuthAdminUser, contract.AdminUserRequest{UserID: id}); err != nil {
 		return err
 	}
-	if d.Profile, err = natsx.Call[contract.AdminUserIDRequest, contract.Profile](ctx, g.nc, contract.ProfileAdminGet, contract.AdminUserIDRequest{UserID: id}); err != nil {
+	if d.Profile, err = natsx.Call[contract.AdminUserIDRequest, contract.AdminProfile](ctx, g.nc, contract.ProfileAdminGet, contract.AdminUserIDRequest{UserID: id}); err != nil {
 		return err
 	}
 	docs, err := natsx.Call[contract.AdminUserIDRequest, contract.AdminDocumentList](ctx, g.nc, contract.DocumentsAdminUser, contract.AdminUserIDRequest{UserID: id})

@@ -32,12 +32,24 @@ const documentsRoute = "/api/v2/my/documents"
 const documentJSONLimit = 16 << 10
 
 // reviewRequest reads an admin decision on the document in the path: an
-// approval, or a rejection with the body's reason.
+// approval, with the names and photo the caller compared it with if the
+// body says, or a rejection with the body's reason.
 func reviewRequest(decision string) func(echo.Context) (contract.ReviewDocumentRequest, error) {
 	return func(c echo.Context) (contract.ReviewDocumentRequest, error) {
 		id, err := documentID("id")(c)
-		if err != nil || decision != contract.DocumentRejected {
-			return contract.ReviewDocumentRequest{ID: id.ID, Decision: decision}, err
+		if err != nil {
+			return contract.ReviewDocumentRequest{}, err
+		}
+		if decision == contract.DocumentApproved {
+			// Optional: the names and photo the caller compared the
+			// document with; without them it vouches for none.
+			var body struct {
+				SeenAs *contract.ReviewedIdentity `json:"seen_as"`
+			}
+			if err := bindJSON(c, &body); err != nil {
+				return contract.ReviewDocumentRequest{}, err
+			}
+			return contract.ReviewDocumentRequest{ID: id.ID, Decision: decision, SeenAs: body.SeenAs}, nil
 		}
 		var body struct {
 			Reason string `json:"reason"`

@@ -67,8 +67,8 @@ func routes(svc *app.Service, js jetstream.JetStream) []service.Endpoint {
 		}),
 
 		// The account API (/api/user) and the staff's rows.
-		service.On(service.Admin, contract.ProfileAdminGet, func(ctx context.Context, _ natsx.Caller, r contract.AdminUserIDRequest) (contract.Profile, error) {
-			return svc.Get(ctx, r.UserID)
+		service.On(service.Admin, contract.ProfileAdminGet, func(ctx context.Context, _ natsx.Caller, r contract.AdminUserIDRequest) (contract.AdminProfile, error) {
+			return svc.AdminGet(ctx, r.UserID)
 		}),
 		service.On(service.User, contract.AccountGet, func(ctx context.Context, c natsx.Caller, r contract.AccountProfileRequest) (contract.AccountProfile, error) {
 			return svc.AccountProfile(ctx, c.UserID, r.Platform)

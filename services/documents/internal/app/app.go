@@ -29,15 +29,17 @@ import (
 
 // Doc is one stored document.
 type Doc struct {
-	ID         int64     `bson:"id"`
-	TypeID     int       `bson:"type_id"`
-	Status     string    `bson:"status"`
-	Reason     string    `bson:"reason,omitempty"`
-	ReviewedBy string    `bson:"reviewed_by,omitempty"`
-	Key        string    `bson:"key"`
-	Size       int64     `bson:"size"`
-	CreatedAt  time.Time `bson:"created_at"`
-	UpdatedAt  time.Time `bson:"updated_at"`
+	ID         int64  `bson:"id"`
+	TypeID     int    `bson:"type_id"`
+	Status     string `bson:"status"`
+	Reason     string `bson:"reason,omitempty"`
+	ReviewedBy string `bson:"reviewed_by,omitempty"`
+	// ReviewedAs is the profile its approver compared it with.
+	ReviewedAs *contract.ReviewedIdentity `bson:"reviewed_as,omitempty"`
+	Key        string                     `bson:"key"`
+	Size       int64                      `bson:"size"`
+	CreatedAt  time.Time                  `bson:"created_at"`
+	UpdatedAt  time.Time                  `bson:"updated_at"`
 }
 
 // Docs is a user's current documents, at most one per type.
@@ -394,7 +396,7 @@ func (s *Service) tellProfile(ctx context.Context, snap contract.DocumentsSnapsh
 func snapshot(d Docs, version int64) contract.DocumentsSnapshot {
 	snap := contract.DocumentsSnapshot{UserID: d.UserID, Version: version, Documents: []contract.DocumentRef{}}
 	for _, it := range d.Items {
-		snap.Documents = append(snap.Documents, contract.DocumentRef{ID: it.ID, TypeID: it.TypeID, Status: it.Status, Key: it.Key})
+		snap.Documents = append(snap.Documents, contract.DocumentRef{ID: it.ID, TypeID: it.TypeID, Status: it.Status, Key: it.Key, ReviewedAs: it.ReviewedAs})
 	}
 	return snap
 }

@@ -61,8 +61,18 @@ func (s *Service) Pending(ctx context.Context, req contract.AdminListDocumentsRe
 // and asks the notifier to tell the account holder by email and push.
 func (s *Service) Review(ctx context.Context, reviewer string, req contract.ReviewDocumentRequest) (contract.AdminDocument, error) {
 	reason := ""
+	var seen *contract.ReviewedIdentity
 	switch req.Decision {
 	case contract.DocumentApproved:
+		if req.SeenAs != nil {
+			v := *req.SeenAs
+			for _, f := range []string{v.FirstName, v.LastName, v.ImageKey} {
+				if len(f) > contract.MaxReviewedField {
+					return contract.AdminDocument{}, contract.FieldError("seen_as", "Each field of what the reviewer saw is at most 255 bytes.")
+				}
+			}
+			seen = &v
+		}
 	case contract.DocumentRejected:
 		reason = trimReason(req.Reason)
 		if reason == "" {
@@ -91,7 +101,7 @@ func (s *Service) Review(ctx context.Context, reviewer string, req contract.Revi
 		}
 		d.Items = slices.Clone(d.Items)
 		it := &d.Items[i]
-		it.Status, it.Reason, it.ReviewedBy, it.UpdatedAt = req.Decision, reason, reviewer, s.now()
+		it.Status, it.Reason, it.ReviewedBy, it.ReviewedAs, it.UpdatedAt = req.Decision, reason, reviewer, seen, s.now()
 		reviewed = *it
 		notices, err := s.notices(ctx, acc, *it)
 		if err != nil {

@@ -167,6 +167,20 @@ func (s *Service) Get(ctx context.Context, userID int64) (contract.Profile, erro
 	return s.answer(ctx, p)
 }
 
+// AdminGet is the profile for the staff, with its photo's object key.
+func (s *Service) AdminGet(ctx context.Context, userID int64) (contract.AdminProfile, error) {
+	p, err := s.load(ctx, userID)
+	if err != nil {
+		return contract.AdminProfile{}, err
+	}
+	out, err := s.answer(ctx, p)
+	admin := contract.AdminProfile{Profile: out}
+	if p.Image != nil {
+		admin.ImageKey = *p.Image
+	}
+	return admin, err
+}
+
 func (s *Service) load(ctx context.Context, userID int64) (Profile, error) {
 	p, err := s.Profiles.Get(ctx, userID)
 	if err == nil {

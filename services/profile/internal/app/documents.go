@@ -57,14 +57,39 @@ func applySnapshot(p *Profile, snap contract.DocumentsSnapshot) bool {
 	case len(p.VerifiedDocuments) == 0:
 		p.VerifiedAs = nil
 	case slices.ContainsFunc(p.VerifiedDocuments, func(d string) bool { return !slices.Contains(before, d) }):
-		// A kind newly approved: the reviewer saw these beside it.
-		v := &VerifiedIdentity{FirstName: p.FirstName, LastName: p.LastName}
-		if p.Image != nil {
-			v.Image = *p.Image
-		}
-		p.VerifiedAs = v
+		// A kind newly approved: vouched for beside what its reviewers
+		// saw, never beside what the profile holds now (renamed while
+		// the review page was open, it would vouch for a name no one
+		// compared with the document).
+		p.VerifiedAs = reviewedAs(snap.Documents, before)
 	}
 	return true
+}
+
+// reviewedAs is the identity every approved side of the kinds newly
+// verified in docs was reviewed beside; nil when any side was approved
+// without one (through the admin API, or before reviews recorded it) or
+// two sides were approved beside different ones.
+func reviewedAs(docs []contract.DocumentRef, before []string) *VerifiedIdentity {
+	var seen *contract.ReviewedIdentity
+	for _, kind := range VerifiedDocuments(docs) {
+		if slices.Contains(before, kind) {
+			continue
+		}
+		for _, d := range docs {
+			if t, ok := contract.DocumentTypeByID(d.TypeID); !ok || t.Document != kind || d.Status != contract.DocumentApproved {
+				continue
+			}
+			if d.ReviewedAs == nil || (seen != nil && *seen != *d.ReviewedAs) {
+				return nil
+			}
+			seen = d.ReviewedAs
+		}
+	}
+	if seen == nil {
+		return nil
+	}
+	return &VerifiedIdentity{FirstName: seen.FirstName, LastName: seen.LastName, Image: seen.ImageKey}
 }
 
 // documentFields maps a typeId to the profile field its image fills.

@@ -313,6 +313,7 @@ func statusShown(cl contract.PassClaims, p Profile) (string, []string) {
 	}
 	v := p.VerifiedAs
 	switch {
+	case v == nil && cl.FirstName == "" && cl.LastName == "" && cl.Photo == "":
 	case v == nil,
 		cl.FirstName != "" && cl.FirstName != v.FirstName,
 		cl.LastName != "" && cl.LastName != v.LastName,

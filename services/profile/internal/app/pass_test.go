@@ -98,15 +98,34 @@ func TestIdentityPass(t *testing.T) {
 			t.Fatalf("%+v", r)
 		}
 	})
-	approve := func(version int64, types ...int) {
+	// seen is what a reviewer opening the page now sees of the profile.
+	seen := func() *contract.ReviewedIdentity {
 		t.Helper()
-		var docs []contract.DocumentRef
-		for _, ty := range types {
-			docs = append(docs, contract.DocumentRef{ID: int64(ty), TypeID: ty, Status: contract.DocumentApproved, Key: "doc"})
+		p, err := s.AdminGet(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
 		}
+		id := p.Identity()
+		return &id
+	}
+	apply := func(version int64, docs ...contract.DocumentRef) {
+		t.Helper()
 		if err := s.ApplyDocuments(ctx, contract.DocumentsSnapshot{UserID: 1, Version: version, Documents: docs}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	approved := func(ty int, as *contract.ReviewedIdentity) contract.DocumentRef {
+		return contract.DocumentRef{ID: int64(ty), TypeID: ty, Status: contract.DocumentApproved, Key: "doc", ReviewedAs: as}
+	}
+	// approve approves types beside the profile as it is.
+	approve := func(version int64, types ...int) {
+		t.Helper()
+		as := seen()
+		var docs []contract.DocumentRef
+		for _, ty := range types {
+			docs = append(docs, approved(ty, as))
+		}
+		apply(version, docs...)
 	}
 	approve(1, 1, 2)
 
@@ -318,6 +337,60 @@ func TestIdentityPass(t *testing.T) {
 		now = now.Add(time.Hour)
 		if _, err := s.IssuePass(ctx, 1, contract.PassIssueRequest{Fields: []string{contract.PassFirstName}}); err != nil {
 			t.Fatalf("an hour later: %v", err)
+		}
+	})
+
+	// The review page showed the user's own name; before the reviewer
+	// clicked, the user became "Jane Victim". The approval is of what the
+	// page showed: beside the new name a pass says unverified. Before, the
+	// profile's names when the approval arrived were vouched for.
+	t.Run("a rename while the review page was open is not vouched for", func(t *testing.T) {
+		rename := func(first, last string) {
+			t.Helper()
+			if _, err := s.UpdateName(ctx, 1, contract.UpdateNameRequest{FirstName: first, LastName: last}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		status := func(fields ...string) string {
+			t.Helper()
+			r := verify(issue(fields...))
+			if !r.Valid {
+				t.Fatalf("%+v", r)
+			}
+			return r.Claims.IdentityStatus
+		}
+		named := []string{contract.PassFirstName, contract.PassLastName, contract.PassIdentityStatus}
+		rename("Mallory", "Real")
+		page := seen()
+		rename("Jane", "Victim")
+		apply(100) // nothing approved
+		apply(101, approved(5, page), approved(6, page))
+		if got := status(named...); got != contract.IdentityUnverified {
+			t.Fatalf("a pass beside the name set while the page was open says %s; want %s", got, contract.IdentityUnverified)
+		}
+		rename("Mallory", "Real")
+		if got := status(named...); got != contract.IdentityVerified {
+			t.Fatalf("beside the name the reviewer saw: %s", got)
+		}
+
+		// The front approved beside one name, the back beside another:
+		// neither is vouched for.
+		other := *page
+		other.FirstName = "Jane"
+		apply(102)
+		apply(103, approved(5, page), approved(6, &other))
+		if got := status(named...); got != contract.IdentityUnverified {
+			t.Fatalf("sides reviewed beside different names: %s", got)
+		}
+		// Approved with no names seen (the admin API without seen_as):
+		// the document is vouched for, no name.
+		apply(104)
+		apply(105, approved(5, nil), approved(6, nil))
+		if got := status(named...); got != contract.IdentityUnverified {
+			t.Fatalf("an approval beside no name, a pass with a name: %s", got)
+		}
+		if got := status(contract.PassIdentityStatus); got != contract.IdentityVerified {
+			t.Fatalf("an approval beside no name, a pass without one: %s", got)
 		}
 	})
 
