@@ -1,6 +1,9 @@
 package contract
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Principal is who the gateway authenticated; it travels in NATS headers.
 type Principal struct {
@@ -19,6 +22,25 @@ type Client struct {
 	UserAgent string `json:"user_agent"`
 	// Locale is the client's preferred language (e.g. "fr"), when it says.
 	Locale string `json:"locale,omitempty"`
+}
+
+// Network is the client's address as per-client limits count it: an IPv4
+// address as it is, an IPv6 one as its /64. One subscriber's line is given
+// a /64 to number its devices from, so counted per address one attacker
+// would be 2^64 clients, and every "one client may…" limit nothing.
+func (c Client) Network() string {
+	a, err := netip.ParseAddr(c.IP)
+	if err != nil {
+		return c.IP
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return c.IP
+	}
+	return p.String()
 }
 
 type EmailSendOTPRequest struct {

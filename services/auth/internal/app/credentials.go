@@ -594,7 +594,7 @@ func (s *Service) limitIP(ctx context.Context, action string, lim IPLimit) error
 // count, for an append that also counts the request elsewhere; ok is
 // false when the request is not counted.
 func (s *Service) ipHit(ctx context.Context, action string, lim IPLimit) (hit domain.Appending, ok bool) {
-	ip := natsx.CallerFrom(ctx).IP
+	ip := natsx.CallerFrom(ctx).Network()
 	if ip == "" || lim.Max <= 0 {
 		return domain.Appending{}, false
 	}

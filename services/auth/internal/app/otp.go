@@ -76,10 +76,11 @@ func parseSendKind(kind string) sendEntry {
 	return e
 }
 
-// clientTag is a short keyed digest of the caller's address: limits can be
-// kept per client without the ledger holding addresses in the clear.
+// clientTag is a short keyed digest of the caller's address (an IPv6
+// one's /64, contract.Client.Network): limits can be kept per client
+// without the ledger holding addresses in the clear.
 func (s *Service) clientTag(ctx context.Context) string {
-	ip := natsx.CallerFrom(ctx).IP
+	ip := natsx.CallerFrom(ctx).Network()
 	if ip == "" {
 		return "-"
 	}

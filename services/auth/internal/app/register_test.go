@@ -374,6 +374,33 @@ func TestOneStrangerCannotLockTheOwnersCode(t *testing.T) {
 	}
 }
 
+// One stranger with an IPv6 line has a /64 to take addresses from: each
+// guess from a new address of it is still the one client, held to the
+// client's cap, so the owner's budget stays theirs. Counted per address,
+// the stranger was 2^64 clients and used up the owner's day.
+func TestAStrangersIPv6AddressesAreOneClient(t *testing.T) {
+	f := newFixture(t)
+	victim := f.as("2001:db8:1:1::1")
+	const email = "owner6@example.com"
+	v := victim.sendEmail(email)
+	wrong := wrongCode(v.VerificationCode)
+	lim := f.svc.Limits
+	for i := range lim.ClientFailuresPerDay + 3 {
+		stranger := f.as(fmt.Sprintf("2001:db8:7:1:%x::%x", i, i+1))
+		stranger.sendEmail(email)
+		err := stranger.verifyEmail(email, wrong)
+		if i < lim.ClientFailuresPerDay && code(err) != contract.Invalid {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+		if i >= lim.ClientFailuresPerDay && code(err) != contract.RateLimited {
+			t.Fatalf("guess %d from the same /64 past the client's cap: %v", i, err)
+		}
+	}
+	if err := victim.verifyEmail(email, victim.sendEmail(email).VerificationCode); err != nil {
+		t.Fatalf("the owner's code after a stranger's guesses from one /64: %v", err)
+	}
+}
+
 // Issue 15, 4(c): 50 + 50 concurrent wrong codes from two clients recorded
 // 10 failures where the cap is 9. Every check now takes its failure slot
 // before it compares, so no more than the cap are ever checked.

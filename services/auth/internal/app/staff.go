@@ -249,7 +249,7 @@ func (s *Staff) Login(ctx context.Context, req contract.StaffLoginRequest, clien
 	if !staffName.MatchString(name) {
 		name = "invalid" // keeps ledger keys bounded; such a name matches no account
 	}
-	key := staffFailKey(name, client.IP)
+	key := staffFailKey(name, client.Network())
 	_, err := s.Ledger.Append(ctx, key, func(tail domain.Tail, now time.Time) (string, error) {
 		n, newest, err := s.failures(tail, now)
 		if err != nil {

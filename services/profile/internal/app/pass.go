@@ -415,7 +415,7 @@ func (s *Service) limitIssue(ctx context.Context, userID int64) error {
 
 // limitVerify caps verifications per client address.
 func (s *Service) limitVerify(ctx context.Context) error {
-	ip := natsx.CallerFrom(ctx).IP
+	ip := natsx.CallerFrom(ctx).Network()
 	if ip == "" {
 		return nil
 	}
