@@ -128,16 +128,28 @@ func (d *Deliveries) Sent(ctx context.Context, userID int64, uuid string) ([]con
 
 // Forget strips from the delivery records of a deleted account everything
 // that says who it was for and what it said; the id and state stay, so a
-// redelivered event is still not sent twice. Idempotent (an account's
-// purge). The filter scans on FerretDB: it runs once per purge, off the
-// request path.
+// redelivered event is still not sent twice. By address it strips only
+// the records that name no other account: auth frees the addresses with
+// its own part, so by the time this runs one may be a new account's, and
+// its records are not the deleted one's to erase. Idempotent (an
+// account's purge). The filter scans on FerretDB: it runs once per purge,
+// off the request path.
 func (d *Deliveries) Forget(ctx context.Context, userID int64, uuid string, addresses []string) error {
 	who := bson.A{bson.D{{Key: "user_id", Value: userID}}}
 	if uuid != "" {
 		who = append(who, bson.D{{Key: "user_uuid", Value: uuid}})
 	}
 	if len(addresses) > 0 {
-		who = append(who, bson.D{{Key: "to", Value: bson.D{{Key: "$in", Value: addresses}}}})
+		noneOrThis := func(field string, this any) bson.D {
+			return bson.D{{Key: "$or", Value: bson.A{
+				bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: false}}}},
+				bson.D{{Key: field, Value: this}},
+			}}}
+		}
+		who = append(who, bson.D{
+			{Key: "to", Value: bson.D{{Key: "$in", Value: addresses}}},
+			{Key: "$and", Value: bson.A{noneOrThis("user_id", userID), noneOrThis("user_uuid", uuid)}},
+		})
 	}
 	_, err := d.c.UpdateMany(ctx, bson.D{{Key: "$or", Value: who}}, bson.D{{Key: "$unset", Value: bson.D{
 		{Key: "user_id", Value: ""}, {Key: "user_uuid", Value: ""}, {Key: "to", Value: ""},
