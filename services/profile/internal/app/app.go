@@ -228,7 +228,10 @@ func (s *Service) HandleEvent(ctx context.Context, ev contract.Event) error {
 	return nil
 }
 
-// OnAccountRegistered creates the profile ahead of its first read.
+// OnAccountRegistered creates the profile ahead of its first read, from
+// auth's account as it is now (load): an event read late (redelivered, or
+// after an outage with no grace) could otherwise bring back the profile
+// of an account purged since, with its email, phone and uuid.
 func (s *Service) OnAccountRegistered(ctx context.Context, ev contract.Event) error {
 	var data contract.AccountRegistered
 	if err := ev.Decode(&data); err != nil {
@@ -237,7 +240,11 @@ func (s *Service) OnAccountRegistered(ctx context.Context, ev contract.Event) er
 	if data.Account.ID == 0 {
 		return nil // not an active account; nothing to create
 	}
-	return s.Create(ctx, data.Account)
+	_, err := s.load(ctx, data.Account.ID)
+	if contract.ErrorCode(err) == contract.NotFound {
+		return nil // erased since
+	}
+	return err
 }
 
 // UpdateName sets the user's first and last name.

@@ -173,4 +173,16 @@ func TestContactChangeBeforeRegistrationIsKept(t *testing.T) {
 	if _, err := s.Profiles.Get(ctx, 8); !errors.Is(err, app.ErrNotFound) {
 		t.Fatalf("a profile for an account auth does not have: %v", err)
 	}
+	// Nor does a registration read after its account was purged: before,
+	// it brought the profile back with the erased email, phone and uuid.
+	late, err := events.New(ctx, contract.EventAccountRegistered, contract.AccountRegistered{Account: contract.Account{ID: 9, UUID: "uuid-9", Email: "gone@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HandleEvent(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Profiles.Get(ctx, 9); !errors.Is(err, app.ErrNotFound) {
+		t.Fatalf("a late registration of a purged account made its profile: %v", err)
+	}
 }
