@@ -154,6 +154,11 @@ func (v *verifier) watchRevocations(ctx context.Context, js jetstream.JetStream)
 			case now := <-tick.C:
 				v.keepFor(ctx, kv)
 				v.revoked.prune(now)
+				// A key auth withdrew stops verifying within a tick,
+				// though no token of a new key has come to ask.
+				if err := v.refresh(ctx); err != nil {
+					v.log.Warn("signing keys not refreshed", zap.Error(err))
+				}
 			}
 		}
 	}()
@@ -309,7 +314,7 @@ func (v *verifier) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return nil, err
 			}
 			return k, nil
-		}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithStrictDecoding(),
 			jwt.WithIssuer(contract.TokenIssuer), jwt.WithAudience(contract.TokenAudience), jwt.WithLeeway(30*time.Second))
 		if err != nil || !tok.Valid || cl.SessionID == "" || cl.UserID == 0 || cl.Subject == "" {
 			var ce *contract.Error
