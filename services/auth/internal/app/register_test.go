@@ -343,61 +343,48 @@ func TestRegisteredAddressesAreNotRevealed(t *testing.T) {
 
 // A stranger guessing at an address's codes from one client address meets
 // their own cap, and the owner, from theirs, still verifies: the failure
-// caps cannot be aimed at the owner by one stranger.
+// caps cannot be aimed at the owner by one stranger. One with an IPv6
+// line has a /64 to take addresses from: a guess from each new address of
+// it is still the one client (counted per address, the stranger was 2^64
+// clients and used up the owner's day).
 func TestOneStrangerCannotLockTheOwnersCode(t *testing.T) {
-	f := newFixture(t)
-	victim, stranger := f.as("198.51.100.1"), f.as("203.0.113.9")
-	const email = "owner@example.com"
-	v := victim.sendEmail(email)
-	wrong := wrongCode(v.VerificationCode)
-	lim := f.svc.Limits
-	for i := range lim.ClientFailuresPerDay + 3 {
-		// New codes keep the guesses compared (a spent code is not).
-		stranger.sendEmail(email)
-		err := stranger.verifyEmail(email, wrong)
-		if i < lim.ClientFailuresPerDay && code(err) != contract.Invalid {
-			t.Fatalf("guess %d: %v", i, err)
-		}
-		if i >= lim.ClientFailuresPerDay && code(err) != contract.RateLimited {
-			t.Fatalf("guess %d past the client's cap: %v", i, err)
-		}
-	}
-	// The guesses may have pushed the owner's code out of the live ones or
-	// spent its checks (a delay: at worst a resend), never the owner's
-	// budget.
-	if err := victim.verifyEmail(email, v.VerificationCode); err != nil && code(err) != contract.Invalid {
-		t.Fatalf("the owner's right code after a stranger's guesses: %v", err)
-	} else if err != nil {
-		if err := victim.verifyEmail(email, victim.sendEmail(email).VerificationCode); err != nil {
-			t.Fatalf("the owner's resent code after a stranger's guesses: %v", err)
-		}
-	}
-}
-
-// One stranger with an IPv6 line has a /64 to take addresses from: each
-// guess from a new address of it is still the one client, held to the
-// client's cap, so the owner's budget stays theirs. Counted per address,
-// the stranger was 2^64 clients and used up the owner's day.
-func TestAStrangersIPv6AddressesAreOneClient(t *testing.T) {
-	f := newFixture(t)
-	victim := f.as("2001:db8:1:1::1")
-	const email = "owner6@example.com"
-	v := victim.sendEmail(email)
-	wrong := wrongCode(v.VerificationCode)
-	lim := f.svc.Limits
-	for i := range lim.ClientFailuresPerDay + 3 {
-		stranger := f.as(fmt.Sprintf("2001:db8:7:1:%x::%x", i, i+1))
-		stranger.sendEmail(email)
-		err := stranger.verifyEmail(email, wrong)
-		if i < lim.ClientFailuresPerDay && code(err) != contract.Invalid {
-			t.Fatalf("guess %d: %v", i, err)
-		}
-		if i >= lim.ClientFailuresPerDay && code(err) != contract.RateLimited {
-			t.Fatalf("guess %d from the same /64 past the client's cap: %v", i, err)
-		}
-	}
-	if err := victim.verifyEmail(email, victim.sendEmail(email).VerificationCode); err != nil {
-		t.Fatalf("the owner's code after a stranger's guesses from one /64: %v", err)
+	for name, c := range map[string]struct {
+		owner    string
+		stranger func(guess int) string
+	}{
+		"one IPv4 address":                    {"198.51.100.1", func(int) string { return "203.0.113.9" }},
+		"a new address of one /64 each guess": {"2001:db8:1:1::1", func(i int) string { return fmt.Sprintf("2001:db8:7:1:%x::%x", i, i+1) }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			victim := f.as(c.owner)
+			const email = "owner@example.com"
+			v := victim.sendEmail(email)
+			wrong := wrongCode(v.VerificationCode)
+			lim := f.svc.Limits
+			for i := range lim.ClientFailuresPerDay + 3 {
+				stranger := f.as(c.stranger(i))
+				// New codes keep the guesses compared (a spent code is not).
+				stranger.sendEmail(email)
+				err := stranger.verifyEmail(email, wrong)
+				if i < lim.ClientFailuresPerDay && code(err) != contract.Invalid {
+					t.Fatalf("guess %d: %v", i, err)
+				}
+				if i >= lim.ClientFailuresPerDay && code(err) != contract.RateLimited {
+					t.Fatalf("guess %d past the client's cap: %v", i, err)
+				}
+			}
+			// The guesses may have pushed the owner's code out of the live
+			// ones or spent its checks (a delay: at worst a resend), never
+			// the owner's budget.
+			if err := victim.verifyEmail(email, v.VerificationCode); err != nil && code(err) != contract.Invalid {
+				t.Fatalf("the owner's right code after a stranger's guesses: %v", err)
+			} else if err != nil {
+				if err := victim.verifyEmail(email, victim.sendEmail(email).VerificationCode); err != nil {
+					t.Fatalf("the owner's resent code after a stranger's guesses: %v", err)
+				}
+			}
+		})
 	}
 }
 
