@@ -174,11 +174,14 @@ func (s *Service) AdminGet(ctx context.Context, userID int64) (contract.AdminPro
 		return contract.AdminProfile{}, err
 	}
 	out, err := s.answer(ctx, p)
+	if err != nil {
+		return contract.AdminProfile{}, err
+	}
 	admin := contract.AdminProfile{Profile: out}
 	if p.Image != nil {
 		admin.ImageKey = *p.Image
 	}
-	return admin, err
+	return admin, nil
 }
 
 func (s *Service) load(ctx context.Context, userID int64) (Profile, error) {

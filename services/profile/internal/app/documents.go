@@ -61,18 +61,18 @@ func applySnapshot(p *Profile, snap contract.DocumentsSnapshot) bool {
 		// saw, never beside what the profile holds now (renamed while
 		// the review page was open, it would vouch for a name no one
 		// compared with the document).
-		p.VerifiedAs = reviewedAs(snap.Documents, before)
+		p.VerifiedAs = reviewedAs(snap.Documents, p.VerifiedDocuments, before)
 	}
 	return true
 }
 
-// reviewedAs is the identity every approved side of the kinds newly
-// verified in docs was reviewed beside; nil when any side was approved
-// without one (through the admin API, or before reviews recorded it) or
-// two sides were approved beside different ones.
-func reviewedAs(docs []contract.DocumentRef, before []string) *VerifiedIdentity {
+// reviewedAs is the identity every approved side of the kinds verified
+// in docs and not in before was reviewed beside; nil when any side was
+// approved without one (through the admin API, or before reviews recorded
+// it) or two sides were approved beside different ones.
+func reviewedAs(docs []contract.DocumentRef, verified, before []string) *VerifiedIdentity {
 	var seen *contract.ReviewedIdentity
-	for _, kind := range VerifiedDocuments(docs) {
+	for _, kind := range verified {
 		if slices.Contains(before, kind) {
 			continue
 		}

@@ -314,6 +314,8 @@ func statusShown(cl contract.PassClaims, p Profile) (string, []string) {
 	v := p.VerifiedAs
 	switch {
 	case v == nil && cl.FirstName == "" && cl.LastName == "" && cl.Photo == "":
+		// Approved beside no name (the admin API without seen_as): the
+		// pass vouches for the document only, and shows no one.
 	case v == nil,
 		cl.FirstName != "" && cl.FirstName != v.FirstName,
 		cl.LastName != "" && cl.LastName != v.LastName,
